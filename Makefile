@@ -1,0 +1,75 @@
+# Every command a workflow or a person runs. `make help` lists them.
+# Area-specific targets live in mk/*.mk (serve, docker, workflows, terraform) and are included below.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+UV_VERSION := 0.13.9
+# The extra set installed into the development environment.
+EXTRAS ?= dev
+
+# Checks that `make test` runs besides pytest; mk/*.mk files append to it.
+CHECKS :=
+
+-include mk/*.mk
+
+.PHONY: help
+help: ## List every target with its purpose
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) | sort -u \
+	  | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.PHONY: install
+install: $(BIN)/uv ## Create .venv and install the locked dependencies (uv.lock)
+	$(BIN)/uv sync --frozen --inexact --extra $(EXTRAS) --python $(PY)
+
+.PHONY: lock
+lock: $(BIN)/uv ## Re-resolve uv.lock after editing pyproject.toml
+	$(BIN)/uv lock
+
+.PHONY: run
+run: install ## The main job: train, register, promote, roll back (embedded SQLite MLflow)
+	$(BIN)/mlops demo
+
+.PHONY: train
+train: install ## Train both candidates and register the champion as a new version
+	$(BIN)/mlops train
+
+.PHONY: lint
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: install ## Apply ruff formatting and autofixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: typecheck
+typecheck: install ## mypy over ml/, serve/ and scripts/
+	$(BIN)/mypy ml serve scripts
+
+.PHONY: unit
+unit: install ## Unit tests only (fast)
+	$(BIN)/pytest tests/unit -q
+
+.PHONY: pytest
+pytest: install ## The whole pytest suite: unit, integration, e2e
+	$(BIN)/pytest -q
+
+.PHONY: test
+test: lint typecheck $(CHECKS) pytest ## Everything CI runs: lint, types, checks, all tests
+
+.PHONY: bench-train
+bench-train: install ## Wall time, peak memory and AUC of train + register on the 30,000 rows
+	$(PY) scripts/bench_train.py
+
+.PHONY: clean
+clean: ## Remove the local MLflow store, caches and build output
+	rm -rf .mlops .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Credit-risk model: training, the registry adapter and the promotions engine (`mlops`)."""

@@ -1,0 +1,139 @@
+"""Ingest: fetch a dataset snapshot, verify its checksum, load it, and describe what was used.
+
+Sources are a local path, an `http(s)://` URL or an `s3://` URI. The checksum is the sha256 of the
+uncompressed CSV, so the same data gzipped or not verifies the same way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from ml.errors import DataError
+
+_CHUNK = 1 << 20
+_DOWNLOAD_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The exact data a run used: logged with every training run."""
+
+    source: str
+    sha256: str
+    rows: int
+    columns: int
+    bytes: int
+    ingested_at: str
+
+    def to_json(self) -> str:
+        """Stable JSON for the snapshot artifact."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def fetch(source: str, workdir: Path) -> Path:
+    """Return a local path holding `source`, downloading it into `workdir` when remote."""
+    parsed = urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        target = workdir / (Path(parsed.path).name or "dataset.csv")
+        try:
+            with (
+                urllib.request.urlopen(source, timeout=_DOWNLOAD_TIMEOUT_S) as response,  # noqa: S310
+                target.open("wb") as out,
+            ):
+                shutil.copyfileobj(response, out, _CHUNK)
+        except OSError as exc:
+            raise DataError(f"cannot download {source}: {exc}") from exc
+        return target
+    if parsed.scheme == "s3":
+        return _fetch_s3(parsed.netloc, parsed.path.lstrip("/"), workdir)
+    if parsed.scheme not in ("", "file"):
+        raise DataError(f"unsupported data source scheme {parsed.scheme!r} in {source}")
+    path = Path(parsed.path if parsed.scheme == "file" else source)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    return path
+
+
+def _fetch_s3(bucket: str, key: str, workdir: Path) -> Path:
+    # boto3 is imported here so serving never pays for it; AWS_ENDPOINT_URL points it at moto.
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not bucket or not key:
+        raise DataError(f"s3 URI needs a bucket and a key: s3://{bucket}/{key}")
+    target = workdir / Path(key).name
+    try:
+        boto3.client("s3").download_file(bucket, key, str(target))
+    except (BotoCoreError, ClientError) as exc:
+        raise DataError(f"cannot download s3://{bucket}/{key}: {exc}") from exc
+    return target
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if _is_gzip(path):
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        return path.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+
+
+def ingest(source: str, expected_sha256: str | None) -> tuple[pd.DataFrame, Snapshot]:
+    """Fetch, verify and parse a CSV snapshot.
+
+    Args:
+        source: local path, `http(s)://` URL or `s3://` URI of a CSV (optionally gzipped).
+        expected_sha256: sha256 of the uncompressed CSV. Required: an unverified dataset would
+            make the data hash tag on every model version meaningless.
+
+    Raises:
+        DataError: missing file, download failure, checksum mismatch, empty or unparsable CSV.
+    """
+    if not expected_sha256:
+        raise DataError(
+            f"no expected sha256 for {source}: pass --data-sha256 "
+            "(sha256 of the uncompressed CSV, e.g. `zcat FILE | sha256sum`)"
+        )
+    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
+        raw = _read_bytes(fetch(source, Path(tmp)))
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected_sha256.lower():
+        raise DataError(
+            f"checksum mismatch for {source}: expected sha256 {expected_sha256}, got {digest}. "
+            "The file changed or is the wrong one; fix the file or the expected hash."
+        )
+    if not raw.strip():
+        raise DataError(f"{source} is empty: no header and no rows")
+    try:
+        frame = pd.read_csv(io.BytesIO(raw))
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"cannot parse {source} as CSV: {exc}") from exc
+    if frame.empty:
+        raise DataError(f"{source} has a header but no rows")
+    snapshot = Snapshot(
+        source=source,
+        sha256=digest,
+        rows=len(frame),
+        columns=frame.shape[1],
+        bytes=len(raw),
+        ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return frame, snapshot

@@ -1,0 +1,70 @@
+"""One exception hierarchy for the whole package.
+
+The CLI maps these to exit codes in one place (`ml.cli`), so every failure a user can cause ends
+with a one-line message and a stable exit code instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """Base of every error a user can cause or fix; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(MlopsError):
+    """A settings value or configuration file is wrong."""
+
+    exit_code = 2
+
+
+class DataError(MlopsError):
+    """The dataset cannot be fetched, does not match its checksum, or cannot be parsed."""
+
+    exit_code = 3
+
+
+class DataValidationError(DataError):
+    """The dataset parsed but failed named validation checks; all failures are listed."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        lines = "\n".join(f"  - {failure}" for failure in failures)
+        super().__init__(f"data validation failed ({len(failures)} checks):\n{lines}")
+
+
+class RegistryError(MlopsError):
+    """The MLflow registry is unreachable or does not hold what was asked for."""
+
+    exit_code = 4
+
+
+class SpecError(ConfigError):
+    """`promotions.yaml` or `config/gates.yaml` is malformed; the message says file, line, fix."""
+
+    exit_code = 2
+
+
+class GateError(MlopsError):
+    """A promotion gate failed (metric floor, regression, tags, signature, integrity)."""
+
+    exit_code = 5
+
+
+class DriftError(MlopsError):
+    """The registry differs from what git says was applied (changed outside git)."""
+
+    exit_code = 6
+
+
+class ApplyError(MlopsError):
+    """`apply` refused (e.g. production before staging) or could not verify its writes."""
+
+    exit_code = 7
+
+
+class RollbackError(MlopsError):
+    """No rollback target, or the edit/commit/PR could not be made."""
+
+    exit_code = 8

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the system packages the test suite starts for real: the docker engine and compose v1,
+# debootstrap (the offline base image), PostgreSQL 15 (an MLflow backend), wrk (benchmarks).
+# Idempotent: installs only what is missing. Needs root (CI and the dev machines run as root).
+set -euo pipefail
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v wrk >/dev/null || need+=(wrk)
+command -v npm >/dev/null || need+=(npm)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "system dependencies present"
