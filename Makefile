@@ -35,7 +35,7 @@ lock: $(BIN)/uv ## Re-resolve uv.lock after editing pyproject.toml
 
 .PHONY: run
 run: install ## The main job: train, register, promote, roll back (embedded SQLite MLflow)
-	$(BIN)/mlops demo
+	bash scripts/local_loop.sh
 
 .PHONY: train
 train: install ## Train both candidates and register the champion as a new version

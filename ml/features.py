@@ -7,13 +7,10 @@ MLflow signature all read it, so they cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
-from xgboost import XGBClassifier
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 ModelKind = Literal["xgboost", "logreg"]
 MODEL_KINDS: tuple[ModelKind, ...] = ("xgboost", "logreg")
@@ -66,6 +63,13 @@ def build_pipeline(kind: ModelKind, params: dict[str, Any], seed: int) -> Pipeli
     without scikit-learn or pickle. The logistic baseline one-hot encodes the codes and maps the
     heavy-tailed amounts through a normal quantile transform.
     """
+    # Imported here so the CLI and the column table load without the training stack.
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
+    from xgboost import XGBClassifier
+
     if kind == "xgboost":
         classifier = XGBClassifier(
             objective="binary:logistic",

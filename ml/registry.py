@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -107,8 +108,18 @@ class Registry:
                 self.client.create_registered_model(
                     name, description="Probability of default; promoted via promotions.yaml."
                 )
+            # A logged model (`models:/m-...`) must be named by id too, or a tracking server
+            # refuses the source (MLflow 3 checks that model_id contains it).
+            model_id = (
+                model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
+            )
             mv = self.client.create_model_version(
-                name, source=model_uri, run_id=run_id, tags=tags, description=description
+                name,
+                source=model_uri,
+                run_id=run_id,
+                tags=tags,
+                description=description,
+                model_id=model_id,
             )
             deadline = time.monotonic() + _READY_TIMEOUT_S
             while str(mv.status) == "PENDING_REGISTRATION" and time.monotonic() < deadline:
@@ -139,6 +150,13 @@ class Registry:
         with registry_errors(f"run {run_id}"):
             return dict(self.client.get_run(run_id).data.metrics)
 
+    def run_metrics_cached(self, run_id: str) -> dict[str, float]:
+        """`run_metrics`, cached per adapter: a finished run's metrics do not change."""
+        cache: dict[str, dict[str, float]] = self.__dict__.setdefault("_metrics_cache", {})
+        if run_id not in cache:
+            cache[run_id] = self.run_metrics(run_id)
+        return cache[run_id]
+
     def model_state(self, name: str) -> ModelState | None:
         """Aliases, tags and versions of `name` in two REST calls; None when not registered."""
         with registry_errors(f"read {name}"):
@@ -156,10 +174,20 @@ class Registry:
                 versions={int(mv.version): _version_info(mv) for mv in found},
             )
 
+    def _direct(self) -> Any:
+        """MlflowClient's registry client, for calls made right after `model_state`.
+
+        `MlflowClient` re-reads the registered model before every registry write to refuse
+        prompts (`_raise_if_prompt`): one hidden GET per write. The engine has just read the model
+        (and refuses prompts itself), so it writes through the registry client and halves the
+        round trips of an apply. Private API of MLflow 3.x; pinned in pyproject.
+        """
+        return self.client._get_registry_client()
+
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point `alias` at `version` (moves it off any other version)."""
         with registry_errors(f"set alias {name}@{alias} -> v{version}"):
-            self.client.set_registered_model_alias(name, alias, str(version))
+            self._direct().set_registered_model_alias(name, alias, str(version))
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove `alias` from the model."""
@@ -179,37 +207,51 @@ class Registry:
     def transition_stage(self, name: str, version: int, stage: str, archive_existing: bool) -> None:
         """Legacy stage mirror; `archive_existing` archives the others in that stage."""
         with registry_errors(f"stage {name} v{version} -> {stage}"):
-            self.client.transition_model_version_stage(
+            self._direct().transition_model_version_stage(
                 name, str(version), stage, archive_existing_versions=archive_existing
             )
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         """Set one tag on a version."""
         with registry_errors(f"tag {name} v{version} {key}"):
-            self.client.set_model_version_tag(name, str(version), key, value)
+            self._direct().set_model_version_tag(name, str(version), key, value)
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
         """Set one tag on the registered model."""
         with registry_errors(f"tag {name} {key}"):
-            self.client.set_registered_model_tag(name, key, value)
+            self._direct().set_registered_model_tag(name, key, value)
 
     def signature_inputs(self, name: str, version: int) -> dict[str, str] | None:
-        """Input column name → type of a version's logged signature; None when it has none."""
+        """Input column name → type of a version's logged signature; None when it has none.
+
+        Reads only the MLmodel file (two REST calls) and caches it: a version's artifacts are
+        immutable.
+        """
         import json as _json
+        import tempfile
 
         import mlflow.artifacts
         import yaml
 
+        cache: dict[tuple[str, int], dict[str, str] | None] = self.__dict__.setdefault(
+            "_signature_cache", {}
+        )
+        if (name, version) in cache:
+            return cache[(name, version)]
         with registry_errors(f"signature of {name} v{version}"):
-            path = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version}/MLmodel",
-                tracking_uri=self.tracking_uri,
-                registry_uri=self.tracking_uri,
-            )
-            with open(path, encoding="utf-8") as fh:
-                mlmodel = yaml.safe_load(fh) or {}
+            root = self._direct().get_model_version_download_uri(name, str(version))
+            with tempfile.TemporaryDirectory(prefix="mlmodel-") as tmp:
+                path = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{str(root).rstrip('/')}/MLmodel",
+                    dst_path=tmp,
+                    tracking_uri=self.tracking_uri,
+                )
+                with open(path, encoding="utf-8") as fh:
+                    mlmodel = yaml.safe_load(fh) or {}
             inputs = (mlmodel.get("signature") or {}).get("inputs")
-            if not inputs:
-                return None
-            cols = _json.loads(inputs)
-            return {str(c.get("name", i)): str(c.get("type")) for i, c in enumerate(cols)}
+            result = None
+            if inputs:
+                cols = _json.loads(inputs)
+                result = {str(c.get("name", i)): str(c.get("type")) for i, c in enumerate(cols)}
+            cache[(name, version)] = result
+            return result

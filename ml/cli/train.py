@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ml.cli.base import console, mlops_command
-from ml.evaluate import Evaluation
 from ml.features import MODEL_KINDS, ModelKind
 from ml.settings import MLSettings
+
+if TYPE_CHECKING:
+    from ml.evaluate import Evaluation
 
 DataOption = Annotated[
     str | None,

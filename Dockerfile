@@ -1,0 +1,144 @@
+# One Dockerfile, three images (docs/compose.md):
+#   --target train   batch job: `mlops train` registers a new version, then the container exits
+#   --target serve   FastAPI server only (`mlops serve`); no training libraries, uid 10001
+#   --target mlflow  MLflow tracking server (full mlflow + psycopg2 + boto3), uid 10001
+# Dependencies come from uv.lock only. Builder stages make a venv in /opt/venv; final stages copy
+# it onto the same base, so no compiler, uv or pip cache reaches a final image.
+#
+# BASE_IMAGE must provide python3 (3.11) with the venv module. Default: the official slim image.
+# Where nothing can be pulled, scripts/docker_engine.sh builds credit-risk-base:bookworm with
+# debootstrap (Debian's python3 is 3.11 too): --build-arg BASE_IMAGE=credit-risk-base:bookworm.
+# Kept compatible with the classic builder (docker SDK, docker-compose v1): no BuildKit syntax.
+ARG BASE_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    LANG=C.UTF-8 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/app \
+      --shell /usr/sbin/nologin app
+
+# ---------------------------------------------------------------------------------------------
+FROM base AS builder
+ARG UV_VERSION=0.13.9
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_LINK_MODE=copy \
+    UV_PROJECT_ENVIRONMENT=/opt/venv
+# uv in its own venv: Debian's python refuses system-wide pip installs (PEP 668).
+# binutils: `strip` for the serve venv's extension modules (debug symbols are ~30 MB).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/uv \
+ && /opt/uv/bin/pip install --quiet "uv==${UV_VERSION}" \
+ && ln -s /opt/uv/bin/uv /usr/local/bin/uv
+WORKDIR /src
+# Only the lock and the metadata first, so source edits do not reinstall the dependencies.
+# README.md* : pyproject names a readme; the glob keeps the build working before it exists.
+COPY pyproject.toml uv.lock README.md* ./
+# Stage order matters to the classic builder, which builds every stage before the target:
+# each final image follows its own builder stage, and train (the default) comes last.
+# ---------------------------------------------------------------------------------------------
+FROM builder AS build-serve
+# Size matters here (goal <= 350 MB): no bytecode (a non-root server cannot write it back anyway,
+# it only costs start-up time), no test suites, stubs, C headers or debug symbols; then prove
+# that the app imports and both model kinds still fit and predict.
+RUN uv sync --frozen --no-dev --extra serve --no-install-project --python python3
+COPY ml/ ml/
+COPY serve/ serve/
+RUN uv sync --frozen --no-dev --extra serve --no-editable --python python3 \
+ && find /opt/venv -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} + \
+ && find /opt/venv \( -name '*.pyc' -o -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete \
+ && rm -rf /opt/venv/lib/python3.11/site-packages/numpy/_core/include \
+ && find /opt/venv -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
+ && python -c "import ml, serve.app, mlflow.tracking, numpy as np, xgboost as xgb; \
+from sklearn.linear_model import LogisticRegression as L; x = np.random.rand(64, 3); \
+y = (x[:, 0] > 0.5).astype(int); L().fit(x, y).predict_proba(x); \
+xgb.train({}, xgb.DMatrix(x, label=y), 2).predict(xgb.DMatrix(x))"
+
+FROM base AS serve
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-serve" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+COPY --from=build-serve /opt/venv /opt/venv
+WORKDIR /home/app
+# ServeSettings reads SERVE_*; MLFLOW_TRACKING_URI comes from the deployment (compose, ECS).
+ENV SERVE_HOST=0.0.0.0 \
+    SERVE_PORT=8000 \
+    SERVE_MODEL_NAME=credit-risk \
+    SERVE_MODEL_ALIAS=production \
+    SERVE_GIT_COMMIT=${GIT_SHA}
+USER 10001:10001
+EXPOSE 8000
+# python, not curl: the image has no curl. /health is 200 while the process runs.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('SERVE_PORT', '8000'), timeout=4)"]
+# `python -m serve` is `mlops serve` without the CLI: ml.cli imports the training verbs, whose
+# modules import matplotlib at import time, and matplotlib is not in this image.
+ENTRYPOINT ["python", "-m", "serve"]
+
+# ---------------------------------------------------------------------------------------------
+FROM builder AS build-mlflow
+# The server needs full mlflow, a PostgreSQL driver and boto3 for S3 artifacts, nothing of ours:
+# install just those, with every version pinned by uv.lock (exported as constraints).
+RUN uv export --frozen --no-dev --extra dev --no-emit-project --no-hashes -o /tmp/locked.txt \
+ && uv venv /opt/venv --python python3 \
+ && uv pip install --python /opt/venv/bin/python -c /tmp/locked.txt \
+      --compile-bytecode mlflow psycopg2-binary boto3
+
+FROM base AS mlflow
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-mlflow" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+COPY --from=build-mlflow /opt/venv /opt/venv
+# /mlflow holds the SQLite store and the served artifacts; a named volume mounted here inherits
+# this ownership, so the server can write as uid 10001.
+RUN mkdir -p /mlflow/artifacts && chown -R 10001:10001 /mlflow
+WORKDIR /mlflow
+ENV PORT=5000
+USER 10001:10001
+EXPOSE 5000
+HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=10 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '5000'), timeout=4)"]
+ENTRYPOINT ["mlflow", "server"]
+CMD ["--host", "0.0.0.0", "--port", "5000", \
+     "--backend-store-uri", "sqlite:////mlflow/mlflow.db", \
+     "--artifacts-destination", "/mlflow/artifacts", "--serve-artifacts"]
+
+# ---------------------------------------------------------------------------------------------
+FROM builder AS build-train
+RUN uv sync --frozen --no-dev --extra train --no-install-project --python python3 --compile-bytecode
+COPY ml/ ml/
+COPY serve/ serve/
+# Compile only our packages here: --compile-bytecode would recompile the whole venv (~9k files).
+RUN uv sync --frozen --no-dev --extra train --no-editable --python python3 \
+ && python -m compileall -q /opt/venv/lib/python3.11/site-packages/ml \
+      /opt/venv/lib/python3.11/site-packages/serve
+
+# Last, so a plain `docker build .` gives the batch job.
+FROM base AS train
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-train" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+COPY --from=build-train /opt/venv /opt/venv
+WORKDIR /app
+# The reviewed inputs of a run: training config, promotions and the pinned data snapshot (1 MB,
+# checked against its sha256 by ingest). Mount another file and set ML_DATA_SOURCE to override.
+COPY config/ config/
+COPY data/uci_credit_card.csv.gz data/
+COPY pyproject.toml promotions.yaml* ./
+RUN chown -R 10001:10001 /app
+# No .git in the image: gitinfo reads GITHUB_SHA, so the build's commit is recorded on each run.
+ENV GITHUB_SHA=${GIT_SHA} \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    ML_HOME=/tmp/mlops
+USER 10001:10001
+ENTRYPOINT ["mlops"]
+CMD ["train"]

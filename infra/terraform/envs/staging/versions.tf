@@ -1,0 +1,18 @@
+terraform {
+  required_version = ">= 1.9"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100"
+    }
+  }
+
+  # Partial configuration: bucket, key and region come from `-backend-config=backend.hcl`
+  # (see backend.hcl.example) or from the TF_STATE_* variables that `make tf-init` passes.
+  # The lock is a lock file next to the state object (S3 conditional writes), no DynamoDB.
+  backend "s3" {
+    use_lockfile = true
+    encrypt      = true
+  }
+}

@@ -1,0 +1,54 @@
+output "tracking_uri" {
+  description = "MLflow tracking URI (the server's load balancer): MLFLOW_TRACKING_URI of CD, training and the API."
+  value       = module.server.url
+}
+
+output "artifact_bucket_name" {
+  description = "Name of the S3 artifact bucket."
+  value       = aws_s3_bucket.artifacts.bucket
+}
+
+output "artifact_bucket_arn" {
+  description = "ARN of the S3 artifact bucket."
+  value       = aws_s3_bucket.artifacts.arn
+}
+
+output "db_endpoint" {
+  description = "host:port of the PostgreSQL backend store."
+  value       = aws_db_instance.this.endpoint
+}
+
+output "db_secret_arn" {
+  description = "Secrets Manager secret (managed by RDS) with the database's username and password."
+  value       = local.db_secret_arn
+}
+
+output "service_name" {
+  description = "Name of the MLflow ECS service."
+  value       = module.server.service_name
+}
+
+output "service_arn" {
+  description = "ARN of the MLflow ECS service."
+  value       = module.server.service_arn
+}
+
+output "task_role_arn" {
+  description = "Task role of the MLflow server."
+  value       = module.server.task_role_arn
+}
+
+output "execution_role_arn" {
+  description = "Execution role of the MLflow server."
+  value       = module.server.execution_role_arn
+}
+
+output "task_definition_family" {
+  description = "Task definition family of the MLflow server."
+  value       = module.server.task_definition_family
+}
+
+output "alb_security_group_id" {
+  description = "Security group of the server's load balancer."
+  value       = module.server.alb_security_group_id
+}

@@ -1,0 +1,60 @@
+# Docker: engine, images, the compose stack and the config/secret scan (docs/compose.md).
+# Included by the top-level Makefile (BIN, PY, CHECKS come from there).
+
+BIN ?= .venv/bin
+PY ?= $(BIN)/python
+# Local image names match docker-compose.yml: credit-risk-{train,serve,mlflow}:$(LOCAL_IMAGE_TAG).
+# Passed per recipe, not exported: IMAGE_TAG means the ECR tag to push/deploy elsewhere.
+LOCAL_IMAGE_TAG ?= latest
+DOCKER_ENV = IMAGE_PREFIX=credit-risk IMAGE_TAG=$(LOCAL_IMAGE_TAG)
+COMPOSE_PROJECT ?= credit-risk
+# Compose v2 where it exists (GitHub runners), Debian's docker-compose 1.29 otherwise.
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# Host networking when the engine has no bridge (scripts/docker_engine.sh starts it that way).
+DOCKER_HOSTNET = $(shell docker network inspect bridge >/dev/null 2>&1 || echo 1)
+# docker-compose 1.29 refuses `ports:` with host networking and an override cannot remove them,
+# so base + hostnet override are rendered into one file without ports (docker_images.py).
+HOSTNET_FILE := .cache/docker/compose.hostnet.yml
+COMPOSE_FILES = $(if $(DOCKER_HOSTNET),-f $(HOSTNET_FILE) --project-directory $(CURDIR),-f docker-compose.yml)
+COMPOSE_RENDER = $(if $(DOCKER_HOSTNET),$(DOCKER_ENV) $(PY) scripts/docker_images.py hostnet-compose -o $(HOSTNET_FILE))
+COMPOSE_CMD = $(DOCKER_ENV) $(COMPOSE) -p $(COMPOSE_PROJECT) $(COMPOSE_FILES)
+TRIVY ?= $(BIN)/trivy
+
+.PHONY: docker-engine
+docker-engine: ## Install and start dockerd (host networking) and build the Debian base image
+	bash scripts/docker_engine.sh
+
+.PHONY: images
+images: docker-engine ## Build the train, serve and mlflow images (Debian base when present), timed
+	$(DOCKER_ENV) $(PY) scripts/docker_images.py build
+
+.PHONY: image-sizes
+image-sizes: ## Print the size of each image
+	$(DOCKER_ENV) $(PY) scripts/docker_images.py sizes
+
+.PHONY: compose-up
+compose-up: images ## Start mlflow + api, run the train job once (ports: MLFLOW_PORT, API_PORT)
+	$(COMPOSE_RENDER)
+	$(COMPOSE_CMD) up -d --no-build mlflow api
+	$(COMPOSE_CMD) --profile train run --rm train
+
+.PHONY: compose-down
+compose-down: ## Stop the stack and remove its containers, networks and volumes
+	$(COMPOSE_RENDER)
+	$(COMPOSE_CMD) --profile train --profile postgres down -v --remove-orphans
+
+.PHONY: compose-test
+compose-test: docker-engine ## Compose integration tests: train, promote, roll back, in containers
+	$(DOCKER_ENV) $(BIN)/pytest tests/integration/test_compose_stack.py -m docker -v
+
+# Not scanned: environments, caches, and infra/terraform/tests (a throw-away root applied to moto
+# by the tests, never deployed; the real roots under infra/terraform/envs are scanned).
+TRIVY_SKIP := $(addprefix --skip-dirs ,.venv .venv-checkov .cache .mlops .git node_modules \
+  infra/terraform/tests)
+
+.PHONY: scan
+scan: ## trivy offline: misconfigurations (Dockerfile, Terraform) + secrets; fails on HIGH/CRITICAL
+	$(TRIVY) config --quiet --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) .
+	$(TRIVY) fs --quiet --scanners secret --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) .
+
+CHECKS += scan

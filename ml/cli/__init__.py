@@ -1,0 +1,39 @@
+"""The `mlops` command line. Verbs only parse and print; the work is in plain functions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ml.cli import train as train_verbs
+from ml.cli.base import state
+
+app = typer.Typer(
+    name="mlops",
+    help="GitOps for the credit-risk model: train, promote through promotions.yaml, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the full traceback on errors.")
+    ] = False,
+) -> None:
+    """GitOps for the credit-risk model: train, promote through promotions.yaml, serve."""
+    state.traceback = traceback
+
+
+app.command("train")(train_verbs.train)
+app.command("evaluate")(train_verbs.evaluate)
+
+from ml.cli import promote as promote_verbs  # noqa: E402
+
+app.add_typer(promote_verbs.promote_app, name="promote")
+app.command("history")(promote_verbs.history)
+app.command("rollback")(promote_verbs.rollback)
+app.command("serve")(__import__("ml.cli.serve", fromlist=["serve"]).serve)

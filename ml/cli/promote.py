@@ -1,0 +1,255 @@
+"""`mlops promote {validate,plan,apply,status}`, `mlops history` and `mlops rollback`.
+
+Verbs parse options, call `ml.promotions`, print and exit; every verb reads `MLFLOW_TRACKING_URI`
+(through `MLSettings`) and `--file` (default `promotions.yaml`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ml.cli.base import console, err_console, mlops_command
+from ml.errors import DriftError, GateError
+from ml.promotions import ENVIRONMENTS
+from ml.promotions.config import PromotionSettings
+from ml.registry import Registry
+from ml.settings import MLSettings
+
+promote_app = typer.Typer(
+    name="promote",
+    help="Promote model versions through promotions.yaml: validate, plan, apply, status.",
+    no_args_is_help=True,
+)
+
+
+class Env(StrEnum):
+    """Deployment environment (alias name)."""
+
+    staging = "staging"
+    production = "production"
+
+
+class Format(StrEnum):
+    """Output format."""
+
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+FileOption = Annotated[
+    Path, typer.Option("--file", "-f", help="The desired-state file (contract v1).")
+]
+GatesOption = Annotated[
+    Path | None,
+    typer.Option("--gates", help="Reviewed gates file (default: config/gates.yaml)."),
+]
+StagesOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--stages/--no-stages",
+        help="Mirror legacy stages (default: ML_PROMOTE_STAGES, true).",
+    ),
+]
+
+
+def _registry() -> Registry:
+    return Registry(MLSettings().resolved_tracking_uri())
+
+
+def _stages(flag: bool | None) -> bool:
+    return PromotionSettings().stages if flag is None else flag
+
+
+def _gates_path(path: Path | None) -> Path:
+    return path or PromotionSettings().gates_file
+
+
+@promote_app.command("validate")
+@mlops_command
+def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = None) -> None:
+    """Check the spec and every gate against the live registry; non-zero exit on any failure."""
+    from ml.promotions.gates import check_spec, load_gates
+    from ml.promotions.spec import load_spec
+
+    loaded = load_spec(file)
+    gates_file = load_gates(_gates_path(gates))
+    results = check_spec(_registry(), loaded, gates_file)
+    for r in results:
+        colour = {"PASS": "green", "FAIL": "red", "WAIVED": "yellow"}[r.label]
+        console.print(f"[{colour}]{r.label:6}[/] {r.model} {r.gate}: {r.detail}", highlight=False)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise GateError(
+            f"{len(failed)} gate(s) failed: " + ", ".join(f"{r.model}/{r.gate}" for r in failed)
+        )
+    waived = [r for r in results if r.waived]
+    console.print(
+        f"{len(results)} gates passed" + (f", {len(waived)} waived by rollback" if waived else "")
+    )
+
+
+@promote_app.command("plan")
+@mlops_command
+def plan(
+    file: FileOption = Path("promotions.yaml"),
+    fmt: Annotated[
+        Format, typer.Option("--format", help="text, markdown (PR comment) or json.")
+    ] = Format.text,
+) -> None:
+    """Show, per model and environment, current → desired; ROLLBACK marks a step back."""
+    from ml.promotions.plan import make_plan
+    from ml.promotions.spec import load_spec
+
+    result = make_plan(_registry(), load_spec(file))
+    out = {Format.text: result.text, Format.markdown: result.markdown, Format.json: result.json}
+    typer.echo(out[fmt]())
+
+
+@promote_app.command("apply")
+@mlops_command
+def apply(
+    env: Annotated[Env, typer.Option("--env", help="Environment (alias) to converge.")],
+    file: FileOption = Path("promotions.yaml"),
+    gates: GatesOption = None,
+    stages: StagesOption = None,
+    allow_skip_staging: Annotated[
+        bool,
+        typer.Option(
+            "--allow-skip-staging", help="Let production take a version never applied to staging."
+        ),
+    ] = False,
+    sha: Annotated[
+        str | None, typer.Option("--git-sha", help="Commit to record (default: GITHUB_SHA/HEAD).")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who applies (default: GITHUB_ACTOR/user).")
+    ] = None,
+    pr: Annotated[
+        str | None, typer.Option("--pr", help="PR number to record (default: PR_NUMBER).")
+    ] = None,
+    run_url: Annotated[
+        str | None, typer.Option("--run-url", help="Workflow run URL (default: from GITHUB_*).")
+    ] = None,
+) -> None:
+    """Set the alias (and mirror stages) to the spec's versions; verify; idempotent."""
+    from ml.promotions.apply import ApplyContext, apply_spec
+    from ml.promotions.gates import load_gates
+    from ml.promotions.spec import load_spec
+
+    loaded = load_spec(file)
+    gates_file = load_gates(_gates_path(gates))
+    ctx = ApplyContext.from_env(git_sha_=sha, actor=actor, pr=pr, run_url=run_url)
+    results = apply_spec(
+        _registry(),
+        loaded,
+        env.value,
+        ctx,
+        stages=_stages(stages),
+        allow_skip_staging=allow_skip_staging,
+        gates=gates_file,
+    )
+    for r in results:
+        if r.changes:
+            console.print(f"{r.model}: {r.environment} → v{r.version}: " + "; ".join(r.changes))
+        else:
+            console.print(f"{r.model}: {r.environment} v{r.version}: nothing changed")
+    if not any(r.changes for r in results):
+        console.print("nothing changed")
+
+
+@promote_app.command("status")
+@mlops_command
+def status(
+    file: FileOption = Path("promotions.yaml"),
+    env: Annotated[
+        Env | None, typer.Option("--env", help="Check one environment only (default: both).")
+    ] = None,
+    stages: StagesOption = None,
+    fail_on_pending: Annotated[
+        bool, typer.Option("--fail-on-pending", help="Also exit non-zero when apply is pending.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Desired (git) against actual (registry); non-zero exit on drift, naming what moved."""
+    from ml.promotions.spec import load_spec
+    from ml.promotions.status import check_status, status_json
+
+    envs = (env.value,) if env else ENVIRONMENTS
+    rows = check_status(_registry(), load_spec(file), envs, stages=_stages(stages))
+    if as_json:
+        typer.echo(status_json(rows))
+    else:
+        for r in rows:
+            colour = {"in-sync": "green", "pending": "yellow", "drift": "red"}[r.state]
+            console.print(f"[{colour}]{r.state:8}[/] {r.model} {r.message}", highlight=False)
+    drift = [r for r in rows if r.state == "drift"]
+    if drift:
+        raise DriftError(
+            "registry drift: "
+            + "; ".join(f"{r.model} {r.message}" for r in drift)
+            + " (hint: `mlops promote apply --env <env>` restores git's state)"
+        )
+    if fail_on_pending and any(r.state == "pending" for r in rows):
+        raise DriftError(
+            "apply pending: " + "; ".join(r.message for r in rows if r.state == "pending")
+        )
+
+
+@mlops_command
+def history(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    file: FileOption = Path("promotions.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Timeline of promotions and rollbacks: git log of the file joined with registry tags."""
+    from ml.promotions.history import events_json
+    from ml.promotions.history import history as timeline
+
+    events = timeline(file, model, _registry().model_state(model))
+    if as_json:
+        typer.echo(events_json(events))
+        return
+    for e in events:
+        move = f"{e.from_version or 'none'} → {e.to_version}"
+        flag = " ROLLBACK" if e.rollback else ""
+        prod = e.production or {}
+        applied = f" | production {prod.get('time')} by {prod.get('actor')}" if prod else ""
+        pr = f" PR #{e.pr}" if e.pr else ""
+        console.print(
+            f"{e.when} {e.commit} {e.author}{pr}: {move}{flag} — {e.subject}{applied}",
+            highlight=False,
+        )
+    if not events:
+        err_console.print(f"no history for {model} in {file}")
+
+
+@mlops_command
+def rollback(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    to: Annotated[
+        int | None, typer.Option("--to", help="Version to roll back to (default: previous prod).")
+    ] = None,
+    file: FileOption = Path("promotions.yaml"),
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; goes in the note.")] = None,
+    commit: Annotated[
+        bool, typer.Option("--commit", help="Create a branch and commit the edit.")
+    ] = False,
+    pr: Annotated[
+        bool, typer.Option("--pr", help="Push and open the PR with gh (implies --commit).")
+    ] = False,
+) -> None:
+    """Edit promotions.yaml back to the previous production version (comments kept)."""
+    from ml.promotions.rollback import commit_rollback, open_pr, write_rollback
+
+    result = write_rollback(file, model, _registry().model_state(model), to, reason)
+    console.print(f"{file}: {model} → v{result.to_version} ({result.note})", highlight=False)
+    if commit or pr:
+        branch = commit_rollback(file, result)
+        console.print(f"committed on branch {branch}")
+        if pr:
+            console.print(open_pr(file, result, branch))

@@ -1,0 +1,256 @@
+"""`apply --env`: make the registry match the spec for one environment.
+
+MLflow has no compare-and-set, so each model is read, written (alias, then stage mirror, then the
+audit tag last) and read again to verify. Every write is skipped when the registry already holds
+it, so a second run makes no write calls and a rerun after a crash finishes the missing writes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ml.errors import ApplyError, GateError, RegistryError
+from ml.gitinfo import git_sha
+from ml.promotions.gates import GatesFile, check_model
+from ml.promotions.spec import LoadedSpec
+from ml.registry import ModelState, Registry
+
+STAGE_OF = {"staging": "Staging", "production": "Production"}
+Progress = Callable[[str], None]
+
+
+def version_tag(env: str) -> str:
+    """Version tag recording an apply to `env` (JSON: who, when, which commit, PR, run)."""
+    return f"promotion.{env}"
+
+
+def model_tag(env: str) -> str:
+    """Registered-model tag holding the version last applied to `env` (what status expects)."""
+    return f"promotion.{env}.version"
+
+
+@dataclass(frozen=True)
+class ApplyContext:
+    """Who and what is applying; from GitHub Actions' variables unless overridden."""
+
+    git_sha: str
+    actor: str
+    pr: str | None
+    run_url: str | None
+    time: str
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        git_sha_: str | None = None,
+        actor: str | None = None,
+        pr: str | None = None,
+        run_url: str | None = None,
+        time: str | None = None,
+    ) -> ApplyContext:
+        """GITHUB_SHA, GITHUB_ACTOR, PR_NUMBER and the run URL, each overridable."""
+        env = os.environ
+        url = None
+        if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+            server = env.get("GITHUB_SERVER_URL", "https://github.com")
+            url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return cls(
+            git_sha=git_sha_ or git_sha(),
+            actor=actor or env.get("GITHUB_ACTOR") or user,
+            pr=pr or env.get("PR_NUMBER") or None,
+            run_url=run_url or url,
+            time=time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+
+
+@dataclass
+class ModelResult:
+    """What apply did to one model."""
+
+    model: str
+    environment: str
+    version: int
+    changes: list[str] = field(default_factory=list)
+
+
+def _stage_ok(state: ModelState, version: int, env: str) -> tuple[bool, list[int]]:
+    """Whether the stage mirror holds, and which other versions sit in the target stage."""
+    want = STAGE_OF[env]
+    info = state.versions[version]
+    others = [
+        v.version for v in state.versions.values() if v.stage == want and v.version != version
+    ]
+    if env == "staging" and info.stage == "Production":
+        return True, others  # never demote the production version to Staging
+    return info.stage == want and not others, others
+
+
+def apply_model(
+    registry: Registry,
+    name: str,
+    version: int,
+    env: str,
+    ctx: ApplyContext,
+    *,
+    stages: bool = True,
+    allow_skip_staging: bool = False,
+    rollback: bool = False,
+    gates: GatesFile | None = None,
+) -> ModelResult:
+    """Converge one model in one environment; raise before any write when it must refuse."""
+    result = ModelResult(name, env, version)
+    state = registry.model_state(name)
+    if state is None:
+        raise ApplyError(f"{name}: not a registered model (hint: check the name in the spec)")
+    if state.tags.get("mlflow.prompt.is_prompt", "").lower() == "true":
+        raise ApplyError(f"{name} is a prompt, not a model (hint: remove it from the spec)")
+    info = state.versions.get(version)
+    if info is None:
+        raise GateError(f"{name} v{version} does not exist (registered: {sorted(state.versions)})")
+    if info.status != "READY":
+        raise GateError(f"{name} v{version} is {info.status}, not READY")
+    alias_ok = state.aliases.get(env) == version
+    stage_ok, others = _stage_ok(state, version, env) if stages else (True, [])
+    tag_ok = version_tag(env) in info.tags
+    if alias_ok and stage_ok and tag_ok and state.tags.get(model_tag(env)) == str(version):
+        return result
+
+    if gates is not None and not alias_ok:
+        failed = [
+            r
+            for r in check_model(
+                registry, name, version, gates.for_model(name), rollback=rollback, state=state
+            )
+            if not r.passed
+        ]
+        if failed:
+            raise GateError(
+                f"{name} v{version}: gates failed: "
+                + "; ".join(f"{r.gate}: {r.detail}" for r in failed)
+            )
+    skipped = False
+    if env == "production":
+        in_staging = state.aliases.get("staging") == version or version_tag("staging") in info.tags
+        if not in_staging and not alias_ok:
+            if not allow_skip_staging:
+                raise ApplyError(
+                    f"{name} v{version} was never applied to staging; production refuses it "
+                    "(hint: apply --env staging first, or pass --allow-skip-staging, which is "
+                    "recorded on the version)"
+                )
+            skipped = True
+
+    previous = state.aliases.get(env)
+    # The record names the version git last moved away from (model tag), not the alias a crash or
+    # an out-of-band edit may have left: a rerun then writes what a clean apply writes.
+    last = state.tags.get(model_tag(env), "")
+    recorded_previous = int(last) if last.isdigit() else previous
+    if not alias_ok:
+        registry.set_alias(name, env, version)
+        result.changes.append(f"alias {env}: {previous or 'none'} → {version}")
+    if not stage_ok:
+        want = STAGE_OF[env]
+        if info.stage != want and not (env == "staging" and info.stage == "Production"):
+            registry.transition_stage(name, version, want, archive_existing=True)
+            result.changes.append(f"stage v{version}: {info.stage} → {want}")
+            if others:
+                result.changes.append(f"stage {others}: {want} → Archived")
+        else:
+            for other in others:
+                registry.transition_stage(name, other, "Archived", archive_existing=False)
+                result.changes.append(f"stage v{other}: {want} → Archived")
+    if result.changes or not tag_ok:
+        record = {
+            "environment": env,
+            "version": version,
+            "git_sha": ctx.git_sha,
+            "pr": ctx.pr,
+            "actor": ctx.actor,
+            "run_url": ctx.run_url,
+            "time": ctx.time,
+            "previous": recorded_previous,
+            "rollback": rollback,
+            "allow_skip_staging": skipped,
+        }
+        registry.set_version_tag(
+            name, version, version_tag(env), json.dumps(record, sort_keys=True)
+        )
+        result.changes.append(f"tag v{version} {version_tag(env)}")
+    if state.tags.get(model_tag(env)) != str(version):
+        registry.set_model_tag(name, model_tag(env), str(version))
+        result.changes.append(f"tag {name} {model_tag(env)}={version}")
+    verify(registry, name, version, env, stages=stages)
+    return result
+
+
+def verify(registry: Registry, name: str, version: int, env: str, *, stages: bool) -> None:
+    """Read back what apply wrote; MLflow gives no transaction, so trust only a fresh read."""
+    state = registry.model_state(name)
+    problems = []
+    if state is None:
+        raise RegistryError(f"{name} vanished during apply")
+    if state.aliases.get(env) != version:
+        problems.append(f"alias {env} is {state.aliases.get(env)}, expected {version}")
+    if stages and not _stage_ok(state, version, env)[0]:
+        problems.append(f"stage of v{version} is {state.versions[version].stage}")
+    if version_tag(env) not in state.versions[version].tags:
+        problems.append(f"tag {version_tag(env)} missing")
+    if problems:
+        raise ApplyError(f"{name}: verification after apply failed: " + "; ".join(problems))
+
+
+def apply_spec(
+    registry: Registry,
+    loaded: LoadedSpec,
+    env: str,
+    ctx: ApplyContext,
+    *,
+    stages: bool = True,
+    allow_skip_staging: bool = False,
+    gates: GatesFile | None = None,
+    progress: Progress = lambda _msg: None,
+    workers: int = 1,
+) -> list[ModelResult]:
+    """Apply every model of the spec to `env`; each model converges on its own.
+
+    With `workers` > 1 models are applied concurrently; the first error is raised after the
+    others finish (each model is still read → write → verify, so a rerun converges).
+    """
+    if env not in STAGE_OF:
+        raise ApplyError(f"unknown environment {env!r} (hint: staging or production)")
+
+    def one(name: str) -> ModelResult:
+        entry = loaded.spec.models[name]
+        progress(f"{name}: {env} → v{entry.version}")
+        try:
+            return apply_model(
+                registry,
+                name,
+                entry.version,
+                env,
+                ctx,
+                stages=stages,
+                allow_skip_staging=allow_skip_staging,
+                rollback=entry.rollback,
+                gates=gates,
+            )
+        except (GateError, ApplyError) as exc:
+            raise type(exc)(f"{loaded.where(name)}: {exc}") from exc
+
+    names = list(loaded.spec.models)
+    if workers <= 1 or len(names) == 1:
+        return [one(name) for name in names]
+    # Models are independent (each converges on its own), so their round trips can overlap.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, names))

@@ -1,0 +1,156 @@
+"""Benchmark `mlops promote apply`: 20 models x 2 environments against a local `mlflow server`.
+
+Starts `mlflow server` (SQLite, served artifacts) on a free 127.0.0.1 port, registers 20 tiny
+models (one logged artifact, 20 registered names), then applies staging and production with the
+gates on, and once more to show the idempotent no-op. Prints wall time and REST calls per model,
+counted at the `requests` level (every MLflow REST and artifact call goes through it).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MODELS = int(os.environ.get("BENCH_MODELS", "20"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+CALLS: collections.Counter[str] = collections.Counter()
+SECONDS: collections.Counter[str] = collections.Counter()
+_original = requests.Session.request
+
+
+def _counting(self: requests.Session, method: str, url: str, *args: Any, **kw: Any) -> Any:
+    key = f"{method} {url.split('/api/')[-1].split('?')[0]}"
+    if "/artifacts/" in key:
+        key = key.split("/artifacts/")[0] + "/artifacts/<path>"
+    CALLS[key] += 1
+    start = time.perf_counter()
+    try:
+        return _original(self, method, url, *args, **kw)
+    finally:
+        SECONDS[key] += time.perf_counter() - start
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(base: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    log = (base / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            *(str(mlflow_bin), "server", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", "1", "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}"),
+            *("--artifacts-destination", (base / "artifacts").as_uri()),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"mlflow server exited: {(base / 'server.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):  # noqa: S310 - http only
+                return proc, uri
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    sys.exit("mlflow server did not answer /health in 120 s")
+
+
+def _register(uri: str, names: list[str]) -> None:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    x = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=["a", "b", "c"])
+    model = LogisticRegression().fit(x, (x["a"] > 0).astype(int))
+    mlflow.set_experiment("bench-promote")
+    with mlflow.start_run():
+        mlflow.log_metrics({"roc_auc": 0.78, "ks": 0.4, "brier": 0.13})
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(x.head(3), model.predict_proba(x.head(3))[:, 1]),
+            pip_requirements=["scikit-learn"],
+        )
+    tags = {"git_sha": "bench", "data_sha256": "0" * 64}
+    for name in names:
+        mlflow.register_model(info.model_uri, name, tags=tags, await_registration_for=60)
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    from ml.promotions.apply import ApplyContext, apply_spec
+    from ml.promotions.gates import load_gates
+    from ml.promotions.spec import load_spec
+    from ml.registry import Registry
+
+    with tempfile.TemporaryDirectory(prefix="bench-promote-") as tmp:
+        base = Path(tmp)
+        proc, uri = _start_server(base)
+        try:
+            names = [f"bench-{i:02d}" for i in range(MODELS)]
+            t0 = time.perf_counter()
+            _register(uri, names)
+            print(f"setup: registered {MODELS} models in {time.perf_counter() - t0:.1f} s")
+            spec = base / "promotions.yaml"
+            spec.write_text(
+                "models:\n" + "".join(f"  {n}:\n    version: 1\n" for n in names), encoding="utf-8"
+            )
+            gates = base / "gates.yaml"
+            gates.write_text(
+                "defaults:\n  required_tags: [git_sha, data_sha256]\n"
+                "  floors: {roc_auc: 0.75}\n  max_regression: {roc_auc: 0.005}\n"
+            )
+            loaded, gates_file = load_spec(spec), load_gates(gates)
+            ctx = ApplyContext.from_env(git_sha_="bench", actor="bench", pr="0")
+            registry = Registry(uri)
+            requests.Session.request = _counting  # type: ignore[method-assign]
+            for label in ("first apply", "second apply (no-op)"):
+                CALLS.clear()
+                SECONDS.clear()
+                t0 = time.perf_counter()
+                for env in ("staging", "production"):
+                    apply_spec(registry, loaded, env, ctx, gates=gates_file, workers=WORKERS)
+                wall = time.perf_counter() - t0
+                total = sum(CALLS.values())
+                print(
+                    f"{label}: {MODELS} models x 2 envs in {wall:.2f} s; {total} REST calls "
+                    f"= {total / MODELS:.1f} per model ({total / MODELS / 2:.1f} per model-env)"
+                )
+                for call, count in sorted(CALLS.items()):
+                    print(f"    {count:4d}  {SECONDS[call]:6.2f} s  {call}")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""One exception hierarchy for serving, mapped once to HTTP status in `serve.app`."""
+
+from __future__ import annotations
+
+
+class ServeError(Exception):
+    """Base class: every expected failure of the service; `status` is its HTTP status."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+
+class NotReadyError(ServeError):
+    """No model is loaded yet."""
+
+    status = 503
+    code = "not_ready"
+
+
+class UnauthorizedError(ServeError):
+    """Missing or wrong bearer token."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class PayloadTooLargeError(ServeError):
+    """The request body is larger than SERVE_MAX_BODY_BYTES."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(ServeError):
+    """The request body is not JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ModelLoadError(ServeError):
+    """A model could not be downloaded, parsed or warmed; the old one keeps serving."""
+
+    status = 503
+    code = "model_load_failed"
+
+
+class RegistryUnavailableError(ModelLoadError):
+    """The MLflow registry did not answer."""
+
+    code = "registry_unavailable"
+
+
+class InvalidInputError(ServeError):
+    """The body does not match the model's signature; `detail` names each bad field."""
+
+    status = 422
+    code = "validation_error"
+
+    def __init__(self, message: str, detail: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.detail = detail

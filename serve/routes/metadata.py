@@ -1,0 +1,42 @@
+"""/metadata: which model, which deployment, which configuration (credentials redacted)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from serve.deps import ModelDep, SettingsDep
+from serve.schemas import ErrorBody
+
+router = APIRouter(tags=["metadata"])
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
+
+
+@router.get("/metadata", responses={503: {"model": ErrorBody}})
+def metadata(request: Request, model: ModelDep, settings: SettingsDep) -> dict[str, Any]:
+    """The served model (name, version, alias, run, metrics, signature) and the deployment."""
+    return {
+        "model": {
+            "name": model.name,
+            "version": model.version,
+            "alias": model.alias,
+            "source": model.source,
+            "uri": model.uri,
+            "run_id": model.run_id,
+            "flavor": model.flavor,
+            "metrics": model.metrics,
+            "signature": model.signature,
+            "loaded_at": _iso(model.loaded_at),
+        },
+        "deployment": {
+            "git_commit": settings.git_commit,
+            "image_tag": settings.image_tag,
+            "started_at": _iso(request.app.state.started_at),
+        },
+        "config": settings.redacted(),
+    }

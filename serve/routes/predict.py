@@ -1,0 +1,125 @@
+"""/predict: validated records → float32 matrix → booster.inplace_predict, one call per request.
+
+The body is read and validated here (not by FastAPI's body parsing) because its model depends
+on the loaded model's signature; the OpenAPI document gets the same schema (see serve.app).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from serve.deps import AuthDep, MetricsDep, ModelDep, PredictionLoggerDep, SettingsDep
+from serve.errors import InvalidInputError, PayloadTooLargeError
+from serve.logging import log_prediction, request_id
+from serve.schemas import ErrorBody, PredictResponse
+
+router = APIRouter(tags=["predict"])
+
+GENERIC_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"body of {declared} bytes exceeds {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def validation_detail(exc: ValidationError) -> list[dict[str, object]]:
+    """pydantic errors → JSON-safe entries whose `field` is a dotted path (records.0.AGE)."""
+    return [
+        {
+            "field": _field(err["loc"]),
+            "loc": ["body", *err["loc"]],
+            "msg": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    responses={
+        401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+        413: {"model": ErrorBody, "description": "Body larger than SERVE_MAX_BODY_BYTES"},
+        422: {"model": ErrorBody, "description": "A field is unknown, missing or invalid"},
+        503: {"model": ErrorBody, "description": "No model loaded yet"},
+    },
+    openapi_extra=GENERIC_BODY,
+)
+async def predict(
+    request: Request,
+    _auth: AuthDep,
+    model: ModelDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    logger: PredictionLoggerDep,
+) -> Response:
+    """Score 1..MAX_BATCH records: `{"records": [{<the 23 features>}, ...]}`."""
+    started = time.perf_counter()
+    body = await read_body(request, settings.max_body_bytes)
+    try:
+        parsed = model.request_model.model_validate_json(body)
+    except ValidationError as exc:
+        detail = validation_detail(exc)
+        first = detail[0]
+        raise InvalidInputError(f"{first['field']}: {first['msg']}", detail) from None
+    records = parsed.records  # type: ignore[attr-defined]
+    probabilities = model.predict(records)
+    threshold = settings.threshold
+    decisions = ["decline" if p >= threshold else "approve" for p in probabilities.tolist()]
+    predictions = [
+        {"probability": p, "decision": d}
+        for p, d in zip(probabilities.tolist(), decisions, strict=True)
+    ]
+    declines = decisions.count("decline")
+    if declines:
+        metrics.predictions.labels("decline").inc(declines)
+    if len(decisions) - declines:
+        metrics.predictions.labels("approve").inc(len(decisions) - declines)
+    metrics.batch_size.observe(len(decisions))
+    payload = {
+        "model": {"name": model.name, "version": model.version},
+        "threshold": threshold,
+        "predictions": predictions,
+    }
+    rid = request_id(request.headers.get("x-request-id"))
+    log_prediction(
+        logger,
+        rid=rid,
+        model_name=model.name,
+        model_version=model.version,
+        records=[r.__dict__ for r in records],
+        probabilities=probabilities,
+        decisions=decisions,
+        latency_s=time.perf_counter() - started,
+    )
+    return Response(
+        json.dumps(payload, separators=(",", ":")),
+        media_type="application/json",
+        headers={"X-Request-ID": rid, "X-Model-Version": model.version},
+    )

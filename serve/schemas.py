@@ -1,0 +1,129 @@
+"""Request and response models. The request model is built from the model signature at load time.
+
+Body shape (one shape for one record and for many, so clients never branch):
+
+    {"records": [{"LIMIT_BAL": 20000.0, "SEX": 2, ...}, ...]}     1 <= len(records) <= MAX_BATCH
+
+Every field is required; unknown fields, wrong types (strings, booleans, 1.5 for an integer
+column) and NaN/Infinity are refused with a 422 that names the field. 35.0 counts as the
+integer 35, as in JSON Schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, create_model
+
+# float32 is what the booster sees: keep every value finite after the cast.
+FLOAT_LIMIT = 1e38
+INT_LIMIT = 2**53
+
+_INT_TYPES = {"long", "integer"}
+_FLOAT_TYPES = {"double", "float"}
+
+StrictFiniteFloat = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT_LIMIT, le=FLOAT_LIMIT)
+]
+
+
+def _integral_float_to_int(value: Any) -> Any:
+    """JSON Schema's `integer` includes 35.0: accept integral floats, nothing else (no "35")."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+BoundedInt = Annotated[
+    StrictInt, Field(ge=-INT_LIMIT, le=INT_LIMIT), BeforeValidator(_integral_float_to_int)
+]
+
+
+class Column(BaseModel):
+    """One input column of the signature."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    type: str
+
+
+def column_annotation(column: Column) -> Any:
+    """The pydantic type of one signature column; unknown MLflow types are refused at load."""
+    if column.type in _INT_TYPES:
+        return BoundedInt
+    if column.type in _FLOAT_TYPES:
+        return StrictFiniteFloat
+    if column.type == "boolean":
+        return Annotated[bool, Field(strict=True)]
+    raise ValueError(f"column {column.name!r} has MLflow type {column.type!r}; not servable")
+
+
+def build_request_model(
+    columns: tuple[Column, ...], max_batch: int
+) -> tuple[type[BaseModel], type[BaseModel]]:
+    """Build `(Record, PredictRequest)` for these columns, in signature order."""
+    fields: dict[str, Any] = {
+        c.name: (column_annotation(c), Field(..., title=c.name)) for c in columns
+    }
+    record = create_model(
+        "Record",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        **fields,
+    )
+    request = create_model(
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid"),
+        records=(
+            Annotated[list[record], Field(min_length=1, max_length=max_batch)],  # type: ignore[valid-type]
+            ...,
+        ),
+    )
+    return record, request
+
+
+class ModelRef(BaseModel):
+    """Which model answered."""
+
+    name: str
+    version: str
+
+
+class Prediction(BaseModel):
+    """The score of one record."""
+
+    probability: float = Field(description="Probability of default, 0..1.")
+    decision: Literal["approve", "decline"] = Field(
+        description="decline if probability >= threshold."
+    )
+
+
+class PredictResponse(BaseModel):
+    """Predictions in the order of the records."""
+
+    model: ModelRef
+    threshold: float
+    predictions: list[Prediction]
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    error: str
+    detail: Any = None
+
+
+class Health(BaseModel):
+    """Liveness: the process runs; `degraded` says why it may be stale."""
+
+    status: Literal["ok", "degraded"]
+    reason: str | None = None
+    model_version: str | None = None
+    source: str | None = None
+
+
+class Ready(BaseModel):
+    """Readiness: a model is loaded."""
+
+    ready: bool
+    model_version: str | None = None

@@ -1,0 +1,96 @@
+"""Settings of the `serve` deployable, read from `SERVE_` variables (and `MLFLOW_TRACKING_URI`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that mean "somebody forgot to set this"; refused outside development.
+PLACEHOLDERS = frozenset({"changeme", "change-me", "changethis", "secret", "token", "xxx", ""})
+
+
+class ServeSettings(BaseSettings):
+    """What to serve, from where, and how the HTTP server runs.
+
+    The registry is the source of truth (`models:/<name>@<alias>`, polled for changes);
+    `model_path` is the fallback for a mounted MLflow model directory when no registry answers.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SERVE_", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    environment: Literal["development", "staging", "production"] = Field(
+        default="development", description="Placeholders are refused outside development."
+    )
+    model_name: str = Field(default="credit-risk", description="Registered model name.")
+    model_alias: str = Field(default="production", description="Alias to serve and follow.")
+    tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SERVE_TRACKING_URI"),
+        description="MLflow tracking/registry URI; unset means MODEL_PATH only.",
+    )
+    poll_interval: float = Field(default=2.0, gt=0, description="Seconds between alias polls.")
+    threshold: float = Field(default=0.5, ge=0, le=1, description="Decline at or above this PD.")
+    max_batch: int = Field(default=1000, ge=1, description="Most records in one request.")
+    max_body_bytes: int = Field(default=2_000_000, ge=1024, description="Largest request body.")
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token required on /predict when set."
+    )
+    model_path: Path | None = Field(
+        default=None, description="Mounted MLflow model directory (MLmodel + metadata.json)."
+    )
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    host: str = Field(default="127.0.0.1", description="Bind address.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Bind port.")
+    git_commit: str = Field(default="unknown", description="Commit the image was built from.")
+    image_tag: str = Field(default="unknown", description="Image tag of this deployment.")
+    tcp_nodelay: bool = Field(
+        default=True, description="Set TCP_NODELAY on accepted sockets (uvicorn#3149)."
+    )
+    log_predictions: bool = Field(default=True, description="One JSON log line per prediction.")
+    registry_timeout: float = Field(
+        default=5.0, gt=0, description="HTTP timeout of one registry call, seconds."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> ServeSettings:
+        if self.environment == "development":
+            return self
+        if self.api_token is not None and (
+            self.api_token.get_secret_value().strip().lower() in PLACEHOLDERS
+        ):
+            raise ValueError(
+                f"SERVE_API_TOKEN is a placeholder; set a real secret in {self.environment}"
+            )
+        if self.tracking_uri is None and self.model_path is None:
+            raise ValueError(
+                "set MLFLOW_TRACKING_URI or SERVE_MODEL_PATH: nothing to serve from in "
+                f"{self.environment}"
+            )
+        return self
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as shown by /metadata: secrets and URI passwords hidden."""
+        data = self.model_dump(mode="json")
+        data["api_token"] = "**********" if self.api_token is not None else None
+        if self.tracking_uri:
+            data["tracking_uri"] = redact_uri(self.tracking_uri)
+        return data
+
+
+def redact_uri(uri: str) -> str:
+    """Hide the password (or token) of `scheme://user:password@host/...`."""
+    parts = urlsplit(uri)
+    if not parts.password and not (parts.username and "@" in parts.netloc):
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    netloc = f"{user}:***@{host}" if parts.password else f"***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

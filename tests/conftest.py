@@ -1,0 +1,13 @@
+"""Shared fixtures; service fixtures live in tests/fixtures/services.py."""
+
+import os
+
+# mlflow server 3.x starts a pool of huey job consumers (~10 processes) that these tests never
+# use; on a 2-core machine they slow every server start. Child processes inherit this.
+os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+
+from tests.fixtures.services import (  # noqa: F401
+    mlflow_pg_server,
+    mlflow_sqlite_server,
+    postgres,
+)

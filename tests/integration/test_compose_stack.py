@@ -1,0 +1,146 @@
+"""The compose stack on a real docker engine: train, promote, serve, roll back, all in containers.
+
+Given the images (built or reused) and the stack up (mlflow + api, host networking, free ports),
+the train container registers versions in the mlflow container, `mlops promote apply` run in the
+train image moves the `production` alias, and the api container follows it without a restart.
+A separate test checks the serve image's contract: non-root, no training or server packages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from mlflow import MlflowClient
+
+from tests.fixtures import docker_stack
+from tests.fixtures.docker_stack import Stack, http_json
+
+# The docker fixtures live with the stack helpers (tests/fixtures/docker_stack.py).
+docker_client = docker_stack.docker_client
+stack_images = docker_stack.stack_images
+compose_stack = docker_stack.compose_stack
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]
+
+MODEL = "credit-risk"
+# Distributions that must stay out of the serve image (training stack, MLflow server).
+FORBIDDEN_IN_SERVE = {
+    "pandas",
+    "matplotlib",
+    "mlflow",  # the full distribution; mlflow-skinny (client) is expected
+    "flask",
+    "gunicorn",
+    "alembic",
+    "sqlalchemy",
+    "pyarrow",
+    "boto3",
+}
+
+
+@pytest.fixture(scope="module")
+def promotions_dir() -> Iterator[Path]:
+    """A directory the container user (uid 10001) can read, for promotions files to mount."""
+    with tempfile.TemporaryDirectory(prefix="promotions-") as name:
+        path = Path(name)
+        path.chmod(0o755)
+        yield path
+
+
+def promote(stack: Stack, folder: Path, version: int, *, rollback: bool = False) -> str:
+    """Write promotions.yaml for `version` and apply it to staging, then production."""
+    spec = folder / f"promotions-v{version}-{int(time.time() * 1000)}.yaml"
+    lines = ["models:", f"  {MODEL}:", f"    version: {version}"]
+    if rollback:
+        lines.append("    rollback: true")
+    spec.write_text("\n".join(lines) + "\n")
+    spec.chmod(0o644)
+    mount = f"{spec}:/tmp/promotions.yaml:ro"
+    out = ""
+    for env in ("staging", "production"):
+        out += stack.run_train(
+            "promote", "apply", "--env", env, "--file", "/tmp/promotions.yaml", volumes=[mount]
+        )
+    return out
+
+
+def served_version(stack: Stack, expected: str, timeout: float = 90) -> str:
+    """Poll /metadata until the api serves `expected`; return the last version seen."""
+    deadline = time.monotonic() + timeout
+    seen = "none"
+    while time.monotonic() < deadline:
+        try:
+            seen = str(http_json(f"{stack.api_url}/metadata")["model"]["version"])
+        except (OSError, KeyError, ValueError):
+            seen = "unavailable"
+        if seen == expected:
+            return seen
+        time.sleep(1)
+    return seen
+
+
+def test_train_promote_serve_and_roll_back_in_containers(
+    compose_stack: Stack, promotions_dir: Path
+) -> None:
+    # Given the stack is up and the registry is empty
+    client = MlflowClient(tracking_uri=compose_stack.tracking_uri)
+
+    # When the train container runs twice
+    for _ in range(2):
+        compose_stack.run_train()
+    # Then two versions of the model are registered in the mlflow container
+    versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{MODEL}'"))
+    assert versions == [1, 2], compose_stack.logs()
+
+    # When promotions.yaml moves production to v2 (applied from the train image)
+    out = promote(compose_stack, promotions_dir, 2)
+    # Then the alias points at v2 and the api follows it without a restart
+    assert client.get_model_version_by_alias(MODEL, "production").version == "2", out
+    seen = served_version(compose_stack, "2")
+    assert seen == "2", f"api serves {seen}\n{compose_stack.logs()}"
+
+    # When production is rolled back to v1 through the same file
+    out = promote(compose_stack, promotions_dir, 1, rollback=True)
+    # Then the alias and the api are back on v1
+    assert client.get_model_version_by_alias(MODEL, "production").version == "1", out
+    seen = served_version(compose_stack, "1")
+    assert seen == "1", f"api serves {seen} after the rollback\n{compose_stack.logs()}"
+    ready = http_json(f"{compose_stack.api_url}/ready")
+    assert ready, ready
+
+
+def test_serve_image_is_small_non_root_and_has_no_training_packages(
+    docker_client: docker.DockerClient, stack_images: dict[str, str]
+) -> None:
+    # Given the serve image
+    image = docker_client.images.get(stack_images["serve"])
+    config = image.attrs["Config"]
+    # Then it runs as uid 10001 with a python health check (no curl in the image)
+    assert config["User"].split(":")[0] == "10001"
+    assert "python" in " ".join(config["Healthcheck"]["Test"])
+
+    # When python inside it lists the installed distributions and the user
+    code = (
+        "import importlib.metadata as m, json, os; "
+        "print(json.dumps({'uid': os.getuid(), "
+        "'dists': sorted({d.metadata['Name'].lower() for d in m.distributions()})}))"
+    )
+    raw = docker_client.containers.run(
+        image.id, entrypoint=["python", "-c", code], network_mode="host", remove=True
+    )
+    found = json.loads(raw)
+    # Then it is not root and none of the training or server packages are there
+    assert found["uid"] == 10001
+    assert not FORBIDDEN_IN_SERVE & set(found["dists"]), found["dists"]
+    assert {"mlflow-skinny", "fastapi", "uvicorn", "xgboost-cpu", "scikit-learn"} <= set(
+        found["dists"]
+    )
+    # And it stays within the size budget on the Debian base used here
+    limit = int(os.environ.get("SERVE_IMAGE_MAX_MB", "400"))
+    assert image.attrs["Size"] / 1e6 <= limit

@@ -1,0 +1,201 @@
+"""/predict: valid input scores, every kind of bad input is a 4xx naming the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from serve_test_helpers import make_client
+
+from serve.settings import ServeSettings
+
+
+def test_one_record_scores_and_names_the_model_version(
+    client: TestClient, record: dict[str, Any]
+) -> None:
+    response = client.post("/predict", json={"records": [record]}, headers={"X-Request-ID": "r-1"})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": "credit-risk", "version": "7"}
+    assert response.headers["X-Model-Version"] == "7"
+    assert response.headers["X-Request-ID"] == "r-1"
+    [prediction] = body["predictions"]
+    assert 0.0 <= prediction["probability"] <= 1.0
+    assert prediction["decision"] == ("decline" if prediction["probability"] >= 0.5 else "approve")
+
+
+def test_a_batch_is_scored_in_order(client: TestClient) -> None:
+    import serve_test_helpers as helpers
+
+    records = [helpers.record(i) for i in range(100)]
+    response = client.post("/predict", json={"records": records})
+
+    assert response.status_code == 200
+    probs = [p["probability"] for p in response.json()["predictions"]]
+    assert len(probs) == 100
+    singles = [
+        client.post("/predict", json={"records": [r]}).json()["predictions"][0]["probability"]
+        for r in records[:5]
+    ]
+    assert probs[:5] == pytest.approx(singles)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "kind"),
+    [
+        ({"WHO": 1}, "records.0.WHO", "extra_forbidden"),
+        ({"AGE": "35"}, "records.0.AGE", "int_type"),
+        ({"AGE": 35.5}, "records.0.AGE", "int_type"),
+        ({"SEX": True}, "records.0.SEX", "int_type"),
+        ({"LIMIT_BAL": "1000"}, "records.0.LIMIT_BAL", "float_type"),
+        ({"LIMIT_BAL": None}, "records.0.LIMIT_BAL", "float_type"),
+        ({"LIMIT_BAL": 1e300}, "records.0.LIMIT_BAL", "less_than_equal"),
+    ],
+)
+def test_bad_field_is_422_naming_it(
+    client: TestClient, record: dict[str, Any], change: dict[str, Any], field: str, kind: str
+) -> None:
+    response = client.post("/predict", json={"records": [{**record, **change}]})
+
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert {"field": field, "type": kind} in [
+        {"field": d["field"], "type": d["type"]} for d in detail
+    ]
+
+
+def test_missing_field_is_422(client: TestClient, record: dict[str, Any]) -> None:
+    del record["PAY_AMT6"]
+    response = client.post("/predict", json={"records": [record]})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "records.0.PAY_AMT6"
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_422(client: TestClient, record: dict[str, Any], token: str) -> None:
+    body = json.dumps({"records": [record]}).replace(
+        f'"BILL_AMT3": {json.dumps(record["BILL_AMT3"])}', f'"BILL_AMT3": {token}'
+    )
+    assert token in body
+
+    response = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    assert "records.0.BILL_AMT3" in response.text or "json_invalid" in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"records": []}, "records"),
+        ({}, "records"),
+        ([], ""),
+        ({"records": [1]}, "records.0"),
+        ({"records": [{}], "extra": 1}, "extra"),
+    ],
+)
+def test_bad_shapes_are_422(client: TestClient, body: Any, field: str) -> None:
+    response = client.post("/predict", json=body)
+
+    assert response.status_code == 422
+    assert field in [d["field"] for d in response.json()["detail"]] or field == ""
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    response = client.post(
+        "/predict", content=b'{"records": [', headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_oversized_batch_is_422(model_dir: Path, record: dict[str, Any]) -> None:
+    for small in make_client(
+        ServeSettings(model_path=model_dir, max_batch=3, log_predictions=False)
+    ):
+        response = small.post("/predict", json={"records": [record] * 4})
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["field"] == "records"
+
+
+def test_oversized_body_is_413(model_dir: Path, record: dict[str, Any]) -> None:
+    settings = ServeSettings(model_path=model_dir, max_body_bytes=2048, log_predictions=False)
+    for small in make_client(settings):
+        response = small.post("/predict", json={"records": [record] * 10})
+
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+
+
+def test_auth_is_required_when_a_token_is_set(
+    auth_client: TestClient, record: dict[str, Any]
+) -> None:
+    body = {"records": [record]}
+
+    missing = auth_client.post("/predict", json=body)
+    wrong = auth_client.post("/predict", json=body, headers={"Authorization": "Bearer nope"})
+    right = auth_client.post(
+        "/predict", json=body, headers={"Authorization": "Bearer s3cret-token-value"}
+    )
+
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+    assert auth_client.get("/health").status_code == 200  # probes need no token
+    schema = auth_client.get("/openapi.json").json()
+    assert schema["paths"]["/predict"]["post"]["security"] == [{"bearer": []}]
+
+
+def test_openapi_lists_the_signature_fields(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+
+    body_ref = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body_ref["schema"]["$ref"] == "#/components/schemas/PredictRequest"
+    record = schema["components"]["schemas"]["Record"]
+    assert len(record["properties"]) == 23
+    assert set(record["required"]) == set(record["properties"])
+    assert record["additionalProperties"] is False
+    assert record["properties"]["AGE"]["type"] == "integer"
+    assert record["properties"]["LIMIT_BAL"]["type"] == "number"
+
+
+def test_prediction_log_line(
+    model_dir: Path, record: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for logged in make_client(ServeSettings(model_path=model_dir)):
+        import logging
+
+        from serve.logging import LOGGER_NAME
+
+        logger = logging.getLogger(LOGGER_NAME)
+        lines: list[str] = []
+
+        class _Grab(logging.Handler):
+            def __init__(self, sink: list[str]) -> None:
+                super().__init__()
+                self.sink = sink
+
+            def emit(self, rec: logging.LogRecord) -> None:
+                self.sink.append(rec.getMessage())
+
+        grab = _Grab(lines)
+        logger.addHandler(grab)
+        try:
+            logged.post("/predict", json={"records": [record]}, headers={"X-Request-ID": "abc"})
+        finally:
+            logger.removeHandler(grab)
+
+        [line] = [json.loads(x) for x in lines]
+        assert line["request_id"] == "abc"
+        assert line["model_version"] == "7"
+        assert line["features"] == [record]
+        assert len(line["probability"]) == 1
+        assert line["latency_ms"] > 0

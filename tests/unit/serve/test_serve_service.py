@@ -1,0 +1,159 @@
+"""Readiness, health, MODEL_PATH fallback, metadata redaction, metrics, settings, hot swap."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import serve_test_helpers as helpers
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from serve_test_helpers import make_client
+
+from serve.app import create_app
+from serve.deps import get_settings
+from serve.settings import ServeSettings, redact_uri
+
+
+def test_ready_is_503_until_a_model_is_loaded(model_dir: Path) -> None:
+    app = create_app(ServeSettings(model_path=model_dir), start_watcher=False)
+    with TestClient(app) as client:
+        ready = client.get("/ready")
+        predict = client.post("/predict", json={"records": [helpers.record(0)]})
+        health = client.get("/health")
+
+        assert ready.status_code == 503
+        assert ready.json() == {"ready": False, "model_version": None}
+        assert predict.status_code == 503
+        assert predict.headers["X-Model-Version"] == "none"
+        assert health.json()["status"] == "degraded"
+
+        app.state.watcher.poll_once()
+
+        assert client.get("/ready").status_code == 200
+
+
+def test_model_path_fallback_reads_metadata_json(client: TestClient) -> None:
+    meta = client.get("/metadata").json()
+
+    assert meta["model"]["version"] == "7"
+    assert meta["model"]["name"] == "credit-risk"
+    assert meta["model"]["source"] == "path"
+    assert meta["model"]["flavor"] == "xgboost"
+    assert meta["model"]["metrics"] == {"roc_auc": 0.78}
+    assert [c["name"] for c in meta["model"]["signature"]["inputs"]][:2] == ["LIMIT_BAL", "SEX"]
+    assert client.get("/health").json() == {
+        "status": "ok", "reason": None, "model_version": "7", "source": "path"
+    }  # fmt: skip
+
+
+def test_unreachable_registry_falls_back_to_model_path_and_says_degraded(model_dir: Path) -> None:
+    settings = ServeSettings(
+        model_path=model_dir,
+        tracking_uri="http://127.0.0.1:9",  # nothing listens on the discard port
+        log_predictions=False,
+    )
+    for client in make_client(settings):
+        health = client.get("/health").json()
+
+        assert health["status"] == "degraded"
+        assert "registry" in health["reason"]
+        assert client.post("/predict", json={"records": [helpers.record(0)]}).status_code == 200
+
+
+def test_metadata_redacts_credentials(model_dir: Path) -> None:
+    settings = ServeSettings(
+        model_path=model_dir,
+        api_token="very-secret-token",
+        git_commit="abc123",
+        image_tag="serve:abc123",
+        log_predictions=False,
+    )
+    for client in make_client(settings):
+        # the token is not needed for /metadata; override settings to show the dependency works
+        client.app.dependency_overrides[get_settings] = lambda: settings.model_copy(  # type: ignore[attr-defined]
+            update={"tracking_uri": "postgresql://mlflow:hunter2@db:5432/mlflow"}
+        )
+        text = client.get("/metadata").text
+        meta = client.get("/metadata").json()
+
+        assert "very-secret-token" not in text
+        assert "hunter2" not in text
+        assert meta["config"]["api_token"] == "**********"
+        assert meta["config"]["tracking_uri"] == "postgresql://mlflow:***@db:5432/mlflow"
+        assert meta["deployment"]["git_commit"] == "abc123"
+        assert meta["deployment"]["image_tag"] == "serve:abc123"
+        assert meta["deployment"]["started_at"]
+
+
+def test_metrics_expose_requests_decisions_model_and_reloads(
+    client: TestClient, record: dict[str, Any]
+) -> None:
+    client.post("/predict", json={"records": [record, record]})
+    client.post("/predict", json={"records": []})
+
+    text = client.get("/metrics").text
+
+    assert 'serve_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
+    assert 'serve_requests_total{method="POST",route="/predict",status="422"} 1.0' in text
+    assert "serve_request_latency_seconds_bucket" in text
+    assert "serve_predictions_total{decision=" in text
+    assert 'serve_model_info{alias="",name="credit-risk",source="path",version="7"} 1.0' in text
+    assert "serve_model_reloads_total 1.0" in text
+    assert "serve_model_reload_failures_total 0.0" in text
+
+
+@pytest.mark.parametrize("token", ["changeme", "", "secret"])
+def test_placeholders_are_refused_outside_development(model_dir: Path, token: str) -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        ServeSettings(environment="production", model_path=model_dir, api_token=token)
+    ServeSettings(environment="development", model_path=model_dir, api_token=token)
+
+
+def test_settings_read_serve_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVE_MODEL_ALIAS", "staging")
+    monkeypatch.setenv("SERVE_POLL_INTERVAL", "0.5")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+
+    settings = ServeSettings()
+
+    assert (settings.model_alias, settings.poll_interval) == ("staging", 0.5)
+    assert settings.tracking_uri == "http://mlflow:5000"
+
+
+def test_redact_uri_leaves_plain_uris() -> None:
+    assert redact_uri("http://mlflow:5000") == "http://mlflow:5000"
+    assert redact_uri("https://u:p@h/x") == "https://u:***@h/x"
+
+
+def test_alias_move_swaps_and_rollback_needs_no_restart(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment("serve-tests", artifact_location=(tmp_path / "art").as_uri())
+    v1 = helpers.log_tiny_version(uri, seed=1)
+    v2 = helpers.log_tiny_version(uri, seed=2)
+    registry = MlflowClient(uri)
+    registry.set_registered_model_alias("credit-risk", "production", v1)
+    settings = ServeSettings(tracking_uri=uri, poll_interval=0.1, log_predictions=False)
+    for client in make_client(settings):
+        body = {"records": [helpers.record(5)]}
+        assert client.post("/predict", json=body).headers["X-Model-Version"] == v1
+
+        registry.set_registered_model_alias("credit-risk", "production", v2)
+        deadline = time.monotonic() + 10
+        while client.post("/predict", json=body).headers["X-Model-Version"] != v2:
+            assert time.monotonic() < deadline, "never swapped to v2"
+            time.sleep(0.05)
+
+        registry.set_registered_model_alias("credit-risk", "production", v1)
+        while client.post("/predict", json=body).headers["X-Model-Version"] != v1:
+            assert time.monotonic() < deadline + 10, "never rolled back to v1"
+            time.sleep(0.05)
+        assert "serve_model_reloads_total 3.0" in client.get("/metrics").text
+        assert client.get("/metadata").json()["model"]["alias"] == "production"

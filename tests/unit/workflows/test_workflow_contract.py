@@ -1,0 +1,224 @@
+"""The GitOps contract of .github/workflows, read from the YAML itself.
+
+Least privilege is checked per job: a permission is allowed only where a step uses it
+(id-token only next to configure-aws-credentials or in a call of the deploy workflow,
+pull-requests: write only where a PR comment/PR is made, contents: write only where a commit
+or branch is pushed).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+WORKFLOWS = ROOT / ".github" / "workflows"
+ACTIONS = ROOT / ".github" / "actions"
+MINE = ["ci", "cd", "deploy", "retrain", "rollback", "nightly"]
+SHA_RE = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+AWS_ACTION = "aws-actions/configure-aws-credentials@"
+# Make targets (or scripts) that write to a pull request, or push a branch/commit.
+PR_WRITERS = {"plan-comment", "promotion-pr", "rollback-pr", "tf-plan-comment"}
+PUSHERS = {"promotion-pr", "rollback-pr"}
+
+
+def load(name: str) -> dict[str, Any]:
+    """A workflow as data; PyYAML reads the `on:` key as True, so restore it."""
+    doc = yaml.safe_load((WORKFLOWS / f"{name}.yml").read_text())
+    if True in doc:
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def all_workflows() -> list[str]:
+    return sorted(p.stem for p in WORKFLOWS.glob("*.yml"))
+
+
+def make_targets(job: dict[str, Any]) -> set[str]:
+    targets = set()
+    for step in job.get("steps") or []:
+        if match := re.match(r"make\s+([\w.-]+)", str(step.get("run", ""))):
+            targets.add(match.group(1))
+    return targets
+
+
+def uses(job: dict[str, Any]) -> list[str]:
+    found = [str(s["uses"]) for s in job.get("steps") or [] if "uses" in s]
+    if "uses" in job:
+        found.append(str(job["uses"]))
+    return found
+
+
+def jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(w, j, spec) for w in all_workflows() for j, spec in load(w)["jobs"].items()]
+
+
+def test_my_workflows_exist() -> None:
+    for name in MINE:
+        assert (WORKFLOWS / f"{name}.yml").exists(), name
+
+
+@pytest.mark.parametrize("name", all_workflows())
+def test_top_level_permissions_are_empty(name: str) -> None:
+    assert load(name)["permissions"] == {}
+
+
+@pytest.mark.parametrize(("workflow", "job_id", "job"), jobs())
+def test_every_job_declares_its_permissions(workflow: str, job_id: str, job: dict) -> None:
+    assert "permissions" in job, f"{workflow}/{job_id} inherits permissions"
+
+
+@pytest.mark.parametrize(("workflow", "job_id", "job"), jobs())
+def test_id_token_only_where_a_role_is_assumed(workflow: str, job_id: str, job: dict) -> None:
+    perms = job.get("permissions") or {}
+    assumes = any(u.startswith(AWS_ACTION) for u in uses(job))
+    calls_deploy = job.get("uses") == "./.github/workflows/deploy.yml"
+    if perms.get("id-token") == "write":
+        assert assumes or calls_deploy, f"{workflow}/{job_id}: id-token without a role"
+    if assumes:
+        assert perms.get("id-token") == "write", f"{workflow}/{job_id}: OIDC needs id-token"
+
+
+@pytest.mark.parametrize(("workflow", "job_id", "job"), jobs())
+def test_pr_and_contents_write_only_where_used(workflow: str, job_id: str, job: dict) -> None:
+    perms = job.get("permissions") or {}
+    targets = make_targets(job)
+    if perms.get("pull-requests") == "write":
+        assert targets & PR_WRITERS, f"{workflow}/{job_id}: pull-requests: write unused"
+    if targets & PR_WRITERS:
+        assert perms.get("pull-requests") == "write", f"{workflow}/{job_id} comments"
+    if perms.get("contents") == "write":
+        assert targets & PUSHERS, f"{workflow}/{job_id}: contents: write unused"
+    if targets & PUSHERS:
+        assert perms.get("contents") == "write", f"{workflow}/{job_id} pushes"
+    allowed = {"contents", "id-token", "pull-requests"}
+    assert set(perms) <= allowed, f"{workflow}/{job_id}: unexpected {set(perms) - allowed}"
+
+
+def _all_uses() -> list[tuple[str, str]]:
+    found = [(f"{w}/{j}", u) for w, j, job in jobs() for u in uses(job)]
+    for action in sorted(ACTIONS.glob("*/action.yml")):
+        doc = yaml.safe_load(action.read_text())
+        found += [(str(action), s["uses"]) for s in doc["runs"]["steps"] if "uses" in s]
+    return found
+
+
+@pytest.mark.parametrize(("where", "ref"), _all_uses())
+def test_every_uses_is_local_or_pinned_to_a_full_sha(where: str, ref: str) -> None:
+    assert ref.startswith("./") or SHA_RE.match(ref), f"{where}: {ref} is not pinned to a SHA"
+
+
+def test_pinned_actions_carry_a_version_comment() -> None:
+    for path in [*WORKFLOWS.glob("*.yml"), *ACTIONS.glob("*/action.yml")]:
+        for line in path.read_text().splitlines():
+            if re.search(r"uses:\s+[\w-]+/[\w./-]+@[0-9a-f]{40}", line):
+                assert re.search(r"# v\d", line), f"{path.name}: {line.strip()}"
+
+
+@pytest.mark.parametrize(("workflow", "job_id", "job"), jobs())
+def test_checkout_never_persists_credentials(workflow: str, job_id: str, job: dict) -> None:
+    for step in job.get("steps") or []:
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            assert (step.get("with") or {}).get("persist-credentials") is False
+
+
+def test_expressions_reach_shell_only_through_env() -> None:
+    for name in all_workflows():
+        for job_id, job in load(name)["jobs"].items():
+            for step in job.get("steps") or []:
+                assert "${{" not in str(step.get("run", "")), f"{name}/{job_id}: {step['run']}"
+
+
+def test_every_run_step_is_one_make_target_or_script() -> None:
+    one = re.compile(r"^(make [\w.-]+( [A-Z_]+=\S+)*|python3? scripts/[\w-]+\.py.*)$")
+    for name in all_workflows():
+        for job_id, job in load(name)["jobs"].items():
+            for step in job.get("steps") or []:
+                if "run" in step:
+                    run = str(step["run"]).strip()
+                    assert "\n" not in run, f"{name}/{job_id}: {run!r}"
+                    assert one.match(run), f"{name}/{job_id}: {run!r}"
+
+
+def test_cd_concurrency_never_cancels_in_progress() -> None:
+    cd = load("cd")
+    assert cd["concurrency"]["cancel-in-progress"] is False
+    assert (
+        "${{" not in cd["concurrency"]["group"] or "github.repository" in cd["concurrency"]["group"]
+    )
+    assert cd["on"]["push"]["branches"] == ["main"]
+    assert "promotions.yaml" in cd["on"]["push"]["paths"]
+
+
+def test_production_is_approved_and_follows_staging_e2e() -> None:
+    cd, deploy = load("cd"), load("deploy")
+    prod = cd["jobs"]["production"]
+    needs = prod["needs"] if isinstance(prod["needs"], list) else [prod["needs"]]
+    assert "e2e-staging" in needs
+    assert prod["uses"] == "./.github/workflows/deploy.yml"
+    assert prod["with"]["environment"] == "production"
+    # The job the call runs names the environment: its required reviewers are the approval.
+    (deploy_job,) = deploy["jobs"].values()
+    assert deploy_job["environment"]["name"] == "${{ inputs.environment }}"
+    e2e = cd["jobs"]["e2e-staging"]
+    assert "staging" in e2e["needs"]
+    assert make_targets(e2e) == {"e2e"}
+    staging = cd["jobs"]["staging"]
+    assert staging["with"]["environment"] == "staging"
+    assert staging["with"]["image-tag"] == "${{ github.sha }}"
+
+
+def test_deploy_workflow_order_push_apply_rollout() -> None:
+    (job,) = load("deploy")["jobs"].values()
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert [r.split()[1] for r in runs] == ["push-images", "promote-apply", "deploy"]
+    inputs = load("deploy")["on"]["workflow_call"]["inputs"]
+    assert {"environment", "image-tag", "expected-model-version"} <= set(inputs)
+
+
+def test_ci_status_job_needs_every_other_job_and_always_runs() -> None:
+    ci = load("ci")["jobs"]
+    status = ci["status"]
+    assert set(status["needs"]) == set(ci) - {"status"}
+    assert status["if"] == "always()"
+    assert make_targets(status) == {"ci-status"}
+
+
+def test_ci_runs_the_whole_pr_gate() -> None:
+    targets = set().union(*(make_targets(j) for j in load("ci")["jobs"].values()))
+    expected = {"lint", "typecheck", "unit", "promote-validate", "promote-plan", "plan-comment"}
+    assert expected | {"images", "scan", "compose-test", "tf-check", "workflow-lint"} <= targets
+
+
+def test_retrain_never_merges_and_rollback_opens_a_pr() -> None:
+    for name in ("retrain", "rollback"):
+        text = (WORKFLOWS / f"{name}.yml").read_text()
+        assert "gh pr merge" not in text
+        assert "--auto" not in text
+        assert "workflow_dispatch" in load(name)["on"]
+    script = (ROOT / "scripts" / "open_promotion_pr.py").read_text()
+    assert '"merge"' not in script
+    assert "--auto" not in script
+    assert set(load("retrain")["on"]["workflow_dispatch"]["inputs"]) == {
+        "model-type",
+        "params",
+        "data-uri",
+        "data-sha256",
+    }
+
+
+def test_nightly_checks_registry_drift_on_a_schedule() -> None:
+    nightly = load("nightly")
+    assert nightly["on"]["schedule"]
+    assert make_targets(nightly["jobs"]["drift"]) == {"promote-status"}
+
+
+def test_codeowners_guard_promotions_and_gates() -> None:
+    lines = (ROOT / ".github" / "CODEOWNERS").read_text().splitlines()
+    owners = {ln.split()[0]: ln.split()[1:] for ln in lines if ln.strip() and ln[0] != "#"}
+    for path in ("/promotions.yaml", "/config/gates.yaml"):
+        assert any(o.endswith("/model-approvers") for o in owners[path])
