@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 MODELS = int(os.environ.get("BENCH_MODELS", "20"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
 CALLS: collections.Counter[str] = collections.Counter()
-SECONDS: collections.Counter[str] = collections.Counter()
+SECONDS: dict[str, float] = collections.defaultdict(float)
 _original = requests.Session.request
 
 
@@ -129,7 +129,7 @@ def main() -> None:
             loaded, gates_file = load_spec(spec), load_gates(gates)
             ctx = ApplyContext.from_env(git_sha_="bench", actor="bench", pr="0")
             registry = Registry(uri)
-            requests.Session.request = _counting  # type: ignore[method-assign]
+            requests.Session.request = _counting  # type: ignore[method-assign,assignment]
             for label in ("first apply", "second apply (no-op)"):
                 CALLS.clear()
                 SECONDS.clear()
