@@ -89,7 +89,9 @@ def test_train_promote_serve_and_roll_back_in_containers(
     compose_stack: Stack, promotions_dir: Path
 ) -> None:
     # Given the stack is up and the registry is empty
-    client = MlflowClient(tracking_uri=compose_stack.tracking_uri)
+    client = MlflowClient(
+        tracking_uri=compose_stack.tracking_uri, registry_uri=compose_stack.tracking_uri
+    )
 
     # When the train container runs twice
     for _ in range(2):

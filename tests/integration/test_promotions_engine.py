@@ -166,7 +166,9 @@ def test_out_of_band_alias_move_is_drift_and_apply_restores(
         assert code == 0, out
 
     # When someone moves the production alias in the MLflow UI
-    MlflowClient(mlflow_pg_server.uri).set_registered_model_alias(name, "production", "2")
+    MlflowClient(
+        mlflow_pg_server.uri, registry_uri=mlflow_pg_server.uri
+    ).set_registered_model_alias(name, "production", "2")
 
     # Then status exits non-zero and says what moved
     code, out = _cli(mlflow_pg_server, "promote", "status", "--file", str(spec))

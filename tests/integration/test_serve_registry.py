@@ -81,7 +81,7 @@ def test_hot_swap_rollback_and_registry_outage(
     registry: tuple[MlflowServer, list[str]], tmp_path: Path
 ) -> None:
     server, (v1, v2) = registry
-    client = MlflowClient(server.uri)
+    client = MlflowClient(server.uri, registry_uri=server.uri)
     client.set_registered_model_alias("credit-risk", "production", v1)
     env = {"MLFLOW_TRACKING_URI": server.uri, "SERVE_POLL_INTERVAL": "0.5"}
 

@@ -138,7 +138,7 @@ def test_alias_move_swaps_and_rollback_needs_no_restart(tmp_path: Path) -> None:
     mlflow.create_experiment("serve-tests", artifact_location=(tmp_path / "art").as_uri())
     v1 = helpers.log_tiny_version(uri, seed=1)
     v2 = helpers.log_tiny_version(uri, seed=2)
-    registry = MlflowClient(uri)
+    registry = MlflowClient(uri, registry_uri=uri)
     registry.set_registered_model_alias("credit-risk", "production", v1)
     settings = ServeSettings(tracking_uri=uri, poll_interval=0.1, log_predictions=False)
     for client in make_client(settings):
