@@ -43,6 +43,13 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Module fixtures elsewhere export MLFLOW_TRACKING_URI (mlflow.set_tracking_uri does);
+    these tests choose their registry explicitly."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def record() -> dict[str, int | float]:
     return helpers.record(3)
