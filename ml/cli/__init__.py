@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import promote as promote_verbs
+from ml.cli import serve as serve_verbs
 from ml.cli import train as train_verbs
 from ml.cli.base import state
 
@@ -31,9 +33,7 @@ def main(
 app.command("train")(train_verbs.train)
 app.command("evaluate")(train_verbs.evaluate)
 
-from ml.cli import promote as promote_verbs  # noqa: E402
-
 app.add_typer(promote_verbs.promote_app, name="promote")
 app.command("history")(promote_verbs.history)
 app.command("rollback")(promote_verbs.rollback)
-app.command("serve")(__import__("ml.cli.serve", fromlist=["serve"]).serve)
+app.command("serve")(serve_verbs.serve)
