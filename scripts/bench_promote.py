@@ -1,21 +1,19 @@
 """Benchmark `mlops promote apply`: 20 models x 2 environments against a local `mlflow server`.
 
-Starts `mlflow server` (SQLite, served artifacts) on a free 127.0.0.1 port, registers 20 tiny
-models (one logged artifact, 20 registered names), then applies staging and production with the
-gates on, and once more to show the idempotent no-op. Prints wall time and REST calls per model,
-counted at the `requests` level (every MLflow REST and artifact call goes through it).
+Starts `mlflow server` as a user would (SQLite, served artifacts, MLflow's default 4 workers) on
+a free 127.0.0.1 port, registers 20 tiny models (one logged artifact, 20 registered names), then
+applies staging and production with the gates on and the engine's default concurrency
+(ML_PROMOTE_WORKERS), and once more to show the idempotent no-op. Prints wall time and REST calls
+per model, counted at the `requests` level (every MLflow REST and artifact call goes through it).
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MODELS = int(os.environ.get("BENCH_MODELS", "20"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+SERVER_WORKERS = 4  # `mlflow server`'s default
 CALLS: collections.Counter[str] = collections.Counter()
 SECONDS: dict[str, float] = collections.defaultdict(float)
 _original = requests.Session.request
@@ -41,40 +39,6 @@ def _counting(self: requests.Session, method: str, url: str, *args: Any, **kw: A
         return _original(self, method, url, *args, **kw)
     finally:
         SECONDS[key] += time.perf_counter() - start
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_server(base: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    mlflow_bin = Path(sys.executable).parent / "mlflow"
-    log = (base / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            *(str(mlflow_bin), "server", "--host", "127.0.0.1", "--port", str(port)),
-            *("--workers", "1", "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}"),
-            *("--artifacts-destination", (base / "artifacts").as_uri()),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"mlflow server exited: {(base / 'server.log').read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):  # noqa: S310 - http only
-                return proc, uri
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    sys.exit("mlflow server did not answer /health in 120 s")
 
 
 def _register(uri: str, names: list[str]) -> None:
@@ -105,13 +69,19 @@ def _register(uri: str, names: list[str]) -> None:
 def main() -> None:
     """Run the benchmark and print the figures."""
     from ml.promotions.apply import ApplyContext, apply_spec
+    from ml.promotions.config import PromotionSettings
     from ml.promotions.gates import load_gates
     from ml.promotions.spec import load_spec
     from ml.registry import Registry
+    from tests.fixtures.services import start_mlflow_server, stop_mlflow_server
 
+    workers = PromotionSettings().workers
     with tempfile.TemporaryDirectory(prefix="bench-promote-") as tmp:
         base = Path(tmp)
-        proc, uri = _start_server(base)
+        server = start_mlflow_server(
+            f"sqlite:///{base / 'mlflow.db'}", base, timeout_s=120, workers=SERVER_WORKERS
+        )
+        uri = server.uri
         try:
             names = [f"bench-{i:02d}" for i in range(MODELS)]
             t0 = time.perf_counter()
@@ -135,21 +105,18 @@ def main() -> None:
                 SECONDS.clear()
                 t0 = time.perf_counter()
                 for env in ("staging", "production"):
-                    apply_spec(registry, loaded, env, ctx, gates=gates_file, workers=WORKERS)
+                    apply_spec(registry, loaded, env, ctx, gates=gates_file, workers=workers)
                 wall = time.perf_counter() - t0
                 total = sum(CALLS.values())
                 print(
-                    f"{label}: {MODELS} models x 2 envs in {wall:.2f} s; {total} REST calls "
+                    f"{label} ({workers} workers): {MODELS} models x 2 envs in {wall:.2f} s; "
+                    f"{total} REST calls "
                     f"= {total / MODELS:.1f} per model ({total / MODELS / 2:.1f} per model-env)"
                 )
                 for call, count in sorted(CALLS.items()):
                     print(f"    {count:4d}  {SECONDS[call]:6.2f} s  {call}")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_mlflow_server(server)
 
 
 if __name__ == "__main__":

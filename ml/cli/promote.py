@@ -135,6 +135,12 @@ def apply(
     run_url: Annotated[
         str | None, typer.Option("--run-url", help="Workflow run URL (default: from GITHUB_*).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, max=32, help="Models applied concurrently (ML_PROMOTE_WORKERS)."
+        ),
+    ] = None,
 ) -> None:
     """Set the alias (and mirror stages) to the spec's versions; verify; idempotent."""
     from ml.promotions.apply import ApplyContext, apply_spec
@@ -152,6 +158,7 @@ def apply(
         stages=_stages(stages),
         allow_skip_staging=allow_skip_staging,
         gates=gates_file,
+        workers=workers or PromotionSettings().workers,
     )
     for r in results:
         if r.changes:

@@ -19,7 +19,7 @@ from ml.errors import ApplyError, GateError, RegistryError
 from ml.gitinfo import git_sha
 from ml.promotions.gates import GatesFile, check_model
 from ml.promotions.spec import LoadedSpec
-from ml.registry import ModelState, Registry
+from ml.registry import ModelState, Registry, VersionInfo
 
 STAGE_OF = {"staging": "Staging", "production": "Production"}
 Progress = Callable[[str], None]
@@ -96,20 +96,38 @@ def _stage_ok(state: ModelState, version: int, env: str) -> tuple[bool, list[int
     return info.stage == want and not others, others
 
 
-def apply_model(
+@dataclass(frozen=True)
+class Step:
+    """One model in one environment, read and checked; what `write` still has to do."""
+
+    name: str
+    version: int
+    env: str
+    state: ModelState
+    rollback: bool
+    skipped_staging: bool
+
+    @property
+    def info(self) -> VersionInfo:
+        """The target version as read."""
+        return self.state.versions[self.version]
+
+
+def check(
     registry: Registry,
     name: str,
     version: int,
     env: str,
-    ctx: ApplyContext,
     *,
     stages: bool = True,
     allow_skip_staging: bool = False,
     rollback: bool = False,
     gates: GatesFile | None = None,
-) -> ModelResult:
-    """Converge one model in one environment; raise before any write when it must refuse."""
-    result = ModelResult(name, env, version)
+) -> Step | None:
+    """Read one model and decide; None when the registry already matches. Raises on refusal.
+
+    Writes nothing, so `apply_spec` can check every model before it writes any.
+    """
     state = registry.model_state(name)
     if state is None:
         raise ApplyError(f"{name}: not a registered model (hint: check the name in the spec)")
@@ -121,10 +139,10 @@ def apply_model(
     if info.status != "READY":
         raise GateError(f"{name} v{version} is {info.status}, not READY")
     alias_ok = state.aliases.get(env) == version
-    stage_ok, others = _stage_ok(state, version, env) if stages else (True, [])
+    stage_ok = _stage_ok(state, version, env)[0] if stages else True
     tag_ok = version_tag(env) in info.tags
     if alias_ok and stage_ok and tag_ok and state.tags.get(model_tag(env)) == str(version):
-        return result
+        return None
 
     if gates is not None and not alias_ok:
         failed = [
@@ -150,27 +168,34 @@ def apply_model(
                     "recorded on the version)"
                 )
             skipped = True
+    return Step(name, version, env, state, rollback, skipped)
 
+
+def write(registry: Registry, step: Step, ctx: ApplyContext, *, stages: bool = True) -> list[str]:
+    """Make the registry hold `step`: alias, stage mirror, then the audit tags; verify."""
+    name, version, env, state, info = step.name, step.version, step.env, step.state, step.info
+    changes: list[str] = []
+    stage_ok, others = _stage_ok(state, version, env) if stages else (True, [])
     previous = state.aliases.get(env)
     # The record names the version git last moved away from (model tag), not the alias a crash or
     # an out-of-band edit may have left: a rerun then writes what a clean apply writes.
     last = state.tags.get(model_tag(env), "")
     recorded_previous = int(last) if last.isdigit() else previous
-    if not alias_ok:
+    if previous != version:
         registry.set_alias(name, env, version)
-        result.changes.append(f"alias {env}: {previous or 'none'} → {version}")
+        changes.append(f"alias {env}: {previous or 'none'} → {version}")
     if not stage_ok:
         want = STAGE_OF[env]
         if info.stage != want and not (env == "staging" and info.stage == "Production"):
             registry.transition_stage(name, version, want, archive_existing=True)
-            result.changes.append(f"stage v{version}: {info.stage} → {want}")
+            changes.append(f"stage v{version}: {info.stage} → {want}")
             if others:
-                result.changes.append(f"stage {others}: {want} → Archived")
+                changes.append(f"stage {others}: {want} → Archived")
         else:
             for other in others:
                 registry.transition_stage(name, other, "Archived", archive_existing=False)
-                result.changes.append(f"stage v{other}: {want} → Archived")
-    if result.changes or not tag_ok:
+                changes.append(f"stage v{other}: {want} → Archived")
+    if changes or version_tag(env) not in info.tags:
         record = {
             "environment": env,
             "version": version,
@@ -180,31 +205,37 @@ def apply_model(
             "run_url": ctx.run_url,
             "time": ctx.time,
             "previous": recorded_previous,
-            "rollback": rollback,
-            "allow_skip_staging": skipped,
+            "rollback": step.rollback,
+            "allow_skip_staging": step.skipped_staging,
         }
         registry.set_version_tag(
             name, version, version_tag(env), json.dumps(record, sort_keys=True)
         )
-        result.changes.append(f"tag v{version} {version_tag(env)}")
+        changes.append(f"tag v{version} {version_tag(env)}")
     if state.tags.get(model_tag(env)) != str(version):
         registry.set_model_tag(name, model_tag(env), str(version))
-        result.changes.append(f"tag {name} {model_tag(env)}={version}")
+        changes.append(f"tag {name} {model_tag(env)}={version}")
     verify(registry, name, version, env, stages=stages)
-    return result
+    return changes
 
 
 def verify(registry: Registry, name: str, version: int, env: str, *, stages: bool) -> None:
-    """Read back what apply wrote; MLflow gives no transaction, so trust only a fresh read."""
-    state = registry.model_state(name)
+    """Read back what apply wrote; MLflow gives no transaction, so trust only a fresh read.
+
+    One call: the version's own record carries its aliases, stage and tags. Archiving the other
+    holders of the stage happens in the same transaction as the stage write, which raised if it
+    failed.
+    """
+    info = registry.get_version(name, version)
+    if info is None:
+        raise RegistryError(f"{name} v{version} vanished during apply")
     problems = []
-    if state is None:
-        raise RegistryError(f"{name} vanished during apply")
-    if state.aliases.get(env) != version:
-        problems.append(f"alias {env} is {state.aliases.get(env)}, expected {version}")
-    if stages and not _stage_ok(state, version, env)[0]:
-        problems.append(f"stage of v{version} is {state.versions[version].stage}")
-    if version_tag(env) not in state.versions[version].tags:
+    if env not in info.aliases:
+        problems.append(f"alias {env} is not on v{version}")
+    keeps_production = env == "staging" and info.stage == "Production"
+    if stages and info.stage != STAGE_OF[env] and not keeps_production:
+        problems.append(f"stage of v{version} is {info.stage}")
+    if version_tag(env) not in info.tags:
         problems.append(f"tag {version_tag(env)} missing")
     if problems:
         raise ApplyError(f"{name}: verification after apply failed: " + "; ".join(problems))
@@ -222,35 +253,49 @@ def apply_spec(
     progress: Progress = lambda _msg: None,
     workers: int = 1,
 ) -> list[ModelResult]:
-    """Apply every model of the spec to `env`; each model converges on its own.
+    """Apply every model of the spec to `env`: check them all, then write; each converges alone.
 
-    With `workers` > 1 models are applied concurrently; the first error is raised after the
-    others finish (each model is still read → write → verify, so a rerun converges).
+    Nothing is written unless every model passes its checks, so a spec with one bad entry leaves
+    the registry as it was. With `workers` > 1 models are read and written concurrently (a
+    registry round trip costs 20-40 ms, most of it waiting); a write error is raised after the
+    other models finish, and a rerun converges (each model is read → written → verified).
     """
     if env not in STAGE_OF:
         raise ApplyError(f"unknown environment {env!r} (hint: staging or production)")
+    names = list(loaded.spec.models)
 
-    def one(name: str) -> ModelResult:
+    def located(name: str, exc: Exception) -> Exception:
+        return type(exc)(f"{loaded.where(name)}: {exc}")
+
+    def checked(name: str) -> Step | None:
         entry = loaded.spec.models[name]
-        progress(f"{name}: {env} → v{entry.version}")
         try:
-            return apply_model(
+            return check(
                 registry,
                 name,
                 entry.version,
                 env,
-                ctx,
                 stages=stages,
                 allow_skip_staging=allow_skip_staging,
                 rollback=entry.rollback,
                 gates=gates,
             )
         except (GateError, ApplyError) as exc:
-            raise type(exc)(f"{loaded.where(name)}: {exc}") from exc
+            raise located(name, exc) from exc
 
-    names = list(loaded.spec.models)
+    def written(step: Step | None, name: str) -> ModelResult:
+        version = loaded.spec.models[name].version
+        if step is None:
+            return ModelResult(name, env, version)
+        progress(f"{name}: {env} → v{version}")
+        try:
+            return ModelResult(name, env, version, write(registry, step, ctx, stages=stages))
+        except ApplyError as exc:
+            raise located(name, exc) from exc
+
     if workers <= 1 or len(names) == 1:
-        return [one(name) for name in names]
-    # Models are independent (each converges on its own), so their round trips can overlap.
+        steps = [checked(name) for name in names]
+        return [written(step, name) for step, name in zip(steps, names, strict=True)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, names))
+        steps = list(pool.map(checked, names))
+        return list(pool.map(written, steps, names))

@@ -19,3 +19,6 @@ class PromotionSettings(BaseSettings):
         "turn off for registries that refuse stages.",
     )
     gates_file: Path = Field(default=Path("config/gates.yaml"), description="Reviewed gates.")
+    workers: int = Field(
+        default=4, ge=1, le=32, description="Models applied concurrently (registry round trips)."
+    )

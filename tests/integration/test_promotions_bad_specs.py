@@ -13,6 +13,8 @@ from ml.cli import app
 from tests.fixtures.models import GATES, GOOD_METRICS, register_tiny, snapshot
 
 NAME = "credit-risk"
+GOOD = "credit-risk-b"  # a model whose entry is fine: a bad neighbour must stop its apply too
+MODELS = [NAME, GOOD, "no-such-model"]
 
 CASES: list[tuple[str, str, str]] = [
     ("yaml-syntax", "models:\n  credit-risk:\n    version: [1\n", "YAML syntax error"),
@@ -54,6 +56,16 @@ CASES: list[tuple[str, str, str]] = [
         "models:\n  credit-risk:\n    version: 1\n    rollback: true\n",
         "remove `rollback: true`",
     ),
+    (
+        "good-then-failing-gate",
+        f"models:\n  {GOOD}:\n    version: 1\n  credit-risk:\n    version: 2\n",
+        "roc_auc",
+    ),
+    (
+        "good-then-unknown-model",
+        f"models:\n  {GOOD}:\n    version: 1\n  no-such-model:\n    version: 1\n",
+        "no-such-model",
+    ),
 ]
 
 
@@ -66,6 +78,7 @@ def sqlite_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
     register_tiny(uri, NAME, artifact_root=art)
     register_tiny(uri, NAME, metrics={**GOOD_METRICS, "roc_auc": 0.6}, artifact_root=art)
     register_tiny(uri, NAME, tags={"model_type": "logreg"}, artifact_root=art)
+    register_tiny(uri, GOOD, artifact_root=art)
     return uri
 
 
@@ -77,10 +90,10 @@ def test_bad_spec_exits_nonzero_and_leaves_registry_unchanged(
     # Given a bad promotions.yaml and a registry snapshot
     spec = tmp_path / "promotions.yaml"
     spec.write_text(text)
-    before = snapshot(sqlite_registry, [NAME, "no-such-model"])
+    before = snapshot(sqlite_registry, MODELS)
     args = ["promote", verb, "--file", str(spec), "--gates", str(GATES)]
     if verb == "apply":
-        args += ["--env", "staging"]
+        args += ["--env", "staging", "--workers", "4"]
 
     # When the real CLI runs it
     result = CliRunner().invoke(app, args, env={"MLFLOW_TRACKING_URI": sqlite_registry})
@@ -92,4 +105,4 @@ def test_bad_spec_exits_nonzero_and_leaves_registry_unchanged(
     assert result.exception is None or isinstance(result.exception, SystemExit), output
     assert expected in flat, output
     assert re.search(re.escape(str(spec)) + r":\d+", flat), output
-    assert snapshot(sqlite_registry, [NAME, "no-such-model"]) == before
+    assert snapshot(sqlite_registry, MODELS) == before
