@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from serve import logging as prediction_logging
 from serve.errors import InvalidInputError, ServeError
+from serve.logging import PredictionLog
 from serve.metrics import Metrics
 from serve.model_store import ModelStore
 from serve.routes import health, metadata, metrics, predict
@@ -188,10 +188,7 @@ def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = T
     app.state.metrics = metrics_
     app.state.watcher = watcher
     app.state.started_at = time.time()
-    logger = prediction_logging.configure()
-    if not settings.log_predictions:
-        logger.setLevel(logging.WARNING)
-    app.state.prediction_logger = logger
+    app.state.prediction_log = PredictionLog(enabled=settings.log_predictions)
     for router in (predict.router, health.router, metadata.router, metrics.router):
         app.include_router(router)
     _install_error_handlers(app)

@@ -1,17 +1,20 @@
-"""One JSON line per prediction request: request id, model version, features, output, latency."""
+"""One JSON line per prediction request: request id, model version, features, output, latency.
+
+Written straight to stdout, not through the `logging` module: a LogRecord, the handler lock and
+the formatter cost about 60 µs, a fifth of a one-record request. Each line is one `write` and a
+flush from the event-loop thread, so lines never interleave and none waits in a buffer.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 import uuid
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
-LOGGER_NAME = "serve.predictions"
 _MAX_REQUEST_ID = 128
 
 
@@ -24,42 +27,39 @@ def request_id(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def configure(level: int = logging.INFO) -> logging.Logger:
-    """Send prediction lines to stdout as they are (the message is already JSON)."""
-    logger = logging.getLogger(LOGGER_NAME)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
-    logger.setLevel(level)
-    return logger
+class PredictionLog:
+    """Where prediction lines go; `enabled=False` (SERVE_LOG_PREDICTIONS=false) drops them."""
 
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
 
-def log_prediction(
-    logger: logging.Logger,
-    *,
-    rid: str,
-    model_name: str,
-    model_version: str,
-    records: list[dict[str, Any]],
-    probabilities: np.ndarray,
-    decisions: list[str],
-    latency_s: float,
-) -> None:
-    """Write the line (skipped cheaply when the logger is disabled)."""
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    line = {
-        "ts": round(time.time(), 3),
-        "event": "prediction",
-        "request_id": rid,
-        "model": model_name,
-        "model_version": model_version,
-        "n": len(records),
-        "features": records,
-        "probability": [round(float(p), 6) for p in probabilities],
-        "decision": decisions,
-        "latency_ms": round(latency_s * 1000, 3),
-    }
-    logger.info(json.dumps(line, separators=(",", ":")))
+    def write(
+        self,
+        *,
+        rid: str,
+        model_name: str,
+        model_version: str,
+        records: list[Any],
+        probabilities: np.ndarray,
+        decisions: list[str],
+        latency_s: float,
+    ) -> None:
+        """Write the line (nothing to build when disabled)."""
+        if not self.enabled:
+            return
+        line = {
+            "ts": round(time.time(), 3),
+            "event": "prediction",
+            "request_id": rid,
+            "model": model_name,
+            "model_version": model_version,
+            "n": len(records),
+            "features": [r.__dict__ for r in records],  # validated pydantic records
+            "probability": [round(p, 6) for p in probabilities.tolist()],
+            "decision": decisions,
+            "latency_ms": round(latency_s * 1000, 3),
+        }
+        stream = self.stream or sys.stdout  # looked up late: tests and uvicorn may swap stdout
+        stream.write(json.dumps(line, separators=(",", ":")) + "\n")
+        stream.flush()

@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-def health(store: StoreDep, watcher: WatcherDep) -> Health:
+async def health(store: StoreDep, watcher: WatcherDep) -> Health:
     """Always 200 while the process runs; `degraded` with the reason when it cannot follow the
     registry (it keeps serving the model it has)."""
     model = store.current
@@ -28,7 +28,7 @@ def health(store: StoreDep, watcher: WatcherDep) -> Health:
 
 
 @router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
-def ready(store: StoreDep) -> JSONResponse:
+async def ready(store: StoreDep) -> JSONResponse:
     """200 once a model is loaded and warmed, 503 before."""
     model = store.current
     body = Ready(ready=model is not None, model_version=model.version if model else None)

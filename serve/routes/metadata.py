@@ -18,7 +18,7 @@ def _iso(ts: float) -> str:
 
 
 @router.get("/metadata", responses={503: {"model": ErrorBody}})
-def metadata(request: Request, model: ModelDep, settings: SettingsDep) -> dict[str, Any]:
+async def metadata(request: Request, model: ModelDep, settings: SettingsDep) -> dict[str, Any]:
     """The served model (name, version, alias, run, metrics, signature) and the deployment."""
     return {
         "model": {

@@ -16,6 +16,6 @@ router = APIRouter(tags=["metrics"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-def metrics(m: MetricsDep) -> Response:
+async def metrics(m: MetricsDep) -> Response:
     """Requests, latency, predictions by decision, model version, reloads and failures."""
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

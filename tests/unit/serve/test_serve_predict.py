@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -167,31 +168,12 @@ def test_openapi_lists_the_signature_fields(client: TestClient) -> None:
     assert record["properties"]["LIMIT_BAL"]["type"] == "number"
 
 
-def test_prediction_log_line(
-    model_dir: Path, record: dict[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_prediction_log_line(model_dir: Path, record: dict[str, Any]) -> None:
     for logged in make_client(ServeSettings(model_path=model_dir)):
-        import logging
-
-        from serve.logging import LOGGER_NAME
-
-        logger = logging.getLogger(LOGGER_NAME)
-        lines: list[str] = []
-
-        class _Grab(logging.Handler):
-            def __init__(self, sink: list[str]) -> None:
-                super().__init__()
-                self.sink = sink
-
-            def emit(self, rec: logging.LogRecord) -> None:
-                self.sink.append(rec.getMessage())
-
-        grab = _Grab(lines)
-        logger.addHandler(grab)
-        try:
-            logged.post("/predict", json={"records": [record]}, headers={"X-Request-ID": "abc"})
-        finally:
-            logger.removeHandler(grab)
+        sink = io.StringIO()
+        logged.app.state.prediction_log.stream = sink  # type: ignore[attr-defined]
+        logged.post("/predict", json={"records": [record]}, headers={"X-Request-ID": "abc"})
+        lines = sink.getvalue().splitlines()
 
         [line] = [json.loads(x) for x in lines]
         assert line["request_id"] == "abc"
