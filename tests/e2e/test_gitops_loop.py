@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from conftest_serve import fit_tiny, free_port, record, serve_process  # noqa: E402
+from conftest_serve import fit_tiny, record, serve_process  # noqa: E402
+
+from tests.fixtures.services import start_moto_server, stop_moto_server  # noqa: E402
 
 BASE_URL = os.environ.get("E2E_BASE_URL")
 MODEL = "credit-risk"
@@ -110,26 +111,9 @@ def _run(cwd: Path, env: dict[str, str], *cmd: str) -> str:
 
 @pytest.fixture
 def moto(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"moto_server did not start on {url}")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = start_moto_server(tmp_path / "moto.log")
+    yield server.url
+    stop_moto_server(server)
 
 
 def _metadata_version(url: str, expected: str, timeout: float = 60) -> str:

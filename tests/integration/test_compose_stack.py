@@ -144,5 +144,5 @@ def test_serve_image_is_small_non_root_and_has_no_training_packages(
         found["dists"]
     )
     # And it stays within the size budget on the Debian base used here
-    limit = int(os.environ.get("SERVE_IMAGE_MAX_MB", "400"))
+    limit = int(os.environ.get("SERVE_IMAGE_MAX_MB", "350"))
     assert image.attrs["Size"] / 1e6 <= limit

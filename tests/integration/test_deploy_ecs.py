@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,46 +22,21 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.fixtures.services import start_moto_server, stop_moto_server
+
 ROOT = Path(__file__).resolve().parents[2]
-MOTO_SERVER = ROOT / ".venv" / "bin" / "moto_server"
 REGION = "eu-west-1"
 CLUSTER = "credit-risk-staging"
 SERVICE = "credit-risk-serve"
 REPO = "credit-risk-serve"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real moto server process; the module fails loudly if it cannot start."""
-    if not MOTO_SERVER.exists():
-        pytest.fail(f"{MOTO_SERVER} missing: run `make install` (moto[server] is a dev dependency)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                pytest.fail(f"moto_server did not start on {url}: {err[-2000:]}")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server.url
+    stop_moto_server(server)
 
 
 @pytest.fixture

@@ -12,11 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +20,8 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.fixtures.services import start_moto_server, stop_moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "infra" / "terraform"
@@ -45,46 +43,12 @@ pytestmark = pytest.mark.timeout(900)
 # --- Fixtures ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server subprocess on a free loopback port; fails loudly if it cannot start."""
-    server = Path(sys.executable).with_name("moto_server")
-    if not server.is_file():
-        pytest.fail(f"moto_server not found next to {sys.executable}: run `make install`")
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(server), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"moto_server exited with {proc.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"moto_server did not answer in 30 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-    yield endpoint
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server.url
+    stop_moto_server(server)
 
 
 @pytest.fixture(scope="module")
