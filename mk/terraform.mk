@@ -99,7 +99,10 @@ tf-plan: tf-init ## terraform plan of ENV; writes envs/ENV/ENV.tfplan and the re
 
 .PHONY: tf-plan-comment
 tf-plan-comment: ## Post or update the sticky PR comment with envs/ENV/plan.txt (GITHUB_TOKEN, PR_NUMBER)
-	$(PYTHON) scripts/tf_plan_comment.py --env $(ENV) --plan-file $(TF_ENV_DIR)/plan.txt
+	$(PYTHON) scripts/tf_plan_markdown.py --env $(ENV) --plan-file $(TF_ENV_DIR)/plan.txt \
+	  -o $(TF_ENV_DIR)/plan.md
+	$(PYTHON) scripts/pr_comment.py --marker terraform-plan-$(ENV) --title "Terraform plan: $(ENV)" \
+	  --body-file $(TF_ENV_DIR)/plan.md
 
 .PHONY: tf-apply
 tf-apply: tf-plan ## Plan ENV, then apply exactly that plan

@@ -33,7 +33,6 @@ KNOWN_GAPS = {
     "make images",
     "make scan",
     "make compose-test",
-    'make tf-plan-comment ENV="$TF_ENV_NAME"',
 }
 
 
