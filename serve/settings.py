@@ -56,6 +56,11 @@ class ServeSettings(BaseSettings):
     registry_timeout: float = Field(
         default=5.0, gt=0, description="HTTP timeout of one registry call, seconds."
     )
+    load_retry_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before a version that failed to load is tried again.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> ServeSettings:

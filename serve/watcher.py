@@ -37,7 +37,7 @@ class Watcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._registry: Registry | None = None
-        self._failed_version: str | None = None
+        self._failed: tuple[str, float] | None = None  # version, monotonic time of failure
 
     def start(self) -> None:
         """Start polling in a daemon thread (the first load happens there too)."""
@@ -86,19 +86,26 @@ class Watcher:
         if current is not None and current.source == "registry" and current.version == version:
             self._degrade(None)
             return
-        if version == self._failed_version:
-            return  # already failed on this version; wait for the alias to move
+        # A version that failed is not downloaded again on every poll, but it is retried later:
+        # a download that timed out must not pin the old model until the alias moves.
+        failed_recently = (
+            self._failed is not None
+            and self._failed[0] == version
+            and time.monotonic() - self._failed[1] < s.load_retry_interval
+        )
+        if failed_recently:
+            return
         try:
             model = self._registry.load(s.model_name, s.model_alias, version, run_id, s.max_batch)
         except ModelLoadError as exc:
-            self._failed_version = version
+            self._failed = (version, time.monotonic())
             self.metrics.reload_failures.inc()
             log.error("loading %s version %s failed: %s", s.model_name, version, exc)
             self._degrade(f"cannot load version {version}: {exc}")
             if current is None and s.model_path is not None:
                 self._load_path()
             return
-        self._failed_version = None
+        self._failed = None
         self._swap(model)
         self._degrade(None)
 

@@ -6,10 +6,10 @@ on the loaded model's signature; the OpenAPI document gets the same schema (see 
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
@@ -121,7 +121,7 @@ async def predict(request: Request) -> Response:
         latency_s=time.perf_counter() - started,
     )
     return Response(
-        json.dumps(payload, separators=(",", ":")),
+        orjson.dumps(payload),
         media_type="application/json",
         headers={"X-Request-ID": rid, "X-Model-Version": model.version},
     )

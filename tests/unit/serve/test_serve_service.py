@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from serve_test_helpers import make_client
 
 from serve.app import create_app
 from serve.deps import get_settings
+from serve.errors import ModelLoadError
+from serve.model_store import load_from_path
 from serve.settings import ServeSettings, redact_uri
 
 
@@ -157,3 +160,41 @@ def test_alias_move_swaps_and_rollback_needs_no_restart(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert "serve_model_reloads_total 3.0" in client.get("/metrics").text
         assert client.get("/metadata").json()["model"]["alias"] == "production"
+
+
+def test_a_version_that_failed_to_load_is_tried_again_later(model_dir: Path) -> None:
+    # The registry is a stand-in here (the real one is in tests/integration): its first download
+    # of version 7 fails like a timeout, the next succeeds.
+    settings = ServeSettings(
+        tracking_uri="http://127.0.0.1:9", load_retry_interval=0.3, log_predictions=False
+    )
+    app = create_app(settings, start_watcher=False)
+    good = replace(load_from_path(model_dir, max_batch=settings.max_batch), source="registry")
+
+    class FlakyRegistry:
+        loads = 0
+
+        def alias_version(self, name: str, alias: str) -> tuple[str, None]:
+            return "7", None
+
+        def load(self, *args: Any) -> Any:
+            self.loads += 1
+            if self.loads == 1:
+                raise ModelLoadError("artifact download timed out")
+            return good
+
+    flaky = FlakyRegistry()
+    app.state.watcher._registry = flaky
+    with TestClient(app) as client:
+        app.state.watcher.poll_once()
+        assert client.get("/ready").status_code == 503
+        assert "cannot load version 7" in client.get("/health").json()["reason"]
+
+        app.state.watcher.poll_once()  # within the retry interval: no new download
+        assert flaky.loads == 1
+
+        time.sleep(0.35)
+        app.state.watcher.poll_once()
+        assert flaky.loads == 2
+        assert client.get("/ready").json() == {"ready": True, "model_version": "7"}
+        assert client.get("/health").json()["status"] == "ok"
