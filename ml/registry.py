@@ -86,6 +86,9 @@ class Registry:
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        # A finished run's metrics and a version's MLmodel never change: read each once.
+        self._metrics_cache: dict[str, dict[str, float]] = {}
+        self._signature_cache: dict[tuple[str, int], dict[str, str] | None] = {}
 
     def ensure_experiment(self, name: str, artifact_location: str | None) -> str:
         """Return the experiment id, creating the experiment on first use."""
@@ -152,7 +155,7 @@ class Registry:
 
     def run_metrics_cached(self, run_id: str) -> dict[str, float]:
         """`run_metrics`, cached per adapter: a finished run's metrics do not change."""
-        cache: dict[str, dict[str, float]] = self.__dict__.setdefault("_metrics_cache", {})
+        cache = self._metrics_cache
         if run_id not in cache:
             cache[run_id] = self.run_metrics(run_id)
         return cache[run_id]
@@ -233,9 +236,7 @@ class Registry:
         import mlflow.artifacts
         import yaml
 
-        cache: dict[tuple[str, int], dict[str, str] | None] = self.__dict__.setdefault(
-            "_signature_cache", {}
-        )
+        cache = self._signature_cache
         if (name, version) in cache:
             return cache[(name, version)]
         with registry_errors(f"signature of {name} v{version}"):
