@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from ml.promotions import ENVIRONMENTS
 from ml.promotions.apply import STAGE_OF, model_tag
 from ml.promotions.spec import LoadedSpec
-from ml.registry import Registry
+from ml.registry import ModelState, Registry
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,7 @@ class EnvStatus:
     message: str
 
 
-def _check(
-    name: str, env: str, desired: int, registry: Registry, stages: bool, state_cache: dict
-) -> EnvStatus:
-    state = state_cache.get(name)
+def _check(name: str, env: str, desired: int, state: ModelState | None, stages: bool) -> EnvStatus:
     if state is None:
         return EnvStatus(name, env, desired, None, None, "drift", f"{name} is not registered")
     raw = state.tags.get(model_tag(env))
@@ -80,9 +77,9 @@ def check_status(
     stages: bool = True,
 ) -> list[EnvStatus]:
     """Status of every model of the spec in each environment."""
-    cache = {name: registry.model_state(name) for name in loaded.spec.models}
+    states = {name: registry.model_state(name) for name in loaded.spec.models}
     return [
-        _check(name, env, entry.version, registry, stages, cache)
+        _check(name, env, entry.version, states[name], stages)
         for name, entry in loaded.spec.models.items()
         for env in environments
     ]
