@@ -49,19 +49,39 @@ COPY pyproject.toml uv.lock README.md* ./
 FROM builder AS build-serve
 # Size matters here (goal <= 350 MB): no bytecode (a non-root server cannot write it back anyway,
 # it only costs start-up time), no test suites, stubs, C headers or debug symbols; then prove
-# that the app imports and both model kinds still fit and predict.
+# that the app imports and a booster predicts. Native XGBoost only: no scikit-learn (and only the
+# part of SciPy xgboost imports); config/gates.yaml's servable_flavors keeps other flavors out.
+# Removed although locked, as the serving path (MLflow client over HTTP, alias lookup, artifact
+# download, xgboost) imports none of them: mlflow-skinny's Databricks client chain
+# (databricks-sdk, google-auth, cryptography, cffi, pyasn1; ~23 MB), gitpython (useless without a
+# git executable; mlflow skips it when absent) and rich's pygments (only for syntax/tracebacks).
+ARG SERVE_SKIP="databricks-sdk google-auth cryptography cffi pycparser pyasn1 pyasn1-modules \
+  gitpython gitdb smmap pygments"
+# Dead weight for a server: C headers, numpy's build and test helpers, and the SciPy subpackages
+# nothing here imports (xgboost needs only scipy.sparse, which loads scipy.special; ~45 MB).
+ARG SERVE_PRUNE="numpy/_core/include numpy/distutils numpy/_core/_simd.*.so \
+  scipy/stats scipy/optimize scipy/io scipy/spatial scipy/signal scipy/interpolate \
+  scipy/integrate scipy/ndimage scipy/fftpack scipy/cluster scipy/odr scipy/datasets scipy/misc \
+  scipy/differentiate"
 RUN uv sync --frozen --no-dev --extra serve --no-install-project --python python3
 COPY ml/ ml/
 COPY serve/ serve/
+# find_spec("databricks.agents") in mlflow.genai imports the parent: keep `databricks` importable.
+# hardlink: wheels vendor byte-identical copies of shared libraries (libgfortran, libgomp).
 RUN uv sync --frozen --no-dev --extra serve --no-editable --python python3 \
- && find /opt/venv -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} + \
+ && uv pip uninstall --quiet $SERVE_SKIP \
+ && mkdir -p /opt/venv/lib/python3.11/site-packages/databricks \
+ && (cd /opt/venv/lib/python3.11/site-packages && rm -rf $SERVE_PRUNE) \
+ && find /opt/venv -depth -type d \( -name tests -o -name test -o -name __pycache__ \) \
+      -exec rm -rf {} + \
  && find /opt/venv \( -name '*.pyc' -o -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete \
- && rm -rf /opt/venv/lib/python3.11/site-packages/numpy/_core/include \
  && find /opt/venv -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
- && python -c "import ml, serve.app, mlflow.tracking, numpy as np, xgboost as xgb; \
-from sklearn.linear_model import LogisticRegression as L; x = np.random.rand(64, 3); \
-y = (x[:, 0] > 0.5).astype(int); L().fit(x, y).predict_proba(x); \
-xgb.train({}, xgb.DMatrix(x, label=y), 2).predict(xgb.DMatrix(x))"
+ && hardlink --content --quiet /opt/venv \
+ && python -c "import ml, serve.app, serve.server, uvloop, mlflow.artifacts, mlflow.tracking, \
+numpy as np, xgboost as xgb; from serve.tree_ensemble import compile_ensemble; \
+x = np.random.rand(64, 3); y = (x[:, 0] > 0.5).astype(int); \
+b = xgb.train({'objective': 'binary:logistic'}, xgb.DMatrix(x, label=y), 2); \
+b.predict(xgb.DMatrix(x)); assert compile_ensemble(b) is not None"
 
 FROM base AS serve
 ARG GIT_SHA=unknown

@@ -6,6 +6,7 @@ a real store and the rest of the code never handles MLflow entities or REST erro
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,7 +89,7 @@ class Registry:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         # A finished run's metrics and a version's MLmodel never change: read each once.
         self._metrics_cache: dict[str, dict[str, float]] = {}
-        self._signature_cache: dict[tuple[str, int], dict[str, str] | None] = {}
+        self._mlmodel_cache: dict[tuple[str, int], dict[str, Any]] = {}
 
     def ensure_experiment(self, name: str, artifact_location: str | None) -> str:
         """Return the experiment id, creating the experiment on first use."""
@@ -224,35 +225,38 @@ class Registry:
         with registry_errors(f"tag {name} {key}"):
             self._direct().set_registered_model_tag(name, key, value)
 
-    def signature_inputs(self, name: str, version: int) -> dict[str, str] | None:
-        """Input column name → type of a version's logged signature; None when it has none.
+    def mlmodel(self, name: str, version: int) -> dict[str, Any]:
+        """A version's MLmodel file (flavors, signature), read once: artifacts are immutable.
 
-        Reads only the MLmodel file (two REST calls) and caches it: a version's artifacts are
-        immutable.
+        Two REST calls: the download URI, then the one file.
         """
-        import json as _json
         import tempfile
 
         import mlflow.artifacts
         import yaml
 
-        cache = self._signature_cache
-        if (name, version) in cache:
-            return cache[(name, version)]
-        with registry_errors(f"signature of {name} v{version}"):
-            root = self._direct().get_model_version_download_uri(name, str(version))
-            with tempfile.TemporaryDirectory(prefix="mlmodel-") as tmp:
-                path = mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"{str(root).rstrip('/')}/MLmodel",
-                    dst_path=tmp,
-                    tracking_uri=self.tracking_uri,
-                )
-                with open(path, encoding="utf-8") as fh:
-                    mlmodel = yaml.safe_load(fh) or {}
-            inputs = (mlmodel.get("signature") or {}).get("inputs")
-            result = None
-            if inputs:
-                cols = _json.loads(inputs)
-                result = {str(c.get("name", i)): str(c.get("type")) for i, c in enumerate(cols)}
-            cache[(name, version)] = result
-            return result
+        key = (name, version)
+        if key not in self._mlmodel_cache:
+            with registry_errors(f"MLmodel of {name} v{version}"):
+                root = self._direct().get_model_version_download_uri(name, str(version))
+                with tempfile.TemporaryDirectory(prefix="mlmodel-") as tmp:
+                    path = mlflow.artifacts.download_artifacts(
+                        artifact_uri=f"{str(root).rstrip('/')}/MLmodel",
+                        dst_path=tmp,
+                        tracking_uri=self.tracking_uri,
+                    )
+                    with open(path, encoding="utf-8") as fh:
+                        self._mlmodel_cache[key] = yaml.safe_load(fh) or {}
+        return self._mlmodel_cache[key]
+
+    def flavors(self, name: str, version: int) -> list[str]:
+        """The flavors a version was logged in (e.g. xgboost, python_function)."""
+        return sorted(self.mlmodel(name, version).get("flavors") or {})
+
+    def signature_inputs(self, name: str, version: int) -> dict[str, str] | None:
+        """Input column name → type of a version's logged signature; None when it has none."""
+        inputs = (self.mlmodel(name, version).get("signature") or {}).get("inputs")
+        if not inputs:
+            return None
+        cols = json.loads(inputs)
+        return {str(c.get("name", i)): str(c.get("type")) for i, c in enumerate(cols)}

@@ -59,7 +59,9 @@ class BoosterPredictor:
 
 
 class PyfuncPredictor:
-    """Fallback for flavors without a native path (e.g. the scikit-learn baseline)."""
+    """Fallback for flavors without a native path (e.g. the scikit-learn baseline), where mlflow
+    with pandas is installed (`mlops serve` in the dev environment). The serve image has neither;
+    the gates' servable_flavors keeps such versions out of the environments it serves."""
 
     def __init__(self, path: Path, columns: tuple[Column, ...]) -> None:
         import mlflow.pyfunc

@@ -1,5 +1,5 @@
-"""Promotion gates: integrity (exists, READY), required tags, metric floors/ceilings, regression
-against production, and the input signature.
+"""Promotion gates: integrity (exists, READY, a flavor the serve image loads), required tags,
+metric floors/ceilings, regression against production, and the input signature.
 
 The gates file is reviewed like code. An explicit rollback (`rollback: true`) waives only the gate
 that demands improvement (regression); every integrity gate, the tags, the signature and the
@@ -33,6 +33,7 @@ class ModelGates(BaseModel):
     ceilings: dict[str, float] | None = None
     max_regression: dict[str, float] | None = Field(default=None)
     allow_schema_change: bool | None = None
+    servable_flavors: tuple[str, ...] | None = None
 
 
 class GatesFile(BaseModel):
@@ -59,7 +60,8 @@ def load_gates(path: Path) -> GatesFile:
         problems = [
             f"{path}:{_line_of(root, tuple(e['loc']))}: "
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
-            "(hint: keys are required_tags, floors, ceilings, max_regression, allow_schema_change)"
+            "(hint: keys are required_tags, floors, ceilings, max_regression, allow_schema_change, "
+            "servable_flavors)"
             for e in exc.errors()
         ]
         raise SpecError("\n".join(problems)) from None
@@ -128,6 +130,16 @@ def check_model(
     add("ready", info.status == "READY", f"status {info.status} (need READY)")
     if info.status != "READY":
         return results
+
+    if gates.servable_flavors:
+        flavors = registry.flavors(name, version)
+        servable = sorted(set(flavors) & set(gates.servable_flavors))
+        add(
+            "flavor",
+            bool(servable),
+            f"logged as {flavors}; the serve image loads {list(gates.servable_flavors)}"
+            + ("" if servable else " (hint: register the model in a flavor the image serves)"),
+        )
 
     for tag in gates.required_tags or ():
         tag_value = info.tags.get(tag)

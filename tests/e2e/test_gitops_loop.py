@@ -38,7 +38,7 @@ BASE_URL = os.environ.get("E2E_BASE_URL")
 MODEL = "credit-risk"
 REGION = "eu-west-1"
 
-# Gates relaxed for tiny models; integrity gates (exists, READY, signature) still apply.
+# Gates relaxed for tiny models; integrity gates (exists, READY, flavor, signature) still apply.
 GATES = """\
 defaults:
   required_tags: []
@@ -46,6 +46,7 @@ defaults:
   ceilings: {}
   max_regression: {}
   allow_schema_change: false
+  servable_flavors: [xgboost]
 models: {}
 """
 

@@ -106,3 +106,28 @@ def test_bad_spec_exits_nonzero_and_leaves_registry_unchanged(
     assert expected in flat, output
     assert re.search(re.escape(str(spec)) + r":\d+", flat), output
     assert snapshot(sqlite_registry, MODELS) == before
+
+
+@pytest.mark.parametrize("verb", ["validate", "apply"])
+def test_a_flavor_the_serve_image_cannot_load_is_refused(
+    sqlite_registry: str, tmp_path: Path, verb: str
+) -> None:
+    # Given the repository's flavor gate (servable_flavors: [xgboost]) and a scikit-learn version
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("defaults:\n  servable_flavors: [xgboost]\n")
+    spec = tmp_path / "promotions.yaml"
+    spec.write_text(f"models:\n  {GOOD}:\n    version: 1\n")
+    before = snapshot(sqlite_registry, MODELS)
+    args = ["promote", verb, "--file", str(spec), "--gates", str(gates)]
+    if verb == "apply":
+        args += ["--env", "staging"]
+
+    # When the real CLI runs it
+    result = CliRunner().invoke(app, args, env={"MLFLOW_TRACKING_URI": sqlite_registry})
+
+    # Then it is refused by name, with the flavors it has, and nothing moved
+    flat = " ".join(result.output.split())
+    assert result.exit_code != 0, result.output
+    assert "flavor" in flat, result.output
+    assert "sklearn" in flat, result.output
+    assert snapshot(sqlite_registry, MODELS) == before
