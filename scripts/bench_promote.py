@@ -1,10 +1,12 @@
 """Benchmark `mlops promote apply`: 20 models x 2 environments against a local `mlflow server`.
 
-Starts `mlflow server` as a user would (SQLite, served artifacts, MLflow's default 4 workers) on
-a free 127.0.0.1 port, registers 20 tiny models (one logged artifact, 20 registered names), then
-applies staging and production with the gates on and the engine's default concurrency
-(ML_PROMOTE_WORKERS), and once more to show the idempotent no-op. Prints wall time and REST calls
-per model, counted at the `requests` level (every MLflow REST and artifact call goes through it).
+Starts `mlflow server` as the mlflow image runs it (SQLite, served artifacts, MLflow's default 4
+workers, MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: its job workers slow every registry call 2-3x
+on this machine; export it as true to see that) on a free 127.0.0.1 port, registers 20 tiny
+models (one logged artifact, 20 registered names), then applies staging and production with the
+gates on and the engine's default concurrency (ML_PROMOTE_WORKERS), and once more to show the
+idempotent no-op. Prints wall time and REST calls per model, counted at the `requests` level
+(every MLflow REST and artifact call goes through it).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def main() -> None:
     from tests.fixtures.services import start_mlflow_server, stop_mlflow_server
 
     workers = PromotionSettings().workers
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # as in the mlflow image
     with tempfile.TemporaryDirectory(prefix="bench-promote-") as tmp:
         base = Path(tmp)
         server = start_mlflow_server(

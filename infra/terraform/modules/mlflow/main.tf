@@ -339,8 +339,10 @@ module "server" {
     MLFLOW_ARTIFACTS_DESTINATION = local.artifact_root
     # Host-header check of mlflow server (DNS-rebinding protection): the ALB's name and any alias.
     MLFLOW_SERVER_ALLOWED_HOSTS = join(",", compact(concat([module.server.alb_dns_name], var.extra_allowed_hosts)))
-    AWS_DEFAULT_REGION          = data.aws_region.current.name
-    HOME                        = "/tmp"
+    # GenAI job workers: unused by a registry, and their polling of the store slows every call.
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION = "false"
+    AWS_DEFAULT_REGION                 = data.aws_region.current.name
+    HOME                               = "/tmp"
   }
 
   secrets = {
