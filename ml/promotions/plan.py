@@ -85,10 +85,8 @@ class Plan:
             if s.changes and s.environment == "production":
                 action += " after approval"
             cur = "—" if s.current is None else str(s.current)
-            out.append(
-                f"| {s.model} | {s.environment} | {cur} | {s.desired} | {action} | "
-                f"{(s.note or '').replace('|', '/')} |"
-            )
+            note = " ".join((s.note or "").split()).replace("|", "/")  # one table cell
+            out.append(f"| {s.model} | {s.environment} | {cur} | {s.desired} | {action} | {note} |")
         return "\n".join(out) + "\n"
 
     def json(self) -> str:

@@ -31,3 +31,11 @@ def test_rollback_is_marked_everywhere() -> None:
 def test_no_change() -> None:
     assert "4 (no change)" in _plan(4, 4).text()
     assert "after approval" not in _plan(4, 4).text()
+
+
+def test_a_multi_line_note_stays_in_its_table_cell() -> None:
+    step = Step("credit-risk", "production", 3, 4, False, False, "line one\nline | two")
+    row = Plan([step]).markdown().splitlines()[-1]
+    assert (
+        row == "| credit-risk | production | 3 | 4 | promote after approval | line one line / two |"
+    )
