@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,9 +20,10 @@ import pandas as pd
 import pytest
 
 from ml.features import FEATURE_COLUMNS, FEATURES
+from tests.fixtures import services
+from tests.fixtures.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin"
 
 
 def feature_frame(rows: int, seed: int) -> pd.DataFrame:
@@ -104,61 +104,26 @@ def save_tiny_model_dir(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code < 500:
-                return True
-        time.sleep(0.2)
-    return False
-
-
 @dataclass
 class MlflowServer:
     """A real `mlflow server` on 127.0.0.1; stop() and start() keep port and store."""
 
     root: Path
     port: int
-    proc: subprocess.Popen[bytes] | None = None
+    running: services.MlflowServer | None = None
 
     @property
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = (self.root / "mlflow-server.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.port),
-                "--backend-store-uri", f"sqlite:///{self.root / 'db.sqlite'}",
-                "--artifacts-destination", str(self.root / "artifacts"),
-                "--serve-artifacts", "--workers", "1",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        if not wait_http(f"{self.uri}/health", 180, self.proc):
-            self.stop()
-            tail = (self.root / "mlflow-server.log").read_text()[-2000:]
-            pytest.fail(f"mlflow server did not start on {self.uri}:\n{tail}")
+        backend = f"sqlite:///{self.root / 'db.sqlite'}"
+        self.running = services.start_mlflow_server(backend, self.root, 180, port=self.port)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.proc = None
+        if self.running is not None:
+            services.stop_mlflow_server(self.running)
+        self.running = None
 
 
 @contextlib.contextmanager

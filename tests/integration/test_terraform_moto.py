@@ -22,20 +22,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.fixtures.services import start_moto_server, stop_moto_server
+from tests.fixtures.terraform import TF_DIR, WORKFLOW_OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
-TF_DIR = ROOT / "infra" / "terraform"
 REGION = "us-east-1"
-WORKFLOW_OUTPUTS = {
-    "ecr_repository_url",
-    "ecs_cluster_name",
-    "ecs_service_name",
-    "mlflow_tracking_uri",
-    "ci_role_arn",
-    "cd_role_arn",
-    "terraform_role_arn",
-    "api_url",
-}
 
 pytestmark = pytest.mark.timeout(900)
 

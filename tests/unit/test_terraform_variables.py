@@ -14,21 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.terraform import TF_DIR, WORKFLOW_OUTPUTS
+
 ROOT = Path(__file__).resolve().parents[2]
-TF_DIR = ROOT / "infra" / "terraform"
 MODULES = ["ecr", "ecs_service", "github_oidc", "kms", "mlflow", "network"]
 ENVS = ["staging", "production"]
-# Outputs the CD and terraform workflows read from each environment root.
-WORKFLOW_OUTPUTS = {
-    "ecr_repository_url",
-    "ecs_cluster_name",
-    "ecs_service_name",
-    "mlflow_tracking_uri",
-    "ci_role_arn",
-    "cd_role_arn",
-    "terraform_role_arn",
-    "api_url",
-}
 SECRET_NAME = re.compile(r"password|secret|token|private_key|access_key", re.IGNORECASE)
 # References to secrets (ARNs, name => ARN maps) are not secret values.
 SECRET_REFERENCE = re.compile(r"_arns?$|^secrets$")
