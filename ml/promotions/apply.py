@@ -97,7 +97,7 @@ def _stage_ok(state: ModelState, version: int, env: str) -> tuple[bool, list[int
 
 
 @dataclass(frozen=True)
-class Step:
+class PendingWrite:
     """One model in one environment, read and checked; what `write` still has to do."""
 
     name: str
@@ -123,7 +123,7 @@ def check(
     allow_skip_staging: bool = False,
     rollback: bool = False,
     gates: GatesFile | None = None,
-) -> Step | None:
+) -> PendingWrite | None:
     """Read one model and decide; None when the registry already matches. Raises on refusal.
 
     Writes nothing, so `apply_spec` can check every model before it writes any.
@@ -168,10 +168,12 @@ def check(
                     "recorded on the version)"
                 )
             skipped = True
-    return Step(name, version, env, state, rollback, skipped)
+    return PendingWrite(name, version, env, state, rollback, skipped)
 
 
-def write(registry: Registry, step: Step, ctx: ApplyContext, *, stages: bool = True) -> list[str]:
+def write(
+    registry: Registry, step: PendingWrite, ctx: ApplyContext, *, stages: bool = True
+) -> list[str]:
     """Make the registry hold `step`: alias, stage mirror, then the audit tags; verify."""
     name, version, env, state, info = step.name, step.version, step.env, step.state, step.info
     changes: list[str] = []
@@ -267,7 +269,7 @@ def apply_spec(
     def located(name: str, exc: Exception) -> Exception:
         return type(exc)(f"{loaded.where(name)}: {exc}")
 
-    def checked(name: str) -> Step | None:
+    def checked(name: str) -> PendingWrite | None:
         entry = loaded.spec.models[name]
         try:
             return check(
@@ -283,7 +285,7 @@ def apply_spec(
         except (GateError, ApplyError) as exc:
             raise located(name, exc) from exc
 
-    def written(step: Step | None, name: str) -> ModelResult:
+    def written(step: PendingWrite | None, name: str) -> ModelResult:
         version = loaded.spec.models[name].version
         if step is None:
             return ModelResult(name, env, version)
