@@ -5,8 +5,10 @@ TERRAFORM ?= terraform
 PYTHON ?= python3
 TF_DIR := infra/terraform
 TF_ENVS := staging production
-# Every root configuration: the two environments and the root the moto integration test applies.
-TF_ROOTS := $(addprefix $(TF_DIR)/envs/,$(TF_ENVS)) $(TF_DIR)/tests/moto
+# One root serves every environment (values in envs/<env>.tfvars).
+TF_STACK := $(TF_DIR)/stack
+# Every root configuration: the stack and the root the moto integration test applies.
+TF_ROOTS := $(TF_STACK) $(TF_DIR)/tests/moto
 
 # Filesystem mirror of the providers for offline `terraform init -plugin-dir`. Default: the first
 # tf-plugins directory at depth 2 (/opt/tf-plugins on the project's machines); empty means
@@ -25,13 +27,19 @@ endif
 
 TF_INIT := TERRAFORM=$(TERRAFORM) bash $(TF_DIR)/scripts/init.sh
 
-# --- Per-environment plan/apply: make tf-plan ENV=staging ---------------------------------
+# --- Per-environment plan/apply of the stack root: make tf-plan ENV=staging ----------------
+# Environments share the stack's .terraform: every env target runs tf-init, whose -reconfigure
+# points it at ENV's state. Plan files carry ENV in their name so the two never mix.
 ENV ?= staging
-TF_ENV_DIR = $(TF_DIR)/envs/$(ENV)
+# envs/ as terraform -chdir=$(TF_STACK) sees it: file arguments resolve from the stack root.
+TF_ENVS_FROM_STACK := ../envs
+TF_BACKEND_FILE = $(TF_DIR)/envs/$(ENV).backend.hcl
 TF_PLAN_FILE = $(ENV).tfplan
-# State location: envs/<ENV>/backend.hcl when present, else TF_STATE_BUCKET (+ TF_STATE_REGION).
+TF_PLAN_TEXT = $(TF_STACK)/plan-$(ENV).txt
+TF_PLAN_MARKDOWN = $(TF_STACK)/plan-$(ENV).md
+# State location: envs/<ENV>.backend.hcl when present, else TF_STATE_BUCKET (+ TF_STATE_REGION).
 TF_STATE_KEY ?= credit-risk/$(ENV)/terraform.tfstate
-TF_BACKEND_ARGS = $(if $(wildcard $(TF_ENV_DIR)/backend.hcl),-backend-config=backend.hcl,\
+TF_BACKEND_ARGS = $(if $(wildcard $(TF_BACKEND_FILE)),-backend-config=$(TF_ENVS_FROM_STACK)/$(ENV).backend.hcl,\
   -backend-config=bucket=$(TF_STATE_BUCKET) -backend-config=key=$(TF_STATE_KEY)\
   $(if $(TF_STATE_REGION),-backend-config=region=$(TF_STATE_REGION)))
 # Extra plan flags; PR plans use -lock=false because the read-only CI role cannot write the lock.
@@ -39,8 +47,8 @@ TF_PLAN_ARGS ?=
 
 define tf_require_env
 	@case " $(TF_ENVS) " in *" $(ENV) "*) ;; *) echo "error: ENV must be one of: $(TF_ENVS) (got '$(ENV)')" >&2; exit 1;; esac
-	@if [ ! -f $(TF_ENV_DIR)/backend.hcl ] && [ -z "$(TF_STATE_BUCKET)" ]; then \
-	  echo "error: no state location: copy $(TF_ENV_DIR)/backend.hcl.example to backend.hcl, or set TF_STATE_BUCKET" >&2; exit 1; fi
+	@if [ ! -f $(TF_BACKEND_FILE) ] && [ -z "$(TF_STATE_BUCKET)" ]; then \
+	  echo "error: no state location: copy $(TF_BACKEND_FILE).example to $(TF_BACKEND_FILE), or set TF_STATE_BUCKET" >&2; exit 1; fi
 endef
 
 # --- Scanners: checkov and trivy in their own venv (checkov's pins conflict with mlflow) ----
@@ -88,26 +96,27 @@ tf-check: tf-fmt-check tf-validate tf-scan ## Terraform gate of `make test`: fmt
 CHECKS += tf-check
 
 .PHONY: tf-init
-tf-init: ## terraform init of ENV=staging|production against its S3 state (backend.hcl or TF_STATE_BUCKET)
+tf-init: ## terraform init of the stack against ENV's S3 state (envs/ENV.backend.hcl or TF_STATE_BUCKET)
 	$(tf_require_env)
-	$(TF_INIT) $(TF_ENV_DIR) -reconfigure $(strip $(TF_BACKEND_ARGS))
+	$(TF_INIT) $(TF_STACK) -reconfigure $(strip $(TF_BACKEND_ARGS))
 
 .PHONY: tf-plan
-tf-plan: tf-init ## terraform plan of ENV; writes envs/ENV/ENV.tfplan and the readable envs/ENV/plan.txt
-	$(TERRAFORM) -chdir=$(TF_ENV_DIR) plan -input=false -no-color $(TF_PLAN_ARGS) -out=$(TF_PLAN_FILE)
-	$(TERRAFORM) -chdir=$(TF_ENV_DIR) show -no-color $(TF_PLAN_FILE) > $(TF_ENV_DIR)/plan.txt
+tf-plan: tf-init ## terraform plan of ENV; writes stack/ENV.tfplan and the readable stack/plan-ENV.txt
+	$(TERRAFORM) -chdir=$(TF_STACK) plan -input=false -no-color \
+	  -var-file=$(TF_ENVS_FROM_STACK)/$(ENV).tfvars $(TF_PLAN_ARGS) -out=$(TF_PLAN_FILE)
+	$(TERRAFORM) -chdir=$(TF_STACK) show -no-color $(TF_PLAN_FILE) > $(TF_PLAN_TEXT)
 
 .PHONY: tf-plan-comment
-tf-plan-comment: ## Post or update the sticky PR comment with envs/ENV/plan.txt (GITHUB_TOKEN, PR_NUMBER)
-	$(PYTHON) scripts/tf_plan_markdown.py --env $(ENV) --plan-file $(TF_ENV_DIR)/plan.txt \
-	  -o $(TF_ENV_DIR)/plan.md
+tf-plan-comment: ## Post or update the sticky PR comment with stack/plan-ENV.txt (GITHUB_TOKEN, PR_NUMBER)
+	$(PYTHON) scripts/tf_plan_markdown.py --env $(ENV) --plan-file $(TF_PLAN_TEXT) \
+	  -o $(TF_PLAN_MARKDOWN)
 	$(PYTHON) scripts/pr_comment.py --marker terraform-plan-$(ENV) --title "Terraform plan: $(ENV)" \
-	  --body-file $(TF_ENV_DIR)/plan.md
+	  --body-file $(TF_PLAN_MARKDOWN)
 
 .PHONY: tf-apply
 tf-apply: tf-plan ## Plan ENV, then apply exactly that plan
-	$(TERRAFORM) -chdir=$(TF_ENV_DIR) apply -input=false -no-color $(TF_PLAN_FILE)
+	$(TERRAFORM) -chdir=$(TF_STACK) apply -input=false -no-color $(TF_PLAN_FILE)
 
 .PHONY: tf-output
 tf-output: tf-init ## Print ENV's outputs as JSON (the values the CD workflow uses)
-	@$(TERRAFORM) -chdir=$(TF_ENV_DIR) output -json
+	@$(TERRAFORM) -chdir=$(TF_STACK) output -json

@@ -1,6 +1,6 @@
 """Render a terraform plan (`terraform show -no-color` output) as the markdown of its PR comment.
 
-`make tf-plan-comment ENV=<env>` renders envs/<env>/plan.txt with this script and posts it with
+`make tf-plan-comment ENV=<env>` renders stack/plan-<env>.txt with this script and posts it with
 scripts/pr_comment.py (one sticky comment per environment, also the job summary). The summary line
 comes first; the plan is folded, fenced so no backtick run in it can close the fence, and cut from
 the front when it would exceed GitHub's comment limit. Standard library only.

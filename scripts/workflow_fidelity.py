@@ -35,6 +35,19 @@ EXPLICIT: dict[str, list[str]] = {
     "unit": ["tests/unit"],
     "ci-status": ["tests/unit/workflows/test_make_targets.py"],
     "workflow-lint": ["tests/unit/workflows/test_workflow_lint.py"],
+    # terraform: the recipes name only scripts/init.sh, which any test saying "init" would match.
+    "tf-check": [
+        "tests/unit/test_terraform_variables.py",
+        "tests/integration/test_terraform_moto.py",
+    ],
+    "tf-plan": [
+        "tests/unit/workflows/test_make_targets.py",
+        "tests/integration/test_terraform_moto.py",
+    ],
+    "tf-apply": [
+        "tests/unit/workflows/test_make_targets.py",
+        "tests/integration/test_terraform_moto.py",
+    ],
 }
 
 SCRIPT_RE = re.compile(r"scripts/([\w-]+)\.(?:py|sh)")

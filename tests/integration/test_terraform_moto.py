@@ -2,9 +2,10 @@
 
 moto runs in server mode as a subprocess on 127.0.0.1. The small root infra/terraform/tests/moto
 (the real `ecr` module, an S3 bucket, an ECS cluster, an IAM role) is applied and destroyed, and
-boto3 checks what exists in between. The two environment roots are planned against the same
-server, which proves their data sources, counts and for_each keys resolve and the module graph
-has no cycle. Everything runs in copies under tmp_path, so the repository stays clean.
+boto3 checks what exists in between. The stack root is planned against the same server with
+each environment's tfvars, which proves their data sources, counts and for_each keys resolve and
+the module graph has no cycle. Everything runs in copies under tmp_path, so the repository stays
+clean.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def test_moto_root_applies_and_destroys(
     assert state["resources"] == []
 
 
-# --- Plan the environment roots ---------------------------------------------------------------
+# --- Plan the stack for each environment ------------------------------------------------------
 
 OVERRIDE = """
 # Written by the moto test: local state, and every AWS call to moto.
@@ -238,22 +239,23 @@ SERVICES = ["ec2", "sts", "iam", "s3", "ecr", "ecs", "kms", "rds", "logs", "elbv
 
 
 @pytest.mark.parametrize("env", ["staging", "production"])
-def test_env_root_plans_against_moto(
+def test_stack_plans_each_env_against_moto(
     tmp_path: Path, terraform: str, tf_env: dict[str, str], moto_endpoint: str, env: str
 ) -> None:
-    # Given a copy of the environment root whose provider talks to moto, with local state
-    workdir = _copy_tree(tmp_path, f"envs/{env}") / "envs" / env
+    # Given a copy of the stack root whose provider talks to moto, with local state
+    workdir = _copy_tree(tmp_path, "stack", "envs") / "stack"
     endpoints = "\n".join(f'    {s} = "{moto_endpoint}"' for s in SERVICES)
     (workdir / "moto_override.tf").write_text(OVERRIDE.format(endpoints=endpoints))
     _init(terraform, workdir, tf_env)
 
-    # When it is planned with the variables CI passes
+    # When it is planned with the env's tfvars and the variables CI passes, as `make tf-plan` does
     plan = _run(
         [
             terraform,
             "plan",
             "-no-color",
             "-out=env.tfplan",
+            f"-var-file=../envs/{env}.tfvars",
             "-var",
             "github_repository=acme/credit-risk-gitops",
             "-var",
@@ -293,6 +295,15 @@ def test_env_root_plans_against_moto(
     assert db["storage_encrypted"] is True
     assert db["manage_master_user_password"] is True
     assert db["multi_az"] is (env == "production")
+    # The env's tfvars shape it: its name, its CIDR, one NAT gateway per zone only in production.
+    vpc = by_address["module.network.aws_vpc.this"]
+    assert vpc["tags_all"]["environment"] == env
+    tfvars = (TF_DIR / "envs" / f"{env}.tfvars").read_text()
+    assert f'vpc_cidr_block = "{vpc["cidr_block"]}"' in tfvars
+    zones = [a for a in by_address if a.startswith("module.network.aws_subnet.public[")]
+    nat_gateways = [a for a in by_address if a.startswith("module.network.aws_nat_gateway.")]
+    assert len(zones) > 1
+    assert len(nat_gateways) == (len(zones) if env == "production" else 1), nat_gateways
     service = by_address["module.api.aws_ecs_service.this"]
     assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
     # The trust policy document is read at apply (it names the new OIDC provider), but its
@@ -306,6 +317,6 @@ def test_env_root_plans_against_moto(
             "repo:acme/credit-risk-gitops:environment:infrastructure"
         ],
     }
-    if env == "production":
-        # Plain HTTP for the production API is allowed for a bootstrap, but never silently.
-        assert "api_serves_https" in plan.stdout + plan.stderr
+    # Plain HTTP for the production API is allowed for a bootstrap, but never silently; staging
+    # may serve it without a warning.
+    assert ("api_serves_https" in plan.stdout + plan.stderr) is (env == "production")

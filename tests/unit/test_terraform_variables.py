@@ -1,9 +1,10 @@
 """Static checks of infra/terraform that `terraform validate` does not make.
 
 Every variable must be typed and described, every output described (STYLE.md item 11), modules
-follow the standard layout, roots pin terraform and the provider, keep state in S3 with locking,
-and expose the outputs the workflows read. HCL is read with a small tokenizer (strings,
-interpolations, heredocs and comments aware) so no HCL library is needed.
+follow the standard layout, the stack root pins terraform and the provider, keeps state in S3
+with locking and exposes the outputs the workflows read, and each environment's tfvars names it
+and sets only declared variables. HCL is read with a small tokenizer (strings, interpolations,
+heredocs and comments aware) so no HCL library is needed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.fixtures.terraform import TF_DIR, WORKFLOW_OUTPUTS
 
@@ -203,6 +205,33 @@ def parse_blocks(text: str) -> list[Block]:
     return blocks
 
 
+def parse_assignments(text: str) -> dict[str, str]:
+    """Top-level `name = value` lines of a .tfvars file: name -> value, strings kept quoted."""
+    tokens = tokenize(text)
+    values: dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.kind == "newline":
+            i += 1
+            continue
+        if t.kind != "ident" or i + 1 >= len(tokens) or tokens[i + 1].kind != "equals":
+            raise HclError(f"line {t.line}: expected `name = value`, found {t.value!r}")
+        parts: list[str] = []
+        depth = 0  # a list or object value may span lines
+        j = i + 2
+        while j < len(tokens) and (depth > 0 or tokens[j].kind != "newline"):
+            tok = tokens[j]
+            depth += tok.kind in ("lbrace", "open")
+            depth -= tok.kind in ("rbrace", "close")
+            if tok.kind != "newline":
+                parts.append(f'"{tok.value}"' if tok.kind == "string" else tok.value)
+            j += 1
+        values[t.value] = "".join(parts)
+        i = j
+    return values
+
+
 def tf_files() -> list[Path]:
     files = sorted(p for p in TF_DIR.rglob("*.tf") if ".terraform" not in p.parts)
     assert files, f"no .tf files under {TF_DIR}"
@@ -271,6 +300,26 @@ variable "c" {
     assert is_described(b.attributes.get("description"))
     assert set(c.attributes) == {"default", "sensitive"}
     assert c.nested == []
+
+
+def test_tfvars_reader_keeps_types_and_multi_line_values() -> None:
+    text = """
+# a comment
+environment = "staging" # trailing
+single_nat_gateway = true
+api_min_capacity   = 10
+cidrs = [
+  "203.0.113.0/24",
+]
+"""
+    assert parse_assignments(text) == {
+        "environment": '"staging"',
+        "single_nat_gateway": "true",
+        "api_min_capacity": "10",
+        "cidrs": '["203.0.113.0/24",]',
+    }
+    with pytest.raises(HclError):
+        parse_assignments('variable "x" {}\n')
 
 
 def test_scanner_rejects_unbalanced_braces() -> None:
@@ -359,44 +408,112 @@ def _terraform_settings(path: Path) -> str:
     return text
 
 
+STACK = TF_DIR / "stack"
+TERRAFORM_WORKFLOW = ROOT / ".github" / "workflows" / "terraform.yml"
+# Variables the terraform workflow passes as TF_VAR_* rather than through envs/<env>.tfvars.
+WORKFLOW_TF_VARS = {
+    name.removeprefix("TF_VAR_")
+    for name in yaml.safe_load(TERRAFORM_WORKFLOW.read_text())["env"]
+    if name.startswith("TF_VAR_")
+}
+
+
+def env_tfvars(env: str) -> dict[str, str]:
+    path = TF_DIR / "envs" / f"{env}.tfvars"
+    try:
+        return parse_assignments(path.read_text())
+    except HclError as exc:
+        pytest.fail(f"{path.relative_to(ROOT)}: {exc}")
+
+
+def stack_variables() -> dict[str, Block]:
+    return {b.labels[0]: b for b in blocks_of(STACK / "variables.tf") if b.type == "variable"}
+
+
 @pytest.mark.parametrize(
-    "versions",
-    [f"modules/{m}/versions.tf" for m in MODULES] + [f"envs/{e}/versions.tf" for e in ENVS],
+    "versions", [f"modules/{m}/versions.tf" for m in MODULES] + ["stack/versions.tf"]
 )
 def test_terraform_and_provider_are_pinned(versions: str) -> None:
     _terraform_settings(TF_DIR / versions)
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_env_root_keeps_locked_state_in_s3(env: str) -> None:
-    text = _terraform_settings(TF_DIR / "envs" / env / "versions.tf")
+def test_stack_keeps_locked_state_in_s3() -> None:
+    text = _terraform_settings(STACK / "versions.tf")
     backend = re.search(r'backend\s+"s3"\s*\{(?P<body>[^}]*)\}', text)
-    assert backend, f"envs/{env}: no S3 backend"
+    assert backend, "stack: no S3 backend"
     assert re.search(r"use_lockfile\s*=\s*true", backend.group("body")), "S3 lock file off"
     assert not re.search(r"\b(bucket|key)\s*=", backend.group("body")), (
-        "bucket/key belong in backend.hcl (partial configuration), not in git"
+        "bucket/key belong in envs/<env>.backend.hcl (partial configuration), not in git"
     )
-    example = TF_DIR / "envs" / env / "backend.hcl.example"
-    assert example.is_file(), f"envs/{env}/backend.hcl.example is missing"
-    assert f"credit-risk/{env}/" in example.read_text()
-    assert (TF_DIR / "envs" / env / "terraform.tfvars.example").is_file()
+    # Offline init (-plugin-dir) and CI both rely on the committed provider hashes.
+    assert (
+        'provider "registry.terraform.io/hashicorp/aws"'
+        in (STACK / ".terraform.lock.hcl").read_text()
+    )
+
+
+def test_envs_are_exactly_staging_and_production() -> None:
+    assert sorted(p.stem for p in (TF_DIR / "envs").glob("*.tfvars")) == sorted(ENVS)
+    validation = re.search(
+        r'variable\s+"environment"\s*\{.*?condition\s*=\s*(?P<condition>[^\n]+)',
+        (STACK / "variables.tf").read_text(),
+        re.DOTALL,
+    )
+    assert validation, 'stack: variable "environment" has no validation'
+    for env in ENVS:
+        assert f'"{env}"' in validation.group("condition")
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_env_root_exposes_the_workflow_outputs(env: str) -> None:
-    outputs = {
-        b.labels[0] for b in blocks_of(TF_DIR / "envs" / env / "outputs.tf") if b.type == "output"
-    }
+def test_env_has_a_backend_example_with_its_own_state_key(env: str) -> None:
+    example = TF_DIR / "envs" / f"{env}.backend.hcl.example"
+    assert example.is_file(), f"envs/{env}.backend.hcl.example is missing"
+    assert f'key    = "credit-risk/{env}/terraform.tfstate"' in example.read_text()
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_tfvars_names_its_own_environment(env: str) -> None:
+    assert env_tfvars(env).get("environment") == f'"{env}"'
+
+
+def test_production_survives_a_zone_outage_and_staging_saves_cost() -> None:
+    production, staging = env_tfvars("production"), env_tfvars("staging")
+    assert production["single_nat_gateway"] == "false"
+    assert production["mlflow_db_multi_az"] == "true"
+    assert staging["single_nat_gateway"] == "true"
+    assert staging["mlflow_db_multi_az"] == "false"
+    assert production["vpc_cidr_block"] != staging["vpc_cidr_block"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_tfvars_sets_only_declared_variables(env: str) -> None:
+    undeclared = set(env_tfvars(env)) - set(stack_variables())
+    assert not undeclared, f"envs/{env}.tfvars sets undeclared {sorted(undeclared)}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_tfvars_and_workflow_supply_every_required_variable(env: str) -> None:
+    # Without a default, a variable must come from the env's tfvars or from the workflow's
+    # TF_VAR_*; never both, as -var-file would silently override the workflow's value.
+    tfvars = set(env_tfvars(env))
+    required = {name for name, b in stack_variables().items() if "default" not in b.attributes}
+    missing = required - tfvars - WORKFLOW_TF_VARS
+    assert not missing, f"neither envs/{env}.tfvars nor terraform.yml sets {sorted(missing)}"
+    assert not tfvars & WORKFLOW_TF_VARS, f"envs/{env}.tfvars overrides the workflow's TF_VAR_*"
+
+
+def test_stack_exposes_the_workflow_outputs() -> None:
+    outputs = {b.labels[0] for b in blocks_of(STACK / "outputs.tf") if b.type == "output"}
     missing = WORKFLOW_OUTPUTS - outputs
-    assert not missing, f"envs/{env} lacks outputs {sorted(missing)}"
+    assert not missing, f"stack lacks outputs {sorted(missing)}"
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_env_root_sets_default_tags(env: str) -> None:
-    providers = blocks_of(TF_DIR / "envs" / env / "providers.tf")
+def test_stack_sets_default_tags() -> None:
+    providers = blocks_of(STACK / "providers.tf")
     aws = [b for b in providers if b.type == "provider" and b.labels == ["aws"]]
-    assert aws, f"envs/{env}: no provider aws block"
-    assert "default_tags" in aws[0].nested, f"envs/{env}: provider aws without default_tags"
-    text = (TF_DIR / "envs" / env / "providers.tf").read_text()
+    assert aws, "stack: no provider aws block"
+    assert "default_tags" in aws[0].nested, "stack: provider aws without default_tags"
+    text = (STACK / "providers.tf").read_text()
     for tag in ("project", "environment", "managed-by"):
-        assert re.search(rf"\b{tag}\s*=", text), f"envs/{env}: default tag {tag} missing"
+        assert re.search(rf"\b{tag}\s*=", text), f"stack: default tag {tag} missing"
+    assert re.search(r"\benvironment\s*=\s*var\.environment\b", text)

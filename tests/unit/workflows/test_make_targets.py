@@ -66,3 +66,32 @@ def test_promote_apply_refuses_an_unknown_environment() -> None:
     proc = make("promote-apply", "ENV=qa", "BIN=/nonexistent", "-o", "install")
     assert proc.returncode != 0
     assert "ENV must be staging or production" in proc.stderr
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_tf_apply_plans_the_stack_with_the_env_tfvars_into_its_own_files(env: str) -> None:
+    proc = make("-n", "tf-apply", f"ENV={env}", "TF_STATE_BUCKET=example-state")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    stack = ROOT / "infra" / "terraform" / "stack"
+    # Both environments share the stack's .terraform: init must re-point it at ENV's state.
+    assert "init.sh infra/terraform/stack -reconfigure" in out
+    assert (
+        f"-backend-config=../envs/{env}.backend.hcl" in out
+        or f"-backend-config=key=credit-risk/{env}/terraform.tfstate" in out
+    )
+    # -var-file is resolved from the -chdir root.
+    assert f"-var-file=../envs/{env}.tfvars" in out
+    assert (stack / f"../envs/{env}.tfvars").is_file()
+    assert f"-out={env}.tfplan" in out
+    assert f"> infra/terraform/stack/plan-{env}.txt" in out
+    assert f"apply -input=false -no-color {env}.tfplan" in out
+    comment = make("-n", "tf-plan-comment", f"ENV={env}")
+    assert f"--plan-file infra/terraform/stack/plan-{env}.txt" in comment.stdout
+    assert f"--body-file infra/terraform/stack/plan-{env}.md" in comment.stdout
+
+
+def test_tf_plan_refuses_an_unknown_environment() -> None:
+    proc = make("tf-plan", "ENV=qa", "TF_STATE_BUCKET=example-state")
+    assert proc.returncode != 0
+    assert "ENV must be one of: staging production" in proc.stderr

@@ -1,33 +1,33 @@
+# One root for every environment; envs/<env>.tfvars says which one and how it differs.
 locals {
-  environment = "staging"
-  name        = "${var.project}-${local.environment}"
+  name = "${var.project}-${var.environment}"
 }
 
 module "kms" {
-  source = "../../modules/kms"
+  source = "../modules/kms"
 
   name = local.name
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name               = local.name
   cidr_block         = var.vpc_cidr_block
   enable_nat_gateway = true
-  single_nat_gateway = true
+  single_nat_gateway = var.single_nat_gateway
   kms_key_arn        = module.kms.key_arn
 }
 
 module "ecr_api" {
-  source = "../../modules/ecr"
+  source = "../modules/ecr"
 
   name        = "${local.name}/api"
   kms_key_arn = module.kms.key_arn
 }
 
 module "ecr_mlflow" {
-  source = "../../modules/ecr"
+  source = "../modules/ecr"
 
   name        = "${local.name}/mlflow"
   kms_key_arn = module.kms.key_arn
@@ -53,7 +53,7 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
 }
 
 module "mlflow" {
-  source = "../../modules/mlflow"
+  source = "../modules/mlflow"
 
   name               = "${local.name}-mlflow"
   vpc_id             = module.network.vpc_id
@@ -73,12 +73,12 @@ module "mlflow" {
   extra_allowed_hosts        = var.mlflow_extra_allowed_hosts
 
   db_instance_class   = var.mlflow_db_instance_class
-  db_multi_az         = false
+  db_multi_az         = var.mlflow_db_multi_az
   deletion_protection = var.deletion_protection
 }
 
 module "api" {
-  source = "../../modules/ecs_service"
+  source = "../modules/ecs_service"
 
   name            = "${local.name}-api"
   cluster_arn     = aws_ecs_cluster.this.arn
@@ -99,7 +99,7 @@ module "api" {
   environment = merge({
     MLFLOW_TRACKING_URI = module.mlflow.tracking_uri
     SERVE_MODEL_NAME    = var.project
-    SERVE_MODEL_ALIAS   = local.environment
+    SERVE_MODEL_ALIAS   = var.environment
   }, var.api_environment)
 
   cpu           = var.api_cpu
@@ -112,13 +112,13 @@ module "api" {
 }
 
 module "github_oidc" {
-  source = "../../modules/github_oidc"
+  source = "../modules/github_oidc"
 
   name_prefix          = local.name
   github_repository    = var.github_repository
   create_oidc_provider = var.create_oidc_provider
   oidc_provider_arn    = var.oidc_provider_arn
-  cd_environments      = [local.environment]
+  cd_environments      = [var.environment]
 
   ecr_repository_arns = [module.ecr_api.repository_arn, module.ecr_mlflow.repository_arn]
   ecs_cluster_arn     = aws_ecs_cluster.this.arn
@@ -136,4 +136,13 @@ module "github_oidc" {
   ci_plan_policy_arns     = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
   terraform_policy_arns   = ["arn:aws:iam::aws:policy/PowerUserAccess"]
   managed_iam_name_prefix = local.name
+}
+
+# Plain HTTP is fine for a first bootstrap and for staging, never for production traffic:
+# production plans warn until a certificate is configured.
+check "api_serves_https" {
+  assert {
+    condition     = var.environment != "production" || var.api_certificate_arn != null
+    error_message = "Production serves the API over plain HTTP: set api_certificate_arn (an ACM certificate) to get an HTTPS listener."
+  }
 }

@@ -1,3 +1,13 @@
+variable "environment" {
+  description = "Environment this state describes; names every resource and is the registry alias the API serves."
+  type        = string
+
+  validation {
+    condition     = contains(["staging", "production"], var.environment)
+    error_message = "environment must be staging or production."
+  }
+}
+
 variable "aws_region" {
   description = "AWS region of the environment."
   type        = string
@@ -22,7 +32,7 @@ variable "github_repository" {
 }
 
 variable "state_bucket_name" {
-  description = "S3 bucket of the terraform state (the same one backend.hcl names); the CI and terraform roles get access to it."
+  description = "S3 bucket of the terraform state (the same one envs/<env>.backend.hcl names); the CI and terraform roles get access to it."
   type        = string
 }
 
@@ -41,7 +51,11 @@ variable "oidc_provider_arn" {
 variable "vpc_cidr_block" {
   description = "IPv4 CIDR of the environment's VPC."
   type        = string
-  default     = "10.50.0.0/16"
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for all zones (cheaper) instead of one per zone (survives a zone outage)."
+  type        = bool
 }
 
 variable "initial_image_tag" {
@@ -89,13 +103,11 @@ variable "api_memory" {
 variable "api_min_capacity" {
   description = "Fewest API tasks."
   type        = number
-  default     = 2
 }
 
 variable "api_max_capacity" {
   description = "Most API tasks autoscaling starts."
   type        = number
-  default     = 8
 }
 
 variable "mlflow_public_endpoint" {
@@ -126,4 +138,9 @@ variable "mlflow_db_instance_class" {
   description = "RDS instance class of MLflow's PostgreSQL."
   type        = string
   default     = "db.t4g.medium"
+}
+
+variable "mlflow_db_multi_az" {
+  description = "Run MLflow's PostgreSQL with a standby in a second zone."
+  type        = bool
 }

@@ -5,7 +5,7 @@ provider "aws" {
   default_tags {
     tags = {
       project     = var.project
-      environment = local.environment
+      environment = var.environment
       managed-by  = "terraform"
     }
   }

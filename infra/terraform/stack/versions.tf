@@ -8,8 +8,8 @@ terraform {
     }
   }
 
-  # Partial configuration: bucket, key and region come from `-backend-config=backend.hcl`
-  # (see backend.hcl.example) or from the TF_STATE_* variables that `make tf-init` passes.
+  # Partial configuration: bucket, key and region come from envs/<env>.backend.hcl (see
+  # envs/<env>.backend.hcl.example) or from the TF_STATE_* variables that `make tf-init` passes.
   # The lock is a lock file next to the state object (S3 conditional writes), no DynamoDB.
   backend "s3" {
     use_lockfile = true

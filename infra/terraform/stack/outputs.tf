@@ -3,7 +3,7 @@
 
 output "environment" {
   description = "Name of the environment."
-  value       = local.environment
+  value       = var.environment
 }
 
 output "aws_region" {
@@ -72,6 +72,6 @@ output "cd_role_arn" {
 }
 
 output "terraform_role_arn" {
-  description = "Role the terraform workflow assumes for apply (TF_ROLE_ARN_STAGING)."
+  description = "Role the terraform workflow assumes for apply (TF_ROLE_ARN_STAGING / TF_ROLE_ARN_PRODUCTION)."
   value       = module.github_oidc.terraform_role_arn
 }
