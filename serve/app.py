@@ -37,6 +37,10 @@ KNOWN_ROUTES = frozenset(
 )
 
 
+# Label values come from this fixed set, so a client cannot create new series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class ModelVersionMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware cost): adds X-Model-Version, counts and times requests."""
 
@@ -44,6 +48,20 @@ class ModelVersionMiddleware:
         self.app = app
         self.store = store
         self.metrics = metrics
+        # (route, method, status) → its bound counter and histogram; `labels()` costs a lock.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                self.metrics.requests.labels(route, method, str(status)),
+                self.metrics.latency.labels(route),
+            )
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,8 +87,13 @@ class ModelVersionMiddleware:
         try:
             await self.app(scope, receive, wrapped)
         finally:
-            self.metrics.requests.labels(route, scope.get("method", ""), str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            method = scope.get("method", "")
+            self._observe(
+                route,
+                method if method in KNOWN_METHODS else "other",
+                status,
+                time.perf_counter() - started,
+            )
 
 
 def _error(status: int, code: str, detail: Any) -> JSONResponse:
@@ -131,7 +154,7 @@ def _install_openapi(app: FastAPI, store: ModelStore, settings: ServeSettings) -
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         post = schema["paths"]["/predict"]["post"]
         if model is not None:
-            body = model.request_model.model_json_schema(
+            body = model.parser.request_model.model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )
             components.update(body.pop("$defs", {}))

@@ -1,9 +1,10 @@
 """One JSON line per prediction request: request id, model version, features, output, latency.
 
 Written straight to stdout, not through the `logging` module: a LogRecord, the handler lock and
-the formatter cost about 60 µs, a fifth of a one-record request; and encoded with orjson, which is
-8x faster than `json` on a 100-record line (~80 vs ~600 µs). Each line is one `write` and a flush
-from the event-loop thread, so lines never interleave and none waits in a buffer.
+the formatter cost about 60 µs, a fifth of a one-record request; and encoded with msgspec, many
+times faster than `json` on a 100-record line, which takes the parsed records as they are. Each
+line is one `write` and a flush from the event-loop thread, so lines never interleave and none
+waits in a buffer.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import time
 import uuid
 from typing import Any, TextIO
 
+import msgspec
 import numpy as np
-import orjson
+
+from serve.request_parser import ParsedRequest
 
 _MAX_REQUEST_ID = 128
 
@@ -41,7 +44,7 @@ class PredictionLog:
         rid: str,
         model_name: str,
         model_version: str,
-        records: list[Any],
+        request: ParsedRequest,
         probabilities: np.ndarray,
         decisions: list[str],
         latency_s: float,
@@ -49,18 +52,21 @@ class PredictionLog:
         """Write the line (nothing to build when disabled)."""
         if not self.enabled:
             return
+        features: Any = request.records  # dicts or msgspec structs: msgspec encodes both
+        if request.records_json is not None:
+            features = msgspec.Raw(request.records_json)
         line = {
             "ts": round(time.time(), 3),
             "event": "prediction",
             "request_id": rid,
             "model": model_name,
             "model_version": model_version,
-            "n": len(records),
-            "features": [r.__dict__ for r in records],  # validated pydantic records
-            "probability": [round(p, 6) for p in probabilities.tolist()],
+            "n": len(request.records),
+            "features": features,
+            "probability": probabilities.tolist(),  # as in the response, unrounded
             "decision": decisions,
             "latency_ms": round(latency_s * 1000, 3),
         }
         stream = self.stream or sys.stdout  # looked up late: tests and uvicorn may swap stdout
-        stream.write(orjson.dumps(line).decode() + "\n")
+        stream.write(msgspec.json.encode(line).decode() + "\n")
         stream.flush()

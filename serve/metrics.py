@@ -30,6 +30,9 @@ class Metrics:
         self.predictions = Counter(
             "serve_predictions", "Scored records by decision.", ["decision"], registry=r
         )
+        # Bound once: `labels()` costs a lock and a dict lookup per call.
+        self._declined = self.predictions.labels("decline")
+        self._approved = self.predictions.labels("approve")
         self.batch_size = Histogram(
             "serve_batch_records",
             "Records per /predict request.",
@@ -49,6 +52,15 @@ class Metrics:
         self.registry_up = Gauge(
             "serve_registry_up", "1 if the last registry poll answered.", registry=r
         )
+
+    def count_predictions(self, decisions: list[str]) -> None:
+        """Count one request's decisions and its size."""
+        declines = decisions.count("decline")
+        if declines:
+            self._declined.inc(declines)
+        if len(decisions) > declines:
+            self._approved.inc(len(decisions) - declines)
+        self.batch_size.observe(len(decisions))
 
     def set_model(self, name: str, version: str, alias: str | None, source: str) -> None:
         """Point serve_model_info at the new model only."""

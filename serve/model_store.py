@@ -13,17 +13,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import yaml
-from pydantic import BaseModel
 
 from serve.errors import ModelLoadError, RegistryUnavailableError
-from serve.schemas import Column, build_request_model
+from serve.request_parser import RequestParser
+from serve.schemas import Column
 from serve.tree_ensemble import compile_ensemble
+from serve.xgboost_inplace import checked_inplace
 
 
 class Predictor(Protocol):
@@ -33,12 +33,14 @@ class Predictor(Protocol):
 
 
 class BoosterPredictor:
-    """The native XGBoost booster: `inplace_predict`, one OpenMP thread (DESIGN.md); batches of
-    up to SMALL_BATCH finite rows take the numpy tree walk instead (serve/tree_ensemble.py)."""
+    """The native XGBoost booster, one OpenMP thread (DESIGN.md), called through its C API
+    (serve/xgboost_inplace.py, else `inplace_predict`); batches of up to SMALL_BATCH finite rows
+    take the numpy tree walk instead (serve/tree_ensemble.py)."""
 
-    # Measured on the champion (800 trees, depth 5): the walk costs ~55 µs for one record and
-    # ~25 µs per extra one, the booster ~370 µs + ~10 µs per record; they cross near 24.
-    SMALL_BATCH = 16
+    # Measured on the champion (800 trees, depth 5), one core: the walk costs ~65 µs for one
+    # record and ~20 µs per extra one, the C API path ~180 µs + ~9 µs per record; at 12 records
+    # both take ~320 µs.
+    SMALL_BATCH = 12
 
     def __init__(self, path: Path) -> None:
         import xgboost as xgb
@@ -49,10 +51,13 @@ class BoosterPredictor:
         booster.set_param({"nthread": 1})
         self.booster = booster
         self.ensemble = compile_ensemble(booster)
+        self.inplace = checked_inplace(booster)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.ensemble is not None and len(x) <= self.SMALL_BATCH and np.isfinite(x).all():
             return self.ensemble.predict(x)
+        if self.inplace is not None:
+            return self.inplace(x)
         out = self.booster.inplace_predict(x, validate_features=False)
         out = np.asarray(out, dtype=np.float64)
         return out[:, -1] if out.ndim == 2 else out
@@ -93,25 +98,12 @@ class LoadedModel:
     signature: dict[str, Any]
     metrics: dict[str, float]
     predictor: Predictor
-    record_model: type[BaseModel]
-    request_model: type[BaseModel]
+    parser: RequestParser
     loaded_at: float = field(default_factory=time.time)
 
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        """Feature names in signature order."""
-        return tuple(c.name for c in self.columns)
-
-    def to_matrix(self, records: list[Any]) -> np.ndarray:
-        """Validated records → float32 matrix in signature order (no pandas)."""
-        getter = attrgetter(*self.column_names)
-        if len(self.columns) == 1:
-            return np.array([[getter(r)] for r in records], dtype=np.float32)
-        return np.array([getter(r) for r in records], dtype=np.float32)
-
-    def predict(self, records: list[Any]) -> np.ndarray:
-        """Probabilities for validated records."""
-        return self.predictor(self.to_matrix(records))
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """Probabilities for a parsed float32 matrix (`parser.parse(body).matrix`)."""
+        return self.predictor(matrix)
 
 
 def _read_mlmodel(model_dir: Path) -> dict[str, Any]:
@@ -188,10 +180,10 @@ def load_model_dir(
             flavor = "python_function"
         else:
             raise ModelLoadError(f"no servable flavor in {sorted(flavors)}")
-        record_model, request_model = build_request_model(columns, max_batch)
-        example = [
-            record_model.model_validate(r) for r in _input_example(model_dir, mlmodel, columns)
-        ]
+        parser = RequestParser(columns, max_batch)
+        # Through the request parser, as a request would go; no more records than one may send.
+        example_records = _input_example(model_dir, mlmodel, columns)[:max_batch]
+        example = parser.parse_records(example_records).matrix
     except ModelLoadError:
         raise
     except Exception as exc:  # a corrupt file or an unknown type must not kill the old model
@@ -208,8 +200,7 @@ def load_model_dir(
         signature=signature,
         metrics=metrics,
         predictor=predictor,
-        record_model=record_model,
-        request_model=request_model,
+        parser=parser,
     )
     try:
         out = model.predict(example)

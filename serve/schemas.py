@@ -19,8 +19,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, c
 FLOAT_LIMIT = 1e38
 INT_LIMIT = 2**53
 
-_INT_TYPES = {"long", "integer"}
-_FLOAT_TYPES = {"double", "float"}
+INT_TYPES = frozenset({"long", "integer"})
+_FLOAT_TYPES = frozenset({"double", "float"})
 
 StrictFiniteFloat = Annotated[
     float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT_LIMIT, le=FLOAT_LIMIT)
@@ -50,7 +50,7 @@ class Column(BaseModel):
 
 def column_annotation(column: Column) -> Any:
     """The pydantic type of one signature column; unknown MLflow types are refused at load."""
-    if column.type in _INT_TYPES:
+    if column.type in INT_TYPES:
         return BoundedInt
     if column.type in _FLOAT_TYPES:
         return StrictFiniteFloat

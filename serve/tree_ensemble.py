@@ -1,11 +1,11 @@
 """A numpy walk of an XGBoost binary:logistic tree ensemble, for requests of a few records.
 
-`Booster.inplace_predict` costs about 370 µs for one record of the champion (800 trees of depth
-5) on this machine, and 200 µs of that is fixed per call (wrapper and C API setup), so it is most
-of a one-record request. Laid out as complete binary trees of the ensemble's depth, every tree is
-walked at once in `depth` vectorised steps: about 55 µs for that record. XGBoost's own traversal
-wins from a few dozen records on, so `BoosterPredictor` uses this only for small batches, and only
-after `compile_ensemble` has checked it against the booster.
+XGBoost costs about 180 µs for one record of the champion (800 trees of depth 5) even through
+its C API without per-call setup (serve/xgboost_inplace.py; `Booster.inplace_predict` takes
+~360 µs), most of it fixed per call. Laid out as complete binary trees of the ensemble's depth,
+every tree is walked at once in `depth` vectorised steps: about 65 µs for that record. XGBoost's
+own traversal wins from about a dozen records on, so `BoosterPredictor` uses this only for small
+batches, and only after `compile_ensemble` has checked it against the booster.
 
 Semantics copied from XGBoost's numerical split: `x < threshold` goes left, float32 on both sides.
 Missing values are not modelled: callers send only finite rows here (the request schema refuses

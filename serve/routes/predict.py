@@ -1,4 +1,4 @@
-"""/predict: validated records → float32 matrix → booster.inplace_predict, one call per request.
+"""/predict: body → float32 matrix (serve.request_parser) → one predictor call per request.
 
 The body is read and validated here (not by FastAPI's body parsing) because its model depends
 on the loaded model's signature; the OpenAPI document gets the same schema (see serve.app).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
+import msgspec
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
@@ -86,25 +86,19 @@ async def predict(request: Request) -> Response:
     prediction_log: PredictionLog = state.prediction_log
     body = await read_body(request, settings.max_body_bytes)
     try:
-        parsed = model.request_model.model_validate_json(body)
+        parsed = model.parser.parse(body)
     except ValidationError as exc:
         detail = validation_detail(exc)
         first = detail[0]
         raise InvalidInputError(f"{first['field']}: {first['msg']}", detail) from None
-    records = parsed.records  # type: ignore[attr-defined]
-    probabilities = model.predict(records)
+    scores = model.predict(parsed.matrix)
+    probabilities = scores.tolist()
     threshold = settings.threshold
-    decisions = ["decline" if p >= threshold else "approve" for p in probabilities.tolist()]
+    decisions = ["decline" if p >= threshold else "approve" for p in probabilities]
     predictions = [
-        {"probability": p, "decision": d}
-        for p, d in zip(probabilities.tolist(), decisions, strict=True)
+        {"probability": p, "decision": d} for p, d in zip(probabilities, decisions, strict=True)
     ]
-    declines = decisions.count("decline")
-    if declines:
-        metrics.predictions.labels("decline").inc(declines)
-    if len(decisions) - declines:
-        metrics.predictions.labels("approve").inc(len(decisions) - declines)
-    metrics.batch_size.observe(len(decisions))
+    metrics.count_predictions(decisions)
     payload = {
         "model": {"name": model.name, "version": model.version},
         "threshold": threshold,
@@ -115,13 +109,13 @@ async def predict(request: Request) -> Response:
         rid=rid,
         model_name=model.name,
         model_version=model.version,
-        records=records,
-        probabilities=probabilities,
+        request=parsed,
+        probabilities=scores,
         decisions=decisions,
         latency_s=time.perf_counter() - started,
     )
     return Response(
-        orjson.dumps(payload),
+        msgspec.json.encode(payload),
         media_type="application/json",
         headers={"X-Request-ID": rid, "X-Model-Version": model.version},
     )

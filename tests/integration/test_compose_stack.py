@@ -141,7 +141,7 @@ def test_serve_image_is_small_non_root_and_has_no_training_packages(
     # Then it is not root and none of the training or server packages are there
     assert found["uid"] == 10001
     assert not FORBIDDEN_IN_SERVE & set(found["dists"]), found["dists"]
-    assert {"mlflow-skinny", "fastapi", "uvicorn", "xgboost-cpu", "orjson"} <= set(found["dists"])
+    assert {"mlflow-skinny", "fastapi", "uvicorn", "xgboost-cpu", "msgspec"} <= set(found["dists"])
     # And it stays within the size budget on the Debian base used here
     limit = int(os.environ.get("SERVE_IMAGE_MAX_MB", "350"))
     assert image.attrs["Size"] / 1e6 <= limit

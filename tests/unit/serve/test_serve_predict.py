@@ -181,3 +181,46 @@ def test_prediction_log_line(model_dir: Path, record: dict[str, Any]) -> None:
         assert line["features"] == [record]
         assert len(line["probability"]) == 1
         assert line["latency_ms"] > 0
+
+
+def _logged_lines(model_dir: Path, body: bytes) -> list[dict[str, Any]]:
+    for logged in make_client(ServeSettings(model_path=model_dir)):
+        sink = io.StringIO()
+        logged.app.state.prediction_log.stream = sink  # type: ignore[attr-defined]
+        response = logged.post(
+            "/predict", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 200, response.text
+        return [json.loads(x) for x in sink.getvalue().splitlines()]
+    raise AssertionError("no client")
+
+
+def test_a_pretty_printed_body_still_logs_one_line(model_dir: Path, record: dict[str, Any]) -> None:
+    body = json.dumps({"records": [record, record]}, indent=2).encode()
+
+    [line] = _logged_lines(model_dir, body)
+
+    assert line["features"] == [record, record]
+
+
+def test_the_log_keeps_the_numbers_as_sent(model_dir: Path, record: dict[str, Any]) -> None:
+    sent = {**record, "AGE": 35.0, "LIMIT_BAL": 20000}
+
+    [line] = _logged_lines(model_dir, json.dumps({"records": [sent]}).encode())
+
+    assert line["features"] == [sent]
+    assert isinstance(line["features"][0]["LIMIT_BAL"], int)
+
+
+def test_a_repeated_records_key_logs_the_records_scored(
+    model_dir: Path, record: dict[str, Any]
+) -> None:
+    other = {**record, "AGE": 61}
+    body = (
+        b'{"records": ' + json.dumps([record]).encode() + b', "records": '
+        + json.dumps([other]).encode() + b"}"
+    )  # fmt: skip
+
+    [line] = _logged_lines(model_dir, body)
+
+    assert line["features"] == [other]
