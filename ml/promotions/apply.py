@@ -3,6 +3,7 @@
 MLflow has no compare-and-set, so each model is read, written (alias, then stage mirror, then the
 audit tag last) and read again to verify. Every write is skipped when the registry already holds
 it, so a second run makes no write calls and a rerun after a crash finishes the missing writes.
+The audit record of each apply is its own version tag (`ml.promotions.records`).
 """
 
 from __future__ import annotations
@@ -18,16 +19,12 @@ from datetime import UTC, datetime
 from ml.errors import ApplyError, GateError, RegistryError
 from ml.gitinfo import git_sha
 from ml.promotions.gates import GatesFile, check_model
+from ml.promotions.records import has_record, record_tag
 from ml.promotions.spec import LoadedSpec
 from ml.registry import ModelState, Registry, VersionInfo
 
 STAGE_OF = {"staging": "Staging", "production": "Production"}
 Progress = Callable[[str], None]
-
-
-def version_tag(env: str) -> str:
-    """Version tag recording an apply to `env` (JSON: who, when, which commit, PR, run)."""
-    return f"promotion.{env}"
 
 
 def model_tag(env: str) -> str:
@@ -140,7 +137,9 @@ def check(
         raise GateError(f"{name} v{version} is {info.status}, not READY")
     alias_ok = state.aliases.get(env) == version
     stage_ok = _stage_ok(state, version, env)[0] if stages else True
-    tag_ok = version_tag(env) in info.tags
+    # Any earlier record will do: requiring this commit's would rewrite every unchanged model on
+    # each merge. A promotion that moves something writes its own record (see `write`).
+    tag_ok = has_record(info, env)
     if alias_ok and stage_ok and tag_ok and state.tags.get(model_tag(env)) == str(version):
         return None
 
@@ -159,7 +158,7 @@ def check(
             )
     skipped = False
     if env == "production":
-        in_staging = state.aliases.get("staging") == version or version_tag("staging") in info.tags
+        in_staging = state.aliases.get("staging") == version or has_record(info, "staging")
         if not in_staging and not alias_ok:
             if not allow_skip_staging:
                 raise ApplyError(
@@ -197,7 +196,10 @@ def write(
             for other in others:
                 registry.transition_stage(name, other, "Archived", archive_existing=False)
                 changes.append(f"stage v{other}: {want} → Archived")
-    if changes or version_tag(env) not in info.tags:
+    record_key = record_tag(env, ctx.git_sha)
+    # Nothing moved, yet `check` found no record or the model tag behind: write this commit's
+    # record unless an interrupted run of this same apply already did.
+    if changes or record_key not in info.tags:
         record = {
             "environment": env,
             "version": version,
@@ -210,18 +212,18 @@ def write(
             "rollback": step.rollback,
             "allow_skip_staging": step.skipped_staging,
         }
-        registry.set_version_tag(
-            name, version, version_tag(env), json.dumps(record, sort_keys=True)
-        )
-        changes.append(f"tag v{version} {version_tag(env)}")
+        registry.set_version_tag(name, version, record_key, json.dumps(record, sort_keys=True))
+        changes.append(f"tag v{version} {record_key}")
     if state.tags.get(model_tag(env)) != str(version):
         registry.set_model_tag(name, model_tag(env), str(version))
         changes.append(f"tag {name} {model_tag(env)}={version}")
-    verify(registry, name, version, env, stages=stages)
+    verify(registry, name, version, env, record_key, stages=stages)
     return changes
 
 
-def verify(registry: Registry, name: str, version: int, env: str, *, stages: bool) -> None:
+def verify(
+    registry: Registry, name: str, version: int, env: str, record_key: str, *, stages: bool
+) -> None:
     """Read back what apply wrote; MLflow gives no transaction, so trust only a fresh read.
 
     One call: the version's own record carries its aliases, stage and tags. Archiving the other
@@ -237,8 +239,8 @@ def verify(registry: Registry, name: str, version: int, env: str, *, stages: boo
     keeps_production = env == "staging" and info.stage == "Production"
     if stages and info.stage != STAGE_OF[env] and not keeps_production:
         problems.append(f"stage of v{version} is {info.stage}")
-    if version_tag(env) not in info.tags:
-        problems.append(f"tag {version_tag(env)} missing")
+    if record_key not in info.tags:
+        problems.append(f"tag {record_key} missing")
     if problems:
         raise ApplyError(f"{name}: verification after apply failed: " + "; ".join(problems))
 

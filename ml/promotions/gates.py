@@ -15,12 +15,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ml.errors import SpecError
+from ml.promotions.records import has_record
 from ml.promotions.spec import LoadedSpec, _line_of, _plain, load_yaml
 from ml.registry import ModelState, Registry, VersionInfo
 
 LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
 DEFAULT_GATES = Path("config/gates.yaml")
-PRODUCTION_TAG = "promotion.production"
 
 
 class ModelGates(BaseModel):
@@ -87,7 +87,7 @@ class GateResult:
 
 def was_production(version: VersionInfo) -> bool:
     """True when the engine once applied this version to production (its tag says so)."""
-    return PRODUCTION_TAG in version.tags
+    return has_record(version, "production")
 
 
 def is_rollback(state: ModelState | None, target: int) -> bool:

@@ -1,8 +1,9 @@
 """`history MODEL`: the promotion timeline, from git (the audit log) joined with registry tags.
 
 Each commit that changed `promotions.yaml` (`git log --follow`) gives when, who and from → to in
-git; the version's `promotion.<env>` tags give when it reached staging/production, by whom and
-from which PR/run.
+git; the version's apply records (`ml.promotions.records`) give when it reached staging/production,
+by whom and from which PR/run. A record belongs to the change in effect at the commit it applied:
+CD applies the merge commit, while git log shows the commit that changed the file.
 """
 
 from __future__ import annotations
@@ -10,22 +11,24 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
 from ml.errors import MlopsError
-from ml.promotions.apply import version_tag
+from ml.promotions.records import records
 from ml.registry import ModelState
 
 _PR_RE = re.compile(r"#(\d+)")
+_COMMIT_RE = re.compile(r"[0-9a-fA-F]{7,64}")
 
 
 @dataclass(frozen=True)
 class Event:
-    """One change of a model's desired version in git, with what the registry recorded."""
+    """One change of a model's desired version in git, with the apply of it to each environment."""
 
     commit: str
     when: str
@@ -62,11 +65,19 @@ def _entry_at(repo: Path, commit: str, path: str, model: str) -> dict[str, Any] 
     return entry if isinstance(entry, dict) else None
 
 
-def git_events(spec_path: Path, model: str) -> list[tuple[str, str, str, str, dict | None]]:
-    """(commit, ISO time, author, subject, entry) per commit touching the file, oldest first."""
+def _locate(spec_path: Path) -> tuple[Path, str]:
+    """The repository holding the spec, and the spec's path inside it."""
     spec_path = spec_path.resolve()
     repo = Path(_git(spec_path.parent, "rev-parse", "--show-toplevel").strip())
-    rel = spec_path.relative_to(repo).as_posix()
+    return repo, spec_path.relative_to(repo).as_posix()
+
+
+def git_events(spec_path: Path, model: str) -> list[tuple[str, str, str, str, dict | None]]:
+    """(commit, ISO time, author, subject, entry) per commit touching the file, oldest first."""
+    return _log(*_locate(spec_path), model)
+
+
+def _log(repo: Path, rel: str, model: str) -> list[tuple[str, str, str, str, dict | None]]:
     out = _git(
         repo, "log", "--follow", "--name-only", "--format=%x1e%H%x1f%aI%x1f%an%x1f%s", "--", rel
     )
@@ -82,32 +93,85 @@ def git_events(spec_path: Path, model: str) -> list[tuple[str, str, str, str, di
     return rows
 
 
-def _record(state: ModelState | None, version: int | None, env: str) -> dict[str, Any] | None:
-    if state is None or version is None or version not in state.versions:
-        return None
-    raw = state.versions[version].tags.get(version_tag(env))
+def _time(value: object) -> datetime | None:
     try:
-        return json.loads(raw) if raw else None
+        parsed = datetime.fromisoformat(str(value))
     except ValueError:
-        return {"raw": raw}
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class _Matcher:
+    """Finds the event an apply record carried out, for the events of one timeline."""
+
+    def __init__(self, repo: Path, rel: str, events: list[Event], in_effect: dict[str, int]):
+        self.repo, self.rel, self.events, self.in_effect = repo, rel, events, in_effect
+        self._spec_commits: dict[str, str | None] = {}
+
+    def _spec_commit(self, sha: str) -> str | None:
+        """The last commit that changed the spec as of `sha`; None when git does not know it."""
+        if sha in self.in_effect:
+            return sha
+        if not _COMMIT_RE.fullmatch(sha):  # free text from --git-sha: never handed to git
+            return None
+        if sha not in self._spec_commits:
+            try:
+                out = _git(self.repo, "log", "-1", "--format=%H", sha, "--", self.rel)
+            except MlopsError:  # not in this clone
+                out = ""
+            self._spec_commits[sha] = out.strip() or None
+        return self._spec_commits[sha]
+
+    def event_of(self, record: dict[str, Any], version: int) -> tuple[int, bool] | None:
+        """(event index, matched by commit) for a record found on `version`."""
+        sha = record.get("git_sha")
+        index = self.in_effect.get(self._spec_commit(sha) or "") if isinstance(sha, str) else None
+        if index is not None and self.events[index].to_version == version:
+            return index, True
+        # The commit is unknown here (free text, not in this clone) or names another change: take
+        # the latest change to this version made before the apply, else the latest.
+        candidates = [i for i, e in enumerate(self.events) if e.to_version == version]
+        applied = _time(record.get("time"))
+        if applied is not None:
+            before = [
+                i for i in candidates if datetime.fromisoformat(self.events[i].when) <= applied
+            ]
+            candidates = before or candidates
+        return (candidates[-1], False) if candidates else None
+
+
+def _applies(matcher: _Matcher, state: ModelState | None, env: str) -> dict[int, dict[str, Any]]:
+    """Event index → its apply to `env`: a record matched by commit first, then the earliest."""
+    found: dict[int, list[tuple[bool, str, dict[str, Any]]]] = {}
+    for info in state.versions.values() if state else []:
+        for record in records(info, env):
+            match = matcher.event_of(record, info.version)
+            if match is not None:
+                index, by_commit = match
+                found.setdefault(index, []).append(
+                    (not by_commit, str(record.get("time", "")), record)
+                )
+    return {index: min(matches, key=lambda m: m[:2])[2] for index, matches in found.items()}
 
 
 def history(spec_path: Path, model: str, state: ModelState | None) -> list[Event]:
     """Timeline of desired-version changes for `model`, oldest first."""
+    repo, rel = _locate(spec_path)
     events: list[Event] = []
+    in_effect: dict[str, int] = {}  # commit touching the spec → index of the change in force
     previous: int | None = None
     peak: int | None = None
-    for sha, when, author, subject, entry in git_events(spec_path, model):
+    for sha, when, author, subject, entry in _log(repo, rel, model):
         version = entry.get("version") if entry else None
         version = version if isinstance(version, int) else None
         if version == previous:
+            if events:
+                in_effect[sha] = len(events) - 1
             continue
         rollback = bool(entry and entry.get("rollback")) or (
             version is not None and peak is not None and version < peak
         )
-        prod = _record(state, version, "production")
         pr_match = _PR_RE.search(subject)
-        pr = (prod or {}).get("pr") or (pr_match.group(1) if pr_match else None)
         events.append(
             Event(
                 commit=sha[:12],
@@ -118,15 +182,28 @@ def history(spec_path: Path, model: str, state: ModelState | None) -> list[Event
                 to_version=version,
                 rollback=rollback,
                 note=(entry or {}).get("note"),
-                pr=pr,
-                staging=_record(state, version, "staging"),
-                production=prod,
+                pr=pr_match.group(1) if pr_match else None,
+                staging=None,
+                production=None,
             )
         )
+        in_effect[sha] = len(events) - 1
         previous = version
         if version is not None:
             peak = max(peak or version, version)
-    return events
+
+    matcher = _Matcher(repo, rel, events, in_effect)
+    staging = _applies(matcher, state, "staging")
+    production = _applies(matcher, state, "production")
+    return [
+        replace(
+            event,
+            staging=staging.get(i),
+            production=production.get(i),
+            pr=(production.get(i) or {}).get("pr") or event.pr,
+        )
+        for i, event in enumerate(events)
+    ]
 
 
 def events_json(events: list[Event]) -> str:

@@ -8,7 +8,6 @@ explicit in validate/plan output. Integrity gates, required tags, signature and 
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from ml.errors import RollbackError
-from ml.promotions.apply import version_tag
 from ml.promotions.history import git_events
+from ml.promotions.records import records
 from ml.promotions.spec import load_spec
 from ml.registry import ModelState
 
@@ -37,14 +36,13 @@ class RollbackResult:
 
 def previous_production(state: ModelState | None, current: int, spec_path: Path, model: str) -> int:
     """Most recent version applied to production other than `current`."""
-    applied: list[tuple[str, int]] = []
-    for v in state.versions.values() if state else []:
-        raw = v.tags.get(version_tag("production"))
-        if raw and v.version != current:
-            try:
-                applied.append((str(json.loads(raw).get("time", "")), v.version))
-            except ValueError:
-                continue
+    applied = [
+        (str(record.get("time", "")), v.version)
+        for v in (state.versions.values() if state else [])
+        if v.version != current
+        for record in records(v, "production")
+        if "raw" not in record  # unreadable JSON
+    ]
     if applied:
         return max(applied)[1]
     seen = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ml.cli import app
 from ml.errors import ApplyError
 from ml.promotions.apply import ApplyContext, apply_spec
 from ml.promotions.gates import load_gates
+from ml.promotions.records import records
 from ml.promotions.spec import load_spec
 from ml.registry import Registry
 from tests.fixtures.models import (
@@ -62,7 +64,7 @@ def test_apply_staging_then_production_is_idempotent(
     assert state is not None
     assert state.aliases == {"staging": 1, "production": 1}
     assert state.versions[1].stage == "Production"
-    assert json.loads(state.versions[1].tags["promotion.staging"])["pr"] == "7"
+    assert [r["pr"] for r in records(state.versions[1], "staging")] == ["7"]
 
     # And a second apply says nothing changed and makes no write call
     code, out = _cli(mlflow_pg_server, "promote", "apply", "--env", "production", *base)
@@ -102,7 +104,7 @@ def test_production_refuses_a_version_never_in_staging(
     assert code == 0, out
     info = Registry(mlflow_pg_server.uri).get_version(name, 1)
     assert info is not None
-    assert json.loads(info.tags["promotion.production"])["allow_skip_staging"] is True
+    assert [r["allow_skip_staging"] for r in records(info, "production")] == [True]
 
 
 class _CrashError(RuntimeError):
@@ -228,3 +230,54 @@ def test_rollback_waives_regression_visibly(mlflow_pg_server: MlflowServer, tmp_
                                                 mlflow_pg_server.uri}).output)["steps"][1][
         "rollback"
     ]  # fmt: skip
+
+
+def test_a_rollback_adds_its_own_record_and_a_crash_before_it_is_rerun(
+    mlflow_pg_server: MlflowServer, tmp_path: Path
+) -> None:
+    # Given v1, then v2, applied to both environments from their own commits
+    name = _model(mlflow_pg_server)
+    registry = Registry(mlflow_pg_server.uri)
+    specs = {v: load_spec(write_spec(tmp_path / f"v{v}.yaml", {name: v})) for v in (1, 2)}
+    for version, sha in ((1, "a" * 40), (2, "b" * 40)):
+        ctx = replace(CTX, git_sha=sha, time=f"2030-01-0{version}T00:00:00Z")
+        for env in ("staging", "production"):
+            apply_spec(registry, specs[version], env, ctx)
+
+    # When production rolls back to v1 and the apply dies right before its audit record
+    rollback_ctx = replace(CTX, git_sha="c" * 40, time="2030-01-03T00:00:00Z")
+    faulty = Registry(mlflow_pg_server.uri)
+    faulty.client = CountingClient(faulty.client)  # type: ignore[assignment]
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise _CrashError("killed before the audit record")
+
+    faulty.set_version_tag = boom  # type: ignore[method-assign]
+    with pytest.raises(_CrashError):
+        apply_spec(faulty, specs[1], "production", rollback_ctx)
+
+    # Then a rerun writes the record and the model tag, nothing else: four writes in all, as for
+    # any first apply, although v1 already carries a production record
+    counting = CountingClient(registry.client)
+    registry.client = counting  # type: ignore[assignment]
+    apply_spec(registry, specs[1], "production", rollback_ctx)
+    assert faulty.client.writes + counting.writes == [  # type: ignore[attr-defined]
+        "set_registered_model_alias",
+        "transition_model_version_stage",
+        "set_model_version_tag",
+        "set_registered_model_tag",
+    ]
+
+    # And v1 keeps both promotions to production, each under its own commit
+    info = registry.get_version(name, 1)
+    assert info is not None
+    assert [(r["git_sha"], r["previous"]) for r in records(info, "production")] == [
+        ("a" * 40, None),
+        ("c" * 40, 2),
+    ]
+
+    # And neither a rerun of that apply nor the same spec applied from a later commit writes
+    counting.calls.clear()
+    apply_spec(registry, specs[1], "production", rollback_ctx)
+    apply_spec(registry, specs[1], "production", replace(CTX, git_sha="d" * 40))
+    assert counting.writes == []
