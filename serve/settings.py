@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -45,6 +46,14 @@ class ServeSettings(BaseSettings):
         default=None, description="Mounted MLflow model directory (MLmodel + metadata.json)."
     )
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    batch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "XGBoost threads for a request of 65+ records; default: this worker's share of the "
+            "CPUs it may run on (CPUs // workers). Smaller requests always use one."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Bind address.")
     port: int = Field(default=8000, ge=0, le=65535, description="Bind port.")
     git_commit: str = Field(default="unknown", description="Commit the image was built from.")
@@ -78,6 +87,12 @@ class ServeSettings(BaseSettings):
                 f"{self.environment}"
             )
         return self
+
+    def xgboost_batch_threads(self) -> int:
+        """`batch_threads`, or this worker's share of the CPUs the process may run on."""
+        if self.batch_threads is not None:
+            return self.batch_threads
+        return max(1, len(os.sched_getaffinity(0)) // self.workers)
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as shown by /metadata: secrets and URI passwords hidden."""

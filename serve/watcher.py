@@ -5,6 +5,7 @@ Runs in a daemon thread (registry calls are blocking HTTP); the event loop never
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -96,7 +97,9 @@ class Watcher:
         if failed_recently:
             return
         try:
-            model = self._registry.load(s.model_name, s.model_alias, version, run_id, s.max_batch)
+            model = self._registry.load(
+                s.model_name, s.model_alias, version, run_id, s.max_batch, s.xgboost_batch_threads()
+            )
         except ModelLoadError as exc:
             self._failed = (version, time.monotonic())
             self.metrics.reload_failures.inc()
@@ -112,7 +115,11 @@ class Watcher:
     def _load_path(self) -> None:
         assert self.settings.model_path is not None
         try:
-            model = load_from_path(self.settings.model_path, max_batch=self.settings.max_batch)
+            model = load_from_path(
+                self.settings.model_path,
+                max_batch=self.settings.max_batch,
+                batch_threads=self.settings.xgboost_batch_threads(),
+            )
         except ModelLoadError as exc:
             self.metrics.reload_failures.inc()
             self._degrade(f"cannot load SERVE_MODEL_PATH: {exc}")
@@ -121,6 +128,7 @@ class Watcher:
         self._degrade(None)
 
     def _swap(self, model: LoadedModel) -> None:
+        settle_heap()
         previous = self.store.swap(model)
         self.metrics.reloads.inc()
         self.metrics.set_model(model.name, model.version, model.alias, model.source)
@@ -131,3 +139,16 @@ class Watcher:
             model.source,
             previous.version if previous else None,
         )
+
+
+def settle_heap() -> None:
+    """Collect once, then freeze what is left: the app, mlflow and the model just loaded.
+
+    A loaded process holds ~160k objects that the cyclic collector walks on every full
+    collection (~90 ms); left alone it runs one every few thousand requests, and the requests
+    queued meanwhile make the p99. Frozen objects are skipped. Unfreezing first lets this
+    collection reclaim the cycles of models swapped out before, so memory stays bounded.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

@@ -198,3 +198,29 @@ def test_a_version_that_failed_to_load_is_tried_again_later(model_dir: Path) -> 
         assert flaky.loads == 2
         assert client.get("/ready").json() == {"ready": True, "model_version": "7"}
         assert client.get("/health").json()["status"] == "ok"
+
+
+def test_batch_threads_default_to_this_workers_share_of_the_cpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1, 2, 3})
+
+    assert ServeSettings(model_path=Path("m"), workers=1).xgboost_batch_threads() == 4
+    assert ServeSettings(model_path=Path("m"), workers=2).xgboost_batch_threads() == 2
+    assert ServeSettings(model_path=Path("m"), workers=8).xgboost_batch_threads() == 1
+    assert ServeSettings(model_path=Path("m"), batch_threads=3).xgboost_batch_threads() == 3
+
+
+def test_a_swap_freezes_the_heap_it_found(model_dir: Path) -> None:
+    import gc
+
+    settings = ServeSettings(model_path=model_dir, log_predictions=False)
+    app = create_app(settings, start_watcher=False)
+    gc.unfreeze()
+    try:
+        app.state.watcher.poll_once()  # loads the mounted model and swaps it in
+
+        assert app.state.store.current is not None
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
