@@ -195,6 +195,12 @@ def main() -> int:
     uri, version = train(tmp / "store", log)
     files = bodies(tmp, uri, version)
     print(f"serving credit-risk version {version}, {args.duration}s per run", flush=True)
+    threads = max(1, len(os.sched_getaffinity(0)) // args.workers)
+    print(
+        f"XGBoost threads: ours 1, or {threads} for 65+ records (SERVE_BATCH_THREADS default); "
+        "mlflow's booster its default (every core)",
+        flush=True,
+    )
 
     results: dict[str, dict[str, Result]] = {}
     servers = {
