@@ -45,7 +45,7 @@ class RequestParser:
     def __init__(self, columns: tuple[Column, ...], max_batch: int) -> None:
         self.columns = columns
         self.names = tuple(c.name for c in columns)
-        self.record_model, self.request_model = build_request_model(columns, max_batch)
+        self.request_model = build_request_model(columns, max_batch)
         self._fast = _fast_decoder(columns, max_batch)
 
     def parse(self, body: bytes) -> ParsedRequest:

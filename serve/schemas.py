@@ -59,10 +59,8 @@ def column_annotation(column: Column) -> Any:
     raise ValueError(f"column {column.name!r} has MLflow type {column.type!r}; not servable")
 
 
-def build_request_model(
-    columns: tuple[Column, ...], max_batch: int
-) -> tuple[type[BaseModel], type[BaseModel]]:
-    """Build `(Record, PredictRequest)` for these columns, in signature order."""
+def build_request_model(columns: tuple[Column, ...], max_batch: int) -> type[BaseModel]:
+    """Build `PredictRequest` (a list of `Record`) for these columns, in signature order."""
     fields: dict[str, Any] = {
         c.name: (column_annotation(c), Field(..., title=c.name)) for c in columns
     }
@@ -79,7 +77,7 @@ def build_request_model(
             ...,
         ),
     )
-    return record, request
+    return request
 
 
 class ModelRef(BaseModel):

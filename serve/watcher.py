@@ -147,7 +147,8 @@ def settle_heap() -> None:
     A loaded process holds ~160k objects that the cyclic collector walks on every full
     collection (~90 ms); left alone it runs one every few thousand requests, and the requests
     queued meanwhile make the p99. Frozen objects are skipped. Unfreezing first lets this
-    collection reclaim the cycles of models swapped out before, so memory stays bounded.
+    collection reclaim the cycles of models swapped out before, so memory stays bounded; the
+    price is one such pause per swap instead of one every few thousand requests.
     """
     gc.unfreeze()
     gc.collect()
