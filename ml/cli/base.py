@@ -12,8 +12,10 @@ from rich.markup import escape
 
 from ml.errors import MlopsError
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: rich would break a long line at 80 columns when there is no terminal (CI logs),
+# splitting a `file:line` reference in two; the terminal wraps for display anyway.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
