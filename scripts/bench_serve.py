@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from serve.settings import ServeSettings  # noqa: E402
 from tests.fixtures.services import free_port  # noqa: E402 - the tests' helpers, from the root
 
 BIN = ROOT / ".venv" / "bin"
@@ -195,7 +196,8 @@ def main() -> int:
     uri, version = train(tmp / "store", log)
     files = bodies(tmp, uri, version)
     print(f"serving credit-risk version {version}, {args.duration}s per run", flush=True)
-    threads = max(1, len(os.sched_getaffinity(0)) // args.workers)
+    # The same setting the served process resolves (it gets the same SERVE_* environment).
+    threads = ServeSettings(tracking_uri=uri, workers=args.workers).xgboost_batch_threads()
     print(
         f"XGBoost threads: ours 1, or {threads} for 65+ records (SERVE_BATCH_THREADS default); "
         "mlflow's booster its default (every core)",

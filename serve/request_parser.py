@@ -43,7 +43,6 @@ class RequestParser:
     """Parses /predict bodies for one model's signature."""
 
     def __init__(self, columns: tuple[Column, ...], max_batch: int) -> None:
-        self.columns = columns
         self.names = tuple(c.name for c in columns)
         self.request_model = build_request_model(columns, max_batch)
         self._fast = _fast_decoder(columns, max_batch)

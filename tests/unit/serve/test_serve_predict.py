@@ -168,31 +168,33 @@ def test_openapi_lists_the_signature_fields(client: TestClient) -> None:
     assert record["properties"]["LIMIT_BAL"]["type"] == "number"
 
 
-def test_prediction_log_line(model_dir: Path, record: dict[str, Any]) -> None:
-    for logged in make_client(ServeSettings(model_path=model_dir)):
-        sink = io.StringIO()
-        logged.app.state.prediction_log.stream = sink  # type: ignore[attr-defined]
-        logged.post("/predict", json={"records": [record]}, headers={"X-Request-ID": "abc"})
-        lines = sink.getvalue().splitlines()
-
-        [line] = [json.loads(x) for x in lines]
-        assert line["request_id"] == "abc"
-        assert line["model_version"] == "7"
-        assert line["features"] == [record]
-        assert len(line["probability"]) == 1
-        assert line["latency_ms"] > 0
-
-
-def _logged_lines(model_dir: Path, body: bytes) -> list[dict[str, Any]]:
+def _logged_lines(
+    model_dir: Path, body: bytes, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The prediction log lines one /predict request writes."""
     for logged in make_client(ServeSettings(model_path=model_dir)):
         sink = io.StringIO()
         logged.app.state.prediction_log.stream = sink  # type: ignore[attr-defined]
         response = logged.post(
-            "/predict", content=body, headers={"Content-Type": "application/json"}
+            "/predict",
+            content=body,
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         assert response.status_code == 200, response.text
         return [json.loads(x) for x in sink.getvalue().splitlines()]
     raise AssertionError("no client")
+
+
+def test_prediction_log_line(model_dir: Path, record: dict[str, Any]) -> None:
+    body = json.dumps({"records": [record]}).encode()
+
+    [line] = _logged_lines(model_dir, body, headers={"X-Request-ID": "abc"})
+
+    assert line["request_id"] == "abc"
+    assert line["model_version"] == "7"
+    assert line["features"] == [record]
+    assert len(line["probability"]) == 1
+    assert line["latency_ms"] > 0
 
 
 def test_a_pretty_printed_body_still_logs_one_line(model_dir: Path, record: dict[str, Any]) -> None:
