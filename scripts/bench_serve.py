@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from serve.scoring import Scorer  # noqa: E402
 from serve.settings import ServeSettings  # noqa: E402
 from tests.fixtures.services import free_port  # noqa: E402 - the tests' helpers, from the root
 
@@ -197,10 +198,11 @@ def main() -> int:
     files = bodies(tmp, uri, version)
     print(f"serving credit-risk version {version}, {args.duration}s per run", flush=True)
     # The same setting the served process resolves (it gets the same SERVE_* environment).
-    threads = ServeSettings(tracking_uri=uri, workers=args.workers).xgboost_batch_threads()
+    threads = ServeSettings(tracking_uri=uri, workers=args.workers).scoring_thread_count()
     print(
-        f"XGBoost threads: ours 1, or {threads} for 65+ records (SERVE_BATCH_THREADS default); "
-        "mlflow's booster its default (every core)",
+        f"XGBoost threads: ours 1 per prediction, on {threads} scoring thread(s) for "
+        f"{Scorer.OFFLOAD_BATCH}+ records (SERVE_SCORING_THREADS default); mlflow's booster its "
+        "default (every core)",
         flush=True,
     )
 

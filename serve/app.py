@@ -21,6 +21,7 @@ from serve.logging import PredictionLog
 from serve.metrics import Metrics
 from serve.model_store import ModelStore
 from serve.routes import health, metadata, metrics, predict
+from serve.scoring import Scorer
 from serve.settings import ServeSettings
 from serve.watcher import Watcher
 
@@ -187,6 +188,7 @@ def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = T
     store = ModelStore()
     metrics_ = Metrics()
     watcher = Watcher(settings, store, metrics_)
+    scorer = Scorer(settings.scoring_thread_count())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -196,6 +198,7 @@ def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = T
             yield
         finally:
             watcher.stop()
+            scorer.close()
 
     app = FastAPI(
         title="credit-risk scoring",
@@ -210,6 +213,7 @@ def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = T
     app.state.store = store
     app.state.metrics = metrics_
     app.state.watcher = watcher
+    app.state.scorer = scorer
     app.state.started_at = time.time()
     app.state.prediction_log = PredictionLog(enabled=settings.log_predictions)
     for router in (predict.router, health.router, metadata.router, metrics.router):

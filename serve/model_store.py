@@ -33,20 +33,17 @@ class Predictor(Protocol):
 
 
 class BoosterPredictor:
-    """The native XGBoost booster, called through its C API (serve/xgboost_inplace.py, else
-    `inplace_predict`): one OpenMP thread (DESIGN.md), or `batch_threads` for requests of at
-    least THREADED_BATCH records. Up to SMALL_BATCH finite rows take the numpy tree walk instead
-    (serve/tree_ensemble.py)."""
+    """The native XGBoost booster with one OpenMP thread (DESIGN.md), called through its C API
+    (serve/xgboost_inplace.py, else `inplace_predict`). Up to SMALL_BATCH finite rows take the
+    numpy tree walk instead (serve/tree_ensemble.py). Safe to call from several threads at once:
+    big requests are scored on scoring threads (serve/scoring.py)."""
 
     # Measured on the champion (800 trees, depth 5), one core: the walk costs ~65 µs for one
     # record and ~20 µs per extra one, the C API path ~180 µs + ~9 µs per record; at 12 records
     # both take ~320 µs.
     SMALL_BATCH = 12
-    # XGBoost hands each thread blocks of 64 rows: a second thread has work from 65 rows on
-    # (100 records: 1,040 → 660 µs with 2 threads).
-    THREADED_BATCH = 65
 
-    def __init__(self, path: Path, batch_threads: int = 1) -> None:
+    def __init__(self, path: Path) -> None:
         import xgboost as xgb
 
         booster = xgb.Booster()
@@ -56,18 +53,10 @@ class BoosterPredictor:
         self.booster = booster
         self.ensemble = compile_ensemble(booster)
         self.inplace = checked_inplace(booster)
-        self.threaded = None
-        if batch_threads > 1 and self.inplace is not None:
-            # A copy: a booster's thread count is configuration, not a per-call argument.
-            threaded = booster.copy()
-            threaded.set_param({"nthread": batch_threads})
-            self.threaded = checked_inplace(threaded)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.ensemble is not None and len(x) <= self.SMALL_BATCH and np.isfinite(x).all():
             return self.ensemble.predict(x)
-        if self.threaded is not None and len(x) >= self.THREADED_BATCH:
-            return self.threaded(x)
         if self.inplace is not None:
             return self.inplace(x)
         out = self.booster.inplace_predict(x, validate_features=False)
@@ -176,7 +165,6 @@ def load_model_dir(
     run_id: str | None,
     metrics: dict[str, float],
     max_batch: int,
-    batch_threads: int = 1,
 ) -> LoadedModel:
     """Load an MLflow model directory, build its request schema and warm it on its example."""
     mlmodel = _read_mlmodel(model_dir)
@@ -186,7 +174,7 @@ def load_model_dir(
     try:
         if "xgboost" in flavors:
             data = flavors["xgboost"].get("data", "model.ubj")
-            predictor = BoosterPredictor(model_dir / data, batch_threads)
+            predictor = BoosterPredictor(model_dir / data)
             flavor = "xgboost"
         elif "python_function" in flavors:
             predictor = PyfuncPredictor(model_dir, columns)
@@ -224,7 +212,7 @@ def load_model_dir(
     return model
 
 
-def load_from_path(model_path: Path, *, max_batch: int, batch_threads: int = 1) -> LoadedModel:
+def load_from_path(model_path: Path, *, max_batch: int) -> LoadedModel:
     """Load a mounted model directory; `metadata.json` inside it or beside it names the version.
 
     metadata.json: {"name": "credit-risk", "version": "4", "metrics": {"roc_auc": 0.78}, ...}
@@ -249,7 +237,6 @@ def load_from_path(model_path: Path, *, max_batch: int, batch_threads: int = 1) 
         run_id=meta.get("run_id"),
         metrics=metrics,
         max_batch=max_batch,
-        batch_threads=batch_threads,
     )
 
 
@@ -291,7 +278,6 @@ class Registry:
         version: str,
         run_id: str | None,
         max_batch: int,
-        batch_threads: int = 1,
     ) -> LoadedModel:
         """Download `models:/name/version` and load it; the alias is recorded, not re-resolved."""
         import mlflow.artifacts
@@ -320,7 +306,6 @@ class Registry:
                 run_id=run_id,
                 metrics=metrics,
                 max_batch=max_batch,
-                batch_threads=batch_threads,
             )
 
 

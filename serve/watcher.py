@@ -97,9 +97,7 @@ class Watcher:
         if failed_recently:
             return
         try:
-            model = self._registry.load(
-                s.model_name, s.model_alias, version, run_id, s.max_batch, s.xgboost_batch_threads()
-            )
+            model = self._registry.load(s.model_name, s.model_alias, version, run_id, s.max_batch)
         except ModelLoadError as exc:
             self._failed = (version, time.monotonic())
             self.metrics.reload_failures.inc()
@@ -115,11 +113,7 @@ class Watcher:
     def _load_path(self) -> None:
         assert self.settings.model_path is not None
         try:
-            model = load_from_path(
-                self.settings.model_path,
-                max_batch=self.settings.max_batch,
-                batch_threads=self.settings.xgboost_batch_threads(),
-            )
+            model = load_from_path(self.settings.model_path, max_batch=self.settings.max_batch)
         except ModelLoadError as exc:
             self.metrics.reload_failures.inc()
             self._degrade(f"cannot load SERVE_MODEL_PATH: {exc}")

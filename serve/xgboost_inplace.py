@@ -4,8 +4,9 @@
 a new thread context that reads the cgroup CPU quota (11 system calls per prediction, seen with
 strace). It also JSON-encodes its arguments in Python each time. On the champion (800 trees) that
 fixed cost is ~190 of the ~360 µs one record takes, and ~230 of the ~1,250 µs 100 records take.
-Here the proxy and the argument string are made once per booster; calls on one proxy must not
-overlap, hence the lock (uncontended on the event loop).
+Here the argument string is made once per booster and the proxy once per calling thread: calls
+on one proxy must not overlap, and the event loop and the scoring threads (serve/scoring.py)
+predict at the same time. libxgboost keeps each thread's result buffer apart.
 
 Only the public C API is called (include/xgboost/c_api.h), on the library xgboost already loaded.
 `BoosterPredictor` checks this against `inplace_predict` at load and falls back to it on any
@@ -35,8 +36,9 @@ class InplacePredict:
 
         self._lib = ctypes.CDLL(find_lib_path()[0])  # the same handle xgboost holds (dlopen)
         self._booster = booster  # keeps booster.handle alive
-        self._proxy = ctypes.c_void_p()
-        self._check(self._lib.XGProxyDMatrixCreate(ctypes.byref(self._proxy)))
+        self._local = threading.local()
+        self._proxies: list[ctypes.c_void_p] = []  # every thread's, freed with this object
+        self._proxies_lock = threading.Lock()
         self._config = json.dumps(
             {
                 "type": _PREDICT_VALUE,
@@ -48,7 +50,6 @@ class InplacePredict:
                 "cache_id": 0,
             }
         ).encode()
-        self._lock = threading.Lock()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -60,23 +61,33 @@ class InplacePredict:
         shape = ctypes.POINTER(ctypes.c_uint64)()
         dims = ctypes.c_uint64()
         out = ctypes.POINTER(ctypes.c_float)()
-        with self._lock:
-            self._check(
-                self._lib.XGBoosterPredictFromDense(
-                    self._booster.handle,
-                    interface,
-                    self._config,
-                    self._proxy,
-                    ctypes.byref(shape),
-                    ctypes.byref(dims),
-                    ctypes.byref(out),
-                )
+        # ctypes releases the GIL for the call: the event loop runs on meanwhile.
+        self._check(
+            self._lib.XGBoosterPredictFromDense(
+                self._booster.handle,
+                interface,
+                self._config,
+                self._thread_proxy(),
+                ctypes.byref(shape),
+                ctypes.byref(dims),
+                ctypes.byref(out),
             )
-            out_shape = tuple(shape[i] for i in range(dims.value))
-            if out_shape not in ((rows,), (rows, 1)):
-                raise ValueError(f"prediction of shape {out_shape} for {rows} rows")
-            # The result lives in the booster's buffer until the next call: copy it now.
-            return np.ctypeslib.as_array(out, shape=(rows,)).astype(np.float64)
+        )
+        out_shape = tuple(shape[i] for i in range(dims.value))
+        if out_shape not in ((rows,), (rows, 1)):
+            raise ValueError(f"prediction of shape {out_shape} for {rows} rows")
+        # The result lives in this thread's buffer until its next call: copy it now.
+        return np.ctypeslib.as_array(out, shape=(rows,)).astype(np.float64)
+
+    def _thread_proxy(self) -> ctypes.c_void_p:
+        proxy: ctypes.c_void_p | None = getattr(self._local, "proxy", None)
+        if proxy is None:
+            proxy = ctypes.c_void_p()
+            self._check(self._lib.XGProxyDMatrixCreate(ctypes.byref(proxy)))
+            with self._proxies_lock:
+                self._proxies.append(proxy)
+            self._local.proxy = proxy
+        return proxy
 
     def _check(self, status: int) -> None:
         if status != 0:
@@ -84,8 +95,8 @@ class InplacePredict:
             raise RuntimeError(self._lib.XGBGetLastError().decode())
 
     def __del__(self) -> None:
-        if getattr(self, "_proxy", None):
-            self._lib.XGDMatrixFree(self._proxy)
+        for proxy in getattr(self, "_proxies", ()):
+            self._lib.XGDMatrixFree(proxy)
 
 
 def checked_inplace(booster: Any) -> InplacePredict | None:

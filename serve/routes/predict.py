@@ -1,4 +1,4 @@
-"""/predict: body → float32 matrix (serve.request_parser) → one predictor call per request.
+"""/predict: body → float32 matrix (serve.request_parser) → one predictor call (serve.scoring).
 
 The body is read and validated here (not by FastAPI's body parsing) because its model depends
 on the loaded model's signature; the OpenAPI document gets the same schema (see serve.app).
@@ -18,6 +18,7 @@ from serve.errors import InvalidInputError, PayloadTooLargeError
 from serve.logging import PredictionLog, request_id
 from serve.metrics import Metrics
 from serve.schemas import ErrorBody, PredictResponse
+from serve.scoring import Scorer
 from serve.settings import ServeSettings
 
 router = APIRouter(tags=["predict"])
@@ -84,6 +85,7 @@ async def predict(request: Request) -> Response:
     model = current_model(state.store)
     metrics: Metrics = state.metrics
     prediction_log: PredictionLog = state.prediction_log
+    scorer: Scorer = state.scorer
     body = await read_body(request, settings.max_body_bytes)
     try:
         parsed = model.parser.parse(body)
@@ -91,7 +93,7 @@ async def predict(request: Request) -> Response:
         detail = validation_detail(exc)
         first = detail[0]
         raise InvalidInputError(f"{first['field']}: {first['msg']}", detail) from None
-    scores = model.predict(parsed.matrix)
+    scores = await scorer.score(model, parsed.matrix)
     probabilities = scores.tolist()
     threshold = settings.threshold
     decisions = ["decline" if p >= threshold else "approve" for p in probabilities]

@@ -200,15 +200,17 @@ def test_a_version_that_failed_to_load_is_tried_again_later(model_dir: Path) -> 
         assert client.get("/health").json()["status"] == "ok"
 
 
-def test_batch_threads_default_to_this_workers_share_of_the_cpus(
+def test_scoring_threads_default_to_this_workers_share_of_the_cpus_less_its_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1, 2, 3})
 
-    assert ServeSettings(model_path=Path("m"), workers=1).xgboost_batch_threads() == 4
-    assert ServeSettings(model_path=Path("m"), workers=2).xgboost_batch_threads() == 2
-    assert ServeSettings(model_path=Path("m"), workers=8).xgboost_batch_threads() == 1
-    assert ServeSettings(model_path=Path("m"), batch_threads=3).xgboost_batch_threads() == 3
+    assert ServeSettings(model_path=Path("m"), workers=1).scoring_thread_count() == 3
+    assert ServeSettings(model_path=Path("m"), workers=2).scoring_thread_count() == 1
+    assert ServeSettings(model_path=Path("m"), workers=8).scoring_thread_count() == 1
+    assert ServeSettings(model_path=Path("m"), scoring_threads=3).scoring_thread_count() == 3
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: {0, 1})
+    assert ServeSettings(model_path=Path("m")).scoring_thread_count() == 1
 
 
 def test_a_swap_freezes_the_heap_it_found(model_dir: Path) -> None:

@@ -111,22 +111,3 @@ def test_predictor_uses_the_booster_for_large_or_non_finite_batches(tmp_path) ->
     holes = x[:2].copy()
     holes[0, 0] = np.nan
     np.testing.assert_allclose(predictor(holes), booster.inplace_predict(holes), atol=1e-6)
-
-
-def test_only_large_batches_take_the_threaded_booster(tmp_path) -> None:
-    from serve.model_store import BoosterPredictor
-
-    booster, x = _booster({"objective": "binary:logistic", "max_depth": 3}, 20)
-    path = tmp_path / "model.ubj"
-    booster.save_model(str(path))
-    predictor = BoosterPredictor(path, batch_threads=2)
-    assert predictor.threaded is not None
-    calls: list[int] = []
-    threaded = predictor.threaded
-    predictor.threaded = lambda rows: calls.append(len(rows)) or threaded(rows)  # type: ignore[assignment]
-
-    for rows in (x[: predictor.THREADED_BATCH - 1], x[: predictor.THREADED_BATCH], x):
-        np.testing.assert_allclose(predictor(rows), booster.inplace_predict(rows), atol=1e-6)
-
-    assert calls == [predictor.THREADED_BATCH, len(x)]
-    assert BoosterPredictor(path, batch_threads=1).threaded is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import xgboost as xgb
@@ -64,3 +67,25 @@ def test_binary_booster_is_checked_and_used() -> None:
     booster, _ = _booster({"objective": "binary:logistic"})
 
     assert isinstance(checked_inplace(booster), InplacePredict)
+
+
+def test_threads_predicting_at_once_each_get_their_own_rows() -> None:
+    # The event loop and the scoring threads call one InplacePredict together: each thread has
+    # its own proxy DMatrix, and libxgboost its own result buffer.
+    booster, x = _booster({"objective": "binary:logistic"})
+    predict = InplacePredict(booster)
+    slices = [x[i * 30 : i * 30 + 20 + i] for i in range(8)]
+    expected = [booster.inplace_predict(rows).astype(np.float64) for rows in slices]
+    start = threading.Barrier(len(slices))
+
+    def run(i: int) -> list[np.ndarray]:
+        start.wait()
+        return [predict(slices[i]) for _ in range(200)]
+
+    with ThreadPoolExecutor(len(slices)) as pool:
+        results = list(pool.map(run, range(len(slices))))
+
+    for i, outputs in enumerate(results):
+        for got in outputs:
+            np.testing.assert_array_equal(got, expected[i])
+    assert len(predict._proxies) == len(slices)
