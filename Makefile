@@ -59,6 +59,10 @@ typecheck: install ## mypy over ml/, serve/ and scripts/
 unit: install ## Unit tests only (fast)
 	$(BIN)/pytest tests/unit -q
 
+.PHONY: integration
+integration: install ## Integration and e2e tests on real services, no docker (PostgreSQL, mlflow, uvicorn, moto, terraform)
+	$(BIN)/pytest tests/integration tests/e2e -m "not docker" -q
+
 .PHONY: pytest
 pytest: install ## The whole pytest suite: unit, integration, e2e
 	$(BIN)/pytest -q

@@ -49,13 +49,16 @@ compose-test: docker-engine ## Compose integration tests: train, promote, roll b
 	$(DOCKER_ENV) $(BIN)/pytest tests/integration/test_compose_stack.py -m docker -v
 
 # Not scanned: environments, caches, and infra/terraform/tests (a throw-away root applied to moto
-# by the tests, never deployed; the real roots under infra/terraform/envs are scanned).
+# by the tests, never deployed; the deployed root, infra/terraform/stack, is scanned).
 TRIVY_SKIP := $(addprefix --skip-dirs ,.venv .venv-checkov .cache .mlops .git node_modules \
   infra/terraform/tests)
 
+# The tree scanned (tests/unit/workflows/test_scan_target.py points it at planted findings).
+SCAN_DIR ?= .
+
 .PHONY: scan
 scan: install ## trivy offline: misconfigurations (Dockerfile, Terraform) + secrets; fails on HIGH/CRITICAL
-	$(SCAN_TRIVY) config --quiet --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) .
-	$(SCAN_TRIVY) fs --quiet --scanners secret --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) .
+	$(SCAN_TRIVY) config --quiet --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) $(SCAN_DIR)
+	$(SCAN_TRIVY) fs --quiet --scanners secret --exit-code 1 --severity HIGH,CRITICAL $(TRIVY_SKIP) $(SCAN_DIR)
 
 CHECKS += scan

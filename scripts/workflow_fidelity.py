@@ -35,6 +35,7 @@ EXPLICIT: dict[str, list[str]] = {
     "unit": ["tests/unit"],
     "ci-status": ["tests/unit/workflows/test_make_targets.py"],
     "workflow-lint": ["tests/unit/workflows/test_workflow_lint.py"],
+    "scan": ["tests/unit/workflows/test_scan_target.py"],
     # terraform: the recipes name only scripts/init.sh, which any test saying "init" would match.
     "tf-check": [
         "tests/unit/test_terraform_variables.py",
@@ -124,11 +125,25 @@ def calls_of(command: str, root: Path = ROOT) -> tuple[str | None, list[str]]:
     return target, sorted(set(calls))
 
 
+FIXTURE_IMPORT_RE = re.compile(r"tests\.fixtures(?:\.(\w+)|\s+import\s+([\w, ]+))")
+
+
 def _test_files(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): p.read_text(errors="replace")
-        for p in sorted((root / "tests").rglob("test_*.py"))
+    """Each test file's text, followed by the tests/fixtures modules it imports: a fixture that
+    starts the docker engine exercises scripts/docker_engine.sh for the tests using it."""
+    fixtures = {
+        p.stem: p.read_text(errors="replace") for p in (root / "tests/fixtures").glob("*.py")
     }
+    texts: dict[str, str] = {}
+    for path in sorted((root / "tests").rglob("test_*.py")):
+        text = path.read_text(errors="replace")
+        names: set[str] = set()
+        for module, imported in FIXTURE_IMPORT_RE.findall(text):
+            names.update([module] if module else (n.strip() for n in imported.split(",")))
+        texts[str(path.relative_to(root))] = "\n".join(
+            [text, *(fixtures[n] for n in sorted(names) if n in fixtures)]
+        )
+    return texts
 
 
 def tests_for(call: str, tests: dict[str, str]) -> list[str]:
