@@ -3,18 +3,22 @@
 Every variable must be typed and described, every output described (STYLE.md item 11), modules
 follow the standard layout, the stack root pins terraform and the provider, keeps state in S3
 with locking and exposes the outputs the workflows read, and each environment's tfvars names it
-and sets only declared variables. HCL is read with a small tokenizer (strings, interpolations,
-heredocs and comments aware) so no HCL library is needed.
+and sets only declared variables. HCL is read with python-hcl2 (the dev extra).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hcl2 import SerializationOptions
+from hcl2.query import BlockView, DocumentView
+from lark import UnexpectedInput
 
 from tests.fixtures.terraform import TF_DIR, WORKFLOW_OUTPUTS
 
@@ -26,210 +30,64 @@ SECRET_NAME = re.compile(r"password|secret|token|private_key|access_key", re.IGN
 SECRET_REFERENCE = re.compile(r"_arns?$|^secrets$")
 
 
-# --- A minimal HCL block scanner --------------------------------------------------------------
+# --- Reading HCL ------------------------------------------------------------------------------
 
-
-@dataclass
-class Token:
-    kind: str  # ident, string, heredoc, lbrace, rbrace, open, close, equals, newline, other
-    value: str
-    line: int
+# Attribute values as plain Python: strings without their quotes, heredocs as their text,
+# true -> True; any other expression stays "${...}".
+VALUES = SerializationOptions(
+    with_comments=False, strip_string_quotes=True, preserve_heredocs=False
+)
 
 
 @dataclass
 class Block:
+    """A top-level block: `variable "x" { ... }` has type "variable" and labels ["x"]."""
+
     type: str
     labels: list[str]
     line: int
-    # Top-level attributes of the block body: name -> first token of the value.
-    attributes: dict[str, Token] = field(default_factory=dict)
-    # Direct nested blocks (validation, lifecycle, ...), by type.
-    nested: list[str] = field(default_factory=list)
+    attributes: dict[str, Any]
+    # Types of the direct nested blocks (validation, lifecycle, ...).
+    nested: list[str]
 
 
-class HclError(ValueError):
-    """The scanner could not make sense of a file (unbalanced braces, open string)."""
+def _document(path: Path) -> DocumentView:
+    """Parse a file; a syntax error fails the test at file:line."""
+    try:
+        return DocumentView.parse(path.read_text())
+    except UnexpectedInput as exc:
+        error = exc
+    # Outside the except block, and without a traceback: lark's chained exceptions and the
+    # helper's frames say nothing about the file.
+    pytest.fail(f"{path}:{error.line}: {error}", pytrace=False)
 
 
-def _skip_template(text: str, i: int, line: int) -> tuple[int, int, str]:
-    """Skip a quoted string starting at text[i] == '"'; return (end, line, literal content).
-
-    Interpolations `${ ... }` and directives `%{ ... }` may hold nested strings and braces.
-    """
-    assert text[i] == '"'
-    i += 1
-    out: list[str] = []
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            out.append(text[i : i + 2])
-            i += 2
-            continue
-        if c == '"':
-            return i + 1, line, "".join(out)
-        if c == "\n":
-            raise HclError(f"line {line}: newline inside a quoted string")
-        if c in "$%" and text.startswith("{", i + 1) and not text.startswith(c * 2, i - 1):
-            depth = 0
-            j = i + 1
-            while j < len(text):
-                if text[j] == '"':
-                    j, line, _ = _skip_template(text, j, line)
-                    continue
-                if text[j] == "{":
-                    depth += 1
-                elif text[j] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            out.append(text[i : j + 1])
-            i = j + 1
-            continue
-        out.append(c)
-        i += 1
-    raise HclError(f"line {line}: unterminated string")
+def _line(block: BlockView) -> int:
+    # python-hcl2 8 ignores with_meta (python-hcl2#291); the lark tree keeps the position.
+    return int(block.raw.to_lark().meta.line)
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split HCL into the few token kinds the block scanner needs."""
-    tokens: list[Token] = []
-    i, line = 0, 1
-    heredoc = re.compile(r"<<-?([A-Za-z_][A-Za-z0-9_]*)[ \t]*\n")
-    while i < len(text):
-        c = text[i]
-        if c == "\n":
-            tokens.append(Token("newline", c, line))
-            line += 1
-            i += 1
-        elif c in " \t\r":
-            i += 1
-        elif c == "#" or text.startswith("//", i):
-            end = text.find("\n", i)
-            i = len(text) if end == -1 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            if end == -1:
-                raise HclError(f"line {line}: unterminated /* comment")
-            line += text.count("\n", i, end)
-            i = end + 2
-        elif c == '"':
-            start_line = line
-            i, line, value = _skip_template(text, i, line)
-            tokens.append(Token("string", value, start_line))
-        elif m := heredoc.match(text, i):
-            marker = m.group(1)
-            body_start = m.end()
-            end = re.compile(rf"^[ \t]*{marker}[ \t]*$", re.MULTILINE).search(text, body_start)
-            if end is None:
-                raise HclError(f"line {line}: heredoc {marker} never ends")
-            body = text[body_start : end.start()]
-            tokens.append(Token("heredoc", body, line))
-            line += text.count("\n", i, end.end())
-            i = end.end()
-        elif c == "{":
-            tokens.append(Token("lbrace", c, line))
-            i += 1
-        elif c == "}":
-            tokens.append(Token("rbrace", c, line))
-            i += 1
-        elif c in "([":
-            tokens.append(Token("open", c, line))
-            i += 1
-        elif c in ")]":
-            tokens.append(Token("close", c, line))
-            i += 1
-        elif c == "=" and text[i + 1 : i + 2] not in ("=", ">") and text[i - 1] not in "!<>=":
-            tokens.append(Token("equals", c, line))
-            i += 1
-        elif m := re.compile(r"[A-Za-z_][A-Za-z0-9_-]*").match(text, i):
-            tokens.append(Token("ident", m.group(0), line))
-            i = m.end()
-        else:
-            tokens.append(Token("other", c, line))
-            i += 1
-    return tokens
+def _values(body: DocumentView | BlockView) -> dict[str, Any]:
+    return {a.name: a.value_node.to_dict(VALUES) for a in body.attributes()}
 
 
-def parse_blocks(text: str) -> list[Block]:
-    """Top-level blocks with their labels, top-level attributes and nested block types."""
-    tokens = tokenize(text)
-    blocks: list[Block] = []
-    i = 0
-    while i < len(tokens):
-        t = tokens[i]
-        if t.kind == "newline":
-            i += 1
-            continue
-        if t.kind != "ident":
-            raise HclError(f"line {t.line}: expected a block or attribute, found {t.value!r}")
-        j = i + 1
-        labels: list[str] = []
-        while j < len(tokens) and tokens[j].kind in ("string", "ident"):
-            labels.append(tokens[j].value)
-            j += 1
-        if j >= len(tokens) or tokens[j].kind != "lbrace":
-            # A top-level attribute (only in .tfvars files): skip to the end of the line.
-            while j < len(tokens) and tokens[j].kind != "newline":
-                j += 1
-            i = j
-            continue
-        block = Block(t.value, labels, t.line)
-        depth = 1
-        brackets = 0  # ( and [ nesting: a line inside a multi-line list or call is no attribute
-        j += 1
-        at_line_start = True
-        while j < len(tokens) and depth > 0:
-            tok = tokens[j]
-            if tok.kind == "lbrace":
-                depth += 1
-            elif tok.kind == "rbrace":
-                depth -= 1
-            elif tok.kind == "open":
-                brackets += 1
-            elif tok.kind == "close":
-                brackets -= 1
-            elif depth == 1 and brackets == 0 and at_line_start and tok.kind == "ident":
-                nxt = tokens[j + 1] if j + 1 < len(tokens) else None
-                if nxt is not None and nxt.kind == "equals":
-                    value = tokens[j + 2] if j + 2 < len(tokens) else Token("other", "", tok.line)
-                    block.attributes[tok.value] = value
-                else:
-                    block.nested.append(tok.value)
-            at_line_start = tok.kind in ("newline", "lbrace")
-            j += 1
-        if depth != 0:
-            raise HclError(f"line {t.line}: block {t.value} {labels} is never closed")
-        blocks.append(block)
-        i = j
-    return blocks
+def blocks_of(path: Path) -> list[Block]:
+    """The top-level blocks of a .tf file."""
+    return [
+        Block(b.block_type, b.name_labels, _line(b), _values(b), [n.block_type for n in b.blocks()])
+        for b in _document(path).blocks()
+    ]
 
 
-def parse_assignments(text: str) -> dict[str, str]:
-    """Top-level `name = value` lines of a .tfvars file: name -> value, strings kept quoted."""
-    tokens = tokenize(text)
-    values: dict[str, str] = {}
-    i = 0
-    while i < len(tokens):
-        t = tokens[i]
-        if t.kind == "newline":
-            i += 1
-            continue
-        if t.kind != "ident" or i + 1 >= len(tokens) or tokens[i + 1].kind != "equals":
-            raise HclError(f"line {t.line}: expected `name = value`, found {t.value!r}")
-        parts: list[str] = []
-        depth = 0  # a list or object value may span lines
-        j = i + 2
-        while j < len(tokens) and (depth > 0 or tokens[j].kind != "newline"):
-            tok = tokens[j]
-            depth += tok.kind in ("lbrace", "open")
-            depth -= tok.kind in ("rbrace", "close")
-            if tok.kind != "newline":
-                parts.append(f'"{tok.value}"' if tok.kind == "string" else tok.value)
-            j += 1
-        values[t.value] = "".join(parts)
-        i = j
-    return values
+def tfvars_of(path: Path) -> dict[str, Any]:
+    """The `name = value` settings of a .tfvars file."""
+    document = _document(path)
+    if blocks := document.blocks():
+        block = blocks[0]
+        pytest.fail(
+            f"{path}:{_line(block)}: a .tfvars file sets variables, not {block.block_type} blocks"
+        )
+    return _values(document)
 
 
 def tf_files() -> list[Path]:
@@ -238,23 +96,17 @@ def tf_files() -> list[Path]:
     return files
 
 
-def blocks_of(path: Path) -> list[Block]:
-    try:
-        return parse_blocks(path.read_text())
-    except HclError as exc:
-        pytest.fail(f"{path.relative_to(ROOT)}: {exc}")
+def is_described(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
-def is_described(token: Token | None) -> bool:
-    return token is not None and token.kind in ("string", "heredoc") and bool(token.value.strip())
+# --- The reader -------------------------------------------------------------------------------
 
 
-# --- The scanner itself -----------------------------------------------------------------------
-
-
-def test_scanner_reads_tricky_hcl() -> None:
-    # Given braces inside strings, interpolations, heredocs and comments
-    text = """
+def test_blocks_of_reads_tricky_hcl(tmp_path: Path) -> None:
+    # Given braces inside strings, interpolations, heredocs, comments and multi-line values
+    path = tmp_path / "tricky.tf"
+    path.write_text("""\
 # variable "commented" { }
 variable "a" {
   description = "has { braces } and ${var.x["k"]} inside"
@@ -277,33 +129,34 @@ output "b" {
 
 variable "c" {
   default = [
-    for k, v in { a = 1 } : k => v
+    for k, v in { a = 1 } : "${k}=${v}"
   ]
   sensitive = merge(
     var.tags,
     { b = 2 },
   ) == {}
 }
-"""
-    # When it is scanned
-    blocks = parse_blocks(text)
-    # Then exactly the three real blocks come out, with their attributes
-    assert [(b.type, b.labels) for b in blocks] == [
-        ("variable", ["a"]),
-        ("output", ["b"]),
-        ("variable", ["c"]),
+""")
+    # When it is read
+    blocks = blocks_of(path)
+    # Then exactly the three real blocks come out, with their lines and attributes
+    assert [(b.type, b.labels, b.line) for b in blocks] == [
+        ("variable", ["a"], 2),
+        ("output", ["b"], 14),
+        ("variable", ["c"], 21),
     ]
     a, b, c = blocks
+    assert a.attributes["description"] == 'has { braces } and ${var.x["k"]} inside'
     assert set(a.attributes) == {"description", "type", "default"}
     assert a.nested == ["validation"]
-    assert "condition" not in a.attributes
-    assert is_described(b.attributes.get("description"))
+    assert b.attributes["description"] == "A heredoc } with { braces"
     assert set(c.attributes) == {"default", "sensitive"}
     assert c.nested == []
 
 
-def test_tfvars_reader_keeps_types_and_multi_line_values() -> None:
-    text = """
+def test_tfvars_of_returns_python_values(tmp_path: Path) -> None:
+    path = tmp_path / "env.tfvars"
+    path.write_text("""\
 # a comment
 environment = "staging" # trailing
 single_nat_gateway = true
@@ -311,20 +164,30 @@ api_min_capacity   = 10
 cidrs = [
   "203.0.113.0/24",
 ]
-"""
-    assert parse_assignments(text) == {
-        "environment": '"staging"',
-        "single_nat_gateway": "true",
-        "api_min_capacity": "10",
-        "cidrs": '["203.0.113.0/24",]',
+""")
+    assert tfvars_of(path) == {
+        "environment": "staging",
+        "single_nat_gateway": True,
+        "api_min_capacity": 10,
+        "cidrs": ["203.0.113.0/24"],
     }
-    with pytest.raises(HclError):
-        parse_assignments('variable "x" {}\n')
 
 
-def test_scanner_rejects_unbalanced_braces() -> None:
-    with pytest.raises(HclError):
-        parse_blocks('variable "x" {\n  type = string\n')
+@pytest.mark.parametrize(
+    ("read", "name", "text", "line"),
+    [
+        (blocks_of, "open.tf", 'variable "x" {\n  type = string\n', 3),
+        (tfvars_of, "block.tfvars", 'variable "x" {}\n', 1),
+    ],
+    ids=["unclosed block", "block in tfvars"],
+)
+def test_unreadable_file_fails_at_its_file_and_line(
+    tmp_path: Path, read: Callable[[Path], object], name: str, text: str, line: int
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(pytest.fail.Exception, match=rf"^{re.escape(str(path))}:{line}: "):
+        read(path)
 
 
 # --- Variables and outputs --------------------------------------------------------------------
@@ -343,7 +206,7 @@ def test_every_variable_is_typed_and_described() -> None:
                 problems.append(f"{where}: no type")
             if not is_described(block.attributes.get("description")):
                 problems.append(f"{where}: no description")
-    assert count > 50, f"only {count} variables found: is the scanner broken?"
+    assert count > 50, f"only {count} variables found: is the reader broken?"
     assert not problems, "\n".join(problems)
 
 
@@ -358,7 +221,7 @@ def test_every_output_is_described() -> None:
             if not is_described(block.attributes.get("description")):
                 where = f"{path.relative_to(TF_DIR)}:{block.line}"
                 problems.append(f"{where} output {block.labels[0]!r}: no description")
-    assert count > 30, f"only {count} outputs found: is the scanner broken?"
+    assert count > 30, f"only {count} outputs found: is the reader broken?"
     assert not problems, "\n".join(problems)
 
 
@@ -376,8 +239,7 @@ def test_no_secret_variable_has_a_default() -> None:
             where = f"{path.relative_to(TF_DIR)}:{block.line} variable {name!r}"
             if "default" in block.attributes:
                 problems.append(f"{where}: has a default")
-            sensitive = block.attributes.get("sensitive")
-            if sensitive is None or sensitive.value != "true":
+            if block.attributes.get("sensitive") is not True:
                 problems.append(f"{where}: not sensitive = true")
     assert not problems, "secret-looking variables:\n" + "\n".join(problems)
 
@@ -418,12 +280,8 @@ WORKFLOW_TF_VARS = {
 }
 
 
-def env_tfvars(env: str) -> dict[str, str]:
-    path = TF_DIR / "envs" / f"{env}.tfvars"
-    try:
-        return parse_assignments(path.read_text())
-    except HclError as exc:
-        pytest.fail(f"{path.relative_to(ROOT)}: {exc}")
+def env_tfvars(env: str) -> dict[str, Any]:
+    return tfvars_of(TF_DIR / "envs" / f"{env}.tfvars")
 
 
 def stack_variables() -> dict[str, Block]:
@@ -473,15 +331,15 @@ def test_env_has_a_backend_example_with_its_own_state_key(env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_env_tfvars_names_its_own_environment(env: str) -> None:
-    assert env_tfvars(env).get("environment") == f'"{env}"'
+    assert env_tfvars(env).get("environment") == env
 
 
 def test_production_survives_a_zone_outage_and_staging_saves_cost() -> None:
     production, staging = env_tfvars("production"), env_tfvars("staging")
-    assert production["single_nat_gateway"] == "false"
-    assert production["mlflow_db_multi_az"] == "true"
-    assert staging["single_nat_gateway"] == "true"
-    assert staging["mlflow_db_multi_az"] == "false"
+    assert production["single_nat_gateway"] is False
+    assert production["mlflow_db_multi_az"] is True
+    assert staging["single_nat_gateway"] is True
+    assert staging["mlflow_db_multi_az"] is False
     assert production["vpc_cidr_block"] != staging["vpc_cidr_block"]
 
 
