@@ -4,7 +4,8 @@ Trains the XGBoost champion on the full data into a temporary embedded store (`m
 --model xgboost`), serves the same registered version three ways with the same uvicorn settings,
 and drives each with wrk (POST bodies from a Lua script): single records at concurrency 1, 8 and
 32, and 100-record batches at concurrency 8. Prints req/s, p50, p99, records/s and the ratios.
-Also measures TCP_NODELAY with 2 workers (uvicorn#3149: a ~44 ms p50 at c=1 is the symptom).
+Also measures TCP_NODELAY with 2 workers (uvicorn#3149: a ~44 ms p50 at c=1 is the symptom): on the
+asyncio loop with uvicorn's protocol, with ours (serve/server.py), and on uvloop.
 
 Usage: python scripts/bench_serve.py [--duration 5] [--workers 1]
 """
@@ -263,19 +264,26 @@ def main() -> int:
             print(f"| {label} | {name} | {r.req_s:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
                   f"{r.records_s:.0f} | {ratio} | {p99} | {vs_const} |")  # fmt: skip
 
+    # uvloop sets TCP_NODELAY on its TCP transports itself; the asyncio loop leaves it off on
+    # the connections a worker accepts, which is where uvicorn#3149 shows.
     print("\nTCP_NODELAY with 2 workers, single record at c=1 (uvicorn#3149):")
-    for nodelay in ("true", "false"):
+    for loop, http in (
+        ("asyncio", "httptools"),
+        ("asyncio", "serve.server:NoDelayHttpToolsProtocol"),
+        ("uvloop", "httptools"),
+    ):
         port = free_port()
-        env = {
-            "MLFLOW_TRACKING_URI": uri, "SERVE_PORT": str(port), "SERVE_WORKERS": "2",
-            "SERVE_POLL_INTERVAL": "30", "SERVE_TCP_NODELAY": nodelay,
-        }  # fmt: skip
-        with process([PY, "-m", "serve"], env, f"http://127.0.0.1:{port}/ready", tmp / "nd.log"):
+        cmd = [
+            PY, "-m", "uvicorn", "serve.app:factory", "--factory", "--workers", "2",
+            "--loop", loop, "--http", http, "--port", str(port), "--log-level", "warning",
+        ]  # fmt: skip
+        env = {"MLFLOW_TRACKING_URI": uri, "SERVE_POLL_INTERVAL": "30"}
+        with process(cmd, env, f"http://127.0.0.1:{port}/ready", tmp / "nd.log"):
             time.sleep(2)  # both workers up
             url = f"http://127.0.0.1:{port}/predict"
             r = wrk(url, files["ours-1"], 1, args.duration, 1)
-            print(f"  SERVE_TCP_NODELAY={nodelay:5}  {r.req_s:8.0f} req/s  p50 {r.p50_ms:.2f} ms  "
-                  f"p99 {r.p99_ms:.2f} ms")  # fmt: skip
+            print(f"  --loop {loop:7} --http {http:38} {r.req_s:8.0f} req/s  "
+                  f"p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms")  # fmt: skip
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
