@@ -272,12 +272,7 @@ class Registry:
         return str(mv.version), mv.run_id
 
     def load(
-        self,
-        name: str,
-        alias: str,
-        version: str,
-        run_id: str | None,
-        max_batch: int,
+        self, name: str, alias: str, version: str, run_id: str | None, max_batch: int
     ) -> LoadedModel:
         """Download `models:/name/version` and load it; the alias is recorded, not re-resolved."""
         import mlflow.artifacts
