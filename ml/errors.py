@@ -68,3 +68,7 @@ class RollbackError(MlopsError):
     """No rollback target, or the edit/commit/PR could not be made."""
 
     exit_code = 8
+
+
+class ContractError(DataError):
+    """A model contract (`contract.json`) is malformed or does not fit the model or the input."""
