@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
@@ -260,3 +261,32 @@ class Registry:
             return None
         cols = json.loads(inputs)
         return {str(c.get("name", i)): str(c.get("type")) for i, c in enumerate(cols)}
+
+    # ------------------------------------------------------------------------------------------
+    # Serving and batch scoring (issue 15): what loading a version needs. The alias lookup is
+    # `get_by_alias`, a run's metrics `run_metrics`. Every call names its URIs explicitly, so
+    # nothing here depends on MLflow's process-wide tracking or registry URI.
+
+    def download_version(self, name: str, version: int, dst: Path) -> Path:
+        """Download a version's model directory (MLmodel, booster, input example) into `dst`."""
+        import mlflow.artifacts
+
+        with registry_errors(f"download {name} v{version}"):
+            root = self.client.get_model_version_download_uri(name, str(version))
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=str(root), dst_path=str(dst), tracking_uri=self.tracking_uri
+            )
+        return Path(local)
+
+    def download_run_file(self, run_id: str, path: str, dst: Path) -> Path | None:
+        """One file at the root of a run's artifacts, or None when the run has no such file
+        (e.g. `contract.json` of a version logged before contracts existed)."""
+        import mlflow.artifacts
+
+        with registry_errors(f"run {run_id} artifact {path}"):
+            if path not in {a.path for a in self.client.list_artifacts(run_id)}:
+                return None
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=self.tracking_uri
+            )
+        return Path(local)

@@ -31,7 +31,7 @@ def feature_frame(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     data = {}
     for col in FEATURE_COLUMNS:
-        if col.kind == "int":
+        if col.dtype == "int":
             codes = sorted(col.codes) if col.codes else list(range(18, 80))
             data[col.name] = rng.choice(codes, size=rows).astype(np.int64)
         else:
@@ -43,7 +43,7 @@ def record(seed: int = 0) -> dict[str, int | float]:
     """One valid JSON record."""
     row = feature_frame(1, seed).iloc[0]
     return {
-        c.name: (int(row[c.name]) if c.kind == "int" else float(row[c.name]))
+        c.name: (int(row[c.name]) if c.dtype == "int" else float(row[c.name]))
         for c in FEATURE_COLUMNS
     }
 
