@@ -80,13 +80,20 @@ class Watcher:
             self._stop.wait(self.settings.poll_interval)
 
     def _degrade(self, reason: str | None, alias_version: str | None = None) -> None:
+        """Set what /health says; log it when it changes (not on every poll of an outage)."""
         if reason is not None:
             served = self.store.current
             tail = (
                 f"; serving version {served.version} ({served.source})" if served else "; no model"
             )
             reason = scrub(reason + tail)
+        previous = self.health.degraded_reason
         self.health = HealthState(reason, alias_version, last_poll=time.time())
+        if reason != previous:
+            if reason is not None:
+                log.warning("degraded: %s", reason)
+            elif previous is not None:
+                log.info("healthy again: the alias's version is served")
 
     def registry(self) -> Registry:
         """The MLflow adapter, built on first use with a short timeout and no retries: the
@@ -118,9 +125,7 @@ class Watcher:
             self.metrics.registry_up.set(1)
         except RegistryError as exc:
             self.metrics.registry_up.set(0)
-            reason = f"registry unreachable, cannot resolve {target}: {exc}"
-            log.warning("%s", reason)
-            self._fallback(reason)
+            self._fallback(f"registry unreachable, cannot resolve {target}: {exc}")
             return
         if found is None:
             self._fallback(f"{target} is not set in the registry")
@@ -150,7 +155,6 @@ class Watcher:
             )
             self._failed = _Failure(version, time.monotonic(), reason)
             self.metrics.reload_failures.inc()
-            log.error("%s", reason)
             if current is None and s.model_path is not None:
                 self._load_path()
             self._degrade(reason, version)
@@ -174,7 +178,6 @@ class Watcher:
         except ModelLoadError as exc:
             self.metrics.reload_failures.inc()
             self._degrade(f"cannot load SERVE_MODEL_PATH: {exc}")
-            log.error("cannot load SERVE_MODEL_PATH: %s", exc)
             return
         self._swap(model)
         self._degrade(None)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.contract import CONTRACT_FILE, ModelContract
 from ml.features import FEATURE_COLUMNS, FEATURES
 from tests.fixtures import services
 from tests.fixtures.services import free_port
@@ -59,8 +60,14 @@ def fit_tiny(seed: int):  # type: ignore[no-untyped-def]
     return model, x
 
 
-def log_tiny_version(tracking_uri: str, name: str = "credit-risk", seed: int = 0) -> str:
-    """Log a tiny booster the way ml.train does (native ubj, signature, example); register it."""
+def log_tiny_version(
+    tracking_uri: str,
+    name: str = "credit-risk",
+    seed: int = 0,
+    contract: ModelContract | None = None,
+) -> str:
+    """Log a tiny booster the way ml.train does (native ubj, signature, example, and `contract`
+    as contract.json when given; without it, a version from before contracts); register it."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -72,6 +79,8 @@ def log_tiny_version(tracking_uri: str, name: str = "credit-risk", seed: int = 0
     signature = infer_signature(example, model.predict_proba(example)[:, 1])
     with mlflow.start_run() as run:
         mlflow.log_metric("roc_auc", 0.5 + seed / 100)
+        if contract is not None:
+            mlflow.log_dict(contract.to_dict(), CONTRACT_FILE)
         info = mlflow.xgboost.log_model(
             model,
             name="model",
@@ -139,6 +148,15 @@ def mlflow_server(root: Path) -> Iterator[MlflowServer]:
 @contextlib.contextmanager
 def serve_process(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[str]:
     """`python -m serve` in a subprocess; yields its base URL once /ready says 200."""
+    with serve_subprocess(env, log_path, workers) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serve_subprocess(
+    env: dict[str, str], log_path: Path, workers: int = 1
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`serve_process`, yielding the process too (for tests that signal it)."""
     port = free_port()
     full_env = {
         **os.environ,
@@ -165,7 +183,7 @@ def serve_process(env: dict[str, str], log_path: Path, workers: int = 1) -> Iter
             time.sleep(0.2)
         else:
             pytest.fail(f"serve never became ready:\n{log_path.read_text()[-3000:]}")
-        yield url
+        yield url, proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
