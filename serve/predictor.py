@@ -34,19 +34,20 @@ class BoosterPredictor:
     at once: serving scores big requests on scoring threads (serve/scoring.py).
 
     `nthread=1` for serving: OpenMP threads busy-wait on every core for a tiny prediction, and
-    the scoring threads give the parallelism. Batch scoring passes every core.
+    the scoring threads give the parallelism. Batch scoring passes every core, and
+    `tree_walk=False`: its chunks are large, and compiling the walk costs ~0.5 s at load.
     """
 
     SMALL_BATCH = 12  # where the walk and the C API cost the same (docs/performance.md)
 
-    def __init__(self, path: Path, nthread: int = 1) -> None:
+    def __init__(self, path: Path, nthread: int = 1, tree_walk: bool = True) -> None:
         import xgboost as xgb
 
         booster = xgb.Booster()
         booster.load_model(str(path))
         booster.set_param({"nthread": nthread})
         self.booster = booster
-        self.ensemble = compile_ensemble(booster)
+        self.ensemble = compile_ensemble(booster) if tree_walk else None
         self.inplace = checked_inplace(booster)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -123,16 +124,21 @@ def input_example(
 
 
 def load_predictor(
-    model_dir: Path, mlmodel: dict[str, Any], columns: tuple[Column, ...], nthread: int = 1
+    model_dir: Path,
+    mlmodel: dict[str, Any],
+    columns: tuple[Column, ...],
+    nthread: int = 1,
+    tree_walk: bool = True,
 ) -> tuple[Predictor, str]:
-    """(predictor, flavor) for a model directory; ModelLoadError naming the failure."""
+    """(predictor, flavor) for a model directory; ModelLoadError naming the failure.
+    `nthread` and `tree_walk` as in `BoosterPredictor`: serving keeps the defaults."""
     flavors = mlmodel.get("flavors") or {}
     try:
         if "xgboost" in flavors:
             data = model_dir / str(flavors["xgboost"].get("data", "model.ubj"))
             if not data.is_file():
                 raise ModelLoadError(f"the booster file {data.name} is missing from the artifacts")
-            return BoosterPredictor(data, nthread=nthread), "xgboost"
+            return BoosterPredictor(data, nthread=nthread, tree_walk=tree_walk), "xgboost"
         if "python_function" in flavors:
             return PyfuncPredictor(model_dir, columns), "python_function"
     except ModelLoadError:
