@@ -110,8 +110,8 @@ class RequestParser:
             return None
         envelope, records_decoder = self._fast
         try:
-            # Two passes: the first only delimits the records array (~30 µs per 100 records),
-            # so the log gets exactly the text that was validated (with a repeated "records"
+            # Two passes: the first only delimits the records array (cheap, in C), so the
+            # log gets exactly the text that was validated (with a repeated "records"
             # key, the last one, which is also what was scored).
             raw = envelope.decode(body).records
             records = records_decoder.decode(raw)

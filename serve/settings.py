@@ -99,7 +99,8 @@ class ServeSettings(BaseSettings):
 
     def scoring_thread_count(self) -> int:
         """`scoring_threads`, or this worker's share of the CPUs the process may run on, less
-        one for its event loop (2 CPUs, 1 worker: 1 thread; measured best of 1, 2 and 3)."""
+        one for its event loop (2 CPUs, 1 worker: 1 thread, the best of 1, 2 and 3 measured in
+        docs/performance.md)."""
         if self.scoring_threads is not None:
             return self.scoring_threads
         return max(1, len(os.sched_getaffinity(0)) // self.workers - 1)

@@ -66,8 +66,8 @@ async def predict(request: Request) -> Response:
     """Score 1..MAX_BATCH records: `{"records": [{<the 23 features>}, ...]}`; every value must
     be within the served version's contract."""
     started = time.perf_counter()
-    # The app state directly, not FastAPI dependencies: resolving five of them took ~150 µs,
-    # as much as scoring a record.
+    # The app state directly, not FastAPI dependencies: resolving five of them costs about as
+    # much as scoring a record (docs/performance.md).
     state = request.app.state
     settings: ServeSettings = state.settings
     check_token(request, settings)
