@@ -14,6 +14,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from ml.cli import app
+from ml.contract import CONTRACT_FILE, load_contract
+from ml.features import CONTRACT
+from ml.registry import Registry
 from ml.settings import DEFAULT_DATA_SHA256, MLSettings
 from ml.train import train
 
@@ -89,6 +92,13 @@ def test_cli_train_and_evaluate_on_a_subset(store: str, tmp_path: Path) -> None:
     )
     assert trained.exit_code == 0, trained.output
     assert "Registered credit-risk version 1" in trained.output
+    # The version's run carries the contract it was trained under (serving enforces that one).
+    registry = Registry(store)
+    contract_file = registry.download_run_file(
+        str(registry.get_version("credit-risk", 1).run_id), CONTRACT_FILE, tmp_path / "contract"
+    )
+    assert contract_file is not None
+    assert load_contract(contract_file) == CONTRACT
     evaluated = runner.invoke(app, ["evaluate", "--version", "1", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert '"roc_auc"' in evaluated.output
