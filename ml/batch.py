@@ -520,14 +520,19 @@ def _score_stream(
     scores, refused = _Sink(output), _Sink(rejects)
     rows = rejected = 0
     id_type: pa.DataType = pa.int64()
-    try:
+
+    def prepared() -> Iterator[tuple[pa.RecordBatch, _Chunk, Violations]]:
         for batch in batches:
+            if batch.num_rows:
+                chunk = _features(batch, names)
+                yield batch, chunk, model.contract.check_matrix(chunk.matrix)
+
+    try:
+        # The next chunks are read, converted and checked on a thread while XGBoost scores this
+        # one (it releases the GIL): reading and checking hide behind the scoring.
+        for batch, chunk, violations in _prefetch(prepared(), depth=2):
             n = batch.num_rows
-            if n == 0:
-                continue
-            chunk = _features(batch, names)
             matrix = chunk.matrix
-            violations = model.contract.check_matrix(matrix)
             bad = violations.rows
             if chunk.not_numbers:
                 bad = bad | chunk.text_errors()
@@ -564,6 +569,44 @@ def _score_stream(
         refused.discard()
         raise
     return rows, rejected
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """`items`, produced on a thread up to `depth` ahead (memory: `depth` chunks). An exception
+    in the producer is raised here, in the consumer; a consumer that stops early stops it."""
+    import queue
+
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            ready.put(exc)
+
+    thread = threading.Thread(target=produce, name="batch-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _scores_table(
