@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import numpy as np
 
@@ -268,13 +267,11 @@ def _stem(path: Path) -> str:
 class _Digest:
     """sha256 of a file computed on a thread while the scoring runs (hashlib releases the GIL)."""
 
-    def __init__(self, path: Path | None = None, known: str | None = None) -> None:
-        self._value = known
+    def __init__(self, path: Path) -> None:
+        self._value: str | None = None
         self._error: OSError | None = None
-        self._thread: threading.Thread | None = None
-        if path is not None:
-            self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
 
     def _run(self, path: Path) -> None:
         sha = hashlib.sha256()
@@ -288,51 +285,24 @@ class _Digest:
         self._value = sha.hexdigest()
 
     def result(self) -> str:
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
         if self._value is None:
             raise DataError(f"cannot read the input to checksum it: {self._error}")
         return self._value
 
 
 def _fetch(source: str, work: Path) -> tuple[Path, _Digest]:
-    """A local path for `source` and its checksum (being) computed."""
-    parsed = urlparse(source)
-    if parsed.scheme == "s3":
-        return _fetch_s3(parsed.netloc, parsed.path.lstrip("/"), work)
-    if parsed.scheme not in ("", "file"):
-        raise DataError(f"--input {source}: use a local path or s3://bucket/key")
-    path = Path(parsed.path if parsed.scheme == "file" else source)
-    if not path.is_file():
-        raise DataError(f"input not found: {path}; give a CSV or Parquet file or s3://bucket/key")
-    return path, _Digest(path)
+    """A local path for `source` (ml.data.fetch: a path, https:// or s3://, downloaded into
+    `work`, so memory stays flat) and its checksum, computed on a thread meanwhile."""
+    from ml.data import fetch
 
-
-def _fetch_s3(bucket: str, key: str, work: Path) -> tuple[Path, _Digest]:
-    """Stream the object to a temporary file (memory stays flat), hashing as it comes: Parquet
-    needs random access, and the scoring then reads the local copy."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if not bucket or not key:
-        raise DataError(f"s3 URI needs a bucket and a key: s3://{bucket}/{key}")
-    target = work / "input" / Path(key).name
-    target.parent.mkdir()
-    sha = hashlib.sha256()
     try:
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
-        with target.open("wb") as out:
-            for block in body.iter_chunks(_HASH_CHUNK):
-                sha.update(block)
-                out.write(block)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        hint = "check the bucket and key" if code in ("NoSuchKey", "NoSuchBucket", "404") else ""
-        message = f"cannot read s3://{bucket}/{key}: {code or exc}; {hint}".rstrip("; ")
-        raise DataError(message) from exc
-    except BotoCoreError as exc:
-        raise DataError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
-    return target, _Digest(known=sha.hexdigest())
+        path = fetch(source, work)
+    except DataError as exc:
+        raise DataError(
+            f"{exc}; --input takes a CSV or Parquet file: a path, https:// URL or s3://bucket/key"
+        ) from exc
+    return path, _Digest(path)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -488,15 +458,13 @@ def _score_file(
     """
     import pyarrow as pa
 
-    try:
-        return _score_stream(model, path, output, rejects, id_column, chunk_rows, numeric=True)
-    except pa.ArrowInvalid as exc:
-        if "conversion error" not in str(exc).lower():
-            raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
-    try:
-        return _score_stream(model, path, output, rejects, id_column, chunk_rows, numeric=False)
-    except pa.ArrowInvalid as exc:
-        raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
+    for numeric in (True, False):
+        try:
+            return _score_stream(model, path, output, rejects, id_column, chunk_rows, numeric)
+        except pa.ArrowInvalid as exc:
+            if not (numeric and "conversion error" in str(exc).lower()):
+                raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
+    raise AssertionError("the text pass raises or returns")
 
 
 def _score_stream(

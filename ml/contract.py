@@ -390,6 +390,14 @@ class ModelContract:
             description=str(data.get("description", "")),
         )
 
+    def replaced(self, *features: Feature) -> ModelContract:
+        """The same contract with these features in place of those of the same name (a new
+        version's narrower bound, say); KeyError for a name the contract does not have."""
+        by_name = {f.name: f for f in features}
+        for name in by_name:
+            self.feature(name)
+        return ModelContract(tuple(by_name.get(f.name, f) for f in self.features), self.description)
+
     def reordered(self, names: Sequence[str]) -> ModelContract:
         """The same contract in `names` order (a model's signature order); ContractError when
         the names are not exactly the contract's."""

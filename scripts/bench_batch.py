@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_serve import train  # noqa: E402 - the same champion, trained the same way
+
 BIN = ROOT / ".venv" / "bin"
 PY = str(BIN / "python") if (BIN / "python").exists() else sys.executable
 DATA = ROOT / "data" / "uci_credit_card.csv.gz"
@@ -80,22 +83,6 @@ def measure(label: str, cmd: list[str], env: dict[str, str], log: Path) -> tuple
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{label} failed (exit {status}); see {log}")
     return seconds, usage.ru_maxrss * 1024, out
-
-
-def train(home: Path, log: Path) -> tuple[str, str]:
-    env = {**os.environ, "ML_HOME": str(home)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    with log.open("ab") as out:
-        subprocess.run(
-            [str(BIN / "mlops"), "train", "--model", "xgboost"], cwd=ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT, check=True,
-        )  # fmt: skip
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)
-    version = max(int(v.version) for v in client.search_model_versions("name='credit-risk'"))
-    return uri, str(version)
 
 
 def replicate(rows: int, path: Path) -> Path:
@@ -148,17 +135,24 @@ def main() -> int:
     env = {"MLFLOW_TRACKING_URI": uri}
     runs: list[Run] = []
 
-    seconds, rss, out = measure(
-        "mlops predict",
-        [str(BIN / "mlops"), "predict", "--model", f"credit-risk/{version}",
-         "--input", str(small), "--output", str(run_dir / "ours.parquet")],
-        env, log,
-    )  # fmt: skip
-    summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["rows"] == args.rows, summary
-    assert summary["rejected"] == 0, summary
-    runs.append(Run("mlops predict", args.rows, seconds, rss))
-    print(f"  mlops predict: {seconds:.1f} s wall ({summary['seconds']:.1f} s after start-up)")
+    def mlops_predict(source: Path, rows: int, out: Path) -> Run:
+        seconds, rss, printed = measure(
+            f"mlops predict ({rows:,} rows)",
+            [str(BIN / "mlops"), "predict", "--model", f"credit-risk/{version}",
+             "--input", str(source), "--output", str(out)],
+            env, log,
+        )  # fmt: skip
+        summary = json.loads(printed.strip().splitlines()[-1])
+        assert summary["rows"] == rows, summary
+        assert summary["rejected"] == 0, summary
+        print(
+            f"  mlops predict, {rows:,} rows: {seconds:.1f} s wall, {summary['seconds']:.1f} s "
+            f"after start-up ({rows / summary['seconds']:,.0f} rows/s)",
+            flush=True,
+        )
+        return Run("mlops predict", rows, seconds, rss)
+
+    runs.append(mlops_predict(small, args.rows, run_dir / "ours.parquet"))
 
     path = f"{BIN}:{os.environ.get('PATH', '')}"  # mlflow models predict execs python
     seconds, rss, _ = measure(
@@ -185,13 +179,7 @@ def main() -> int:
     if args.big_rows:
         print(f"replicating the data to {args.big_rows:,} rows ...", flush=True)
         large = replicate(args.big_rows, args.workdir / f"in-{args.big_rows}.csv")
-        seconds, rss, out = measure(
-            "mlops predict (big)",
-            [str(BIN / "mlops"), "predict", "--model", f"credit-risk/{version}",
-             "--input", str(large), "--output", str(run_dir / "big.parquet")],
-            env, log,
-        )  # fmt: skip
-        big = Run("mlops predict", args.big_rows, seconds, rss)
+        big = mlops_predict(large, args.big_rows, run_dir / "big.parquet")
         runs.append(big)
 
     load = os.getloadavg()[0]

@@ -21,7 +21,6 @@ import io
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 import numpy as np  # noqa: E402
 
@@ -51,17 +51,12 @@ def row(label: str, *figures: tuple[str, float]) -> None:
 
 def champion_dir(tmp: Path) -> Path:
     """Train the champion into a temporary embedded store and download its model directory."""
-    env = {**os.environ, "ML_HOME": str(tmp / "store")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "mlops"), "train", "--model", "xgboost"],
-        cwd=ROOT, env=env, check=True, capture_output=True,
-    )  # fmt: skip
+    from bench_serve import train  # the same champion as make bench-serve
+
     from ml.registry import Registry
 
-    registry = Registry(f"sqlite:///{tmp / 'store' / 'mlflow.db'}")
-    version = registry.versions("credit-risk")[-1].version
-    return registry.download_version("credit-risk", version, tmp / "model")
+    uri, version = train(tmp / "store", tmp / "train.log")
+    return Registry(uri).download_version("credit-risk", int(version), tmp / "model")
 
 
 def records(n: int) -> list[dict[str, Any]]:

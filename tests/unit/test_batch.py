@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from ml.batch import ModelRef, load_version, predict
 from ml.cli import app
-from ml.contract import Feature, ModelContract
+from ml.contract import Feature
 from ml.errors import ConfigError, DataError, RegistryError
 from ml.features import CONTRACT, FEATURES
 from ml.registry import Registry
@@ -37,13 +37,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.create_experiment("serve-tests", artifact_location=(root / "art").as_uri())
-    narrowed = ModelContract(
-        tuple(
-            Feature("AGE", "int", minimum=18, maximum=60, reason="this version's own bound")
-            if f.name == "AGE"
-            else f
-            for f in CONTRACT.features
-        )
+    narrowed = CONTRACT.replaced(
+        Feature("AGE", "int", minimum=18, maximum=60, reason="this version's own bound")
     )
     v1 = log_tiny_version(uri, seed=1, contract=CONTRACT)
     v2 = log_tiny_version(uri, seed=2)
@@ -239,8 +234,12 @@ def test_self_test_scores_the_example_and_the_probe_rows(
             r"does not exist \(credit-risk has versions 1..4\)",
         ),
         ({"ref": "nobody@production"}, RegistryError, "not registered"),
-        ({"source": "absent.csv"}, DataError, "input not found: absent.csv; give a CSV or Parquet"),
-        ({"source": "https://example.com/x.csv"}, DataError, "use a local path or s3://"),
+        (
+            {"source": "absent.csv"},
+            DataError,
+            "data file not found: absent.csv; --input takes a CSV",
+        ),
+        ({"source": "ftp://example.com/x.csv"}, DataError, "unsupported data source scheme 'ftp'"),
         ({"drop": "AGE"}, DataError, r"lacks columns \['AGE'\] that the model's contract needs"),
         ({"output": "out.json"}, ConfigError, "write .parquet or .csv"),
         ({"output": "nodir/out.parquet"}, ConfigError, "does not exist"),

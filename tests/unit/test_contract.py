@@ -224,13 +224,8 @@ def test_columns_by_name_and_missing_columns() -> None:
 
 
 def test_a_logged_contract_is_used_in_signature_order(tmp_path: Path) -> None:
-    narrowed = ModelContract(
-        tuple(
-            Feature("AGE", "int", minimum=21, maximum=70, reason="this version's own bound")
-            if f.name == "AGE"
-            else f
-            for f in CONTRACT.features
-        )
+    narrowed = CONTRACT.replaced(
+        Feature("AGE", "int", minimum=21, maximum=70, reason="this version's own bound")
     )
     (tmp_path / CONTRACT_FILE).write_text(narrowed.to_json())
     signature = dict(reversed(list(SIGNATURE.items())))
@@ -240,6 +235,15 @@ def test_a_logged_contract_is_used_in_signature_order(tmp_path: Path) -> None:
     assert source == LOGGED
     assert contract.names == tuple(signature)
     assert contract.feature("AGE").maximum == 70
+
+
+def test_replaced_swaps_features_by_name_only() -> None:
+    age = Feature("AGE", "int", minimum=30, maximum=40, reason="narrow")
+
+    assert CONTRACT.replaced(age).feature("AGE") == age
+    assert CONTRACT.replaced(age).names == CONTRACT.names
+    with pytest.raises(KeyError):
+        CONTRACT.replaced(Feature("HEIGHT", "float", minimum=0, reason="not a feature"))
 
 
 def test_a_version_without_a_contract_gets_the_built_in_one_if_its_inputs_are_the_same() -> None:
