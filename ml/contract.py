@@ -480,9 +480,10 @@ class ModelContract:
             return Violations(self, matrix, None)
         return Violations(self, matrix, ~ok)
 
-    def check_columns(self, columns: Mapping[str, Any]) -> Violations:
-        """Check column arrays by name (a DataFrame, a pyarrow table converted, a dict)."""
-        return self.check_matrix(self.matrix_from(columns))
+    def check_frame(self, frame: Mapping[str, Any]) -> Violations:
+        """Check named columns (a pandas DataFrame, a dict of arrays); the violations' rows are
+        the frame's positions. ContractError naming the columns it lacks."""
+        return self.check_matrix(self.matrix_from(frame))
 
     def matrix_from(self, columns: Mapping[str, Any], dtype: Any = np.float64) -> np.ndarray:
         """A (rows, features) matrix in contract order from named columns; ContractError naming

@@ -50,7 +50,7 @@ def _contract_checks(frame: pd.DataFrame) -> list[CheckResult]:
     if not numeric:
         return results
     present = ModelContract(tuple(numeric))
-    found = present.check_columns({f.name: frame[f.name] for f in numeric}).per_feature()
+    found = present.check_frame({f.name: frame[f.name] for f in numeric}).per_feature()
     for feature in numeric:
         problems: dict[ViolationKind, list[float]] = found.get(feature.name, {})
         missing = problems.get("missing", [])

@@ -48,8 +48,8 @@ def test_every_feature_has_a_bound_and_a_reason() -> None:
 def test_the_training_data_is_in_contract() -> None:
     frame = pd.read_csv(DATA)
 
-    assert not TRAINING_COLUMNS.check_columns(frame)
-    assert not CONTRACT.check_columns(frame)
+    assert not TRAINING_COLUMNS.check_frame(frame)
+    assert not CONTRACT.check_frame(frame)
 
 
 def test_json_round_trip_and_file(tmp_path: Path) -> None:
@@ -218,9 +218,9 @@ def test_a_matrix_of_the_wrong_width_is_refused() -> None:
 def test_columns_by_name_and_missing_columns() -> None:
     frame = pd.read_csv(DATA, nrows=50)
 
-    assert not CONTRACT.check_columns(frame)
+    assert not CONTRACT.check_frame(frame)
     with pytest.raises(ContractError, match=r"missing columns \['AGE'\]"):
-        CONTRACT.check_columns(frame.drop(columns=["AGE"]))
+        CONTRACT.check_frame(frame.drop(columns=["AGE"]))
 
 
 def test_a_logged_contract_is_used_in_signature_order(tmp_path: Path) -> None:
