@@ -68,3 +68,9 @@ class RollbackError(MlopsError):
     """No rollback target, or the edit/commit/PR could not be made."""
 
     exit_code = 8
+
+
+class GitHubError(MlopsError):
+    """A git / gh / GitHub API operation failed."""
+
+    exit_code = 12

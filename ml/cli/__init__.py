@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import platform as platform_verbs
 from ml.cli import promote as promote_verbs
 from ml.cli import serve as serve_verbs
 from ml.cli import train as train_verbs
@@ -37,3 +38,5 @@ app.add_typer(promote_verbs.promote_app, name="promote")
 app.command("history")(promote_verbs.history)
 app.command("rollback")(promote_verbs.rollback)
 app.command("serve")(serve_verbs.serve)
+app.command("preflight")(platform_verbs.preflight)
+app.command("bootstrap")(platform_verbs.bootstrap)
