@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -23,8 +23,8 @@ from ml.errors import ConfigError
 from ml.platform import (
     GitHubReader,
     load_platform,
-    present,
     preflight,
+    present,
     render_table,
     workflow_problems,
 )
@@ -119,9 +119,7 @@ def test_environment_roots_resolve_per_environment() -> None:
         (lambda d: d["variables"][0].update(required_by=[]), "at least 1 item"),
     ],
 )
-def test_a_wrong_list_is_refused_with_the_reason(
-    tmp_path: Path, mutate: Any, message: str
-) -> None:
+def test_a_wrong_list_is_refused_with_the_reason(tmp_path: Path, mutate: Any, message: str) -> None:
     doc = _raw()
     mutate(doc)
     with pytest.raises(ConfigError, match=message):
@@ -194,8 +192,8 @@ def test_the_docs_table_is_generated_from_the_list() -> None:
 class _GitHub(BaseHTTPRequestHandler):
     """GET /repos/acme/cr/environments/{env}[/deployment-branch-policies] from `state`."""
 
-    state: dict[str, Any] = {}
-    seen_auth: list[str] = []
+    state: ClassVar[dict[str, Any]] = {}
+    seen_auth: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen_auth.append(self.headers.get("Authorization", ""))
@@ -268,7 +266,8 @@ def test_preflight_passes_when_everything_is_set_and_protected(github: GitHubRea
     report = preflight(CONFIG, "repository", ["ci"], ALL_SET, github)
     assert report.problems == []
     assert {r.name for r, ok in report.checked if ok} == set(ALL_SET)
-    assert _GitHub.seen_auth and all(a == "Bearer t0ken" for a in _GitHub.seen_auth)
+    assert _GitHub.seen_auth
+    assert all(a == "Bearer t0ken" for a in _GitHub.seen_auth)
 
 
 def test_preflight_lists_every_missing_name_and_unprotected_environment(
