@@ -167,7 +167,8 @@ def test_a_second_run_rotates_passwords_and_keeps_grants(
 
     username, old = users["deployer"]
     new = rotated["deployer"][1]
-    assert new and new != old
+    assert new
+    assert new != old
     assert _whoami(auth_server, username, old or "") == 401
     assert _whoami(auth_server, username, new) == 200
     assert any("update-password" in ln for ln in lines)

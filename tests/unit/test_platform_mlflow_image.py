@@ -45,7 +45,7 @@ def run(entrypoint: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     path = f"{entrypoint.parent / 'bin'}:{os.environ['PATH']}"
     return subprocess.run(
-        ["sh", str(entrypoint), "--host", "0.0.0.0", "--port", "5000"],
+        ["sh", str(entrypoint), "--host", "0.0.0.0", "--port", "5000"],  # noqa: S104
         env={**clean, "PATH": path, "TMPDIR": str(entrypoint.parent), **env},
         capture_output=True,
         text=True,
