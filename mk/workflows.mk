@@ -129,3 +129,10 @@ ci-images-load: ## Load the images cached by an earlier CI run (if any) into the
 .PHONY: ci-images-save
 ci-images-save: ## Save the built images into the CI cache directory (docker save)
 	bash scripts/ci_image_cache.sh save $(CI_IMAGE_CACHE) $(CI_IMAGES)
+
+# zizmor's audits that need the GitHub API (impostor-commit, known-vulnerable-actions,
+# ref-confusion, stale-action-refs): CI runs them with GH_TOKEN; offline machines cannot.
+.PHONY: workflow-lint-online
+workflow-lint-online: install ## zizmor with its online audits (needs GH_TOKEN and the GitHub API)
+	@test -n "$$GH_TOKEN" || { echo "error: GH_TOKEN is not set (zizmor's online audits call the GitHub API)" >&2; exit 2; }
+	$(BIN)/zizmor --min-severity high .github/workflows .github/actions
