@@ -124,7 +124,9 @@ COPY --from=build-mlflow /opt/venv /opt/venv
 # /mlflow holds the SQLite store and the served artifacts; a named volume mounted here inherits
 # this ownership, so the server can write as uid 10001.
 RUN mkdir -p /mlflow/artifacts && chown -R 10001:10001 /mlflow
-# Entrypoint: MLflow's basic-auth app unless MLFLOW_AUTH=none (the local compose stack only).
+# Entrypoint: MLflow's basic-auth app unless MLFLOW_AUTH=none (the local compose stack only);
+# arguments are passed to `mlflow server`, unless the first is a command (ECS's task command
+# `/bin/sh -c ...` that builds the backend URI from injected secrets), which then runs as is.
 # Nothing secret is baked in: MLflow reads the admin's bootstrap password from
 # MLFLOW_AUTH_ADMIN_PASSWORD and the CSRF key from MLFLOW_FLASK_SERVER_SECRET_KEY (on ECS both
 # come from Secrets Manager) and refuses to start without them. The auth config is written at
@@ -137,6 +139,7 @@ RUN mkdir -p /mlflow/artifacts && chown -R 10001:10001 /mlflow
 RUN printf '%s\n' \
     '#!/bin/sh' \
     'set -eu' \
+    'case "${1:--}" in -*) ;; *) exec "$@" ;; esac' \
     'case "${MLFLOW_AUTH:-basic-auth}" in' \
     '  none) exec mlflow server "$@" ;;' \
     '  basic-auth) ;;' \

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import yaml
 
 from ml.errors import ConfigError, GitHubError, RegistryError
-from ml.platform import REPOSITORY, ROOTS, Entry, PlatformConfig
+from ml.platform import REPOSITORY, ROOTS, Entry, MlflowUser, PlatformConfig
 
 STEPS = ("state-bucket", "codeowners", "github", "mlflow-users")
 # The GitHub App "GitHub Actions": pinning the required check to it means no other app (or a
@@ -212,15 +212,21 @@ def _one_line(text: str) -> str:
 # --- Values: terraform outputs, people, bootstrap itself -------------------------------------
 
 
+SecretReader = Callable[[str], Mapping[str, Any]]
+
+
 @dataclass
 class Values:
-    """Where bootstrap finds values: terraform outputs per root and the caller's environment."""
+    """Where bootstrap finds values: terraform outputs per root, Secrets Manager secrets those
+    outputs name (`read_secret`, real runs only), and the caller's environment."""
 
     outputs: dict[str, dict[str, Any]]
     environ: Mapping[str, str]
     bucket: str
     dry_run: bool
+    read_secret: SecretReader | None = None
     missing: list[str] = field(default_factory=list)
+    _secrets: dict[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
 
     def _human(self, name: str) -> str | None:
         if self.environ.get(name):
@@ -233,15 +239,49 @@ class Values:
                 raise ConfigError(f"{name}_FILE={path}: cannot read it ({exc.strerror})") from exc
         return None
 
+    def output(self, root: str, name: str) -> Any:
+        """The value of one terraform output of `root`, or None."""
+        found = self.outputs.get(root, {}).get(name)
+        return None if found is None else found.get("value")
+
+    def secret(self, arn: str, key: str, where: str) -> str:
+        """One key of a Secrets Manager secret's JSON value (each secret read once)."""
+        if self.read_secret is None:
+            raise ConfigError(f"{where}: no AWS session to read Secrets Manager with")
+        if arn not in self._secrets:
+            self._secrets[arn] = self.read_secret(arn)
+        value = self._secrets[arn].get(key)
+        if not value:
+            raise ConfigError(
+                f"{where}: the secret has no `{key}` yet (seed it: make tf-seed-secrets ROOT=...)"
+            )
+        return str(value)
+
     def of(self, config: PlatformConfig, entry: Entry, scope: str) -> tuple[str | None, str]:
-        """(value or None, where it comes from) for a terraform / state-bucket / human entry."""
+        """(value or None, where it comes from) for a terraform / state-bucket / human entry.
+
+        A dry run never reads Secrets Manager: such a value is a placeholder (secrets are
+        never shown anyway).
+        """
         src = entry.source
         if src.kind == "terraform":
             root = config.root_of(entry, scope)
             assert root is not None
-            where = f"terraform output {entry.output_name()} of {root}"
-            out = self.outputs.get(root, {}).get(entry.output_name())
-            value = None if out is None else out.get("value")
+            label = entry.output_name()
+            value = self.output(root, label)
+            if src.key:
+                key = scope if src.key == "environment" else src.key
+                label += f"[{key}]"
+                value = value.get(key) if isinstance(value, dict) else None
+            where = f"terraform output {label} of {root}"
+            if src.secret_key:
+                where = f"key {src.secret_key} of the Secrets Manager secret in {where}"
+                if value is not None:
+                    value = (
+                        "<read at run time>"
+                        if self.dry_run
+                        else self.secret(str(value), src.secret_key, where)
+                    )
             if value is not None and not isinstance(value, str):
                 value = json.dumps(value)
             return value, where
@@ -249,6 +289,29 @@ class Values:
             return self.bucket, "the state bucket"
         how = f"{entry.name} or {entry.name}_FILE in your environment ({src.how})"
         return self._human(entry.name), how
+
+
+def secrets_manager_reader(session: Any, region: str, recorder: Recorder) -> SecretReader:
+    """Reads a secret's JSON value; each read is logged (the value never is)."""
+    client = session.client("secretsmanager", region_name=region)
+
+    def read(arn: str) -> Mapping[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        recorder.log(f"secretsmanager.get_secret_value(SecretId={arn!r})")
+        try:
+            text = client.get_secret_value(SecretId=arn).get("SecretString") or "{}"
+        except (ClientError, BotoCoreError) as exc:
+            raise ConfigError(f"secret {arn}: {_one_line(str(exc))}") from exc
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"secret {arn}: its value is not a JSON object") from exc
+        if not isinstance(doc, dict):
+            raise ConfigError(f"secret {arn}: its value is not a JSON object")
+        return doc
+
+    return read
 
 
 def load_outputs(
@@ -754,11 +817,15 @@ def mlflow_users(
     models: Iterable[str],
     experiment: str,
     passwords: Mapping[str, str] | None = None,
+    values: Values | None = None,
 ) -> dict[str, tuple[str, str | None]]:
     """Create/rotate every MLflow user, grant its permissions, store its credentials in GitHub.
 
-    `passwords` (tests) fixes a user's password; otherwise each run generates a new one (a run
-    is a rotation). Returns {user key: (username, password)}; the password is None in a dry run.
+    Users with a username get a password generated per run (a run is a rotation; `passwords`
+    fixes one, for tests) and their GitHub secrets; users whose credentials terraform made
+    (`secret_output`) are created from those, once per root (needs `values`). Returns
+    {user key (`key/root` for the latter): (username, password)}; passwords are None in a
+    dry run.
     """
     models = list(models)
     try:
@@ -773,13 +840,17 @@ def mlflow_users(
         experiment_id = None
     made: dict[str, tuple[str, str | None]] = {}
     for key, user in config.mlflow_users.items():
+        grants = user_grants(config, key, models, experiment_id)
+        if user.username is None:
+            for root, (username, password) in _terraform_credentials(user, admin, values).items():
+                ensure_mlflow_user(admin, username, password, grants)
+                made[f"{key}/{root}"] = (username, password.value)
+            continue
         value = (passwords or {}).get(key)
         if value is None and not admin.recorder.dry_run:
             value = secrets.token_urlsafe(32)
         password = Secret(f"generated password of MLflow user {user.username}", value)
-        ensure_mlflow_user(
-            admin, user.username, password, user_grants(config, key, models, experiment_id)
-        )
+        ensure_mlflow_user(admin, user.username, password, grants)
         made[key] = (user.username, value)
         if gh is None:
             continue
@@ -795,6 +866,30 @@ def mlflow_users(
             for scope in entry.scopes:
                 gh.set_secret(entry.name, secret, None if scope == REPOSITORY else scope)
     return made
+
+
+def _terraform_credentials(
+    user: MlflowUser, admin: MlflowAdmin, values: Values | None
+) -> dict[str, tuple[str, Secret]]:
+    """{root: (username, password)} of a user whose secret each root's terraform created."""
+    found: dict[str, tuple[str, Secret]] = {}
+    output = user.secret_output
+    assert output is not None
+    for root in user.roots:
+        where = f"the Secrets Manager secret in terraform output {output} of {root}"
+        arn = values.output(root, output) if values else None
+        if values is None or (arn is None and not values.dry_run):
+            admin.recorder.log(f"skipped MLflow user of {where}: no such output")
+            continue
+        if values.dry_run:
+            found[root] = (f"<username in {where}>", Secret(f"password in {where}"))
+            continue
+        username = values.secret(str(arn), "username", where)
+        found[root] = (
+            username,
+            Secret(f"password in {where}", values.secret(str(arn), "password", where)),
+        )
+    return found
 
 
 # --- The whole run ---------------------------------------------------------------------------
@@ -855,7 +950,14 @@ def run(
     gh = GitHub.for_run(options.repo, recorder) if {"github", "mlflow-users"} & set(steps) else None
     needs_outputs = list(ROOTS) if {"github", "mlflow-users"} & set(steps) else []
     outputs = load_outputs(needs_outputs, options.outputs_dir, options.dry_run, log)
-    values = Values(outputs, env, bucket, options.dry_run)
+    reader = None
+    if needs_outputs and not options.dry_run:
+        if aws_session is None:
+            import boto3
+
+            aws_session = boto3.session.Session(region_name=options.region)
+        reader = secrets_manager_reader(aws_session, options.region, recorder)
+    values = Values(outputs, env, bucket, options.dry_run, reader)
     for step in steps:
         log(f"== {step}")
         if step == "state-bucket":
@@ -868,25 +970,15 @@ def run(
             github(config, gh, teams, values)
         else:
             assert gh is not None
-            uri = env.get("MLFLOW_TRACKING_URI") or (
-                outputs.get("platform", {}).get("mlflow_tracking_uri", {}).get("value")
-            )
-            if not uri:
-                if not options.dry_run:
-                    raise ConfigError(
-                        "no MLflow URI: apply the platform root (output mlflow_tracking_uri) "
-                        "or set MLFLOW_TRACKING_URI"
-                    )
-                uri = "<terraform output mlflow_tracking_uri of platform>"
-            password = env.get("MLFLOW_ADMIN_PASSWORD")
-            if not password and not options.dry_run:
-                raise ConfigError(
-                    "MLFLOW_ADMIN_PASSWORD is not set: the MLflow admin password is in Secrets "
-                    "Manager (docs/adopting.md shows the command that reads it)"
-                )
-            admin = MlflowAdmin(uri, env.get("MLFLOW_ADMIN_USERNAME", "admin"), password, recorder)
+            admin = _mlflow_admin(env, values, recorder)
             mlflow_users(
-                config, admin, gh, model_names(options.promotions), options.experiment, passwords
+                config,
+                admin,
+                gh,
+                model_names(options.promotions),
+                options.experiment,
+                passwords,
+                values,
             )
     if values.missing:
         log("not set (no value yet):\n" + "\n".join(f"  - {m}" for m in values.missing))
@@ -895,6 +987,32 @@ def run(
         + (" listed; dry run: nothing was changed" if options.dry_run else " made")
     )
     return recorder.calls
+
+
+def _mlflow_admin(env: Mapping[str, str], values: Values, recorder: Recorder) -> MlflowAdmin:
+    """The registry and its admin: MLFLOW_TRACKING_URI / MLFLOW_ADMIN_* when set, else the
+    platform root's outputs (the admin's credentials from the secret it names)."""
+    uri = env.get("MLFLOW_TRACKING_URI") or values.output("platform", "mlflow_tracking_uri")
+    if not uri:
+        if not values.dry_run:
+            raise ConfigError(
+                "no MLflow URI: apply the platform root (output mlflow_tracking_uri) "
+                "or set MLFLOW_TRACKING_URI"
+            )
+        uri = "<terraform output mlflow_tracking_uri of platform>"
+    username = env.get("MLFLOW_ADMIN_USERNAME")
+    password = env.get("MLFLOW_ADMIN_PASSWORD")
+    if not password and not values.dry_run:
+        arn = values.output("platform", "mlflow_admin_secret_arn")
+        if not arn:
+            raise ConfigError(
+                "no MLflow admin: set MLFLOW_ADMIN_PASSWORD, or apply the platform root "
+                "(output mlflow_admin_secret_arn names the secret that holds it)"
+            )
+        where = "the MLflow admin secret (terraform output mlflow_admin_secret_arn of platform)"
+        username = values.secret(str(arn), "username", where)
+        password = values.secret(str(arn), "password", where)
+    return MlflowAdmin(str(uri), username or "admin", password, recorder)
 
 
 def _check_values_first(config: PlatformConfig, values: Values) -> None:
@@ -906,7 +1024,10 @@ def _check_values_first(config: PlatformConfig, values: Values) -> None:
         if entry.source.what == "mlflow-user" or entry.optional:
             continue
         for scope in entry.scopes:
-            value, where = values.of(config, entry, scope)
+            try:
+                value, where = values.of(config, entry, scope)
+            except ConfigError as exc:  # e.g. a secret that is not there yet: list it too
+                value, where = None, str(exc)
             if value is None:
                 missing.append(f"{kind} {entry.name} ({scope}): {where}")
     if missing:

@@ -70,12 +70,27 @@ class BranchProtection(_Frozen):
 
 
 class MlflowUser(_Frozen):
-    """An MLflow basic-auth user bootstrap creates; its secrets are the entries sourcing it."""
+    """An MLflow basic-auth user bootstrap creates.
 
-    username: str = Field(pattern=r"^[a-z][a-z0-9._-]*$")
+    Either bootstrap generates its password (`username` given; the GitHub secrets sourcing the
+    user carry its credentials), or terraform made its credentials (`secret_output`: an output
+    of each of `roots` holding the ARN of a Secrets Manager secret {username, password}).
+    """
+
+    username: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9._-]*$")
     description: str
     model_permission: Literal["READ", "USE", "EDIT", "MANAGE"] | None = None
     experiment_permission: Literal["READ", "USE", "EDIT", "MANAGE"] | None = None
+    secret_output: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    roots: tuple[Literal["platform", "staging", "production"], ...] = ()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MlflowUser:
+        if (self.username is None) == (self.secret_output is None):
+            raise ValueError("an MLflow user has a username or a secret_output, not both")
+        if self.secret_output and not self.roots:
+            raise ValueError("a secret_output user names the roots that output it")
+        return self
 
 
 class Source(_Frozen):
@@ -84,6 +99,10 @@ class Source(_Frozen):
     kind: Literal["terraform", "bootstrap", "human"]
     root: Literal["platform", "staging", "production", "environment"] | None = None
     output: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    # The output is a map: take this key (`environment`: the name of the scope being set).
+    key: str | None = None
+    # The output is the ARN of a Secrets Manager secret: take this key of its JSON value.
+    secret_key: str | None = None
     what: Literal["state-bucket", "mlflow-user"] | None = None
     user: str | None = None
     field: Literal["username", "password"] | None = None
@@ -157,8 +176,15 @@ class PlatformConfig(_Frozen):
                     raise ValueError(
                         f"{entry.name}: `root: environment` needs an environment scope"
                     )
-            if entry.source.what == "mlflow-user" and entry.source.user not in self.mlflow_users:
-                raise ValueError(f"{entry.name}: unknown MLflow user {entry.source.user!r}")
+            if entry.source.what == "mlflow-user":
+                user = self.mlflow_users.get(entry.source.user or "")
+                if user is None or user.username is None:
+                    raise ValueError(
+                        f"{entry.name}: {entry.source.user!r} is not an MLflow user whose "
+                        "password bootstrap generates"
+                    )
+            if entry.source.secret_key and kind != "secret":
+                raise ValueError(f"{entry.name}: a Secrets Manager value belongs in a secret")
             if kind == "variable" and (entry.write or entry.maps_to):
                 raise ValueError(f"{entry.name}: `write` and `maps_to` are for secrets")
         for name, env in self.environments.items():
@@ -433,7 +459,14 @@ def describe_source(entry: Entry, scope: str | None = None) -> str:
         where: str = f"{src.root} root" if src.root != "environment" else "the environment's root"
         if scope and src.root == "environment":
             where = f"{scope.removeprefix('infrastructure-')} root"
-        return f"terraform output `{entry.output_name()}` ({where})"
+        output = f"`{entry.output_name()}`"
+        if src.key:
+            output += f"[{scope if scope and src.key == 'environment' else src.key}]"
+        if src.secret_key:
+            return (
+                f"key `{src.secret_key}` of the Secrets Manager secret of output {output} ({where})"
+            )
+        return f"terraform output {output} ({where})"
     if src.what == "state-bucket":
         return "mlops bootstrap (the state bucket it creates)"
     if src.what == "mlflow-user":

@@ -8,6 +8,7 @@ user's credentials in MLFLOW_TRACKING_USERNAME/PASSWORD, as the workflows pass t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +25,13 @@ from ml import bootstrap
 from ml.platform import load_platform
 from tests.fixtures import services
 from tests.fixtures.models import GATES, register_tiny, snapshot, write_spec
-from tests.fixtures.services import MlflowServer, start_mlflow_server, stop_mlflow_server
+from tests.fixtures.services import (
+    MlflowServer,
+    start_mlflow_server,
+    start_moto_server,
+    stop_mlflow_server,
+    stop_moto_server,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = load_platform(ROOT / "config" / "platform.yaml")
@@ -174,3 +181,58 @@ def test_a_second_run_rotates_passwords_and_keeps_grants(
     assert any("update-password" in ln for ln in lines)
     assert not any("permissions/grant" in ln for ln in lines)  # EDIT already held
     assert all(new not in ln for ln in lines)  # generated passwords are never logged
+
+
+def test_terraform_made_credentials_come_from_secrets_manager(
+    auth_server: MlflowServer, model: str, tmp_path: Path
+) -> None:
+    """The admin and each environment's API reader come from the secrets terraform names."""
+    import boto3
+
+    moto = start_moto_server(tmp_path / "moto.log")
+    try:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
+        )
+        sm = session.client("secretsmanager", endpoint_url=moto.url)
+
+        def secret(name: str, value: dict[str, str]) -> str:
+            return str(sm.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
+
+        reader = {"username": "serve-staging", "password": uuid.uuid4().hex}
+        outputs = {
+            "platform": {
+                "mlflow_tracking_uri": {"value": auth_server.uri},
+                "mlflow_admin_secret_arn": {
+                    "value": secret("admin", {"username": ADMIN[0], "password": ADMIN[1]})
+                },
+            },
+            "staging": {"mlflow_reader_secret_arn": {"value": secret("reader", reader)}},
+            "production": {},  # not applied yet: its reader is skipped, said in the log
+        }
+        lines: list[str] = []
+        recorder = bootstrap.Recorder(lines.append, dry_run=False)
+
+        class _Session:  # boto3 session bound to moto
+            def client(self, name: str, **kw: object) -> object:
+                return session.client(name, endpoint_url=moto.url, **kw)  # type: ignore[call-overload]
+
+        values = bootstrap.Values(
+            outputs,
+            {},
+            "",
+            False,
+            bootstrap.secrets_manager_reader(_Session(), "eu-west-1", recorder),
+        )
+        admin = bootstrap._mlflow_admin({}, values, recorder)
+        made = bootstrap.mlflow_users(
+            CONFIG, admin, None, [model], "promotions-tests", None, values
+        )
+    finally:
+        stop_moto_server(moto)
+
+    assert made["serve/staging"] == ("serve-staging", reader["password"])
+    assert "serve/production" not in made
+    assert any("skipped MLflow user" in ln and "production" in ln for ln in lines)
+    assert _whoami(auth_server, "serve-staging", reader["password"]) == 200
+    assert all(reader["password"] not in ln and ADMIN[1] not in ln for ln in lines)

@@ -13,6 +13,7 @@ import re
 import shutil
 import stat
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,29 +42,47 @@ VAR_RE = re.compile(
 SECRET_RE = re.compile(r"gh secret set (\w+) --repo acme/credit-risk(?: --env ([\w-]+))?")
 
 
-@pytest.fixture
-def outputs(tmp_path: Path) -> Path:
-    """`terraform output -json` of the three roots, with every output the list names."""
-    out = tmp_path / "outputs"
-    out.mkdir()
+def write_outputs(out: Path, arns: dict[str, str] | None = None) -> Path:
+    """`terraform output -json` of the three roots, with every output the list names.
+
+    A secret's output is the ARN of a Secrets Manager secret (`arns` maps "root/output" to a
+    real one, e.g. on moto); a map output (`key`) holds one entry per scope.
+    """
+    arns = arns or {}
+    out.mkdir(exist_ok=True)
     per_root: dict[str, dict[str, Any]] = {"platform": {}, "staging": {}, "production": {}}
+
+    def put(root: str, name: str, value: Any) -> None:
+        per_root[root][name] = {"value": value, "type": "string", "sensitive": False}
+
     for _, entry in CONFIG.entries():
         for scope in entry.scopes:
             root = CONFIG.root_of(entry, scope)
             if root is None:
                 continue
-            value = f"{root}:{entry.name}"
-            sensitive = entry.name == "SERVICE_API_TOKEN"
-            if sensitive:
-                value = API_TOKEN.format(root=root)
-            per_root[root][entry.output_name()] = {
-                "value": value,
-                "type": "string",
-                "sensitive": sensitive,
-            }
+            name = entry.output_name()
+            if entry.source.key:
+                per_root[root].setdefault(name, {"value": {}})["value"][scope] = f"{root}:{scope}"
+            elif entry.source.secret_key:
+                put(
+                    root,
+                    name,
+                    arns.get(f"{root}/{name}", f"arn:aws:secretsmanager:x:{root}-{name}"),
+                )
+            else:
+                put(root, name, f"{root}:{entry.name}")
+    for root in ("staging", "production"):
+        arn = arns.get(f"{root}/mlflow_reader_secret_arn", f"arn:aws:secretsmanager:x:{root}-r")
+        put(root, "mlflow_reader_secret_arn", arn)
+    put("platform", "mlflow_admin_secret_arn", "arn:aws:secretsmanager:x:admin")
     for root, doc in per_root.items():
         (out / f"{root}.json").write_text(json.dumps(doc))
     return out
+
+
+@pytest.fixture
+def outputs(tmp_path: Path) -> Path:
+    return write_outputs(tmp_path / "outputs")
 
 
 @pytest.fixture
@@ -243,13 +262,24 @@ def _gh_calls(log: Path) -> list[dict[str, Any]]:
 
 
 def test_a_real_run_goes_through_gh_with_secrets_only_on_stdin(
-    outputs: Path, human: dict[str, str], fake_gh: Path
+    tmp_path: Path, human: dict[str, str], fake_gh: Path, aws_env: dict[str, str]
 ) -> None:
+    # Given the API tokens in Secrets Manager (moto), named by the stacks' outputs
+    sm = boto3.client("secretsmanager", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    arns = {
+        f"{root}/api_token_secret_arn": sm.create_secret(
+            Name=f"api-token-{root}-{uuid.uuid4().hex[:6]}",
+            SecretString=json.dumps({"token": API_TOKEN.format(root=root)}),
+        )["ARN"]
+        for root in ("staging", "production")
+    }
+    outputs = write_outputs(tmp_path / "outputs", arns)
     lines: list[str] = []
     options = bootstrap.Options(
         REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs, bucket="state-b"
     )
 
+    # When bootstrap sets up GitHub for real (through the stand-in gh)
     bootstrap.run(CONFIG, options, lines.append, environ=human)
 
     calls = _gh_calls(fake_gh)
@@ -284,7 +314,7 @@ def test_a_real_run_goes_through_gh_with_secrets_only_on_stdin(
 
 
 def test_a_real_run_changes_nothing_when_a_value_has_no_source(
-    outputs: Path, fake_gh: Path
+    outputs: Path, fake_gh: Path, aws_env: dict[str, str]
 ) -> None:
     options = bootstrap.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)
     with pytest.raises(ConfigError) as err:
@@ -297,7 +327,7 @@ def test_a_real_run_changes_nothing_when_a_value_has_no_source(
 
 
 def test_a_real_run_without_outputs_of_a_root_says_how_to_get_them(
-    outputs: Path, human: dict[str, str], fake_gh: Path
+    outputs: Path, human: dict[str, str], fake_gh: Path, aws_env: dict[str, str]
 ) -> None:
     (outputs / "staging.json").unlink()
     options = bootstrap.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)

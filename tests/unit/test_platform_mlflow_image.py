@@ -96,3 +96,16 @@ def test_anything_else_is_refused(entrypoint: Path) -> None:
 def test_the_local_compose_stack_opts_out_explicitly() -> None:
     compose = (ROOT / "docker-compose.yml").read_text()
     assert "MLFLOW_AUTH: ${MLFLOW_AUTH:-none}" in compose
+
+
+def test_a_command_as_first_argument_runs_as_is(entrypoint: Path) -> None:
+    # ECS task definitions may replace CMD with `/bin/sh -c <script>`: it must not become
+    # arguments of `mlflow server`.
+    done = subprocess.run(
+        ["sh", str(entrypoint), "sh", "-c", "echo ran $0", "probe"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ran probe"
