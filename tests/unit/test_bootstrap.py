@@ -39,6 +39,7 @@ VAR_RE = re.compile(
     r"gh api --method PATCH /repos/acme/credit-risk/"
     r"(?:environments/([\w-]+)|actions)/variables/(\w+) "
 )
+AMBIENT = ("MLFLOW_TRACKING_URI", "MLFLOW_ADMIN_USERNAME", "MLFLOW_ADMIN_PASSWORD", "GH_TOKEN")
 SECRET_RE = re.compile(r"gh secret set (\w+) --repo acme/credit-risk(?: --env ([\w-]+))?")
 
 
@@ -94,9 +95,9 @@ def human(tmp_path: Path) -> dict[str, str]:
 
 def _dry_run(outputs: Path, human: dict[str, str], *extra: str) -> str:
     args = ["bootstrap", "--repo", REPO, "--account", ACCOUNT, "--region", REGION, "--dry-run"]
-    result = CliRunner().invoke(
-        app, [*args, "--outputs-dir", str(outputs), *extra], env={**human, "PATH": "/nonexistent"}
-    )
+    # The caller's own registry settings must not leak into the plan (None unsets).
+    env = {**human, "PATH": "/nonexistent", **dict.fromkeys(AMBIENT)}
+    result = CliRunner().invoke(app, [*args, "--outputs-dir", str(outputs), *extra], env=env)
     assert result.exit_code == 0, result.output
     return result.output
 

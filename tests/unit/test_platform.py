@@ -310,11 +310,17 @@ def test_preflight_lists_every_missing_name_and_unprotected_environment(
 
 def test_preflight_cli_exits_2_with_the_full_list_and_no_values(tmp_path: Path) -> None:
     # Given a staging deploy job with one secret value set and everything else missing
-    env = {
+    env: dict[str, str | None] = {
         "MLFLOW_DEPLOYER_PASSWORD": "hunter2-very-secret",
         "AWS_REGION": "eu-west-1",
         "GITHUB_TOKEN": "",
         "GH_TOKEN": "",
+        # Names another test may have left in this process's environment are unset (None).
+        **{
+            r.name: None
+            for r in CONFIG.required("staging", ["deploy"])
+            if r.name not in {"MLFLOW_DEPLOYER_PASSWORD", "AWS_REGION"}
+        },
     }
     result = CliRunner().invoke(
         app, ["preflight", "--env", "staging", "--workflow", "deploy"], env=env
