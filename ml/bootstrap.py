@@ -303,13 +303,7 @@ def secrets_manager_reader(session: Any, region: str, recorder: Recorder) -> Sec
             text = client.get_secret_value(SecretId=arn).get("SecretString") or "{}"
         except (ClientError, BotoCoreError) as exc:
             raise ConfigError(f"secret {arn}: {_one_line(str(exc))}") from exc
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"secret {arn}: its value is not a JSON object") from exc
-        if not isinstance(doc, dict):
-            raise ConfigError(f"secret {arn}: its value is not a JSON object")
-        return doc
+        return _json_object(text, f"secret {arn}", "a JSON object")
 
     return read
 
@@ -351,12 +345,17 @@ def load_outputs(
 
 
 def _parse_outputs(text: str, where: str) -> dict[str, Any]:
+    return _json_object(text, where, "the JSON of `terraform output -json`")
+
+
+def _json_object(text: str, where: str, expected: str) -> dict[str, Any]:
+    """`text` parsed as a JSON object, or a ConfigError naming `where` and what was expected."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: not the JSON of `terraform output -json` ({exc})") from exc
+        raise ConfigError(f"{where}: not {expected} ({exc})") from exc
     if not isinstance(doc, dict):
-        raise ConfigError(f"{where}: not the JSON of `terraform output -json`")
+        raise ConfigError(f"{where}: not {expected}")
     return doc
 
 
@@ -758,23 +757,19 @@ def ensure_mlflow_user(
         )
     except NotFoundError:
         exists = None
-    if exists:
-        admin.request(
-            "PATCH",
-            "/api/2.0/mlflow/users/update-password",
-            {"username": username},
-            secret=password,
-            secret_field="password",  # noqa: S106 (a field name)
-            note="rotates the password",
-        )
-    else:
-        admin.request(
-            "POST",
-            "/api/2.0/mlflow/users/create",
-            {"username": username},
-            secret=password,
-            secret_field="password",  # noqa: S106 (a field name)
-        )
+    method, path, note = (
+        ("PATCH", "/api/2.0/mlflow/users/update-password", "rotates the password")
+        if exists
+        else ("POST", "/api/2.0/mlflow/users/create", "")
+    )
+    admin.request(
+        method,
+        path,
+        {"username": username},
+        secret=password,
+        secret_field="password",  # noqa: S106 (a field name, not a password)
+        note=note,
+    )
     for resource_type, resource_id, permission in grants:
         query = urllib.parse.urlencode(
             {"username": username, "resource_type": resource_type, "resource_id": resource_id}

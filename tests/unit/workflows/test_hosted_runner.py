@@ -16,14 +16,13 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+
+from tests.fixtures.workflows import jobs, recipe
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "docker_engine.sh"
-WORKFLOWS = ROOT / ".github" / "workflows"
 
 DOCKER = """#!/bin/sh
 echo "docker $*" >> "$CALLS"
@@ -137,26 +136,7 @@ def test_the_base_image_is_never_built_on_github_actions(sandbox: Path) -> None:
 # --- the workflows ----------------------------------------------------------------------------
 
 
-def _jobs() -> list[tuple[str, str, dict[str, Any]]]:
-    found = []
-    for path in sorted(WORKFLOWS.glob("*.yml")):
-        for job_id, job in yaml.safe_load(path.read_text())["jobs"].items():
-            found.append((path.stem, job_id, job))
-    return found
-
-
-def _recipe(target: str) -> str:
-    return subprocess.run(
-        ["make", "-n", "--no-print-directory", target],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    ).stdout
-
-
-@pytest.mark.parametrize(("workflow", "job_id", "job"), _jobs())
+@pytest.mark.parametrize(("workflow", "job_id", "job"), jobs())
 def test_no_job_needs_root_on_a_hosted_runner(workflow: str, job_id: str, job: dict) -> None:
     if "uses" in job:  # a reusable workflow: its own jobs are checked
         return
@@ -167,8 +147,8 @@ def test_no_job_needs_root_on_a_hosted_runner(workflow: str, job_id: str, job: d
         assert "sudo" not in run, f"{workflow}/{job_id}: {run}"
         assert "docker_engine.sh" not in run, f"{workflow}/{job_id}: {run}"
         target = re.match(r"make\s+([\w.-]+)", run)
-        if target and "docker_engine.sh" in _recipe(target.group(1)):
+        if target and "docker_engine.sh" in recipe(target.group(1)):
             # Only through `make docker-engine`, whose script is tested above as a non-root
             # user on a runner (engine answers: nothing to do, no root check).
-            assert "bash scripts/docker_engine.sh" in _recipe(target.group(1))
-            assert "sudo" not in _recipe(target.group(1))
+            assert "bash scripts/docker_engine.sh" in recipe(target.group(1))
+            assert "sudo" not in recipe(target.group(1))

@@ -17,8 +17,6 @@ workflow that still carries the marker fails here too).
 from __future__ import annotations
 
 import re
-import subprocess
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +24,10 @@ import pytest
 import yaml
 
 from ml.platform import REPOSITORY, declared_reads, load_platform, workflow_reads
+from tests.fixtures.workflows import WORKFLOWS, jobs, load, recipe
+from tests.fixtures.workflows import all_workflows as workflows
 
 ROOT = Path(__file__).resolve().parents[3]
-WORKFLOWS = ROOT / ".github" / "workflows"
 CONFIG = load_platform(ROOT / "config" / "platform.yaml")
 PENDING = {"cd", "deploy", "terraform", "nightly"}
 PR_EVENTS = {"pull_request", "pull_request_target", "merge_group"}
@@ -42,42 +41,14 @@ OPENS_PR = re.compile(
 ENTRIES = {e.name: (kind, e) for kind, e in CONFIG.entries()}
 
 
-def load(name: str) -> dict[str, Any]:
-    doc = yaml.safe_load((WORKFLOWS / f"{name}.yml").read_text())
-    if True in doc:
-        doc["on"] = doc.pop(True)
-    return doc
-
-
-def workflows() -> list[str]:
-    return sorted(p.stem for p in WORKFLOWS.glob("*.yml"))
-
-
 def events(doc: dict[str, Any]) -> set[str]:
     on = doc["on"]
     return {on} if isinstance(on, str) else set(on)
 
 
-def jobs() -> list[tuple[str, str, dict[str, Any]]]:
-    return [(w, j, spec) for w in workflows() for j, spec in load(w)["jobs"].items()]
-
-
 def job_environment(job: dict[str, Any]) -> str | None:
     env = job.get("environment")
     return env.get("name") if isinstance(env, dict) else env
-
-
-@cache
-def recipe(target: str) -> str:
-    done = subprocess.run(
-        ["make", "-n", "--no-print-directory", target],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return done.stdout
 
 
 def make_target(step: dict[str, Any]) -> str | None:

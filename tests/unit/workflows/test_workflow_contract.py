@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.workflows import WORKFLOWS, all_workflows, jobs, load
+
 ROOT = Path(__file__).resolve().parents[3]
-WORKFLOWS = ROOT / ".github" / "workflows"
 ACTIONS = ROOT / ".github" / "actions"
 MINE = ["ci", "cd", "deploy", "retrain", "rollback", "nightly"]
 SHA_RE = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
@@ -26,18 +27,6 @@ AWS_ACTION = "aws-actions/configure-aws-credentials@"
 PR_WRITERS = {"plan-comment", "tf-plan-comment"}
 # Make targets that push a branch and open a pull request: with an app token, never GITHUB_TOKEN.
 APP_TOKEN_PUSHERS = {"promotion-pr", "rollback-pr"}
-
-
-def load(name: str) -> dict[str, Any]:
-    """A workflow as data; PyYAML reads the `on:` key as True, so restore it."""
-    doc = yaml.safe_load((WORKFLOWS / f"{name}.yml").read_text())
-    if True in doc:
-        doc["on"] = doc.pop(True)
-    return doc
-
-
-def all_workflows() -> list[str]:
-    return sorted(p.stem for p in WORKFLOWS.glob("*.yml"))
 
 
 def make_targets(job: dict[str, Any]) -> set[str]:
@@ -53,10 +42,6 @@ def uses(job: dict[str, Any]) -> list[str]:
     if "uses" in job:
         found.append(str(job["uses"]))
     return found
-
-
-def jobs() -> list[tuple[str, str, dict[str, Any]]]:
-    return [(w, j, spec) for w in all_workflows() for j, spec in load(w)["jobs"].items()]
 
 
 def test_my_workflows_exist() -> None:
