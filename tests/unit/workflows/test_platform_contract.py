@@ -223,7 +223,9 @@ def test_every_pr_opening_step_uses_an_app_token_minted_in_its_job(
 
 # --- preflight --------------------------------------------------------------------------------
 
-PREFLIGHT_RE = re.compile(r"^make preflight ENV=([\w-]+) WORKFLOW=([\w-]+)$")
+# ENV is a scope, or (in a reusable workflow whose environment is an input) a shell variable
+# such as "$DEPLOY_ENV": then every environment the callers pass is checked.
+PREFLIGHT_RE = re.compile(r'^make preflight ENV=("?\$\w+"?|[\w-]+) WORKFLOW=([\w-]+)$')
 
 
 def preflight_steps() -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
@@ -245,16 +247,22 @@ def test_a_preflight_step_exposes_every_name_it_checks(
 ) -> None:
     match = PREFLIGHT_RE.match(step["run"])
     assert match
-    scope, checked = match.groups()
+    given, checked = match.groups()
     assert checked == workflow
-    env_scope = job_environment(job) or REPOSITORY
-    assert scope == env_scope, f"{workflow}/{job_id}: ENV={scope} in a job of {env_scope}"
+    if given.strip('"').startswith("$"):
+        scopes = effective_environments(workflow, job)
+        assert scopes, f"{workflow}/{job_id}: ENV={given} but the job has no environment"
+    else:
+        env_scope = job_environment(job) or REPOSITORY
+        assert given == env_scope, f"{workflow}/{job_id}: ENV={given} in a job of {env_scope}"
+        scopes = {given}
     env = {k: str(v).replace(" ", "") for k, v in (step.get("env") or {}).items()}
-    for req in CONFIG.required(scope, [workflow]):
-        if req.kind == "variable":
-            assert env.get(req.name) == f"${{{{vars.{req.name}}}}}", req.name
-        else:  # presence only: the value never reaches the preflight process
-            assert env.get(req.name) == f"${{{{secrets.{req.name}!=''}}}}", req.name
+    for scope in scopes:
+        for req in CONFIG.required(scope, [workflow]):
+            if req.kind == "variable":
+                assert env.get(req.name) == f"${{{{vars.{req.name}}}}}", req.name
+            else:  # presence only: the value never reaches the preflight process
+                assert env.get(req.name) == f"${{{{secrets.{req.name}!=''}}}}", req.name
 
 
 def test_ci_has_a_preflight_job_the_status_and_registry_jobs_need() -> None:
