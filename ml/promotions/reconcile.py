@@ -153,6 +153,12 @@ class Action:
         return any(w.step == Step.ALIAS for w in self.writes)
 
 
+def _interrupted_stages(state: ModelState, env: str) -> list[str]:
+    """Stages of the other environments with an interrupted operation: their pending record
+    explains the stage moves in flight, and their rerun finishes them."""
+    return [STAGE_OF[e] for e in ENVIRONMENTS if e != env and pending_operation(state.tags, e)]
+
+
 def _sync(env: str, state: ModelState, desired: int, stages: bool) -> tuple[Sync, list[str]]:
     """How `env` stands: interrupted, then drift from git's last apply, then pending."""
     op = pending_operation(state.tags, env)
@@ -173,7 +179,7 @@ def _sync(env: str, state: ModelState, desired: int, stages: bool) -> tuple[Sync
         return Sync.DRIFT, [f"{env}: alias set to v{current} outside git (never applied)"]
     if stages and current is not None:
         now = {v: i.stage for v, i in state.versions.items()}
-        fixes = stage_fixes(env, state.aliases, now)
+        fixes = stage_fixes(env, state.aliases, now, _interrupted_stages(state, env))
         if fixes:
             return Sync.DRIFT, [
                 f"{env}: stage of v{v} is {have}, expected {want}" for v, have, want in fixes
@@ -267,9 +273,8 @@ def _diff_env(
 
     needs_alias = current != v
     after = {**aliases, env: v}
-    fixes = (
-        stage_fixes(env, after, {n: i.stage for n, i in state.versions.items()}) if stages else []
-    )
+    now = {n: i.stage for n, i in state.versions.items()}
+    fixes = stage_fixes(env, after, now, _interrupted_stages(state, env)) if stages else []
     complete = (
         not needs_alias and not fixes and op is None and applied == v and has_record(info, env)
     )

@@ -22,7 +22,7 @@ import os
 import re
 import socket
 import time as _time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -178,12 +178,17 @@ def expected_stages(aliases: Mapping[str, int], stages: Mapping[int, str]) -> di
 
 
 def stage_fixes(
-    env: str, aliases: Mapping[str, int], stages: Mapping[int, str]
+    env: str,
+    aliases: Mapping[str, int],
+    stages: Mapping[int, str],
+    leave: Collection[str] = (),
 ) -> list[tuple[int, str, str]]:
     """(version, stage now, stage wanted) for the stage writes `env`'s alias implies.
 
-    Only versions whose stage is or should be `env`'s stage, or that `env`'s alias names:
-    an apply to staging never rewrites production's mirror, and the reverse.
+    Only versions whose stage is or should be `env`'s stage, or that `env`'s alias names.
+    Fixes that move a version into or out of a stage in `leave` are left out: the reconciler
+    passes the stage of an environment whose own apply was interrupted, so its rerun (not this
+    one) finishes its moves.
     """
     wanted = expected_stages(aliases, stages)
     mine = STAGE_OF[env]
@@ -192,7 +197,9 @@ def stage_fixes(
     return [
         (version, stages[version], stage)
         for version, stage in sorted(wanted.items(), key=lambda kv: (kv[0] != target, kv[0]))
-        if stage != stages[version] and (mine in (stage, stages[version]) or version == target)
+        if stage != stages[version]
+        and (mine in (stage, stages[version]) or version == target)
+        and not ({stage, stages[version]} & set(leave))
     ]
 
 
@@ -337,19 +344,16 @@ class Lease:
 
 
 def lease_owner(env: Mapping[str, str] | None = None) -> str:
-    """Who takes the lease: the workflow run (run id + attempt) in Actions, else user@host:pid."""
+    """Who takes the lease: ML_PROMOTE_LEASE_OWNER, else the workflow run (a re-run attempt of
+    the same run is the same owner, so it can finish what a killed attempt left), else
+    user@host (a rerun after a local crash is not locked out for the lease's lifetime)."""
     env = os.environ if env is None else env
+    if env.get("ML_PROMOTE_LEASE_OWNER"):
+        return env["ML_PROMOTE_LEASE_OWNER"]
     if env.get("GITHUB_RUN_ID"):
-        repo = env.get("GITHUB_REPOSITORY", "")
-        return f"{repo}#run{env['GITHUB_RUN_ID']}.{env.get('GITHUB_RUN_ATTEMPT', '1')}"
+        return f"{env.get('GITHUB_REPOSITORY', '')}#run{env['GITHUB_RUN_ID']}"
     user = env.get("USER") or env.get("USERNAME") or "user"
-    return f"{user}@{socket.gethostname()}:{os.getpid()}"
-
-
-def live_foreign_lease(tags: Mapping[str, str], owner: str) -> Lease | None:
-    """A live lease held by someone else, from tags already read; None when free or ours."""
-    lease = Lease.parse(tags.get(LEASE_TAG))
-    return lease if lease is not None and lease.live() and lease.owner != owner else None
+    return f"{user}@{socket.gethostname()}"
 
 
 def acquire_lease(

@@ -27,6 +27,7 @@ from ml.errors import SpecError
 
 MAX_FILE_BYTES = 64 * 1024
 MAX_NOTE_CHARS = 500
+MAX_FLOW_DEPTH = 32
 _QUOTE_CHARS = 60
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -132,6 +133,23 @@ def _read(path: Path) -> str:
         raise SpecError(f"{path}:1: not UTF-8 text ({exc.reason})") from None
 
 
+def _refuse_deep_nesting(path: Path, text: str) -> None:
+    """Refuse more than `MAX_FLOW_DEPTH` open `[`/`{`: the YAML scanner slows down
+    quadratically with flow nesting (5,000 levels take a minute) before it fails."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for char in line:
+            if char in "[{":
+                depth += 1
+                if depth > MAX_FLOW_DEPTH:
+                    raise SpecError(
+                        f"{path}:{number}: YAML nested too deeply (over {MAX_FLOW_DEPTH} "
+                        "levels of [ or {; hint: models.<name>.version is two levels)"
+                    )
+            elif char in "]}":
+                depth = max(0, depth - 1)
+
+
 def _refuse_anchors(yaml: YAML, path: Path, text: str) -> None:
     """Scan the event stream (cheap, nothing built) and refuse any anchor or alias."""
     for event in yaml.parse(text):
@@ -151,6 +169,7 @@ def load_yaml(path: Path) -> Any:
     text = _read(path)
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    _refuse_deep_nesting(path, text)
     try:
         _refuse_anchors(yaml, path, text)
         return yaml.load(text)
