@@ -69,9 +69,13 @@ CLEAN_WRITES = len(_clean().writes)
 def test_every_crash_point_is_reported_and_a_rerun_converges(crash_at: int) -> None:
     # Given an apply of staging then production killed before its `crash_at`-th write
     registry = MemoryRegistry(_base(), crash_after=crash_at)
-    with pytest.raises(CrashError):
+
+    def both() -> None:
         _apply(registry, "staging")
         _apply(registry, "production")
+
+    with pytest.raises(CrashError):
+        both()
 
     # Then status reports what is left: interrupted while a pending record stands, never drift
     state = registry.states[M]

@@ -57,9 +57,11 @@ def test_records_of_both_formats_come_oldest_first_and_per_environment() -> None
 @pytest.mark.parametrize(
     ("aliases", "stages", "wanted"),
     [
-        ({"staging": 2, "production": 1}, {1: "Production", 2: "None"}, {1: "Production", 2: "Staging"}),
+        ({"staging": 2, "production": 1}, {1: "Production", 2: "None"},
+         {1: "Production", 2: "Staging"}),
         # one version for both: it keeps Production; a leftover Staging version is archived
-        ({"staging": 1, "production": 1}, {1: "Production", 2: "Staging"}, {1: "Production", 2: "Archived"}),
+        ({"staging": 1, "production": 1}, {1: "Production", 2: "Staging"},
+         {1: "Production", 2: "Archived"}),
         ({}, {1: "Staging", 2: "None", 3: "Archived"}, {1: "Archived", 2: "None", 3: "Archived"}),
     ],
 )  # fmt: skip
