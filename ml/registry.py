@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -249,12 +249,14 @@ class Registry:
                     return None
                 raise
             found = self.client.search_model_versions(f"name = '{name}'")
-            return ModelState(
-                name=name,
-                aliases={k: int(v) for k, v in (rm.aliases or {}).items()},
-                tags=dict(rm.tags or {}),
-                versions={int(mv.version): _version_info(mv) for mv in found},
-            )
+            aliases = {k: int(v) for k, v in (rm.aliases or {}).items()}
+            # A search leaves versions' aliases empty on some stores: take them from the model.
+            versions = {}
+            for mv in found:
+                info = _version_info(mv)
+                mine = tuple(sorted(a for a, v in aliases.items() if v == info.version))
+                versions[info.version] = replace(info, aliases=mine)
+            return ModelState(name, aliases, dict(rm.tags or {}), versions)
 
     def model_tags(self, name: str) -> dict[str, str]:
         """The registered model's tags (one call); empty when the model is not registered."""

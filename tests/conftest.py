@@ -10,7 +10,7 @@ import os
 # use; on a 2-core machine they slow every server start. Child processes inherit this.
 os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 
-from tests.fixtures.services import (  # noqa: E402, F401
+from tests.fixtures.services import (  # noqa: F401
     mlflow_pg_server,
     mlflow_sqlite_server,
     postgres,

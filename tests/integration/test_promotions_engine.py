@@ -36,7 +36,10 @@ OPTIONS = ApplyOptions(owner="tests", settle=0)
 
 
 def apply_spec(
-    registry: Registry, loaded: LoadedSpec, env: str, ctx: ApplyContext,
+    registry: Registry,
+    loaded: LoadedSpec,
+    env: str,
+    ctx: ApplyContext,
     gates: GatesFile | None = None,
 ) -> list:
     """The engine's apply with this module's lease owner and no settle wait."""
@@ -263,7 +266,6 @@ def test_a_rollback_adds_its_own_record_and_a_crash_before_it_is_rerun(
 
     def boom(*_a: object, **_k: object) -> None:
         raise _CrashError("killed before the audit record")
-
 
     faulty.set_version_tag = boom  # type: ignore[method-assign]
     with pytest.raises(_CrashError):

@@ -1,14 +1,14 @@
-"""scripts/tf_plan_markdown.py: the summary first, the plan fenced, folded and cut to fit."""
+"""ml/tfplan.py and `mlops pr terraform-plan`: the summary first, the plan fenced, folded and cut
+to fit."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "scripts"))
+from typer.testing import CliRunner
 
-import tf_plan_markdown  # noqa: E402
+from ml import tfplan as tf_plan_markdown
+from ml.cli import app
 
 PLAN = """Terraform will perform the following actions:
 
@@ -58,8 +58,10 @@ def test_an_oversized_plan_keeps_its_end_and_fits_a_comment() -> None:
 def test_cli_writes_the_file_and_refuses_a_missing_plan(tmp_path: Path) -> None:
     plan, out = tmp_path / "plan.txt", tmp_path / "plan.md"
     plan.write_text(PLAN)
-    assert (
-        tf_plan_markdown.main(["--env", "staging", "--plan-file", str(plan), "-o", str(out)]) == 0
-    )
+    args = ["pr", "terraform-plan", "--env", "staging", "--plan-file"]
+    result = CliRunner().invoke(app, [*args, str(plan), "-o", str(out)])
+    assert result.exit_code == 0, result.output
     assert out.read_text().startswith("**Plan: 1 to add")
-    assert tf_plan_markdown.main(["--env", "staging", "--plan-file", str(tmp_path / "no")]) == 1
+    missing = CliRunner().invoke(app, [*args, str(tmp_path / "no")])
+    assert missing.exit_code == 2
+    assert "plan file not found" in missing.output
