@@ -48,9 +48,17 @@ def _model(server: MlflowServer, versions: int = 2) -> str:
 
 def _apply(server: MlflowServer, spec: Path, env: str, **extra: str) -> tuple[int, str]:
     return _cli(
-        server, "promote", "apply", "--env", env, "--file", str(spec), "--gates", str(GATES),
+        server,
+        "promote",
+        "apply",
+        "--env",
+        env,
+        "--file",
+        str(spec),
+        "--gates",
+        str(GATES),
         **extra,
-    )  # fmt: skip
+    )
 
 
 def test_staging_back_on_the_production_version_leaves_no_stale_staging_stage(
@@ -104,10 +112,22 @@ def test_a_killed_apply_is_interrupted_not_drift_and_blocks_production(
         with pytest.raises(_Killed):
             CliRunner().invoke(
                 app,
-                ["promote", "apply", "--env", "staging", "--file", str(spec), "--gates", str(GATES)],
-                env={"MLFLOW_TRACKING_URI": mlflow_sqlite_server.uri, "ML_PROMOTE_LEASE_SETTLE": "0"},
+                [
+                    "promote",
+                    "apply",
+                    "--env",
+                    "staging",
+                    "--file",
+                    str(spec),
+                    "--gates",
+                    str(GATES),
+                ],
+                env={
+                    "MLFLOW_TRACKING_URI": mlflow_sqlite_server.uri,
+                    "ML_PROMOTE_LEASE_SETTLE": "0",
+                },
                 catch_exceptions=False,
-            )  # fmt: skip
+            )
 
     # Then status says which apply was interrupted (exit 16), not "moved outside git"
     code, out = _cli(mlflow_sqlite_server, "promote", "status", "--file", str(spec))
@@ -173,10 +193,12 @@ def test_hostile_specs_are_refused_in_one_line_and_move_nothing(
 
 @pytest.mark.parametrize(
     ("entry", "expected"),
-    [("no-such-model:\n    version: 1", "unknown model 'no-such-model'"),
-     ("{name}:\n    version: 9", "v9 does not exist")],
+    [
+        ("no-such-model:\n    version: 1", "unknown model 'no-such-model'"),
+        ("{name}:\n    version: 9", "v9 does not exist"),
+    ],
     ids=["unknown-model", "unknown-version"],
-)  # fmt: skip
+)
 def test_plan_exits_non_zero_for_unknown_models_and_versions(
     mlflow_sqlite_server: MlflowServer, tmp_path: Path, entry: str, expected: str
 ) -> None:
@@ -234,11 +256,13 @@ def test_two_applies_at_once_one_wins_the_other_is_told(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-        )  # fmt: skip
+        )
         for i in range(2)
     ]
-    outcomes = [(p.wait(timeout=300), " ".join((p.stdout.read() if p.stdout else "").split()))
-                for p in procs]  # fmt: skip
+    outcomes = [
+        (p.wait(timeout=300), " ".join((p.stdout.read() if p.stdout else "").split()))
+        for p in procs
+    ]
 
     # Then at least one applied, and any loser says why: the lease (11) or, if both slipped
     # through the lease's window, a verification that names the lease (7); nothing is left
@@ -249,6 +273,7 @@ def test_two_applies_at_once_one_wins_the_other_is_told(
         assert code in (0, 11, 7), outcomes
         if code:
             assert "lease" in out, outcomes
-    code, out = _cli(mlflow_sqlite_server, "promote", "status", "--file", str(spec), "--env",
-                     "staging")  # fmt: skip
+    code, out = _cli(
+        mlflow_sqlite_server, "promote", "status", "--file", str(spec), "--env", "staging"
+    )
     assert code == 0, out

@@ -41,7 +41,8 @@ def test_the_sqlite_reader_equals_mlflow_client(tmp_path: Path) -> None:
     # Then they agree, deleted versions and models included
     got = fast.read_models(names)
     assert got == slow.read_models(names)
-    assert got["b"] is None and got["missing"] is None
+    assert got["b"] is None
+    assert got["missing"] is None
     a = got["a"]
     assert a is not None
     assert sorted(a.versions) == [1, 2]

@@ -165,7 +165,8 @@ def test_step_outputs_summary_and_run_url(tmp_path: Path, monkeypatch: pytest.Mo
     github.append_summary("### hi")
     lines = out.read_text().splitlines()
     assert lines[0] == "version=4"
-    assert lines[1].startswith("notes<<EOF_") and lines[2:4] == ["a", "b"]
+    assert lines[1].startswith("notes<<EOF_")
+    assert lines[2:4] == ["a", "b"]
     assert lines[4] == lines[1].split("<<")[1]
     assert summary.read_text() == "### hi\n"
     env = {"GITHUB_RUN_ID": "5", "GITHUB_REPOSITORY": "o/r"}

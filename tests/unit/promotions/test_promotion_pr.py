@@ -112,9 +112,12 @@ def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
     result = CliRunner().invoke(
         app,
         ["pr", "open", "--version", "2"],
-        env={"MLFLOW_TRACKING_URI": registry_uri, "GITHUB_ACTIONS": "true",
-             "GITHUB_OUTPUT": str(outputs)},
-    )  # fmt: skip
+        env={
+            "MLFLOW_TRACKING_URI": registry_uri,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_OUTPUT": str(outputs),
+        },
+    )
 
     # Then the branch is on origin with promotions.yaml at v2, and gh opened (not merged) a PR
     assert result.exit_code == 0, result.output
@@ -139,7 +142,8 @@ def test_pr_open_without_gh_is_a_clear_error(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no gh (nor git) here
     result = CliRunner().invoke(
-        app, ["pr", "open", "--version", "2", "--file", str(tmp_path / "promotions.yaml")],
+        app,
+        ["pr", "open", "--version", "2", "--file", str(tmp_path / "promotions.yaml")],
         env={"MLFLOW_TRACKING_URI": registry_uri},
-    )  # fmt: skip
+    )
     assert result.exit_code in (2, 12), result.output
