@@ -424,8 +424,12 @@ class Registry:
     def register(
         self, name: str, model_uri: str, run_id: str, tags: dict[str, str], description: str
     ) -> VersionInfo:
-        """Register `model_uri` as a new version of `name` and wait until it is READY."""
-        with registry_errors(f"register {name}"):
+        """Register `model_uri` as a new version of `name` and wait until it is READY.
+
+        Inside `fluent()`: a database registry resolves a `models:/m-...` source through
+        MLflow's process-wide tracking URI, not the client's.
+        """
+        with registry_errors(f"register {name}"), self.fluent():
             try:
                 self.client.get_registered_model(name)
             except Exception as exc:

@@ -192,6 +192,24 @@ def _sync(env: str, state: ModelState, desired: int, stages: bool) -> tuple[Sync
     return Sync.IN_SYNC, [f"{env}: v{desired} in sync"]
 
 
+def _fields(
+    d: Desired,
+    env: str,
+    current: int | None = None,
+    applied: int | None = None,
+    previous: int | None = None,
+    rollback: bool = False,
+    interrupted: Operation | None = None,
+    verdict: Verdict | None = None,
+) -> dict[str, object]:
+    """The fields every action of `d` in `env` carries, whatever its kind."""
+    return {
+        "model": d.name, "env": env, "desired": d.version, "current": current,
+        "applied": applied, "previous": previous, "rollback": rollback, "waiver": d.rollback,
+        "note": d.note, "where": d.where, "interrupted": interrupted, "gates": verdict,
+    }  # fmt: skip
+
+
 def _refused(base: dict[str, object], refusal: Refusal, reasons: list[str], sync: Sync) -> Action:
     return Action(
         **base,  # type: ignore[arg-type]
@@ -227,20 +245,7 @@ def _diff_env(
         else (applied if applied is not None else current)
     )
     rollback = is_rollback(state, v) or (d.rollback and current != v)
-    base: dict[str, object] = dict(
-        model=d.name,
-        env=env,
-        desired=v,
-        current=current,
-        applied=applied,
-        previous=previous,
-        rollback=rollback,
-        waiver=d.rollback,
-        note=d.note,
-        where=d.where,
-        interrupted=op,
-        gates=verdict,
-    )
+    base = _fields(d, env, current, applied, previous, rollback, op, verdict)
     info = state.versions.get(v)
     if state.tags.get("mlflow.prompt.is_prompt", "").lower() == "true":
         return _refused(
@@ -349,27 +354,13 @@ def diff(
         state = observed.state(d.name)
         verdict = (verdicts or {}).get(d.name)
         if state is None:
-            for env in envs:
-                actions.append(
-                    Action(
-                        model=d.name,
-                        env=env,
-                        kind=Kind.REFUSED,
-                        sync=Sync.DRIFT,
-                        desired=d.version,
-                        current=None,
-                        applied=None,
-                        previous=None,
-                        reasons=(
-                            f"unknown model {d.name!r}: not registered in MLflow (hint: "
-                            "check the name, or train and register it first)",
-                        ),
-                        refusal=Refusal.MISSING,
-                        waiver=d.rollback,
-                        note=d.note,
-                        where=d.where,
-                    )
-                )
+            reason = (
+                f"unknown model {d.name!r}: not registered in MLflow (hint: check the name, "
+                "or train and register it first)"
+            )
+            actions += [
+                _refused(_fields(d, env), Refusal.MISSING, [reason], Sync.DRIFT) for env in envs
+            ]
             continue
         aliases = dict(state.aliases)
         staging_ok: bool | None = None

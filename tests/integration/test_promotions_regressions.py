@@ -30,6 +30,11 @@ from tests.fixtures.services import MlflowServer
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 
 
+def apply_staging_args(spec: Path) -> list[str]:
+    """`promote apply --env staging` of `spec` with the tests' gates."""
+    return ["promote", "apply", "--env", "staging", "--file", str(spec), "--gates", str(GATES)]
+
+
 def _cli(server: MlflowServer, *args: str, **env: str) -> tuple[int, str]:
     result = CliRunner().invoke(
         app,
@@ -61,16 +66,22 @@ def _apply(server: MlflowServer, spec: Path, env: str, **extra: str) -> tuple[in
     )
 
 
+def _v1_everywhere_then_v2(server: MlflowServer, tmp_path: Path) -> tuple[str, Path]:
+    """A model whose v1 is applied to both environments; the spec then names v2."""
+    name = _model(server)
+    spec = tmp_path / "promotions.yaml"
+    write_spec(spec, {name: 1})
+    for env in ("staging", "production"):
+        assert _apply(server, spec, env)[0] == 0
+    write_spec(spec, {name: 2})
+    return name, spec
+
+
 def test_staging_back_on_the_production_version_leaves_no_stale_staging_stage(
     mlflow_sqlite_server: MlflowServer, tmp_path: Path
 ) -> None:
     # Given v1 in both environments and v2 then applied to staging
-    name = _model(mlflow_sqlite_server)
-    spec = tmp_path / "promotions.yaml"
-    write_spec(spec, {name: 1})
-    for env in ("staging", "production"):
-        assert _apply(mlflow_sqlite_server, spec, env)[0] == 0
-    write_spec(spec, {name: 2})
+    name, spec = _v1_everywhere_then_v2(mlflow_sqlite_server, tmp_path)
     assert _apply(mlflow_sqlite_server, spec, "staging")[0] == 0
 
     # When staging moves back to v1 (the production version)
@@ -94,12 +105,7 @@ def test_a_killed_apply_is_interrupted_not_drift_and_blocks_production(
     mlflow_sqlite_server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given v1 in both environments and the spec moved to v2
-    name = _model(mlflow_sqlite_server)
-    spec = tmp_path / "promotions.yaml"
-    write_spec(spec, {name: 1})
-    for env in ("staging", "production"):
-        assert _apply(mlflow_sqlite_server, spec, env)[0] == 0
-    write_spec(spec, {name: 2})
+    name, spec = _v1_everywhere_then_v2(mlflow_sqlite_server, tmp_path)
 
     # When the staging apply dies right after its alias write (the stage write never happens;
     # a BaseException passes every `except`, as a kill would; `finally` still releases the
@@ -112,16 +118,7 @@ def test_a_killed_apply_is_interrupted_not_drift_and_blocks_production(
         with pytest.raises(_Killed):
             CliRunner().invoke(
                 app,
-                [
-                    "promote",
-                    "apply",
-                    "--env",
-                    "staging",
-                    "--file",
-                    str(spec),
-                    "--gates",
-                    str(GATES),
-                ],
+                apply_staging_args(spec),
                 env={
                     "MLFLOW_TRACKING_URI": mlflow_sqlite_server.uri,
                     "ML_PROMOTE_LEASE_SETTLE": "0",
@@ -236,17 +233,7 @@ def test_two_applies_at_once_one_wins_the_other_is_told(
     spec = write_spec(tmp_path / "promotions.yaml", {name: 1})
     procs = [
         subprocess.Popen(
-            [
-                MLOPS,
-                "promote",
-                "apply",
-                "--env",
-                "staging",
-                "--file",
-                str(spec),
-                "--gates",
-                str(GATES),
-            ],
+            [MLOPS, *apply_staging_args(spec)],
             env={
                 **os.environ,
                 "MLFLOW_TRACKING_URI": mlflow_sqlite_server.uri,

@@ -32,9 +32,7 @@ def test_summary_environment_and_commit_come_first() -> None:
 def test_no_changes_and_output_only_plans_are_named() -> None:
     no_change = "No changes. Your infrastructure matches the configuration.\n"
     assert tfplan.summarize(no_change).startswith("No changes.")
-    assert tfplan.summarize("Changes to Outputs:\n  + url = x\n") == (
-        "Only outputs change."
-    )
+    assert tfplan.summarize("Changes to Outputs:\n  + url = x\n") == ("Only outputs change.")
     assert "No plan summary found" in tfplan.summarize("Error: boom\n")
 
 
