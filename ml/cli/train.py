@@ -94,7 +94,10 @@ def train(
     overrides = _params(params)
     kinds = ("xgboost", "logreg") if model == Candidate.both else (model.value,)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console.unwrap(),
     ) as progress:
         task = progress.add_task("starting", total=None)
         result = run_training(
