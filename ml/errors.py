@@ -68,3 +68,9 @@ class RollbackError(MlopsError):
     """No rollback target, or the edit/commit/PR could not be made."""
 
     exit_code = 8
+
+
+class MonitoringBreach(MlopsError):  # noqa: N818 (the name CONTRACTS.md fixes)
+    """A drift or data-check threshold was crossed; the report and summary were written first."""
+
+    exit_code = 15

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import monitor as monitor_verbs
 from ml.cli import promote as promote_verbs
 from ml.cli import serve as serve_verbs
 from ml.cli import train as train_verbs
@@ -37,3 +38,6 @@ app.add_typer(promote_verbs.promote_app, name="promote")
 app.command("history")(promote_verbs.history)
 app.command("rollback")(promote_verbs.rollback)
 app.command("serve")(serve_verbs.serve)
+app.add_typer(monitor_verbs.monitor_app, name="monitor")
+app.add_typer(monitor_verbs.data_app, name="data")
+app.command("notify")(monitor_verbs.notify)
