@@ -13,7 +13,7 @@ import pytest
 from ml.errors import ConfigError, DataError
 from ml.features import FEATURES
 from ml.monitoring.logs import Window, parse_duration, read_predictions
-from tests.unit.monitoring.conftest import as_records, prediction_lines
+from tests.fixtures.prediction_logs import as_records, prediction_lines
 
 
 @pytest.fixture
