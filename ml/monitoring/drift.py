@@ -56,6 +56,12 @@ def _pick(frame: pd.DataFrame, column: str, wanted: str | None, what: str) -> tu
     return wanted, counts
 
 
+def _only(frame: pd.DataFrame, column: str, value: str) -> pd.DataFrame:
+    """Rows whose `column` is `value`; the frame itself (no copy) when that is every row."""
+    mask = frame[column] == value
+    return frame if bool(mask.all()) else frame[mask]
+
+
 def _reference_for(request: DriftRequest, model: str, version: str) -> pd.DataFrame:
     from ml.monitoring.reference import load_reference, read_frame
 
@@ -89,9 +95,9 @@ def run_drift(request: DriftRequest) -> Comparison:
         request.logs, request.window, request.config.logs.max_malformed_share
     )
     model, models = _pick(frame, MODEL, request.model, "model")
-    frame = frame[frame[MODEL] == model]
+    frame = _only(frame, MODEL, model)
     version, versions = _pick(frame, VERSION, request.version, "version")
-    current = frame[frame[VERSION] == version]
+    current = _only(frame, VERSION, version)
     reference = _reference_for(request, model, version)
     comparison = compare(
         current,
