@@ -45,6 +45,18 @@ def series(title: str, unit: str, *targets: Dataquery, width: int = 12) -> Times
     return panel
 
 
+def quantiles(bucket_selector: str, qs: tuple[float, float, float]) -> list[Dataquery]:
+    """p-quantiles of a histogram (`name_bucket{labels}`), one target each (refs A, B, C)."""
+    return [
+        query(
+            f"histogram_quantile({q}, sum by (le) (rate({bucket_selector}[$__rate_interval])))",
+            f"p{round(q * 100)}",
+            ref,
+        )
+        for q, ref in zip(qs, "ABC", strict=True)
+    ]
+
+
 def stat(title: str, unit: str, target: Dataquery, width: int = 6) -> Stat:
     """A single-value panel."""
     return (
@@ -83,13 +95,8 @@ def serving() -> Dashboard:
         .with_panel(series("Records scored by decision", "ops", query(
             f"sum by (decision) (rate(serve_predictions_total{{{API}}}{rate}))", "{{decision}}")))
         .with_row(Row("Latency"))
-        .with_panel(series("/predict latency", "s", *(
-            query(
-                f"histogram_quantile({q}, sum by (le) (rate("
-                f'serve_request_latency_seconds_bucket{{{API},route="/predict"}}{rate})))',
-                f"p{int(q * 100)}", ref)
-            for q, ref in ((0.5, "A"), (0.9, "B"), (0.99, "C"))
-        )))
+        .with_panel(series("/predict latency", "s", *quantiles(
+            f'serve_request_latency_seconds_bucket{{{API},route="/predict"}}', (0.5, 0.9, 0.99))))
         .with_panel(series("Records per request", "none", query(
             "histogram_quantile(0.9, sum by (le) "
             f"(rate(serve_batch_records_bucket{{{API}}}{rate})))", "p90")))
@@ -118,13 +125,8 @@ def model() -> Dashboard:
         .with_panel(series("Approval rate by version", "percentunit", query(
             f"sum by (version) (rate(serve_approvals_total{{{API}}}{rate}))"
             f" / sum by (version) (rate(serve_score_count{{{API}}}{rate}))", "v{{version}}")))
-        .with_panel(series("Score quantiles (version $version)", "percentunit", *(
-            query(
-                f"histogram_quantile({q}, sum by (le) (rate("
-                f'serve_score_bucket{{{API},version="$version"}}{rate})))',
-                f"p{int(q * 100)}", ref)
-            for q, ref in ((0.1, "A"), (0.5, "B"), (0.9, "C"))
-        )))
+        .with_panel(series("Score quantiles (version $version)", "percentunit", *quantiles(
+            f'serve_score_bucket{{{API},version="$version"}}', (0.1, 0.5, 0.9))))
         .with_row(Row("Drift job (last run)"))
         .with_panel(stat("Drift share", "percentunit", query("max(mlops_drift_share)")))
         .with_panel(stat("Score PSI", "none", query("max(mlops_drift_score_psi)")))
