@@ -70,6 +70,12 @@ class RollbackError(MlopsError):
     exit_code = 8
 
 
+class GitHubError(MlopsError):
+    """A git / gh / GitHub API operation failed."""
+
+    exit_code = 12
+
+
 class MonitoringBreach(MlopsError):  # noqa: N818 (the name CONTRACTS.md fixes)
     """A drift or data-check threshold was crossed; the report and summary were written first."""
 

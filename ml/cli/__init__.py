@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ml.cli import monitor as monitor_verbs
+from ml.cli import platform as platform_verbs
 from ml.cli import promote as promote_verbs
 from ml.cli import serve as serve_verbs
 from ml.cli import train as train_verbs
@@ -41,3 +42,5 @@ app.command("serve")(serve_verbs.serve)
 app.add_typer(monitor_verbs.monitor_app, name="monitor")
 app.add_typer(monitor_verbs.data_app, name="data")
 app.command("notify")(monitor_verbs.notify)
+app.command("preflight")(platform_verbs.preflight)
+app.command("bootstrap")(platform_verbs.bootstrap)
