@@ -28,6 +28,7 @@ from ml.evaluate import Evaluation, evaluate, model_card, write_plots
 from ml.features import MODEL_KINDS, ModelKind, build_pipeline
 from ml.github import git_dirty, git_sha
 from ml.holdout import Holdout, load_dataset
+from ml.monitoring.reference import log_reference
 from ml.registry import Registry, VersionInfo
 from ml.settings import MLSettings
 from ml.train_config import TrainConfig, load_train_config
@@ -130,6 +131,8 @@ def train_candidate(
         scores = pipeline.predict_proba(holdout.x_test)[:, 1]
         evaluation = evaluate(holdout.y_test, scores)
         mlflow.log_metrics(evaluation.as_metrics())
+        # What this version saw (features + its scores): monitoring compares production with it.
+        log_reference(holdout.x_train, pipeline.predict_proba(holdout.x_train)[:, 1])
         with tempfile.TemporaryDirectory(prefix="eval-") as tmp:
             out = Path(tmp)
             for plot in write_plots(holdout.y_test, scores, out / "plots"):

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import monitor as monitor_verbs
 from ml.cli import platform as platform_verbs
 from ml.cli import pr as pr_verbs
 from ml.cli import promote as promote_verbs
@@ -45,5 +46,8 @@ app.command("history")(promote_verbs.history)
 app.command("rollback")(promote_verbs.rollback)
 app.add_typer(pr_verbs.pr_app, name="pr")
 app.command("serve")(serve_verbs.serve)
+app.add_typer(monitor_verbs.monitor_app, name="monitor")
+app.add_typer(monitor_verbs.data_app, name="data")
+app.command("notify")(monitor_verbs.notify)
 app.command("preflight")(platform_verbs.preflight)
 app.command("bootstrap")(platform_verbs.bootstrap)
