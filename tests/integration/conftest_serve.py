@@ -21,6 +21,7 @@ import pytest
 
 from ml.contract import CONTRACT_FILE, ModelContract
 from ml.features import FEATURE_COLUMNS, FEATURES
+from ml.registry import Registry
 from tests.fixtures import services
 from tests.fixtures.services import free_port
 
@@ -71,27 +72,35 @@ def log_tiny_version(
     import mlflow
     from mlflow.models import infer_signature
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_experiment("serve-tests")
     model, x = fit_tiny(seed)
     example = x.head(5)
     signature = infer_signature(example, model.predict_proba(example)[:, 1])
-    with mlflow.start_run() as run:
-        mlflow.log_metric("roc_auc", 0.5 + seed / 100)
-        if contract is not None:
-            mlflow.log_dict(contract.to_dict(), CONTRACT_FILE)
-        info = mlflow.xgboost.log_model(
-            model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            model_format="ubj",
-            registered_model_name=name,
-            pip_requirements=["xgboost"],  # skips slow requirement inference
-        )
+    # fluent(): MLflow's process-wide URIs point here for the block only, so no later test
+    # (or server it starts) inherits this store.
+    with Registry(tracking_uri).fluent():
+        mlflow.set_experiment("serve-tests")
+        with mlflow.start_run() as run:
+            mlflow.log_metric("roc_auc", 0.5 + seed / 100)
+            if contract is not None:
+                mlflow.log_dict(contract.to_dict(), CONTRACT_FILE)
+            info = mlflow.xgboost.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                model_format="ubj",
+                registered_model_name=name,
+                pip_requirements=["xgboost"],  # skips slow requirement inference
+            )
     assert run.info.run_id
     return str(info.registered_model_version)
+
+
+def sqlite_store(root: Path) -> str:
+    """An embedded registry under `root` with the tests' experiment; its URI."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    Registry(uri).ensure_experiment("serve-tests", (root / "art").as_uri())
+    return uri
 
 
 def save_tiny_model_dir(path: Path, seed: int = 0) -> Path:
@@ -158,8 +167,9 @@ def serve_subprocess(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`serve_process`, yielding the process too (for tests that signal it)."""
     port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_URI")}
     full_env = {
-        **os.environ,
+        **inherited,  # a server test names its registry in `env`, never by accident
         "SERVE_HOST": "127.0.0.1",
         "SERVE_PORT": str(port),
         "SERVE_WORKERS": str(workers),

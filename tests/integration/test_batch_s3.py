@@ -13,7 +13,7 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_serve import feature_frame, log_tiny_version
+from conftest_serve import feature_frame, log_tiny_version, sqlite_store
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -41,11 +41,7 @@ def test_an_s3_object_is_scored_like_a_file(
         "AWS_DEFAULT_REGION": "eu-west-1",
     }.items():
         monkeypatch.setenv(key, value)
-    import mlflow
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.create_experiment("serve-tests", artifact_location=(tmp_path / "art").as_uri())
+    uri = sqlite_store(tmp_path)
     version = log_tiny_version(uri, seed=7, contract=CONTRACT)
     MlflowClient(uri, registry_uri=uri).set_registered_model_alias(
         "credit-risk", "production", version

@@ -48,6 +48,23 @@ def _request_head(body: bytes, keep_alive: bool = True) -> bytes:
     )
 
 
+def _read_one(sock: socket.socket) -> bytes:
+    """One whole response on a kept-alive connection (headers, then Content-Length bytes)."""
+    sock.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
 def _read_response(sock: socket.socket) -> tuple[int, bytes]:
     """Status and body of one response (reads until the connection closes)."""
     sock.settimeout(10)
@@ -68,7 +85,7 @@ def test_in_flight_request_finishes_new_connections_are_refused_and_it_exits(
     idle = socket.create_connection(address)
     small = json.dumps({"records": [record(0)]}).encode()
     idle.sendall(_request_head(small) + small)
-    assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+    assert _read_one(idle).startswith(b"HTTP/1.1 200")
     # A request in flight: headers and half of its body sent.
     in_flight = socket.create_connection(address)
     in_flight.sendall(_request_head(body) + body[: len(body) // 2])

@@ -22,7 +22,7 @@ from ml.contract import Feature
 from ml.errors import ConfigError, DataError, RegistryError
 from ml.features import CONTRACT, FEATURES
 from ml.registry import Registry
-from tests.integration.conftest_serve import feature_frame, log_tiny_version
+from tests.integration.conftest_serve import feature_frame, log_tiny_version, sqlite_store
 
 NAME = "credit-risk"
 
@@ -31,12 +31,8 @@ NAME = "credit-risk"
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Versions: 1 with the contract, 2 from before contracts, 3 with AGE narrowed to 18..60,
     4 whose booster file is gone; production → 1."""
-    import mlflow
-
     root = tmp_path_factory.mktemp("batch-store")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.create_experiment("serve-tests", artifact_location=(root / "art").as_uri())
+    uri = sqlite_store(root)
     narrowed = CONTRACT.replaced(
         Feature("AGE", "int", minimum=18, maximum=60, reason="this version's own bound")
     )

@@ -79,9 +79,7 @@ def test_a_contract_that_breaks_its_own_example_is_not_loaded(narrowed_dir: Path
 
 
 def test_each_registry_version_brings_its_contract(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.create_experiment("serve-tests", artifact_location=(tmp_path / "art").as_uri())
+    uri = helpers.sqlite_store(tmp_path)
     legacy = helpers.log_tiny_version(uri, seed=1)
     narrow = helpers.log_tiny_version(uri, seed=2, contract=NARROW)
     registry = MlflowClient(uri, registry_uri=uri)

@@ -133,11 +133,7 @@ def test_redact_uri_leaves_plain_uris() -> None:
 def test_alias_move_swaps_and_rollback_needs_no_restart(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    mlflow.create_experiment("serve-tests", artifact_location=(tmp_path / "art").as_uri())
+    uri = helpers.sqlite_store(tmp_path)
     v1 = helpers.log_tiny_version(uri, seed=1)
     v2 = helpers.log_tiny_version(uri, seed=2)
     registry = MlflowClient(uri, registry_uri=uri)
