@@ -43,8 +43,12 @@ if TYPE_CHECKING:
     from ml.registry import Registry
     from serve.predictor import Predictor
 
-CHUNK_ROWS = 1 << 17  # 131,072 rows: ~24 MB of float64 features, big enough for XGBoost's blocks
-_CSV_BLOCK = 16 << 20  # bytes of CSV per parsed block (~130,000 rows of this data)
+# Chunks of ~33,000 rows: far above where XGBoost's per-call cost matters, and small enough that
+# the chunks in flight (pyarrow's readahead, the one prefetched, the one scored) stay within
+# ~350 MB beyond the imports. 16 MB CSV blocks and two prefetched chunks peaked at 1.3 GiB on
+# 10 M rows, 4 MB and one at 0.6 GiB, for the same speed (docs/performance.md).
+CHUNK_ROWS = 1 << 15  # Parquet rows per chunk
+_CSV_BLOCK = 4 << 20  # bytes of CSV per parsed block (~33,000 rows of this data)
 _HASH_CHUNK = 8 << 20
 _REF = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 # A number as text: what a feature column of a text file must hold in every non-empty cell.
@@ -137,6 +141,8 @@ def load_version(
     from serve.errors import ModelLoadError
     from serve.predictor import input_example, load_predictor, read_mlmodel, signature_of
 
+    # MLflow draws a progress bar per download on stderr: noise before the one-line summary.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     version, run_id = _resolve(registry, ref)
     model_dir = registry.download_version(ref.name, version, workdir / "model")
     contract_file = (
@@ -496,9 +502,9 @@ def _score_stream(
                 yield batch, chunk, model.contract.check_matrix(chunk.matrix)
 
     try:
-        # The next chunks are read, converted and checked on a thread while XGBoost scores this
+        # The next chunk is read, converted and checked on a thread while XGBoost scores this
         # one (it releases the GIL): reading and checking hide behind the scoring.
-        for batch, chunk, violations in _prefetch(prepared(), depth=2):
+        for batch, chunk, violations in _prefetch(prepared(), depth=1):
             n = batch.num_rows
             matrix = chunk.matrix
             bad = violations.rows
