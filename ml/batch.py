@@ -210,8 +210,9 @@ class Summary:
     rows: int
     scored: int
     rejected: int
-    seconds: float
+    seconds: float  # the whole command after start-up: download, load, read, check, score, write
     rows_per_second: float
+    scoring_seconds: float  # reading, checking, scoring and writing the rows (I/O included)
 
     def to_json(self) -> str:
         """One line of JSON."""
@@ -246,7 +247,9 @@ def predict(
         work = Path(tmp)
         local, digest = _fetch(source, work)
         model = load_version(registry, ref, work, nthread)
+        streaming = time.perf_counter()
         counts = _score_file(model, local, output, rejects, id_column, chunk_rows)
+        scoring = time.perf_counter() - streaming
         sha = digest.result()
     seconds = time.perf_counter() - started
     rows, rejected = counts
@@ -263,6 +266,7 @@ def predict(
         rejected=rejected,
         seconds=round(seconds, 3),
         rows_per_second=round(rows / seconds, 1) if seconds else 0.0,
+        scoring_seconds=round(scoring, 3),
     )
 
 

@@ -135,7 +135,8 @@ def main() -> int:
     env = {"MLFLOW_TRACKING_URI": uri}
     runs: list[Run] = []
 
-    def mlops_predict(source: Path, rows: int, out: Path) -> Run:
+    def mlops_predict(source: Path, rows: int, out: Path) -> tuple[Run, Run]:
+        """(the whole process, its streaming phase: reading, checking, scoring, writing)."""
         seconds, rss, printed = measure(
             f"mlops predict ({rows:,} rows)",
             [str(BIN / "mlops"), "predict", "--model", f"credit-risk/{version}",
@@ -147,12 +148,17 @@ def main() -> int:
         assert summary["rejected"] == 0, summary
         print(
             f"  mlops predict, {rows:,} rows: {seconds:.1f} s wall, {summary['seconds']:.1f} s "
-            f"after start-up ({rows / summary['seconds']:,.0f} rows/s)",
+            f"after start-up, {summary['scoring_seconds']:.1f} s streaming the rows",
             flush=True,
         )
-        return Run("mlops predict", rows, seconds, rss)
+        return (
+            Run("mlops predict (whole process)", rows, seconds, rss),
+            Run("mlops predict (streaming: read, check, score, write)", rows,
+                summary["scoring_seconds"], rss),
+        )  # fmt: skip
 
-    runs.append(mlops_predict(small, args.rows, run_dir / "ours.parquet"))
+    ours, streamed = mlops_predict(small, args.rows, run_dir / "ours.parquet")
+    runs += [ours, streamed]
 
     path = f"{BIN}:{os.environ.get('PATH', '')}"  # mlflow models predict execs python
     seconds, rss, _ = measure(
@@ -179,8 +185,8 @@ def main() -> int:
     if args.big_rows:
         print(f"replicating the data to {args.big_rows:,} rows ...", flush=True)
         large = replicate(args.big_rows, args.workdir / f"in-{args.big_rows}.csv")
-        big = mlops_predict(large, args.big_rows, run_dir / "big.parquet")
-        runs.append(big)
+        big, big_streamed = mlops_predict(large, args.big_rows, run_dir / "big.parquet")
+        runs += [big, big_streamed]
 
     load = os.getloadavg()[0]
     print(f"\nload average at the end: {load:.2f} on {os.cpu_count()} CPUs")
@@ -191,13 +197,15 @@ def main() -> int:
             f"| {r.label} | {r.rows:,} | {r.seconds:.1f} | {r.rows_s:,.0f} | "
             f"{r.peak_rss / 2**20:,.0f} MiB |"
         )
-    ours, theirs, limit = runs[0], runs[1], runs[2]
-    versus_mlflow = ours.rows_s / theirs.rows_s
-    versus_limit = ours.rows_s / limit.rows_s
+    theirs, limit = runs[2], runs[3]
     print(
-        f"\nmlops predict / mlflow models predict: {versus_mlflow:.1f}x (goal >= 20x)"
-        f"\nmlops predict / limit, I/O included: {versus_limit:.2f} (goal >= 0.5)"
-        f"\nceiling of the first ratio (limit / mlflow): {limit.rows_s / theirs.rows_s:.1f}x"
+        f"\nmlops predict / mlflow models predict, whole processes: "
+        f"{ours.rows_s / theirs.rows_s:.1f}x (goal >= 20x)"
+        f"\nmlops predict streaming (I/O included) / limit: "
+        f"{streamed.rows_s / limit.rows_s:.2f} (goal >= 0.5); whole process / limit: "
+        f"{ours.rows_s / limit.rows_s:.2f}"
+        f"\nceiling of the first ratio (limit / mlflow models predict): "
+        f"{limit.rows_s / theirs.rows_s:.1f}x"
     )
     if big is not None:
         print(
