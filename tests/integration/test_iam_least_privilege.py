@@ -563,7 +563,9 @@ def test_promotion_reads_artefacts_only_through_the_mlflow_task_role(
     target.mkdir()
     source = client.get_model_version_download_uri("credit-risk-iam", version.version)
     download_artifacts(artifact_uri=source, dst_path=str(target), tracking_uri=mlflow_on_s3)
-    assert (target / "model.bin").stat().st_size == 2048
+    downloaded = list(target.rglob("model.bin"))
+    assert len(downloaded) == 1
+    assert downloaded[0].stat().st_size == 2048
     calls = [c for c in aws_world.moto.calls() if c.access_key == "AKIAMLFLOWTASK"]
     reads = calls[len(writes) :]
 

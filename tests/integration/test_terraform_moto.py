@@ -242,8 +242,28 @@ def _created(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _containers(after: dict[str, Any]) -> dict[str, Any]:
-    return dict(json.loads(after["container_definitions"])[0])
+def _registered_container(world: World, family: str) -> dict[str, Any]:
+    """The container terraform registered (the definition holds secret ARNs, unknown at plan)."""
+    ecs = world.moto.client("ecs")
+    found = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+    return dict(found["containerDefinitions"][0])
+
+
+def _data_source(plan: dict[str, Any], address: str) -> dict[str, Any]:
+    """A data source's values: read during the plan (prior_state) or deferred to the apply."""
+    for change in plan["resource_changes"]:
+        if change["address"] == address:
+            return dict(change["change"]["after"])
+
+    def walk(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield from module.get("resources", [])
+        for child in module.get("child_modules", []):
+            yield from walk(child)
+
+    for resource in walk(plan["prior_state"]["values"]["root_module"]):
+        if resource["address"] == address:
+            return dict(resource["values"])
+    raise KeyError(address)
 
 
 def test_platform_and_both_environments_hold_exactly_one_mlflow(aws_world: World) -> None:
@@ -296,7 +316,8 @@ def test_platform_builds_the_shared_pieces_and_publishes_them(aws_world: World) 
     assert repositories == ["credit-risk/mlflow", "credit-risk/serve"]
     # MLflow runs the image CD pushed, with MLflow's basic-auth app and its secrets from
     # Secrets Manager (admin credentials, Flask key, database login: none in plain text).
-    server = _containers(created["module.mlflow.module.server.aws_ecs_task_definition.this[0]"])
+    assert "module.mlflow.module.server.aws_ecs_task_definition.this[0]" in created
+    server = _registered_container(aws_world, "credit-risk-mlflow")
     assert server["image"] == MLFLOW_IMAGE
     assert "--app-name basic-auth" in " ".join(server["command"])
     assert "--serve-artifacts" in " ".join(server["command"])
@@ -320,18 +341,19 @@ def test_environment_runs_the_api_as_itself_with_its_token_from_secrets_manager(
     plan = aws_world.plans[env]
     created = _created(plan)
     assert set(plan["output_changes"]) >= ENV_OUTPUTS
-    api = _containers(created["module.api.aws_ecs_task_definition.this[0]"])
-    environment = {e["name"]: e["value"] for e in api["environment"]}
-    assert environment["SERVE_ENVIRONMENT"] == env
-    assert environment["SERVE_MODEL_ALIAS"] == env
-    assert api["image"] == SERVE_IMAGE
-    secrets = {s["name"]: s["valueFrom"] for s in api["secrets"]}
-    assert set(secrets) == {
-        "SERVE_API_TOKEN",
-        "MLFLOW_TRACKING_USERNAME",
-        "MLFLOW_TRACKING_PASSWORD",
-    }
-    assert secrets["SERVE_API_TOKEN"].endswith(":token::")
+    assert "module.api.aws_ecs_task_definition.this[0]" in created
+    if env == "staging":  # applied: the registered definition is in moto
+        api = _registered_container(aws_world, "credit-risk-staging-api")
+        environment = {e["name"]: e["value"] for e in api["environment"]}
+        assert environment["SERVE_ENVIRONMENT"] == env
+        assert environment["SERVE_MODEL_ALIAS"] == env
+        assert api["image"] == SERVE_IMAGE
+        secrets = {s["name"]: s["valueFrom"] for s in api["secrets"]}
+        names = {"SERVE_API_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+        assert set(secrets) == names
+        token = aws_world.outputs["staging"]["api_token_secret_arn"]["value"]
+        assert secrets["SERVE_API_TOKEN"] == f"{token}:token::"
+        assert not any("TOKEN" in e["name"] or "PASSWORD" in e["name"] for e in api["environment"])
     listeners = {a: v for a, v in created.items() if ".aws_lb_listener." in a}
     ingress = sorted(v["cidr_ipv4"] for a, v in created.items() if ".alb_cidr[" in a)
     if env == "production":
@@ -348,7 +370,7 @@ def test_environment_runs_the_api_as_itself_with_its_token_from_secrets_manager(
 
 
 def _trust(plan: dict[str, Any], address: str) -> dict[str, list[str]]:
-    document = {c["address"]: c["change"]["after"] for c in plan["resource_changes"]}[address]
+    document = _data_source(plan, address)
     return {
         f"{c['test']} {c['variable']}": c["values"]
         for s in document["statement"]
@@ -444,10 +466,11 @@ def test_seed_secrets_gives_each_secret_a_value_once_and_prints_none(aws_world: 
         or not secrets.describe_secret(SecretId=token)["VersionIdsToStages"]
     )
 
-    # When they are seeded twice
-    first = aws_world.make("tf-seed-secrets", "staging", "admin")
+    # When they are seeded twice (with the bootstrap's administrator credentials)
+    to_moto = {"AWS_ENDPOINT_URL": aws_world.moto.url}
+    first = aws_world.make("tf-seed-secrets", "staging", "admin", to_moto)
     value = json.loads(secrets.get_secret_value(SecretId=token)["SecretString"])
-    second = aws_world.make("tf-seed-secrets", "staging", "admin")
+    second = aws_world.make("tf-seed-secrets", "staging", "admin", to_moto)
 
     # Then each got a generated value once, and neither run printed it
     assert "api_token: seeded" in first.stdout
