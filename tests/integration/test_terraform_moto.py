@@ -1,8 +1,8 @@
 """Terraform against moto: real `terraform init/plan/apply/destroy`, real AWS API calls.
 
 moto runs in server mode as a subprocess on 127.0.0.1. The small root infra/terraform/tests/moto
-(the real `ecr` module, an S3 bucket, an ECS cluster, an IAM role) is applied and destroyed, and
-boto3 checks what exists in between. The real roots run in the session's `aws_world`
+(the real `ecr` module, an S3 bucket, an ECS cluster, an IAM role) is applied, checked with boto3,
+planned again (no perpetual diff) and destroyed. The real roots run in the session's `aws_world`
 (tests/fixtures/terraform.py): `make tf-plan` / `make tf-apply-plan` of the platform, then of
 staging, and plans of production and of both again as the plan roles, all against one moto with
 the S3 backend in moto too. These tests read what those plans and applies produced. Everything
@@ -12,19 +12,13 @@ runs in copies under tmp, so the repository stays clean.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.fixtures.services import start_moto_server, stop_moto_server
 from tests.fixtures.terraform import (
     CERTIFICATE,
     ENV_OUTPUTS,
@@ -33,7 +27,6 @@ from tests.fixtures.terraform import (
     REPOSITORY,
     SERVE_IMAGE,
     STATE_BUCKET,
-    TF_DIR,
     World,
 )
 
@@ -43,192 +36,14 @@ REGION = "us-east-1"
 pytestmark = pytest.mark.timeout(900)
 
 
-# --- Fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto server subprocess on a free loopback port; fails loudly if it cannot start."""
-    server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
-    yield server.url
-    stop_moto_server(server)
-
-
-@pytest.fixture(scope="module")
-def terraform() -> str:
-    path = shutil.which(os.environ.get("TERRAFORM", "terraform"))
-    if path is None:
-        pytest.fail(
-            "terraform is not on PATH: install terraform >= 1.10 (see infra/terraform/README)"
-        )
-    return path
-
-
-def _plugin_dir() -> str | None:
-    """The provider mirror, as mk/terraform.mk finds it: TF_PLUGIN_DIR, else */tf-plugins."""
-    if "TF_PLUGIN_DIR" in os.environ:
-        return os.environ["TF_PLUGIN_DIR"] or None
-    for candidate in [Path("/opt/tf-plugins"), *sorted(Path("/").glob("*/tf-plugins"))]:
-        if (candidate / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-            return str(candidate)
-    return None
-
-
-@pytest.fixture(scope="module")
-def tf_env(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> dict[str, str]:
-    """Environment for terraform: dummy credentials for moto, no real AWS profile, no prompts."""
-    config = tmp_path_factory.mktemp("tfcli") / "terraformrc"
-    config.write_text("")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "TF_")) or k in ("AWS_CA_BUNDLE",)
-    }
-    cache = ROOT / ".cache" / "terraform-plugins"
-    cache.mkdir(parents=True, exist_ok=True)
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # moto's dummy credentials
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_EC2_METADATA_DISABLED="true",
-        TF_IN_AUTOMATION="1",
-        TF_INPUT="0",
-        TF_CLI_CONFIG_FILE=str(config),
-        TF_PLUGIN_CACHE_DIR=str(cache),
-    )
-    return env
-
-
-def _run(
-    args: list[str], cwd: Path, env: dict[str, str], ok_codes: tuple[int, ...] = (0,)
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    if result.returncode not in ok_codes:
-        pytest.fail(
-            f"`{' '.join(args)}` in {cwd} exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
-        )
-    return result
-
-
-def _copy_tree(tmp_path: Path, *roots: str) -> Path:
-    """Copy modules/ and the given roots into tmp_path, keeping their relative layout."""
-    ignore = shutil.ignore_patterns(".terraform", "*.tfstate", "*.tfstate.*", "*.tfplan")
-    shutil.copytree(TF_DIR / "modules", tmp_path / "modules", ignore=ignore)
-    for root in roots:
-        shutil.copytree(TF_DIR / root, tmp_path / root, ignore=ignore)
-    return tmp_path
-
-
-def _init(terraform: str, workdir: Path, env: dict[str, str]) -> None:
-    args = [terraform, "init", "-no-color"]
-    plugin_dir = _plugin_dir()
-    if plugin_dir:
-        args.append(f"-plugin-dir={plugin_dir}")
-    result = subprocess.run(
-        args, cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    if result.returncode != 0:
-        hint = (
-            f"with the provider mirror {plugin_dir}"
-            if plugin_dir
-            else "without a provider mirror (set TF_PLUGIN_DIR) and without registry access"
-        )
-        pytest.fail(f"terraform init failed {hint}:\n{result.stdout}\n{result.stderr}")
-
-
-def _aws(service: str, endpoint: str):  # type: ignore[no-untyped-def]
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # moto's dummy credentials
-    )
-
-
 # --- Apply and destroy the moto root ----------------------------------------------------------
 
 
-def test_moto_root_applies_and_destroys(
-    tmp_path: Path, terraform: str, tf_env: dict[str, str], moto_endpoint: str
-) -> None:
-    # Given a copy of the moto root and a unique name prefix
-    workdir = _copy_tree(tmp_path, "tests/moto") / "tests" / "moto"
-    name = f"tfmoto-{uuid.uuid4().hex[:8]}"
-    tf_vars = ["-var", f"endpoint_url={moto_endpoint}", "-var", f"name={name}"]
-    _init(terraform, workdir, tf_env)
-
-    # When it is planned and applied
-    plan = _run([terraform, "plan", "-no-color", "-out=moto.tfplan", *tf_vars], workdir, tf_env)
-    assert "Plan: 7 to add, 0 to change, 0 to destroy." in plan.stdout, plan.stdout[-3000:]
-    _run([terraform, "apply", "-no-color", "moto.tfplan"], workdir, tf_env)
-    outputs = json.loads(_run([terraform, "output", "-json"], workdir, tf_env).stdout)
-
-    # Then the resources exist in moto as the modules describe them
-    ecr = _aws("ecr", moto_endpoint)
-    repo = ecr.describe_repositories(repositoryNames=[f"{name}/api"])["repositories"][0]
-    assert repo["imageTagMutability"] == "IMMUTABLE"
-    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
-    assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
-    assert outputs["ecr_repository_url"]["value"] == repo["repositoryUri"]
-    policy = json.loads(
-        ecr.get_lifecycle_policy(repositoryName=f"{name}/api")["lifecyclePolicyText"]
-    )
-    # Release images first (kept), then untagged ones expire, then non-release images by count.
-    assert [r["selection"]["tagStatus"] for r in policy["rules"]] == ["tagged", "untagged", "any"]
-    assert policy["rules"][0]["selection"]["tagPatternList"] == ["release-*"]
-    assert policy["rules"][0]["selection"]["countNumber"] >= 1000
-    assert policy["rules"][2]["selection"]["countNumber"] == 10
-
-    s3 = _aws("s3", moto_endpoint)
-    bucket = f"{name}-artifacts"
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    assert all(block.values()), block
-    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
-    assert tags == {"project": "credit-risk", "environment": "moto-test", "managed-by": "terraform"}
-
-    ecs = _aws("ecs", moto_endpoint)
-    clusters = ecs.describe_clusters(clusters=[name])["clusters"]
-    assert [c["status"] for c in clusters] == ["ACTIVE"]
-
-    iam = _aws("iam", moto_endpoint)
-    role = iam.get_role(RoleName=f"{name}-task")["Role"]
-    trust = role["AssumeRolePolicyDocument"]
-    if isinstance(trust, str):
-        trust = json.loads(trust)
-    assert trust["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
-
-    # And a second plan finds nothing to change (no perpetual diff in the modules)
-    again = _run(
-        [terraform, "plan", "-no-color", "-detailed-exitcode", *tf_vars],
-        workdir,
-        tf_env,
-        ok_codes=(0, 2),
-    )
-    assert again.returncode == 0, f"second plan is not empty:\n{again.stdout[-4000:]}"
-
-    # When it is destroyed
-    _run([terraform, "destroy", "-no-color", "-auto-approve", *tf_vars], workdir, tf_env)
-
-    # Then nothing is left
-    with pytest.raises(ClientError) as missing_repo:
-        ecr.describe_repositories(repositoryNames=[f"{name}/api"])
-    assert missing_repo.value.response["Error"]["Code"] == "RepositoryNotFoundException"
-    with pytest.raises(ClientError) as missing_bucket:
-        s3.head_bucket(Bucket=bucket)
-    assert missing_bucket.value.response["Error"]["Code"] in ("404", "NoSuchBucket")
-    remaining = ecs.describe_clusters(clusters=[name])["clusters"]
-    assert all(c["status"] == "INACTIVE" for c in remaining), remaining
-    with pytest.raises(ClientError) as missing_role:
-        iam.get_role(RoleName=f"{name}-task")
-    assert missing_role.value.response["Error"]["Code"] == "NoSuchEntity"
-    state = json.loads((workdir / "terraform.tfstate").read_text())
-    assert state["resources"] == []
+def test_moto_root_applies_and_destroys(aws_world: World) -> None:
+    # The small root's apply, checks, second plan and destroy ran beside the platform's apply
+    # (tests/fixtures/terraform.py, moto_root_lifecycle); its outcome is reported here.
+    if aws_world.moto_root_error is not None:
+        raise aws_world.moto_root_error
 
 
 # --- The real roots, as `aws_world` built them ------------------------------------------------
