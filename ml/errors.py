@@ -68,3 +68,38 @@ class RollbackError(MlopsError):
     """No rollback target, or the edit/commit/PR could not be made."""
 
     exit_code = 8
+
+
+class DeployError(MlopsError):
+    """A deploy failed; its alias and task definition were reverted and the revert verified."""
+
+    exit_code = 9
+
+
+class RevertError(MlopsError):
+    """A deploy failed AND its revert failed or could not be verified: a human must act."""
+
+    exit_code = 10
+
+
+class LeaseError(MlopsError):
+    """Another live apply/deploy lease holds the model; the message names the holder."""
+
+    exit_code = 11
+
+
+class ImageError(MlopsError):
+    """An image build or push failed, or a pushed image is not where it should be."""
+
+    exit_code = 13
+
+
+class ReleaseError(MlopsError):
+    """A release is missing, not verified where required, or inconsistent with what exists."""
+
+    exit_code = 14
+
+
+class SmokeTestError(MlopsError):
+    """A service did not answer as the release it should run (`mlops smoke`; inside a deploy
+    it triggers the revert and the deploy exits with `DeployError`/`RevertError`)."""

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import deploy as deploy_verbs
+from ml.cli import images as images_verbs
 from ml.cli import promote as promote_verbs
+from ml.cli import release as release_verbs
 from ml.cli import serve as serve_verbs
 from ml.cli import train as train_verbs
 from ml.cli.base import state
@@ -37,3 +40,7 @@ app.add_typer(promote_verbs.promote_app, name="promote")
 app.command("history")(promote_verbs.history)
 app.command("rollback")(promote_verbs.rollback)
 app.command("serve")(serve_verbs.serve)
+app.add_typer(images_verbs.images_app, name="images")
+app.add_typer(release_verbs.release_app, name="release")
+app.command("deploy")(deploy_verbs.deploy)
+app.command("smoke")(deploy_verbs.smoke)
