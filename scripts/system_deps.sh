@@ -11,6 +11,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v wrk >/dev/null || need+=(wrk)
 command -v npm >/dev/null || need+=(npm)
+command -v docker-registry >/dev/null || need+=(docker-registry)  # a real registry v2 for `mlops images push` tests
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -153,6 +153,7 @@ def deploy(
         rollout_timeout=timeout or settings.rollout_timeout,
         poll_interval=poll or settings.poll_interval,
         smoke_timeout=smoke_timeout or settings.smoke_timeout,
+        revert_smoke_timeout=settings.revert_smoke_timeout,
         lease_ttl=settings.lease_ttl,
         owner=owner_from_env(),
     )

@@ -70,9 +70,9 @@ class DeployRecord:
     release: str
     phase: str
     previous: Previous
-    new_task_definition: str | None
-    run_url: str | None
     time: str
+    new_task_definition: str | None = None
+    run_url: str | None = None
     actor: str | None = None
     service: str | None = None
     image: str | None = None

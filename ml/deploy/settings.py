@@ -60,6 +60,9 @@ class DeploySettings(BaseSettings):
     rollout_timeout: float = Field(default=900.0, gt=0, description="Rollout wait, seconds.")
     poll_interval: float = Field(default=10.0, gt=0, description="Between rollout polls, s.")
     smoke_timeout: float = Field(default=180.0, gt=0, description="Smoke-test retries, s.")
+    revert_smoke_timeout: float = Field(
+        default=300.0, gt=0, description="Smoke test of a restored state after a failure, s."
+    )
     lease_ttl: float = Field(
         default=3600.0, gt=0, description="Seconds a deploy lease lives if never released."
     )

@@ -65,6 +65,8 @@ class Options:
     poll_interval: float = 10.0
     smoke_timeout: float = 180.0
     smoke_poll: float = 2.0
+    # The restored state gets longer: its tasks restart after the failed ones are stopped.
+    revert_smoke_timeout: float = 300.0
     lease_ttl: float = 3600.0
     owner: str = "unknown"
     observer: RolloutObserver = ecs.observe
@@ -181,13 +183,13 @@ class Deployment:
         current = alias.observe(self.registry, names, t.env)
         wanted = {n: rel.models[n] for n in names}
 
+        if kind == "mlflow" and running_image == image and (last is None or last.finished):
+            self.say(f"{t.service} already runs {image}: digest unchanged, nothing to deploy")
+            return Outcome(rel.id, t.env, True, running, Previous({}, running))
         done = last is not None and last.release == rel.id and last.phase == "done"
         if done and last is not None and current == wanted and running_image == image:
             self.say(f"release {rel.id} already deployed and verified in {t.env}: no-op")
             return Outcome(rel.id, t.env, True, running, last.previous)
-        if kind == "mlflow" and running_image == image and (last is None or last.finished):
-            self.say(f"{t.service} already runs {image}: digest unchanged, nothing to deploy")
-            return Outcome(rel.id, t.env, True, running, Previous({}, running))
 
         if last is not None and not last.finished:
             previous = last.previous
@@ -263,7 +265,7 @@ class Deployment:
             self.say(f"rollout of {new}: {seen.detail}")
             self._write(phase="smoke")
             step = "smoke"
-            self._smoke(rel.models.get(self.model), rel.git_sha)
+            self._smoke(rel.models.get(self.model), rel.git_sha, self.opts.smoke_timeout)
         except (Exception, KeyboardInterrupt) as exc:
             self._revert(rel, previous, _StepError(step, exc))
             raise AssertionError("unreachable: _revert always raises") from exc
@@ -274,15 +276,15 @@ class Deployment:
         self.say(f"deployed release {rel.id} to {t.env}: " + "; ".join(changes))
         return Outcome(rel.id, t.env, False, new, previous, changes)
 
-    def _smoke(self, version: int | None, git_sha: str | None) -> None:
+    def _smoke(self, version: int | None, git_sha: str | None, timeout: float) -> None:
         t = self.target
         if t.kind == "mlflow":
-            smoke_health(t.url, timeout=self.opts.smoke_timeout, poll_interval=self.opts.smoke_poll)
+            smoke_health(t.url, timeout=timeout, poll_interval=self.opts.smoke_poll)
             return
         if version is None:
             raise DeployError(f"no {self.model} version to smoke-test (alias unset)")
         smoke_serve(
-            t.url, Expected(self.model, version, git_sha), timeout=self.opts.smoke_timeout,
+            t.url, Expected(self.model, version, git_sha), timeout=timeout,
             poll_interval=self.opts.smoke_poll,
         )  # fmt: skip
 
@@ -356,7 +358,7 @@ class Deployment:
             except ReleaseError:
                 sha = None
         try:
-            self._smoke(version, sha)
+            self._smoke(version, sha, self.opts.revert_smoke_timeout)
         except Exception as exc:
             return [f"smoke test of the restored state failed: {exc}"]
         return []
