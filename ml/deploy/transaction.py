@@ -191,10 +191,13 @@ class Deployment:
             self.say(f"release {rel.id} already deployed and verified in {t.env}: no-op")
             return Outcome(rel.id, t.env, True, running, last.previous)
 
-        if last is not None and not last.finished:
+        if last is not None and (not last.finished or last.phase == "revert-failed"):
+            # The state before that run is the last one known good: restore to it, not to
+            # whatever the interrupted (or unreverted) run left behind.
             previous = last.previous
+            verb = "resuming" if last.release == rel.id else "taking over from"
             self.say(
-                f"resuming the interrupted deploy of {last.release} in {t.env} (phase "
+                f"{verb} the interrupted deploy of {last.release} in {t.env} (phase "
                 f"{last.phase}); previous state: {previous.versions} {previous.task_definition}"
             )
         else:
