@@ -119,7 +119,7 @@ def deploy(
     from ml.deploy.images import github_output
     from ml.deploy.records import owner_from_env, run_url_from_env
     from ml.deploy.settings import DeploySettings
-    from ml.deploy.transaction import Options, Target, break_glass, run_deploy
+    from ml.deploy.transaction import Deployment, Options, Target, break_glass
 
     settings = DeploySettings()
     if service is Service.mlflow:
@@ -159,16 +159,16 @@ def deploy(
     )
     registry = _registry()
     ecs_client, ecr_client = _clients(settings.aws_region)
-    run_url = run_url_from_env()
 
     def say(msg: str) -> None:
         console.print(msg, highlight=False)
 
+    run = Deployment(
+        registry, ecs_client, ecr_client, settings.model_name, target, options,
+        run_url=run_url_from_env(), progress=say,
+    )  # fmt: skip
     if previous_verified:
-        done = break_glass(
-            registry, ecs_client, ecr_client, settings.model_name, target, options,
-            reason=reason, run_url=run_url, progress=say,
-        )  # fmt: skip
+        done = break_glass(run, reason=reason)
         console.print(
             f"BREAK-GLASS: production now runs release {done.to_release.id} "
             f"({done.to_release.models}); release {done.from_release} is withdrawn.\n"
@@ -185,10 +185,7 @@ def deploy(
         )  # fmt: skip
         return
     rel = releases.get(registry, settings.model_name, str(release_id))
-    outcome = run_deploy(
-        registry, ecs_client, ecr_client, settings.model_name, rel, target, options,
-        run_url=run_url, progress=say,
-    )  # fmt: skip
+    outcome = run.run(rel)
     github_output({"release": rel.id, "task_definition": outcome.task_definition})
 
 

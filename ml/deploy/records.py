@@ -252,16 +252,24 @@ def run_url_from_env() -> str | None:
     return None
 
 
+def actor_from_env() -> str:
+    """Who deploys: GITHUB_ACTOR in Actions, else the local user."""
+    import getpass
+    import os
+
+    if actor := os.environ.get("GITHUB_ACTOR"):
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def owner_from_env() -> str:
     """Who holds a lease: the workflow run (a rerun of it takes its own lease over), else the
     user on this host (a second terminal of the same person is the same owner)."""
-    import getpass
     import socket
 
     if url := run_url_from_env():
         return url
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return f"{actor_from_env()}@{socket.gethostname()}"

@@ -76,6 +76,33 @@ def check_serve_once(base: str, expected: Expected, timeout: float = 10.0) -> st
     return None
 
 
+def _retry(
+    probe: Callable[[], str | None],
+    base: str,
+    *,
+    timeout: float,
+    poll_interval: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    expected: str = "",
+) -> None:
+    """Call `probe` until it finds nothing wrong or `timeout` runs out (`SmokeTestError` with
+    the last problem seen)."""
+    deadline = clock() + timeout
+    while True:
+        try:
+            problem = probe()
+        except (OSError, urllib.error.URLError) as exc:
+            problem = f"{base} unreachable: {exc}"
+        if problem is None:
+            return
+        if clock() >= deadline:
+            raise SmokeTestError(
+                f"smoke test of {base} failed after {timeout:.0f} s: {problem}{expected}"
+            )
+        sleep(poll_interval)
+
+
 def smoke_serve(
     url: str,
     expected: Expected,
@@ -87,20 +114,11 @@ def smoke_serve(
 ) -> None:
     """Retry `check_serve_once` until it passes or `timeout` runs out (`SmokeTestError`)."""
     base = _base(url)
-    deadline = clock() + timeout
-    while True:
-        try:
-            problem = check_serve_once(base, expected)
-        except (OSError, urllib.error.URLError) as exc:
-            problem = f"{base} unreachable: {exc}"
-        if problem is None:
-            return
-        if clock() >= deadline:
-            raise SmokeTestError(
-                f"smoke test of {base} failed after {timeout:.0f} s: {problem} "
-                f"(expected {expected.describe()})"
-            )
-        sleep(poll_interval)
+    _retry(
+        lambda: check_serve_once(base, expected), base, timeout=timeout,
+        poll_interval=poll_interval, clock=clock, sleep=sleep,
+        expected=f" (expected {expected.describe()})",
+    )  # fmt: skip
 
 
 def smoke_health(
@@ -113,15 +131,9 @@ def smoke_health(
 ) -> None:
     """Retry until `/health` answers 200 (the MLflow service); `SmokeTestError` otherwise."""
     base = _base(url)
-    deadline = clock() + timeout
-    while True:
-        try:
-            status, _ = _get(f"{base}/health", 10.0)
-            problem = None if status == 200 else f"/health answered {status}"
-        except (OSError, urllib.error.URLError) as exc:
-            problem = f"{base} unreachable: {exc}"
-        if problem is None:
-            return
-        if clock() >= deadline:
-            raise SmokeTestError(f"smoke test of {base} failed after {timeout:.0f} s: {problem}")
-        sleep(poll_interval)
+
+    def probe() -> str | None:
+        status, _ = _get(f"{base}/health", 10.0)
+        return None if status == 200 else f"/health answered {status}"
+
+    _retry(probe, base, timeout=timeout, poll_interval=poll_interval, clock=clock, sleep=sleep)

@@ -128,7 +128,7 @@ class Deployment:
         self.target = target
         self.opts = options
         self.run_url = run_url
-        self.actor = actor
+        self.actor = actor or records.actor_from_env()
         self.say = progress
         self.record: DeployRecord | None = None
 
@@ -159,7 +159,11 @@ class Deployment:
     # --- the transaction -----------------------------------------------------------------
 
     def run(self, rel: Release) -> Outcome:
-        """Deploy `rel`; `Outcome` on success, `DeployError`/`RevertError` after a revert."""
+        """Deploy `rel` (see the module docstring for the steps and the exit codes).
+
+        Returns the `Outcome` on success; raises `DeployError` (reverted and verified) or
+        `RevertError` (not) after a failure, or a refusal before anything was written.
+        """
         t, kind = self.target, self.target.kind
         image = _image(rel, kind)
         if kind == "serve" and self.model not in rel.models:
@@ -367,27 +371,6 @@ class Deployment:
         return []
 
 
-def run_deploy(
-    registry: Registry,
-    ecs_client: Any,
-    ecr_client: Any,
-    model: str,
-    rel: Release,
-    target: Target,
-    options: Options,
-    *,
-    run_url: str | None = None,
-    actor: str | None = None,
-    progress: Progress = lambda _msg: None,
-) -> Outcome:
-    """Deploy `rel` to `target` (see the module docstring for the steps and exit codes)."""
-    run = Deployment(
-        registry, ecs_client, ecr_client, model, target, options,
-        run_url=run_url, actor=actor, progress=progress,
-    )  # fmt: skip
-    return run.run(rel)
-
-
 @dataclass(frozen=True)
 class BreakGlass:
     """What a break-glass rollback did, and what the PR that records it must say."""
@@ -398,21 +381,11 @@ class BreakGlass:
     pr_commands: list[str]
 
 
-def break_glass(
-    registry: Registry,
-    ecs_client: Any,
-    ecr_client: Any,
-    model: str,
-    target: Target,
-    options: Options,
-    *,
-    reason: str | None,
-    run_url: str | None = None,
-    actor: str | None = None,
-    progress: Progress = lambda _msg: None,
-) -> BreakGlass:
+def break_glass(run: Deployment, *, reason: str | None) -> BreakGlass:
     """Move production back to the previous verified release now (alias + task definition,
     the same transaction), withdraw the release it leaves, and say which PR records it."""
+    registry, model, target = run.registry, run.model, run.target
+    run_url, actor = run.run_url, run.actor
     if target.env != "production" or target.kind != "serve":
         raise ReleaseError("break-glass rolls back the production API only (--env production)")
     state = registry.model_state(model)
@@ -420,11 +393,8 @@ def break_glass(
     current = last.release if last else None
     to = releases.previous_verified(registry, model, current)
     why = {"from": current, "to": to.id, "reason": reason, "run_url": run_url, "actor": actor}
-    opts = replace(options, breakglass=why, allow_skip_staging=False)
-    outcome = run_deploy(
-        registry, ecs_client, ecr_client, model, to, target, opts,
-        run_url=run_url, actor=actor, progress=progress,
-    )  # fmt: skip
+    run.opts = replace(run.opts, breakglass=why, allow_skip_staging=False)
+    outcome = run.run(to)
     if current and current != to.id:
         releases.withdraw(
             registry, model, current, "production",

@@ -41,16 +41,7 @@ REGION = "eu-west-1"
 REPO = "credit-risk-serve"
 MLFLOW_REPO = "credit-risk-mlflow"
 SHA = {1: "1" * 40, 2: "2" * 40, 3: "3" * 40}
-GATES = """\
-defaults:
-  required_tags: []
-  floors: {}
-  ceilings: {}
-  max_regression: {}
-  allow_schema_change: false
-  servable_flavors: [xgboost]
-models: {}
-"""
+GATES = ROOT / "tests" / "fixtures" / "tiny_model_gates.yaml"
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -147,15 +138,14 @@ class World:
             "ECS_CLUSTER": self.cluster(env),
             "ECS_SERVICE": "api",
             "SERVICE_URL": url,
-            "ML_PROMOTE_GATES_FILE": str(self.tmp / "gates.yaml"),
+            "ML_PROMOTE_GATES_FILE": str(GATES),
             "DEPLOY_POLL_INTERVAL": "0.2",
             "DEPLOY_ROLLOUT_TIMEOUT": "20",
             "DEPLOY_SMOKE_TIMEOUT": "40",
-            **extra,
         }
         for key in ("GITHUB_RUN_ID", "GITHUB_OUTPUT", "GITHUB_ACTIONS", "ML_TRACKING_URI"):
             out.pop(key, None)
-        return out
+        return {**out, **extra}
 
     def mlops(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -184,6 +174,18 @@ class World:
         state = self.registry().model_state(self.model)
         return state.aliases.get(env) if state else None
 
+    def verify(self, rid: str) -> None:
+        """What CD's verify step records after staging's e2e (the verb is tested elsewhere)."""
+        from ml.deploy import release as releases
+
+        releases.verify(self.registry(), self.model, rid, "staging", checks=["e2e"], run_url=None)
+
+    def ship(self, standin: TaskStandIn, env: str, rid: str) -> None:
+        """A clean deploy, in-process (setup for the test that follows; saves a CLI start)."""
+        from ml.deploy import ecs
+
+        _in_process(self, env, standin.url, ecs.observe, rid)
+
     def release(self, rid: str, build: int, version: int, mlflow: str | None = None) -> Any:
         from ml.deploy import release as releases
 
@@ -195,7 +197,6 @@ def _setup(moto: str, mlflow_server: MlflowServer, tmp: Path, builds: int = 2) -
     """Two registered versions; ECR with builds 1..n; staging and production services whose
     first revision runs a bootstrap image (nothing answers until a release is deployed)."""
     w = World(moto, mlflow_server.uri, tmp, f"cr-{uuid.uuid4().hex[:8]}")
-    (tmp / "gates.yaml").write_text(GATES)
     w.versions = [int(log_tiny_version(w.tracking, w.model, seed)) for seed in range(2)]
     ecr = w.ecr
     for repo in (REPO, MLFLOW_REPO):
@@ -266,7 +267,9 @@ def _snapshot(w: World, env: str) -> dict[str, Any]:
             k for k in state.versions[version].tags if k.startswith(f"promotion.{env}.")
         ),
     }
-    text = json.dumps(snap, sort_keys=True).replace(w.model, "M").replace(env, "ENV")
+    text = json.dumps(snap, sort_keys=True).replace(w.model, "M")
+    for where in ("-{}-", "-{}/", ".{}."):  # ARNs, the service name, tag keys
+        text = text.replace(where.format(env), where.format("ENV"))
     return dict(json.loads(text))
 
 
@@ -336,45 +339,41 @@ def test_clean_staging_then_production_deploy_of_one_release(world: World) -> No
 # --- failures are reverted, alias and task definition both ---------------------------------
 
 
-@pytest.mark.parametrize(
-    ("broken", "symptom"),
-    [
-        ({"SERVE_MODEL_NAME": "no-such-model"}, "/ready answered 503"),
-        ({"SERVE_MODEL_ALIAS": "production"}, "serves"),  # follows another alias: names v1
-    ],
-    ids=["answers-5xx", "names-another-version"],
-)
-def test_failed_smoke_reverts_alias_and_task_definition(
-    world: World, broken: dict[str, str], symptom: str
-) -> None:
+def test_failed_smoke_reverts_alias_and_task_definition(world: World) -> None:
     w = world
     with w.standin("staging") as stg:
         # Given staging runs r1 (v1, build 1), and production holds v1 too
         w.release("r1", 1, 1)
-        _ok(_deploy(w, "staging", stg, "r1"))
+        w.ship(stg, "staging", "r1")
         good_td = w.service_td("staging")
         w.registry().set_alias(w.model, "production", 1)
-        # And r2 (v2) whose image misbehaves
-        w.images[2] = w.image(2, **broken)
-        w.release("r2", 2, 2)
-        # When staging deploys r2
-        proc = _deploy(w, "staging", stg, "r2", DEPLOY_SMOKE_TIMEOUT="20")
-        # Then it exits 9 naming the failed step and the symptom, after a verified revert
-        assert proc.returncode == 9, proc.stdout + proc.stderr
-        err = " ".join(proc.stderr.split())
-        assert "failed at step smoke" in err, err
-        assert symptom in err, err
-        assert "REVERTED" in err
-        # And the alias and the task definition are both back, and the stand-in serves v1 again
-        assert w.alias("staging") == 1
-        assert w.service_td("staging") == good_td
-        meta = stg.metadata()
-        assert (meta["model"]["version"], meta["deployment"]["git_commit"]) == ("1", SHA[1])
-        record = _deploy_record(w, "staging")
-        assert (record["phase"], record["failed_step"], record["release"]) == (
-            "reverted", "smoke", "r2",
-        )  # fmt: skip
-        assert "promotion.staging.pending" not in w.tags()
+        # And two releases of v2 whose images misbehave: one never gets ready (5xx), one
+        # follows the production alias (it names v1, another version)
+        cases = [
+            ("r2", 2, {"SERVE_MODEL_NAME": "no-such-model"}, "/ready answered 503"),
+            ("r3", 3, {"SERVE_MODEL_ALIAS": "production"}, "serves"),
+        ]
+        for rid, build, broken, symptom in cases:
+            w.images[build] = w.image(build, **broken)
+            w.release(rid, build, 2)
+            # When staging deploys it
+            proc = _deploy(w, "staging", stg, rid, DEPLOY_SMOKE_TIMEOUT="20")
+            # Then it exits 9 naming the failed step and the symptom, after a verified revert
+            assert proc.returncode == 9, proc.stdout + proc.stderr
+            err = " ".join(proc.stderr.split())
+            assert "failed at step smoke" in err, err
+            assert symptom in err, err
+            assert "REVERTED" in err
+            # And alias and task definition are both back, and the stand-in serves v1 again
+            assert w.alias("staging") == 1
+            assert w.service_td("staging") == good_td
+            meta = stg.metadata()
+            assert (meta["model"]["version"], meta["deployment"]["git_commit"]) == ("1", SHA[1])
+            record = _deploy_record(w, "staging")
+            assert (record["phase"], record["failed_step"], record["release"]) == (
+                "reverted", "smoke", rid,
+            )  # fmt: skip
+            assert "promotion.staging.pending" not in w.tags()
 
 
 # --- an interrupted deploy -------------------------------------------------------------------
@@ -386,14 +385,15 @@ def test_sigkill_between_alias_move_and_rollout_then_the_rerun_converges(world: 
         # Given r1 runs in staging and production (production is the clean reference below)
         w.release("r1", 1, 1)
         w.release("r2", 2, 2)
-        for env, standin in (("staging", stg), ("production", prd)):
-            _ok(_deploy(w, env, standin, "r1", ML_PROMOTE_STAGES="false"))
+        _ok(_deploy(w, "staging", stg, "r1", ML_PROMOTE_STAGES="false"))
+        w.verify("r1")
+        _ok(_deploy(w, "production", prd, "r1", ML_PROMOTE_STAGES="false"))
         # When a deploy of r2 to staging is killed right after it moved the alias
         marker = w.tmp / "alias-moved"
         env = w.env("staging", stg.url, ML_PROMOTE_STAGES="false")
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.fixtures.deploy_child", str(marker), "r2", "staging",
-             str(w.tmp / "gates.yaml")],
+             str(GATES)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 120
@@ -422,8 +422,7 @@ def test_sigkill_between_alias_move_and_rollout_then_the_rerun_converges(world: 
         out = _ok(_deploy(w, "staging", stg, "r2", ML_PROMOTE_STAGES="false"))
         assert "resuming the interrupted deploy of r2" in out
         # And production deploys r2 cleanly, as the reference
-        _ok(w.mlops(w.env("staging", stg.url), "release", "verify", "--env", "staging",
-                    "--release", "r2"))  # fmt: skip
+        w.verify("r2")
         _ok(_deploy(w, "production", prd, "r2", ML_PROMOTE_STAGES="false"))
 
     # Then staging ended in exactly the state of production's clean deploy
@@ -442,7 +441,7 @@ def test_production_refuses_a_release_staging_never_verified(world: World) -> No
     w = world
     with w.standin("staging") as stg:
         w.release("r1", 1, 1)
-        _ok(_deploy(w, "staging", stg, "r1"))  # deployed, but no e2e verification recorded
+        w.ship(stg, "staging", "r1")  # deployed, but no e2e verification recorded
         w.release("r2", 2, 2)  # never deployed anywhere
         revisions = w.revisions("production")
         for rid, missing in (("r1", "no e2e verification"), ("r2", "never deployed it")):
@@ -466,10 +465,9 @@ def test_break_glass_rollback_end_to_end(world: World) -> None:
         # Given r1 then r2 went staging → verified → production
         for rid, build in (("r1", 1), ("r2", 2)):
             w.release(rid, build, build)
-            _ok(_deploy(w, "staging", stg, rid))
-            _ok(w.mlops(w.env("staging", stg.url), "release", "verify", "--env", "staging",
-                        "--release", rid))  # fmt: skip
-            _ok(_deploy(w, "production", prd, rid))
+            w.ship(stg, "staging", rid)
+            w.verify(rid)
+            w.ship(prd, "production", rid)
         assert prd.metadata()["model"]["version"] == "2"
         # When the break-glass runs (workflow_dispatch after one approval)
         out_file = w.tmp / "github_output"
@@ -506,16 +504,16 @@ def test_break_glass_rollback_end_to_end(world: World) -> None:
 def _in_process(w: World, env: str, url: str, observer: Any, rid: str) -> Any:
     from ml.deploy import release as releases
     from ml.deploy.ecs import ServiceRef
-    from ml.deploy.transaction import Options, Target, run_deploy
+    from ml.deploy.transaction import Deployment, Options, Target
     from ml.promotions.gates import load_gates
 
     opts = Options(
-        gates=load_gates(w.tmp / "gates.yaml"), rollout_timeout=1.5, poll_interval=0.2,
+        gates=load_gates(GATES), rollout_timeout=1.5, poll_interval=0.2,
         smoke_timeout=40, smoke_poll=0.3, owner="test", observer=observer,
     )  # fmt: skip
     rel = releases.get(w.registry(), w.model, rid)
     target = Target(env, ServiceRef(w.cluster(env), "api"), url)
-    return run_deploy(w.registry(), w.ecs, w.ecr, w.model, rel, target, opts)
+    return Deployment(w.registry(), w.ecs, w.ecr, w.model, target, opts).run(rel)
 
 
 def _circuit_breaker(w: World, good_td: str) -> Any:
@@ -543,27 +541,7 @@ def _circuit_breaker(w: World, good_td: str) -> Any:
     return observer
 
 
-def test_circuit_breaker_rollback_is_reported_as_such_and_reverted(world: World) -> None:
-    from ml.errors import DeployError
-
-    w = world
-    with w.standin("staging") as stg:
-        w.release("r1", 1, 1)
-        w.release("r2", 2, 2)
-        _ok(_deploy(w, "staging", stg, "r1"))
-        good_td = w.service_td("staging")
-        with pytest.raises(DeployError) as caught:
-            _in_process(w, "staging", stg.url, _circuit_breaker(w, good_td), "r2")
-        msg = str(caught.value)
-        assert "failed at step rollout: ECS circuit-breaker rollback" in msg
-        assert "tasks failed to start" in msg
-        assert "superseded" not in msg
-        assert w.alias("staging") == 1
-        assert w.service_td("staging") == good_td
-        assert stg.metadata()["model"]["version"] == "1"
-
-
-def test_stuck_rollout_times_out_and_both_are_reverted(world: World) -> None:
+def test_rollout_failures_are_reported_as_what_they_are_and_reverted(world: World) -> None:
     from ml.deploy import ecs
     from ml.deploy.ecs import Rollout
     from ml.errors import DeployError
@@ -572,17 +550,31 @@ def test_stuck_rollout_times_out_and_both_are_reverted(world: World) -> None:
     with w.standin("staging") as stg:
         w.release("r1", 1, 1)
         w.release("r2", 2, 2)
-        _ok(_deploy(w, "staging", stg, "r1"))
+        w.ship(stg, "staging", "r1")
         good_td = w.service_td("staging")
 
+        # When ECS's circuit breaker rolls the deployment of r2 back
+        with pytest.raises(DeployError) as caught:
+            _in_process(w, "staging", stg.url, _circuit_breaker(w, good_td), "r2")
+        # Then it is reported as a circuit-breaker rollback (not "superseded"), and reverted
+        msg = str(caught.value)
+        assert "failed at step rollout: ECS circuit-breaker rollback" in msg
+        assert "tasks failed to start" in msg
+        assert "superseded" not in msg
+        assert w.alias("staging") == 1
+        assert w.service_td("staging") == good_td
+        assert stg.metadata()["model"]["version"] == "1"
+
+        # When the rollout of r2 never finishes (moto with desiredCount 1 behaves so)
         def stuck(client: Any, ref: Any, td: str) -> Any:
             if td == good_td:
                 return ecs.observe(client, ref, td)
-            return Rollout("in-progress", "0/1 tasks running (as moto with desiredCount 1)")
+            return Rollout("in-progress", "0/1 tasks running")
 
         started = time.monotonic()
         with pytest.raises(DeployError, match=r"failed at step rollout.*not stable after 2 s"):
             _in_process(w, "staging", stg.url, stuck, "r2")
+        # Then the wait is bounded, and both are reverted
         assert time.monotonic() - started < 60
         assert w.alias("staging") == 1
         assert w.service_td("staging") == good_td
@@ -633,11 +625,9 @@ def test_releases_are_immutable(world: World) -> None:
     other = w.mlops(env, *args, w.images[2])
     assert other.returncode == 14
     assert "exists with other content (releases are immutable): serve_image" in other.stderr
-    listed = json.loads(_ok(w.mlops(env, "release", "list", "--json")))
-    assert [r["serve_image"] for r in listed] == [w.images[1]]
-    bad = w.mlops(env, "release", "create", "--id", "r9", "--serve-image", f"{w.repo_url}:latest")
-    assert bad.returncode == 14
-    assert "not addressed by digest" in bad.stderr
+    from ml.deploy import release as releases
+
+    assert [r.serve_image for r in releases.list_all(w.registry(), w.model)] == [w.images[1]]
 
 
 # --- the MLflow service runs the image CD pushed ------------------------------------------
