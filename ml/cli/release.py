@@ -33,6 +33,33 @@ def _model() -> str:
     return DeploySettings().model_name
 
 
+def _spec_models(file: Path) -> dict[str, int]:
+    from ml.promotions.spec import load_spec
+
+    return {name: entry.version for name, entry in load_spec(file).spec.models.items()}
+
+
+@release_app.command("models")
+@mlops_command
+def models(
+    file: Annotated[Path, typer.Option("--file", "-f", help="The spec.")] = Path(
+        "promotions.yaml"
+    ),
+    model: Annotated[
+        str | None, typer.Option("--model", help="Also output `version=` of this model.")
+    ] = None,
+) -> None:
+    """Print the model versions a release of this commit carries (`version=` to GITHUB_OUTPUT)."""
+    from ml.deploy.images import github_output
+
+    found = _spec_models(file)
+    if model is not None and model not in found:
+        raise ConfigError(f"{file}: model {model!r} is not listed (known: {sorted(found)})")
+    typer.echo(json.dumps(found, sort_keys=True))
+    if model is not None:
+        github_output({"version": str(found[model])})
+
+
 @release_app.command("create")
 @mlops_command
 def create(
@@ -61,7 +88,6 @@ def create(
     from ml.deploy import release as releases
     from ml.deploy.images import github_output
     from ml.gitinfo import git_sha as head_sha
-    from ml.promotions.spec import load_spec
 
     pushed: dict[str, Any] = {}
     if images is not None:
@@ -74,7 +100,7 @@ def create(
     if not serve:
         raise ConfigError("no serve image: pass --images FILE or --serve-image REPO@sha256:...")
     mlflow = mlflow_image or (pushed.get("images") or {}).get("mlflow")
-    models = {name: entry.version for name, entry in load_spec(file).spec.models.items()}
+    models = _spec_models(file)
     rel = releases.build(release_id or sha[:12], sha, serve, mlflow, models)
     stored, created = releases.create(_registry(), _model(), rel)
     verb = "created" if created else "already exists (same content)"

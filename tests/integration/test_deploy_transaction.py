@@ -1,5 +1,6 @@
-"""`mlops deploy` as one transaction, on real parts: a moto server (ECR, ECS), a real
-`mlflow server` and real `python -m serve` processes standing in for the service's tasks.
+"""`mlops deploy` as one transaction (with `mlops release create|verify` and `mlops smoke`), on
+real parts: a moto server (ECR, ECS), a real `mlflow server` and real `python -m serve`
+processes standing in for the service's tasks.
 
 moto runs no task, so `TaskStandIn` plays ECS: whenever the service names another task
 definition it restarts `python -m serve` as that revision says (container environment, plus the
