@@ -11,6 +11,7 @@ GetAuthorizationToken credentials, ECR's IMMUTABLE tags refusing an overwrite, a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -151,6 +152,18 @@ def test_images_are_built_once_pushed_and_addressed_by_digest(
             ensure_in_ecr(ecr, images["serve"][:-8] + "00000000")
     finally:
         stop_moto_server(moto)
+        _untag(registry)
+
+
+def _untag(registry: str) -> None:
+    """Drop this run's `<registry>/...:<sha>` tags (the layers stay, shared with the cache)."""
+    import docker
+    from docker.errors import APIError
+
+    client = docker.from_env()
+    for target in ("serve", "mlflow"):
+        with contextlib.suppress(APIError):
+            client.images.remove(f"{registry}/credit-risk-{target}:{SHA}", noprune=True)
 
 
 def test_push_names_every_missing_repository_setting(tmp_path: Path) -> None:
