@@ -1,7 +1,8 @@
 # One Dockerfile, three images (docs/compose.md):
 #   --target train   batch job: `mlops train` registers a new version, then the container exits
 #   --target serve   FastAPI server only (`mlops serve`); no training libraries, uid 10001
-#   --target mlflow  MLflow tracking server (full mlflow + psycopg2 + boto3), uid 10001
+#   --target mlflow  MLflow tracking server with its basic-auth app (full mlflow[auth] + psycopg2
+#                    + boto3), uid 10001
 # Dependencies come from uv.lock only. Builder stages make a venv in /opt/venv; final stages copy
 # it onto the same base, so no compiler, uv or pip cache reaches a final image.
 #
@@ -113,28 +114,65 @@ ENV SERVE_GIT_COMMIT=${GIT_SHA}
 
 # ---------------------------------------------------------------------------------------------
 FROM builder AS build-mlflow
-# The server needs full mlflow, a PostgreSQL driver and boto3 for S3 artifacts, nothing of ours:
-# install just those, with every version pinned by uv.lock (exported as constraints).
+# The server needs full mlflow with its auth extra (Flask-WTF, for `--app-name basic-auth`), a
+# PostgreSQL driver and boto3 for S3 artifacts, nothing of ours: install just those, with every
+# version pinned by uv.lock (exported as constraints).
 RUN uv export --frozen --no-dev --extra dev --no-emit-project --no-hashes -o /tmp/locked.txt \
  && uv venv /opt/venv --python python3 \
  && uv pip install --python /opt/venv/bin/python -c /tmp/locked.txt \
-      --compile-bytecode mlflow psycopg2-binary boto3
+      --compile-bytecode "mlflow[auth]" psycopg2-binary boto3 \
+ && /opt/venv/bin/python -c "import flask_wtf, mlflow.server.auth"
 
 FROM base AS mlflow
 COPY --from=build-mlflow /opt/venv /opt/venv
 # /mlflow holds the SQLite store and the served artifacts; a named volume mounted here inherits
 # this ownership, so the server can write as uid 10001.
 RUN mkdir -p /mlflow/artifacts && chown -R 10001:10001 /mlflow
+# Entrypoint: MLflow's basic-auth app unless MLFLOW_AUTH=none (the local compose stack only);
+# arguments are passed to `mlflow server`, unless the first is a command (ECS's task command
+# `/bin/sh -c ...` that builds the backend URI from injected secrets), which then runs as is.
+# Nothing secret is baked in: MLflow reads the admin's bootstrap password from
+# MLFLOW_AUTH_ADMIN_PASSWORD and the CSRF key from MLFLOW_FLASK_SERVER_SECRET_KEY (on ECS both
+# come from Secrets Manager) and refuses to start without them. The auth config is written at
+# start from MLFLOW_AUTH_DATABASE_URI (users and grants; default SQLite under /mlflow, use the
+# PostgreSQL URI on ECS), MLFLOW_AUTH_DEFAULT_PERMISSION (READ) and MLFLOW_AUTH_CACHE_TTL_SECONDS
+# (60: a verified password is cached per worker instead of re-hashed with PBKDF2 on every
+# request, which made a promotion apply ~1.6x slower here; a rotated password may keep working
+# on another worker for that long), unless MLFLOW_AUTH_CONFIG_PATH names a file; `%` is doubled
+# for configparser.
+RUN printf '%s\n' \
+    '#!/bin/sh' \
+    'set -eu' \
+    'case "${1:--}" in -*) ;; *) exec "$@" ;; esac' \
+    'case "${MLFLOW_AUTH:-basic-auth}" in' \
+    '  none) exec mlflow server "$@" ;;' \
+    '  basic-auth) ;;' \
+    '  *) echo "MLFLOW_AUTH must be basic-auth or none (got ${MLFLOW_AUTH})" >&2; exit 2 ;;' \
+    'esac' \
+    'if [ -z "${MLFLOW_AUTH_CONFIG_PATH:-}" ]; then' \
+    '  umask 077' \
+    '  export MLFLOW_AUTH_CONFIG_PATH="${TMPDIR:-/tmp}/mlflow-basic-auth.ini"' \
+    '  db=$(printf "%s" "${MLFLOW_AUTH_DATABASE_URI:-sqlite:////mlflow/basic_auth.db}" | sed "s/%/%%/g")' \
+    '  printf "[mlflow]\ndefault_permission = %s\ndatabase_uri = %s\nadmin_username = admin\n" \' \
+    '    "${MLFLOW_AUTH_DEFAULT_PERMISSION:-READ}" "$db" >"$MLFLOW_AUTH_CONFIG_PATH"' \
+    '  printf "auth_cache_ttl_seconds = %s\n" "${MLFLOW_AUTH_CACHE_TTL_SECONDS:-60}" \' \
+    '    >>"$MLFLOW_AUTH_CONFIG_PATH"' \
+    'fi' \
+    'exec mlflow server --app-name basic-auth "$@"' \
+    >/usr/local/bin/mlflow-server \
+ && chmod 0755 /usr/local/bin/mlflow-server
 WORKDIR /mlflow
 # The GenAI job workers (~10 processes) are unused by a model registry, and their polling of the
 # store slows every registry call (bench-promote: 3.8 s with them off, 10-14 s on).
 ENV PORT=5000 \
+    MLFLOW_AUTH=basic-auth \
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 USER 10001:10001
 EXPOSE 5000
+# /health answers without credentials, with or without the auth app.
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=10 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '5000'), timeout=4)"]
-ENTRYPOINT ["mlflow", "server"]
+ENTRYPOINT ["mlflow-server"]
 CMD ["--host", "0.0.0.0", "--port", "5000", \
      "--backend-store-uri", "sqlite:////mlflow/mlflow.db", \
      "--artifacts-destination", "/mlflow/artifacts", "--serve-artifacts"]

@@ -115,3 +115,32 @@ release-verify: install ## Record that RELEASE passed staging's smoke + e2e (aft
 .PHONY: e2e
 e2e: install ## End-to-end tests; against a deployed service when E2E_BASE_URL is set
 	$(BIN)/pytest tests/e2e -q
+
+# --- Platform: the one list of GitHub configuration (config/platform.yaml, docs/adopting.md) --
+.PHONY: preflight
+preflight: install ## Check what WORKFLOW needs in scope ENV (repository, staging, ...) is set; environments protected
+	$(BIN)/mlops preflight --env "$(ENV)" $(if $(WORKFLOW),--workflow "$(WORKFLOW)")
+
+.PHONY: platform-docs
+platform-docs: install ## Regenerate the configuration table of docs/adopting.md from config/platform.yaml
+	$(PY) -m ml.platform table --write docs/adopting.md
+
+# --- CI image cache: `make images` skips an image whose inputs label matches, so loading the
+# images of an earlier run (actions/cache, keyed on the image inputs) saves their build.
+CI_IMAGE_CACHE ?= .cache/docker/images
+CI_IMAGES ?= $(foreach t,train serve mlflow,credit-risk-$(t):$(LOCAL_IMAGE_TAG))
+
+.PHONY: ci-images-load
+ci-images-load: ## Load the images cached by an earlier CI run (if any) into the engine
+	bash scripts/ci_image_cache.sh load $(CI_IMAGE_CACHE)
+
+.PHONY: ci-images-save
+ci-images-save: ## Save the built images into the CI cache directory (docker save)
+	bash scripts/ci_image_cache.sh save $(CI_IMAGE_CACHE) $(CI_IMAGES)
+
+# zizmor's audits that need the GitHub API (impostor-commit, known-vulnerable-actions,
+# ref-confusion, stale-action-refs): CI runs them with GH_TOKEN; offline machines cannot.
+.PHONY: workflow-lint-online
+workflow-lint-online: install ## zizmor with its online audits (needs GH_TOKEN and the GitHub API)
+	@test -n "$$GH_TOKEN" || { echo "error: GH_TOKEN is not set (zizmor's online audits call the GitHub API)" >&2; exit 2; }
+	$(BIN)/zizmor --min-severity high .github/workflows .github/actions

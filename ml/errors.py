@@ -103,3 +103,9 @@ class ReleaseError(MlopsError):
 class SmokeTestError(MlopsError):
     """A service did not answer as the release it should run (`mlops smoke`; inside a deploy
     it triggers the revert and the deploy exits with `DeployError`/`RevertError`)."""
+
+
+class GitHubError(MlopsError):
+    """A git / gh / GitHub API operation failed."""
+
+    exit_code = 12

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Make a docker engine usable on this machine, idempotently:
-#   1. install docker.io, docker-compose (v1.29) and debootstrap from Debian if missing;
-#   2. start dockerd without bridge/iptables (only loopback and the registries are reachable, so
-#      every container runs with host networking) unless an engine already answers;
+# Make a docker engine usable, idempotently, here and on GitHub-hosted runners:
+#   0. an engine already answers (`docker info`: GitHub's ubuntu-latest, or one started
+#      earlier): nothing to install or start, and no root needed;
+#   1. else install docker.io and docker-compose (v1.29) from Debian if missing;
+#   2. and start dockerd without bridge/iptables (only loopback and the registries are reachable
+#      on the project's machines, so every container runs with host networking);
 #   3. build the Debian base image $BASE_IMAGE_TAG with debootstrap, because no image can be
-#      pulled here; the machine's CA bundle goes into it so pip/uv work through the TLS proxy.
+#      pulled on those machines; the machine's CA bundle goes into it so pip/uv work through
+#      the TLS proxy. Skipped on GitHub Actions (runners pull python:3.11-slim) and with
+#      SKIP_BASE_IMAGE=1.
 # Every step is skipped when already done; a base image (and cached rootfs) of an older recipe
-# (BASE_RECIPE, its label) is rebuilt. Needs root (apt, dockerd, debootstrap).
+# (BASE_RECIPE, its label) is rebuilt. The steps that need root (apt-get, dockerd, debootstrap)
+# use sudo when not run as root (the runner user has passwordless sudo), and say so when neither
+# works.
 #
 # Env: BASE_IMAGE_TAG (credit-risk-base:bookworm), DEBIAN_MIRROR (http://deb.debian.org/debian),
 #      DOCKER_ENGINE_LOG (/var/log/dockerd.log), CACHE_DIR (.cache/docker), SKIP_BASE_IMAGE=1.
@@ -26,28 +32,49 @@ RECIPE_LABEL=org.credit-risk.base-recipe
 log() { printf '[docker-engine] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-[[ $(id -u) -eq 0 ]] || die "must run as root (apt-get, dockerd and debootstrap need it)"
+# `as_root CMD...`: CMD as root: directly, or through passwordless sudo (GitHub's runner user).
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo -n "$@"
+  else
+    die "$1 needs root: run as root or give this user passwordless sudo"
+  fi
+}
 
-# --- 1. packages ----------------------------------------------------------------------------
-missing=()
-command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+# `install_missing PKG...`: apt-get install what is not installed yet.
+install_missing() {
+  (($#)) || return 0
+  log "installing $*"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
     >/dev/null
-fi
+}
 
-# --- 2. engine ------------------------------------------------------------------------------
+on_github_actions() { [[ "${GITHUB_ACTIONS:-}" == true ]]; }
+
+# --- 0. an engine answers: nothing to install or start ---------------------------------------
 if docker info >/dev/null 2>&1; then
   log "engine already running"
+  if on_github_actions || [[ "${SKIP_BASE_IMAGE:-0}" == 1 ]]; then
+    log "nothing to do (no Debian base image needed: images are pulled here)"
+    exit 0
+  fi
 else
-  touch "$LOG" 2>/dev/null || LOG=/tmp/dockerd.log
+  # --- 1. packages --------------------------------------------------------------------------
+  missing=()
+  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 \
+    || missing+=(docker-compose)
+  install_missing "${missing[@]}"
+
+  # --- 2. engine ----------------------------------------------------------------------------
+  as_root true # stops here, saying why, when neither root nor passwordless sudo is available
   log "starting dockerd (log: $LOG)"
   # setsid + nohup: the engine outlives this script and the make/pytest process that ran it.
-  setsid nohup dockerd --bridge=none --iptables=false --ip-masq=false >>"$LOG" 2>&1 </dev/null &
+  as_root setsid nohup sh -c 'exec dockerd --bridge=none --iptables=false --ip-masq=false \
+    >>"$1" 2>&1 </dev/null' dockerd "$LOG" &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1
@@ -57,7 +84,7 @@ else
 fi
 
 # --- 3. Debian base image -------------------------------------------------------------------
-if [[ "${SKIP_BASE_IMAGE:-0}" == 1 ]]; then
+if [[ "${SKIP_BASE_IMAGE:-0}" == 1 ]] || on_github_actions; then
   exit 0
 fi
 if docker image inspect "$BASE_IMAGE_TAG" >/dev/null 2>&1; then
@@ -69,6 +96,10 @@ if docker image inspect "$BASE_IMAGE_TAG" >/dev/null 2>&1; then
   log "base image $BASE_IMAGE_TAG is of recipe ${recipe:-1}, not $BASE_RECIPE: rebuilding it"
 fi
 [[ -r "$CA_BUNDLE" ]] || die "CA bundle $CA_BUNDLE not found"
+# debootstrap writes a root-owned tree that the steps below edit and pack: all of it as root.
+[[ $(id -u) -eq 0 ]] || die "building the Debian base image needs root (debootstrap); \
+SKIP_BASE_IMAGE=1 skips it where images can be pulled"
+command -v debootstrap >/dev/null 2>&1 || install_missing debootstrap
 mkdir -p "$CACHE_DIR"
 tarball="$CACHE_DIR/rootfs-$DEBIAN_SUITE-r$BASE_RECIPE.tar"
 if [[ ! -s "$tarball" ]]; then

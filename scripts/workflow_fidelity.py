@@ -35,6 +35,7 @@ EXPLICIT: dict[str, list[str]] = {
     "unit": ["tests/unit"],
     "ci-status": ["tests/unit/workflows/test_make_targets.py"],
     "workflow-lint": ["tests/unit/workflows/test_workflow_lint.py"],
+    "workflow-lint-online": ["tests/unit/workflows/test_workflow_lint.py"],
     "scan": ["tests/unit/workflows/test_scan_target.py"],
     # terraform: the recipes name only scripts/init.sh, which any test saying "init" would match.
     "tf-check": [

@@ -8,6 +8,7 @@ import typer
 
 from ml.cli import deploy as deploy_verbs
 from ml.cli import images as images_verbs
+from ml.cli import platform as platform_verbs
 from ml.cli import promote as promote_verbs
 from ml.cli import release as release_verbs
 from ml.cli import serve as serve_verbs
@@ -44,3 +45,5 @@ app.add_typer(images_verbs.images_app, name="images")
 app.add_typer(release_verbs.release_app, name="release")
 app.command("deploy")(deploy_verbs.deploy)
 app.command("smoke")(deploy_verbs.smoke)
+app.command("preflight")(platform_verbs.preflight)
+app.command("bootstrap")(platform_verbs.bootstrap)

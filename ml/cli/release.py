@@ -42,9 +42,7 @@ def _spec_models(file: Path) -> dict[str, int]:
 @release_app.command("models")
 @mlops_command
 def models(
-    file: Annotated[Path, typer.Option("--file", "-f", help="The spec.")] = Path(
-        "promotions.yaml"
-    ),
+    file: Annotated[Path, typer.Option("--file", "-f", help="The spec.")] = Path("promotions.yaml"),
     model: Annotated[
         str | None, typer.Option("--model", help="Also output `version=` of this model.")
     ] = None,

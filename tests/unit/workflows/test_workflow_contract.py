@@ -2,8 +2,9 @@
 
 Least privilege is checked per job: a permission is allowed only where a step uses it
 (id-token only next to configure-aws-credentials or in a call of the deploy workflow,
-pull-requests: write only where a PR comment/PR is made, contents: write only where a commit
-or branch is pushed).
+pull-requests: write only where a PR comment is made with GITHUB_TOKEN, actions: read only where
+preflight reads the environments). Bot branches and pull requests are pushed with a GitHub App
+token, so those jobs keep GITHUB_TOKEN read-only (test_platform_contract.py checks the token).
 """
 
 from __future__ import annotations
@@ -15,27 +16,17 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.workflows import WORKFLOWS, all_workflows, jobs, load
+
 ROOT = Path(__file__).resolve().parents[3]
-WORKFLOWS = ROOT / ".github" / "workflows"
 ACTIONS = ROOT / ".github" / "actions"
 MINE = ["ci", "cd", "deploy", "retrain", "rollback", "nightly"]
 SHA_RE = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 AWS_ACTION = "aws-actions/configure-aws-credentials@"
-# Make targets (or scripts) that write to a pull request, or push a branch/commit.
-PR_WRITERS = {"plan-comment", "promotion-pr", "rollback-pr", "tf-plan-comment"}
-PUSHERS = {"promotion-pr", "rollback-pr"}
-
-
-def load(name: str) -> dict[str, Any]:
-    """A workflow as data; PyYAML reads the `on:` key as True, so restore it."""
-    doc = yaml.safe_load((WORKFLOWS / f"{name}.yml").read_text())
-    if True in doc:
-        doc["on"] = doc.pop(True)
-    return doc
-
-
-def all_workflows() -> list[str]:
-    return sorted(p.stem for p in WORKFLOWS.glob("*.yml"))
+# Make targets that comment on a pull request with GITHUB_TOKEN.
+PR_WRITERS = {"plan-comment", "tf-plan-comment"}
+# Make targets that push a branch and open a pull request: with an app token, never GITHUB_TOKEN.
+APP_TOKEN_PUSHERS = {"promotion-pr", "rollback-pr"}
 
 
 def make_targets(job: dict[str, Any]) -> set[str]:
@@ -51,10 +42,6 @@ def uses(job: dict[str, Any]) -> list[str]:
     if "uses" in job:
         found.append(str(job["uses"]))
     return found
-
-
-def jobs() -> list[tuple[str, str, dict[str, Any]]]:
-    return [(w, j, spec) for w in all_workflows() for j, spec in load(w)["jobs"].items()]
 
 
 def test_my_workflows_exist() -> None:
@@ -91,11 +78,13 @@ def test_pr_and_contents_write_only_where_used(workflow: str, job_id: str, job: 
         assert targets & PR_WRITERS, f"{workflow}/{job_id}: pull-requests: write unused"
     if targets & PR_WRITERS:
         assert perms.get("pull-requests") == "write", f"{workflow}/{job_id} comments"
-    if perms.get("contents") == "write":
-        assert targets & PUSHERS, f"{workflow}/{job_id}: contents: write unused"
-    if targets & PUSHERS:
-        assert perms.get("contents") == "write", f"{workflow}/{job_id} pushes"
-    allowed = {"contents", "id-token", "pull-requests"}
+    assert perms.get("contents") != "write", f"{workflow}/{job_id}: contents: write"
+    if targets & APP_TOKEN_PUSHERS:
+        assert perms == {"contents": "read"}, f"{workflow}/{job_id} pushes with the app token"
+    if "actions" in perms:
+        assert perms["actions"] == "read", f"{workflow}/{job_id}"
+        assert "preflight" in targets, f"{workflow}/{job_id}: actions permission unused"
+    allowed = {"actions", "contents", "id-token", "pull-requests"}
     assert set(perms) <= allowed, f"{workflow}/{job_id}: unexpected {set(perms) - allowed}"
 
 
@@ -192,6 +181,7 @@ def test_ci_runs_the_whole_pr_gate() -> None:
     targets = set().union(*(make_targets(j) for j in load("ci")["jobs"].values()))
     expected = {"lint", "typecheck", "unit", "promote-validate", "promote-plan", "plan-comment"}
     assert expected | {"images", "scan", "compose-test", "tf-check", "workflow-lint"} <= targets
+    assert {"preflight", "scan-images"} <= targets
 
 
 def test_retrain_never_merges_and_rollback_opens_a_pr() -> None:

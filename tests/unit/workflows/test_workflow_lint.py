@@ -7,6 +7,7 @@ fail (they do not skip), because a silently skipped linter looks exactly like a 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -70,3 +71,36 @@ def test_zizmor_has_no_high_findings() -> None:
         f"{f['ident']}: {f['desc']}" for f in findings if f["determinations"]["severity"] == "High"
     ]
     assert high == []
+
+
+def test_the_online_audits_run_in_ci_with_a_token_and_refuse_without() -> None:
+    # zizmor's network audits cannot run here; the target is what CI runs with GH_TOKEN.
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "workflow-lint-online"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "zizmor --min-severity high .github/workflows .github/actions" in dry.stdout
+    assert "--offline" not in dry.stdout
+    env = {k: v for k, v in os.environ.items() if k not in {"GH_TOKEN", "GITHUB_TOKEN"}}
+    done = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "workflow-lint-online",
+            "BIN=/nonexistent",
+            "-o",
+            "install",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode != 0
+    assert "GH_TOKEN is not set" in done.stderr

@@ -1,0 +1,137 @@
+"""`mlops preflight` and `mlops bootstrap`: the GitHub and AWS side of adopting the repository.
+
+Both read config/platform.yaml (ml/platform.py); the work is in ml.platform and ml.bootstrap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ml.cli.base import console, err_console, mlops_command
+from ml.errors import ConfigError
+
+PlatformFile = Annotated[
+    Path, typer.Option("--file", help="The one list of GitHub configuration names.")
+]
+
+
+@mlops_command
+def preflight(
+    env: Annotated[
+        str,
+        typer.Option(
+            "--env",
+            help="Scope the job runs in: repository, or a GitHub environment (staging, ...).",
+        ),
+    ],
+    workflow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--workflow", help="Only the names this workflow reads (repeatable; default: all)."
+        ),
+    ] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="OWNER/NAME for the protection check (GITHUB_REPOSITORY)."),
+    ] = None,
+    file: PlatformFile = Path("config/platform.yaml"),
+) -> None:
+    """Every variable and secret the job needs is set; the environments are protected.
+
+    Variables are read from the job's environment under their own names; secrets as their value
+    or as `${{ secrets.X != '' }}` (never printed). With GITHUB_TOKEN (actions: read) it also
+    checks each environment's reviewers and main-only deployment branch policy. Exit 2 with
+    the full list of what is missing.
+    """
+    from ml.platform import github_from_env, load_platform
+    from ml.platform import preflight as check
+
+    config = load_platform(file)
+    github = github_from_env(repo=repo)
+    report = check(config, env, workflow or (), github=github)
+    for req, ok in report.checked:
+        mark = "[green]ok     [/]" if ok else "[red]MISSING[/]"
+        console.print(f"{mark} {req.kind} {req.name} ({req.scope})", highlight=False)
+    if report.protection is None:
+        err_console.print(
+            "notice: environment protection not checked (no GITHUB_TOKEN / GH_TOKEN)",
+            highlight=False,
+        )
+    else:
+        for problem in report.protection:
+            console.print(f"[red]UNSAFE [/] {problem}", highlight=False)
+    problems = report.problems
+    if problems:
+        raise ConfigError(
+            f"preflight found {len(problems)} problem(s) for {env}; run `mlops bootstrap` or "
+            "set them (docs/adopting.md):\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    console.print(f"preflight ok: {len(report.checked)} names set in {env}")
+
+
+@mlops_command
+def bootstrap(
+    repo: Annotated[str, typer.Option("--repo", help="GitHub repository OWNER/NAME.")],
+    account: Annotated[str, typer.Option("--account", help="AWS account id (12 digits).")],
+    region: Annotated[str, typer.Option("--region", help="AWS region, e.g. eu-west-1.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print every call; change nothing.")
+    ] = False,
+    step: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--step",
+            help="Run only these steps: state-bucket, codeowners, github, mlflow-users "
+            "(repeatable; default: all, in that order).",
+        ),
+    ] = None,
+    outputs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs-dir",
+            help="Directory of <root>.json files from `terraform output -json` "
+            "(default: `make -s tf-output ROOT=<root>`).",
+        ),
+    ] = None,
+    bucket: Annotated[
+        str | None,
+        typer.Option("--bucket", help="State bucket name (default: <name>-tfstate-<account>)."),
+    ] = None,
+    team: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--team",
+            help="KEY=ORG/SLUG or KEY=user:LOGIN for a team of config/platform.yaml "
+            "(default: <owner>/<key>).",
+        ),
+    ] = None,
+    file: PlatformFile = Path("config/platform.yaml"),
+) -> None:
+    """State bucket, CODEOWNERS, GitHub environments/protection/variables/secrets, MLflow users.
+
+    Needs AWS credentials of the account, `gh` logged in as a repository admin, and for the
+    MLflow users MLFLOW_ADMIN_PASSWORD. Secret values are never printed.
+    """
+    from ml.bootstrap import STEPS, Options, run
+    from ml.platform import load_platform
+    from ml.settings import MLSettings
+
+    options = Options(
+        repo=repo,
+        account=account,
+        region=region,
+        dry_run=dry_run,
+        steps=tuple(step) if step else STEPS,
+        outputs_dir=outputs_dir,
+        bucket=bucket,
+        teams=tuple(team or ()),
+        experiment=MLSettings().experiment,
+    )
+    run(
+        load_platform(file),
+        options,
+        lambda line: console.print(line, highlight=False, markup=False),
+    )
