@@ -273,3 +273,31 @@ def owner_from_env() -> str:
     if url := run_url_from_env():
         return url
     return f"{actor_from_env()}@{socket.gethostname()}"
+
+
+def interrupted(tags: dict[str, str], env: str) -> str | None:
+    """What `mlops promote status` should say about `env` from a model's tags: "interrupted
+    deploy of release R in E ..." when a deploy (or its revert) did not finish, else None.
+
+    Pure (reads the tags `model_state` returned), so the reconciler's status can call it.
+    """
+    record = read_deploy(tags, env)
+    pending = read_pending(tags, env)
+    if record is not None and not record.finished:
+        op = "revert" if record.phase == "reverting" else "deploy"
+        return (
+            f"interrupted {op} of release {record.release} in {env} (phase {record.phase}, "
+            f"{record.time}; previous: {record.previous.versions}); rerun `mlops deploy --env "
+            f"{env} --release {record.release}` to converge"
+        )
+    if record is not None and record.phase == "revert-failed":
+        return (
+            f"failed deploy of release {record.release} in {env} whose revert was not verified "
+            f"({record.error or 'no detail'}): a human must check it"
+        )
+    if pending is not None and pending.get("op") in ("deploy", "revert"):
+        return (
+            f"interrupted {pending['op']} of release {pending.get('release')} in {env} "
+            f"(v{pending.get('previous')} → v{pending.get('version')})"
+        )
+    return None

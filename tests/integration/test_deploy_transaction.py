@@ -416,6 +416,11 @@ def test_sigkill_between_alias_move_and_rollout_then_the_rerun_converges(world: 
             "deploy", "r2", 2, 1,
         )  # fmt: skip
         assert json.loads(tags["lease"])["owner"]  # the dead run's lease is still there
+        from ml.deploy.records import interrupted
+
+        said = interrupted(tags, "staging")
+        assert said is not None
+        assert said.startswith("interrupted deploy of release r2 in staging")
         assert w.alias("staging") == 2  # moved, yet never rolled out or smoke-tested
         assert w.service_td("staging").endswith(":2")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ml.deploy.records import DeployRecord, Previous, deploy_tag, pending_tag
+from ml.deploy.records import DeployRecord, Previous, deploy_tag, interrupted, pending_tag
 
 
 def test_deploy_record_round_trips_in_the_contract_format() -> None:
@@ -27,3 +27,17 @@ def test_deploy_record_round_trips_in_the_contract_format() -> None:
     assert (deploy_tag("staging"), pending_tag("staging")) == (
         "deploy.staging", "promotion.staging.pending",
     )  # fmt: skip
+
+
+def test_an_unfinished_deploy_is_reported_as_interrupted() -> None:
+    record = DeployRecord(
+        release="r2", phase="alias-moved", previous=Previous({"credit-risk": 1}, "td:2", "r1"),
+        time="2026-11-29T12:00:00Z",
+    )  # fmt: skip
+    tags = {deploy_tag("staging"): record.to_json()}
+    said = interrupted(tags, "staging")
+    assert said is not None
+    assert said.startswith("interrupted deploy of release r2 in staging (phase alias-moved")
+    done = DeployRecord(**{**record.__dict__, "phase": "done"})
+    assert interrupted({deploy_tag("staging"): done.to_json()}, "staging") is None
+    assert interrupted({}, "production") is None
