@@ -31,3 +31,32 @@ def test_names_are_the_github_configuration_names(monkeypatch: pytest.MonkeyPatc
         "p", "mlflow", "eu-west-1",
     )  # fmt: skip
     assert (s.ecr_serve_repository_url, s.rollout_timeout) == ("r/serve", 5.0)
+
+
+def test_every_github_name_the_deploy_reads_is_in_the_one_list() -> None:
+    # config/platform.yaml is what bootstrap sets and preflight demands: a name the deploy reads
+    # but that list lacks would be missing on a real repository.
+    from pathlib import Path
+
+    import yaml
+    from pydantic import AliasChoices
+
+    root = Path(__file__).resolve().parents[3]
+    text = (root / "config" / "platform.yaml").read_text()
+    listed = {
+        line.split("name:", 1)[1].strip()
+        for line in text.splitlines()
+        if line.strip().startswith("- name:")
+    }
+    assert yaml.safe_load(text)  # the file parses
+    read = set()
+    for field, info in DeploySettings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices) and field not in ("model_name",):
+            read.add(str(alias.choices[0]))
+    assert read == {
+        "AWS_REGION", "MLFLOW_TRACKING_URI", "ECR_SERVE_REPOSITORY_URL",
+        "ECR_MLFLOW_REPOSITORY_URL", "ECS_CLUSTER", "ECS_SERVICE", "SERVICE_URL",
+        "MLFLOW_ECS_CLUSTER", "MLFLOW_ECS_SERVICE",
+    }  # fmt: skip
+    assert read <= listed, sorted(read - listed)
