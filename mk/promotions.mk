@@ -1,6 +1,10 @@
-# Promotions engine (ml/promotions): its benchmark. The promote-* verbs used by workflows are
-# defined next to the workflows that call them. Included by the top-level Makefile (BIN, PY).
+# Promotions engine (ml/promotions) and the CLI: their benchmarks. The promote-* verbs used by
+# workflows are defined next to the workflows that call them. Included by the top-level Makefile.
 
 .PHONY: bench-promote
 bench-promote: ## Wall time and REST calls per model of apply: 20 models x 2 envs, local server
 	$(PY) scripts/bench_promote.py
+
+.PHONY: bench-cli
+bench-cli: install ## Startup figures: `mlops --help` and `mlops promote plan` on the embedded store
+	$(PY) scripts/bench_cli.py

@@ -108,10 +108,10 @@ tf-plan: tf-init ## terraform plan of ENV; writes stack/ENV.tfplan and the reada
 
 .PHONY: tf-plan-comment
 tf-plan-comment: ## Post or update the sticky PR comment with stack/plan-ENV.txt (GITHUB_TOKEN, PR_NUMBER)
-	$(PYTHON) scripts/tf_plan_markdown.py --env $(ENV) --plan-file $(TF_PLAN_TEXT) \
+	$(or $(BIN),.venv/bin)/mlops pr terraform-plan --env $(ENV) --plan-file $(TF_PLAN_TEXT) \
 	  -o $(TF_PLAN_MARKDOWN)
-	$(PYTHON) scripts/pr_comment.py --marker terraform-plan-$(ENV) --title "Terraform plan: $(ENV)" \
-	  --body-file $(TF_PLAN_MARKDOWN)
+	$(or $(BIN),.venv/bin)/mlops pr comment --marker terraform-plan-$(ENV) \
+	  --title "Terraform plan: $(ENV)" --body-file $(TF_PLAN_MARKDOWN)
 
 .PHONY: tf-apply
 tf-apply: tf-plan ## Plan ENV, then apply exactly that plan

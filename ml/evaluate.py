@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -22,6 +23,11 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
+
+from ml.errors import RegistryError
+
+if TYPE_CHECKING:
+    from ml.registry import Registry
 
 DECISION_THRESHOLD = 0.5
 
@@ -159,24 +165,25 @@ Promotion to production is decided by `promotions.yaml` and the gates, not by th
 
 
 def evaluate_version(
-    tracking_uri: str, model_name: str, version: int, x: pd.DataFrame, y: np.ndarray
+    registry: Registry, model_name: str, version: int, x: pd.DataFrame, y: np.ndarray
 ) -> Evaluation:
     """Score a registered version on labelled data with the flavor it was logged in."""
-    import mlflow
+    import tempfile
 
-    from ml.errors import RegistryError
+    import mlflow.sklearn
+    import mlflow.xgboost
+
     from ml.features import FEATURES
 
-    uri = f"models:/{model_name}/{version}"
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    try:
-        flavors = mlflow.models.get_model_info(uri).flavors
-        if "xgboost" in flavors:
-            model = mlflow.xgboost.load_model(uri)
-        else:
-            model = mlflow.sklearn.load_model(uri)
-    except mlflow.exceptions.MlflowException as exc:
-        raise RegistryError(f"cannot load {uri}: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
+        local = str(registry.download_version(model_name, version, Path(tmp)))
+        flavors = registry.flavors(model_name, version)
+        try:
+            if "xgboost" in flavors:
+                model = mlflow.xgboost.load_model(local)
+            else:
+                model = mlflow.sklearn.load_model(local)
+        except Exception as exc:  # a broken artifact is the registry's problem, named
+            raise RegistryError(f"cannot load {model_name} v{version}: {exc}") from exc
     scores = model.predict_proba(x[FEATURES])[:, 1]
     return evaluate(y, scores)

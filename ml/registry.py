@@ -1,25 +1,40 @@
-"""The one place that talks to MLflow's tracking and model registry.
+"""The one place that talks to MLflow's tracking server and model registry.
 
-Everything else in `ml` works on the small value types here, so tests can drive the engine against
-a real store and the rest of the code never handles MLflow entities or REST errors.
+Train, evaluate, the promotions engine and serve use `Registry(uri)`: explicit URIs, no
+process-wide MLflow state (`mlflow.set_tracking_uri` is never called; the fluent API that
+`log_model` needs runs inside `Registry.fluent()`, which restores the previous globals).
+Everything else works on the small value types here and never sees MLflow entities or REST errors.
+
+MLflow is imported lazily: reading an embedded SQLite registry needs no MLflow import at all.
+`read_models` reads the store's tables directly (read-only, one connection) when the file's
+schema revision is one this adapter was tested against (`KNOWN_SCHEMA`), because importing MLflow
+costs seconds and `mlops promote plan|status` only read. Any other URI or schema goes through
+`MlflowClient`. Both paths return equal values (tests/integration/test_registry.py checks it).
+
+Serve uses: `get_by_alias(name, alias)` (alias → `VersionInfo`) and
+`download_version(name, version, dst)` (a version's model directory, local).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
-
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException, RestException
 
 from ml.errors import RegistryError
 
 _READY_TIMEOUT_S = 120
+# Alembic revisions of MLflow's database schema whose registry tables `_SqliteReader` reads
+# (MLflow 3.17.2); anything else falls back to MlflowClient.
+KNOWN_SCHEMA = frozenset({"dc11669786a5"})
+_DELETED = "Deleted_Internal"  # MLflow's stage for a deleted version (row kept)
 
 
 @dataclass(frozen=True)
@@ -34,36 +49,6 @@ class VersionInfo:
     source: str
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
-    created_ms: int = 0
-
-
-def _version_info(mv: ModelVersion) -> VersionInfo:
-    return VersionInfo(
-        name=mv.name,
-        version=int(mv.version),
-        status=str(mv.status),
-        stage=str(mv.current_stage or "None"),
-        run_id=mv.run_id or None,
-        source=str(mv.source),
-        tags=dict(mv.tags or {}),
-        aliases=tuple(mv.aliases or ()),
-        created_ms=int(mv.creation_timestamp or 0),
-    )
-
-
-def _not_found(exc: MlflowException) -> bool:
-    return exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
-
-
-@contextmanager
-def registry_errors(what: str) -> Iterator[None]:
-    """Turn MLflow and connection failures into a `RegistryError` naming the operation."""
-    try:
-        yield
-    except RegistryError:
-        raise
-    except (MlflowException, RestException, OSError) as exc:
-        raise RegistryError(f"{what}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -81,15 +66,326 @@ class ModelState:
         return None if number is None else self.versions.get(number)
 
 
+def _version_info(mv: Any) -> VersionInfo:
+    return VersionInfo(
+        name=mv.name,
+        version=int(mv.version),
+        status=str(mv.status),
+        stage=str(mv.current_stage or "None"),
+        run_id=mv.run_id or None,
+        source=str(mv.source),
+        tags=dict(mv.tags or {}),
+        aliases=tuple(sorted(mv.aliases or ())),
+    )
+
+
+def _not_found(exc: Exception) -> bool:
+    return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+@contextmanager
+def registry_errors(what: str) -> Iterator[None]:
+    """Turn MLflow, database and connection failures into a `RegistryError` naming the call."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        raise RegistryError(f"{what}: {exc}") from exc
+    except Exception as exc:
+        from mlflow.exceptions import MlflowException
+
+        if isinstance(exc, MlflowException):
+            raise RegistryError(f"{what}: {exc}") from exc
+        raise
+
+
+class _SqliteReader:
+    """Read-only view of an embedded SQLite registry's tables, for the read-only verbs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+
+    def usable(self) -> bool:
+        """True when the file is absent (nothing registered) or its schema is a known one."""
+        if not self.path.exists():
+            return True
+        try:
+            con = self._connect()
+            with con:
+                revision = con.execute("SELECT version_num FROM alembic_version").fetchone()
+            con.close()
+        except sqlite3.Error:
+            return False
+        return revision is not None and revision[0] in KNOWN_SCHEMA
+
+    def read(self, names: Sequence[str]) -> dict[str, ModelState | None]:
+        """Every model of `names` in five queries on one connection."""
+        out: dict[str, ModelState | None] = dict.fromkeys(names)
+        if not self.path.exists() or not names:
+            return out
+        con = self._connect()
+
+        def rows(columns: str, table: str, extra: str = "", *more: str) -> list[tuple[Any, ...]]:
+            # Table and column names are this module's constants; values are bound parameters.
+            marks = ",".join("?" * len(names))
+            sql = f"SELECT {columns} FROM {table} WHERE workspace = 'default' AND name IN ({marks}){extra}"  # noqa: S608, E501
+            return con.execute(sql, [*names, *more]).fetchall()
+
+        try:
+            found = [r[0] for r in rows("name", "registered_models")]
+            aliases: dict[str, dict[str, int]] = {n: {} for n in found}
+            for name, alias, version in rows("name, alias, version", "registered_model_aliases"):
+                aliases[name][alias] = int(version)
+            tags: dict[str, dict[str, str]] = {n: {} for n in found}
+            for name, key, value in rows("name, key, value", "registered_model_tags"):
+                tags[name][key] = value
+            vtags: dict[tuple[str, int], dict[str, str]] = {}
+            for name, version, key, value in rows(
+                "name, version, key, value", "model_version_tags"
+            ):
+                vtags.setdefault((name, int(version)), {})[key] = value
+            versions: dict[str, dict[int, VersionInfo]] = {n: {} for n in found}
+            for name, version, stage, status, run_id, source in rows(
+                "name, version, current_stage, status, run_id, source",
+                "model_versions",
+                " AND current_stage != ?",
+                _DELETED,
+            ):
+                number = int(version)
+                versions[name][number] = VersionInfo(
+                    name=name,
+                    version=number,
+                    status=str(status),
+                    stage=str(stage or "None"),
+                    run_id=run_id or None,
+                    source=str(source),
+                    tags=vtags.get((name, number), {}),
+                    aliases=tuple(sorted(a for a, v in aliases[name].items() if v == number)),
+                )
+        finally:
+            con.close()
+        for name in found:
+            out[name] = ModelState(name, aliases[name], tags[name], versions[name])
+        return out
+
+
 class Registry:
     """A narrow adapter over `MlflowClient` for one tracking/registry URI."""
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, registry_uri: str | None = None) -> None:
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.registry_uri = registry_uri or tracking_uri
+        self._client: Any = None
+        self._sqlite: _SqliteReader | None = None
+        self._sqlite_checked = False
         # A finished run's metrics and a version's MLmodel never change: read each once.
         self._metrics_cache: dict[str, dict[str, float]] = {}
         self._mlmodel_cache: dict[tuple[str, int], dict[str, Any]] = {}
+
+    @property
+    def client(self) -> Any:
+        """The `MlflowClient` (created, and MLflow imported, on first use)."""
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
+            )
+        return self._client
+
+    @client.setter
+    def client(self, value: Any) -> None:
+        self._client = value
+        self._sqlite, self._sqlite_checked = None, True  # a replaced client sees every read
+
+    def _fast(self) -> _SqliteReader | None:
+        """The direct SQLite reader when the registry is an embedded store it understands."""
+        if not self._sqlite_checked:
+            self._sqlite_checked = True
+            uri = self.registry_uri
+            if uri.startswith("sqlite:///") and "?" not in uri:
+                reader = _SqliteReader(Path(uri.removeprefix("sqlite:///")))
+                self._sqlite = reader if reader.usable() else None
+        return self._sqlite
+
+    def _direct(self) -> Any:
+        """MlflowClient's registry client, for writes made right after a read.
+
+        `MlflowClient` re-reads the registered model before every registry write to refuse
+        prompts (`_raise_if_prompt`): one hidden GET per write. The engine has just read the model
+        (and refuses prompts itself), so it writes through the registry client and halves the
+        round trips of an apply. Private API of MLflow 3.x; pinned in pyproject.
+        """
+        return self.client._get_registry_client()
+
+    # --- reads --------------------------------------------------------------------------
+
+    def read_models(self, names: Sequence[str], workers: int = 8) -> dict[str, ModelState | None]:
+        """Aliases, tags and versions of each model (None when not registered), in one batch:
+        five queries on an embedded store, else two REST calls per model, models concurrently."""
+        fast = self._fast()
+        if fast is not None:
+            with registry_errors(f"read {', '.join(names)}"):
+                return fast.read(names)
+        if len(names) <= 1 or workers <= 1:
+            return {name: self._read_one(name) for name in names}
+        with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
+            return dict(zip(names, pool.map(self._read_one, names), strict=True))
+
+    def model_state(self, name: str) -> ModelState | None:
+        """One model's aliases, tags and versions; None when not registered."""
+        return self.read_models([name])[name]
+
+    def _read_one(self, name: str) -> ModelState | None:
+        with registry_errors(f"read {name}"):
+            try:
+                rm = self.client.get_registered_model(name)
+            except Exception as exc:
+                if _not_found(exc):
+                    return None
+                raise
+            found = self.client.search_model_versions(f"name = '{name}'")
+            aliases = {k: int(v) for k, v in (rm.aliases or {}).items()}
+            # A search leaves versions' aliases empty on some stores: take them from the model.
+            versions = {}
+            for mv in found:
+                info = _version_info(mv)
+                mine = tuple(sorted(a for a, v in aliases.items() if v == info.version))
+                versions[info.version] = replace(info, aliases=mine)
+            return ModelState(name, aliases, dict(rm.tags or {}), versions)
+
+    def model_tags(self, name: str) -> dict[str, str]:
+        """The registered model's tags (one call); empty when the model is not registered."""
+        fast = self._fast()
+        if fast is not None:
+            state = fast.read([name])[name]
+            return dict(state.tags) if state else {}
+        with registry_errors(f"read tags of {name}"):
+            try:
+                return dict(self.client.get_registered_model(name).tags or {})
+            except Exception as exc:
+                if _not_found(exc):
+                    return {}
+                raise
+
+    def get_version(self, name: str, version: int) -> VersionInfo | None:
+        """One version, or None when it does not exist."""
+        with registry_errors(f"get {name} v{version}"):
+            try:
+                return _version_info(self.client.get_model_version(name, str(version)))
+            except Exception as exc:
+                if _not_found(exc):
+                    return None
+                raise
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every version of a model, oldest first; empty when the model is not registered."""
+        state = self.model_state(name)
+        return [state.versions[v] for v in sorted(state.versions)] if state else []
+
+    def get_by_alias(self, name: str, alias: str) -> VersionInfo | None:
+        """The version `alias` points at, or None when unset (serve resolves its alias here)."""
+        with registry_errors(f"get {name}@{alias}"):
+            try:
+                return _version_info(self.client.get_model_version_by_alias(name, alias))
+            except Exception as exc:
+                code = getattr(exc, "error_code", None)
+                if _not_found(exc) or code == "INVALID_PARAMETER_VALUE":
+                    return None
+                raise
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """Metrics logged on a training run, read once per adapter (a finished run's metrics do
+        not change)."""
+        if run_id not in self._metrics_cache:
+            with registry_errors(f"run {run_id}"):
+                self._metrics_cache[run_id] = dict(self.client.get_run(run_id).data.metrics)
+        return self._metrics_cache[run_id]
+
+    def mlmodel(self, name: str, version: int) -> dict[str, Any]:
+        """A version's MLmodel file (flavors, signature), read once: artifacts are immutable.
+
+        Two calls: the download URI, then the one file.
+        """
+        import tempfile
+
+        import yaml
+
+        key = (name, version)
+        if key not in self._mlmodel_cache:
+            with tempfile.TemporaryDirectory(prefix="mlmodel-") as tmp:
+                path = self._download(name, version, Path(tmp), "MLmodel")
+                with open(path, encoding="utf-8") as fh:
+                    self._mlmodel_cache[key] = yaml.safe_load(fh) or {}
+        return self._mlmodel_cache[key]
+
+    def flavors(self, name: str, version: int) -> list[str]:
+        """The flavors a version was logged in (e.g. xgboost, python_function)."""
+        return sorted(self.mlmodel(name, version).get("flavors") or {})
+
+    def signature_inputs(self, name: str, version: int) -> dict[str, str] | None:
+        """Input column name → type of a version's logged signature; None when it has none."""
+        inputs = (self.mlmodel(name, version).get("signature") or {}).get("inputs")
+        if not inputs:
+            return None
+        cols = json.loads(inputs)
+        return {str(c.get("name", i)): str(c.get("type")) for i, c in enumerate(cols)}
+
+    def download_version(self, name: str, version: int, dst: Path) -> Path:
+        """Download a version's model directory (MLmodel and the model files) into `dst`;
+        returns the local directory. Serve and evaluate load from there."""
+        return self._download(name, version, dst, "")
+
+    def _download(self, name: str, version: int, dst: Path, path: str) -> Path:
+        import mlflow.artifacts
+
+        with registry_errors(f"download {name} v{version} {path}".rstrip()):
+            root = str(self._direct().get_model_version_download_uri(name, str(version)))
+            uri = f"{root.rstrip('/')}/{path}" if path else root
+            dst.mkdir(parents=True, exist_ok=True)
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(dst), tracking_uri=self.tracking_uri
+            )
+        return Path(local)
+
+    # --- writes -------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point `alias` at `version` (moves it off any other version)."""
+        with registry_errors(f"set alias {name}@{alias} -> v{version}"):
+            self._direct().set_registered_model_alias(name, alias, str(version))
+
+    def transition_stage(self, name: str, version: int, stage: str) -> None:
+        """Legacy stage mirror: move one version to `stage` (nothing else is archived)."""
+        with registry_errors(f"stage {name} v{version} -> {stage}"):
+            self._direct().transition_model_version_stage(
+                name, str(version), stage, archive_existing_versions=False
+            )
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        """Set one tag on a version."""
+        with registry_errors(f"tag {name} v{version} {key}"):
+            self._direct().set_model_version_tag(name, str(version), key, value)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set one tag on the registered model."""
+        with registry_errors(f"tag {name} {key}"):
+            self._direct().set_registered_model_tag(name, key, value)
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        """Delete one tag of the registered model; absent already is fine."""
+        with registry_errors(f"delete tag {name} {key}"):
+            try:
+                self._direct().delete_registered_model_tag(name, key)
+            except Exception as exc:
+                if not _not_found(exc):
+                    raise
+
+    # --- training -----------------------------------------------------------------------
 
     def ensure_experiment(self, name: str, artifact_location: str | None) -> str:
         """Return the experiment id, creating the experiment on first use."""
@@ -99,14 +395,44 @@ class Registry:
                 return str(experiment.experiment_id)
             return str(self.client.create_experiment(name, artifact_location=artifact_location))
 
+    @contextmanager
+    def fluent(self) -> Iterator[None]:
+        """Point MLflow's fluent API (`start_run`, `log_model`) at this registry for a block.
+
+        `log_model` has no URI parameter: it reads MLflow's process-wide URIs. They (and the
+        MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI variables `set_tracking_uri` exports) are
+        restored on exit, so no call leaves global state behind. Not for concurrent threads.
+        """
+        import mlflow
+        import mlflow.tracking._model_registry.utils as registry_utils
+        import mlflow.tracking._tracking_service.utils as tracking_utils
+
+        saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+        saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri)
+        try:
+            yield
+        finally:
+            tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
     def register(
         self, name: str, model_uri: str, run_id: str, tags: dict[str, str], description: str
     ) -> VersionInfo:
-        """Register `model_uri` as a new version of `name` and wait until it is READY."""
-        with registry_errors(f"register {name}"):
+        """Register `model_uri` as a new version of `name` and wait until it is READY.
+
+        Inside `fluent()`: a database registry resolves a `models:/m-...` source through
+        MLflow's process-wide tracking URI, not the client's.
+        """
+        with registry_errors(f"register {name}"), self.fluent():
             try:
                 self.client.get_registered_model(name)
-            except MlflowException as exc:
+            except Exception as exc:
                 if not _not_found(exc):
                     raise
                 self.client.create_registered_model(
@@ -132,131 +458,3 @@ class Registry:
             if str(mv.status) != "READY":
                 raise RegistryError(f"{name} version {mv.version} is {mv.status}, not READY")
             return _version_info(mv)
-
-    def get_version(self, name: str, version: int) -> VersionInfo | None:
-        """One version, or None when it does not exist."""
-        with registry_errors(f"get {name} v{version}"):
-            try:
-                return _version_info(self.client.get_model_version(name, str(version)))
-            except MlflowException as exc:
-                if _not_found(exc):
-                    return None
-                raise
-
-    def versions(self, name: str) -> list[VersionInfo]:
-        """Every version of a model, oldest first; empty when the model is not registered."""
-        with registry_errors(f"list versions of {name}"):
-            found = self.client.search_model_versions(f"name = '{name}'")
-            return sorted((_version_info(mv) for mv in found), key=lambda v: v.version)
-
-    def run_metrics(self, run_id: str) -> dict[str, float]:
-        """Metrics logged on a training run."""
-        with registry_errors(f"run {run_id}"):
-            return dict(self.client.get_run(run_id).data.metrics)
-
-    def run_metrics_cached(self, run_id: str) -> dict[str, float]:
-        """`run_metrics`, cached per adapter: a finished run's metrics do not change."""
-        cache = self._metrics_cache
-        if run_id not in cache:
-            cache[run_id] = self.run_metrics(run_id)
-        return cache[run_id]
-
-    def model_state(self, name: str) -> ModelState | None:
-        """Aliases, tags and versions of `name` in two REST calls; None when not registered."""
-        with registry_errors(f"read {name}"):
-            try:
-                rm = self.client.get_registered_model(name)
-            except MlflowException as exc:
-                if _not_found(exc):
-                    return None
-                raise
-            found = self.client.search_model_versions(f"name = '{name}'")
-            return ModelState(
-                name=name,
-                aliases={k: int(v) for k, v in (rm.aliases or {}).items()},
-                tags=dict(rm.tags or {}),
-                versions={int(mv.version): _version_info(mv) for mv in found},
-            )
-
-    def _direct(self) -> Any:
-        """MlflowClient's registry client, for calls made right after `model_state`.
-
-        `MlflowClient` re-reads the registered model before every registry write to refuse
-        prompts (`_raise_if_prompt`): one hidden GET per write. The engine has just read the model
-        (and refuses prompts itself), so it writes through the registry client and halves the
-        round trips of an apply. Private API of MLflow 3.x; pinned in pyproject.
-        """
-        return self.client._get_registry_client()
-
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        """Point `alias` at `version` (moves it off any other version)."""
-        with registry_errors(f"set alias {name}@{alias} -> v{version}"):
-            self._direct().set_registered_model_alias(name, alias, str(version))
-
-    def delete_alias(self, name: str, alias: str) -> None:
-        """Remove `alias` from the model."""
-        with registry_errors(f"delete alias {name}@{alias}"):
-            self.client.delete_registered_model_alias(name, alias)
-
-    def get_by_alias(self, name: str, alias: str) -> VersionInfo | None:
-        """The version `alias` points at, or None when unset."""
-        with registry_errors(f"get {name}@{alias}"):
-            try:
-                return _version_info(self.client.get_model_version_by_alias(name, alias))
-            except MlflowException as exc:
-                if _not_found(exc) or exc.error_code == "INVALID_PARAMETER_VALUE":
-                    return None
-                raise
-
-    def transition_stage(self, name: str, version: int, stage: str, archive_existing: bool) -> None:
-        """Legacy stage mirror; `archive_existing` archives the others in that stage."""
-        with registry_errors(f"stage {name} v{version} -> {stage}"):
-            self._direct().transition_model_version_stage(
-                name, str(version), stage, archive_existing_versions=archive_existing
-            )
-
-    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        """Set one tag on a version."""
-        with registry_errors(f"tag {name} v{version} {key}"):
-            self._direct().set_model_version_tag(name, str(version), key, value)
-
-    def set_model_tag(self, name: str, key: str, value: str) -> None:
-        """Set one tag on the registered model."""
-        with registry_errors(f"tag {name} {key}"):
-            self._direct().set_registered_model_tag(name, key, value)
-
-    def mlmodel(self, name: str, version: int) -> dict[str, Any]:
-        """A version's MLmodel file (flavors, signature), read once: artifacts are immutable.
-
-        Two REST calls: the download URI, then the one file.
-        """
-        import tempfile
-
-        import mlflow.artifacts
-        import yaml
-
-        key = (name, version)
-        if key not in self._mlmodel_cache:
-            with registry_errors(f"MLmodel of {name} v{version}"):
-                root = self._direct().get_model_version_download_uri(name, str(version))
-                with tempfile.TemporaryDirectory(prefix="mlmodel-") as tmp:
-                    path = mlflow.artifacts.download_artifacts(
-                        artifact_uri=f"{str(root).rstrip('/')}/MLmodel",
-                        dst_path=tmp,
-                        tracking_uri=self.tracking_uri,
-                    )
-                    with open(path, encoding="utf-8") as fh:
-                        self._mlmodel_cache[key] = yaml.safe_load(fh) or {}
-        return self._mlmodel_cache[key]
-
-    def flavors(self, name: str, version: int) -> list[str]:
-        """The flavors a version was logged in (e.g. xgboost, python_function)."""
-        return sorted(self.mlmodel(name, version).get("flavors") or {})
-
-    def signature_inputs(self, name: str, version: int) -> dict[str, str] | None:
-        """Input column name → type of a version's logged signature; None when it has none."""
-        inputs = (self.mlmodel(name, version).get("signature") or {}).get("inputs")
-        if not inputs:
-            return None
-        cols = json.loads(inputs)
-        return {str(c.get("name", i)): str(c.get("type")) for i, c in enumerate(cols)}

@@ -1,4 +1,8 @@
-"""Settings of the `ml` deployable (CLI, training, promotions), read from `ML_` variables."""
+"""Settings of the `ml` deployable (CLI, training, promotions), read from `ML_` variables.
+
+The one embedded default lives here: with no MLFLOW_TRACKING_URI every verb (`mlops serve`
+included) uses the SQLite store under ML_HOME (`resolved_tracking_uri`).
+"""
 
 from __future__ import annotations
 
@@ -41,11 +45,6 @@ class MLSettings(BaseSettings):
     train_config: Path = Field(
         default=Path("config/train.yaml"), description="Reviewed hyperparameters and split."
     )
-
-    @property
-    def embedded(self) -> bool:
-        """True when no tracking URI is set and the local SQLite store is used."""
-        return self.tracking_uri is None
 
     def resolved_tracking_uri(self) -> str:
         """The tracking URI to use: the configured one, or the embedded SQLite store."""

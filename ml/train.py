@@ -2,7 +2,9 @@
 
 Validation runs before any MLflow run is created, so bad data leaves nothing behind in the
 registry. A failure inside a run marks that run FAILED (MLflow's context manager) and registers
-nothing.
+nothing. MLflow is reached through `ml.registry.Registry` with an explicit URI: the fluent calls
+(`start_run`, `log_model`) run inside `Registry.fluent()`, which leaves no global state behind.
+`--params` (the retrain workflow's input) is merged over config/train.yaml by `with_params`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +23,12 @@ from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
 from ml.data import Snapshot
+from ml.errors import ConfigError
 from ml.evaluate import Evaluation, evaluate, model_card, write_plots
-from ml.features import ModelKind, build_pipeline
-from ml.gitinfo import git_dirty, git_sha
+from ml.features import MODEL_KINDS, ModelKind, build_pipeline
+from ml.github import git_dirty, git_sha
 from ml.holdout import Holdout, load_dataset
+from ml.monitoring.reference import log_reference
 from ml.registry import Registry, VersionInfo
 from ml.settings import MLSettings
 from ml.train_config import TrainConfig, load_train_config
@@ -78,6 +82,35 @@ def _log_model(
     )
 
 
+def with_params(
+    config: TrainConfig, params: Mapping[str, object], kind: ModelKind | None
+) -> TrainConfig:
+    """`params` over the config: keyed by candidate (`{"xgboost": {...}}`), or flat for `kind`.
+
+    The merged config is validated again, so a bad value is a `ConfigError`, not a crash later.
+    """
+    if not params:
+        return config
+    if all(k in MODEL_KINDS for k in params):
+        per_kind = dict(params)
+    elif kind is None:
+        raise ConfigError(
+            "flat params need a model type (--model), or key them by candidate: "
+            '{"xgboost": {"max_depth": 4}}'
+        )
+    else:
+        per_kind = {kind: dict(params)}
+    merged = config.model_dump()
+    for name, values in per_kind.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"params for {name} must be a JSON object")
+        merged["candidates"][name] = {**(merged["candidates"].get(name) or {}), **values}
+    try:
+        return TrainConfig.model_validate(merged)
+    except ValueError as exc:
+        raise ConfigError(f"params: {' '.join(str(exc).split())[:200]}") from None
+
+
 def train_candidate(
     kind: ModelKind,
     config: TrainConfig,
@@ -85,10 +118,12 @@ def train_candidate(
     snapshot: Snapshot,
     tags: dict[str, str],
     model_name: str,
+    experiment_id: str,
 ) -> CandidateResult:
-    """Fit, evaluate and log one candidate in its own MLflow run."""
+    """Fit, evaluate and log one candidate in its own MLflow run (inside `Registry.fluent()`)."""
     params = dict(getattr(config.candidates, kind))
-    with mlflow.start_run(run_name=f"{kind}-{tags['training_session'][:8]}") as run:
+    run_name = f"{kind}-{tags['training_session'][:8]}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({**tags, "model_type": kind})
         mlflow.log_params({**params, "seed": config.seed, "test_size": config.test_size})
         pipeline = build_pipeline(kind, params, config.seed)
@@ -96,6 +131,8 @@ def train_candidate(
         scores = pipeline.predict_proba(holdout.x_test)[:, 1]
         evaluation = evaluate(holdout.y_test, scores)
         mlflow.log_metrics(evaluation.as_metrics())
+        # What this version saw (features + its scores): monitoring compares production with it.
+        log_reference(holdout.x_train, pipeline.predict_proba(holdout.x_train)[:, 1])
         with tempfile.TemporaryDirectory(prefix="eval-") as tmp:
             out = Path(tmp)
             for plot in write_plots(holdout.y_test, scores, out / "plots"):
@@ -126,13 +163,18 @@ def train(
     *,
     data_source: str | None = None,
     data_sha256: str | None = None,
+    params: Mapping[str, object] | None = None,
     progress: Progress = lambda _msg: None,
 ) -> TrainResult:
     """Train the candidates and register the best by holdout ROC-AUC as a new version.
 
     No alias and no stage is set: promotion belongs to `promotions.yaml` and the engine.
     """
-    config = load_train_config(settings.train_config)
+    config = with_params(
+        load_train_config(settings.train_config),
+        params or {},
+        kinds[0] if len(kinds) == 1 else None,
+    )
     source = data_source or settings.data_source
     sha = data_sha256 if data_source else (data_sha256 or settings.data_sha256)
     progress(f"ingesting and validating {source}")
@@ -141,10 +183,7 @@ def train(
     tracking_uri = settings.resolved_tracking_uri()
     settings.home.mkdir(parents=True, exist_ok=True)
     registry = Registry(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
     experiment_id = registry.ensure_experiment(settings.experiment, settings.artifact_location())
-    mlflow.set_experiment(experiment_id=experiment_id)
 
     tags = {
         "git_sha": git_sha(),
@@ -155,14 +194,17 @@ def train(
         "training_session": uuid.uuid4().hex,
     }
     candidates = []
-    for kind in kinds:
-        progress(f"training {kind}")
-        candidates.append(
-            train_candidate(kind, config, holdout, snapshot, tags, settings.model_name)
-        )
+    with registry.fluent():
+        for kind in kinds:
+            progress(f"training {kind}")
+            candidates.append(
+                train_candidate(
+                    kind, config, holdout, snapshot, tags, settings.model_name, experiment_id
+                )
+            )
     champion = max(candidates, key=lambda c: c.evaluation.roc_auc)
     progress(f"registering {champion.kind} as a new version of {settings.model_name}")
-    mlflow.MlflowClient(tracking_uri).set_tag(champion.run_id, "champion", "true")
+    registry.client.set_tag(champion.run_id, "champion", "true")
     version = registry.register(
         settings.model_name,
         champion.model_uri,

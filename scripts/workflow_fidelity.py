@@ -4,7 +4,8 @@ A step is one `make TARGET` or one `python scripts/NAME.py`. For a make target t
 resolved with `make -n` (dry run) and what it calls is looked up in tests/:
 
 - `scripts/NAME.py`  -> tests that name the script (path, file name or `import NAME`)
-- `mlops VERB [SUB]` -> tests that run that verb (`"promote", "validate"` or "promote validate")
+- `mlops VERB [SUB]` -> tests that run that verb (`"promote", "validate"` or "promote validate";
+  SUB only for verbs that have sub-verbs, read from the CLI)
 - `pytest PATH`      -> the test files under PATH
 - a few targets wrap tools rather than project code (ruff, mypy, ...); `EXPLICIT` names the
   test that runs them.
@@ -26,6 +27,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `ml` from this checkout when run as a script
 
 # Steps whose recipe runs a tool over the repository, not project code: the test that runs it.
 EXPLICIT: dict[str, list[str]] = {
@@ -107,6 +109,16 @@ def make_recipe(target: str, root: Path = ROOT) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
+def verb_groups() -> set[str]:
+    """`mlops` verbs that take a sub-verb (promote, pr, ...), read from the CLI itself."""
+    import typer
+
+    from ml.cli import app
+
+    root = typer.main.get_command(app)
+    return {name for name, cmd in getattr(root, "commands", {}).items() if hasattr(cmd, "commands")}
+
+
 def calls_of(command: str, root: Path = ROOT) -> tuple[str | None, list[str]]:
     """(make target or None, the scripts / mlops verbs / pytest paths the step ends up running)."""
     text = command
@@ -119,8 +131,9 @@ def calls_of(command: str, root: Path = ROOT) -> tuple[str | None, list[str]]:
     elif match := PY_SCRIPT_RE.match(command):
         text = match.group(1)
     calls = [f"scripts/{name}" for name in SCRIPT_RE.findall(text)]
+    groups = verb_groups()
     for verb, sub in MLOPS_RE.findall(text):
-        calls.append(f"mlops {verb} {sub}".strip() if verb == "promote" else f"mlops {verb}")
+        calls.append(f"mlops {verb} {sub}".strip() if verb in groups else f"mlops {verb}")
     for paths in PYTEST_RE.findall(text):
         calls += [f"pytest {p}" for p in paths.split()]
     return target, sorted(set(calls))

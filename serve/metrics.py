@@ -6,9 +6,82 @@ worker per container (the usual layout on ECS/Kubernetes).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
+MAX_SCORE_VERSIONS = 4
+
+
+class _ScoreSeries:
+    __slots__ = ("approvals", "buckets", "count", "total")
+
+    def __init__(self, size: int) -> None:
+        self.buckets = np.zeros(size, dtype=np.int64)  # per bucket, not cumulative; last is +Inf
+        self.total = 0.0
+        self.count = 0
+        self.approvals = 0
+
+
+class ScoreMetrics(Collector):
+    """`serve_score` (histogram of the PD) and `serve_approvals_total`, per model version.
+
+    One `observe` per request, whatever its size: a searchsorted and a bincount over the batch,
+    then one locked update, instead of a locked `Histogram.observe` per record. Only the last
+    `MAX_SCORE_VERSIONS` versions keep series (a rollback back and forth cannot grow them), and
+    the version label comes from the registry, never from a client. The approval rate is
+    `serve_approvals_total / serve_score_count`.
+    """
+
+    def __init__(self, bounds: tuple[float, ...] = SCORE_BUCKETS) -> None:
+        self._bounds = np.asarray(bounds, dtype=np.float64)
+        self._labels = [f"{b:g}" for b in bounds] + ["+Inf"]
+        self._series: OrderedDict[str, _ScoreSeries] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def observe(self, version: str, scores: np.ndarray, threshold: float) -> None:
+        """Count one request's scores; approved means below `threshold` (as the decisions)."""
+        per_bucket = np.bincount(
+            np.searchsorted(self._bounds, scores, side="left"), minlength=len(self._labels)
+        )
+        total = float(scores.sum())
+        approvals = int(np.count_nonzero(scores < threshold))
+        with self._lock:
+            series = self._series.get(version)
+            if series is None:
+                series = self._series[version] = _ScoreSeries(len(self._labels))
+                while len(self._series) > MAX_SCORE_VERSIONS:
+                    self._series.popitem(last=False)
+            series.buckets += per_bucket
+            series.total += total
+            series.count += len(scores)
+            series.approvals += approvals
+
+    def collect(self) -> Iterator[Metric]:
+        """The two families, read under the lock."""
+        histogram = HistogramMetricFamily(
+            "serve_score", "Predicted probability of default.", labels=["version"]
+        )
+        approvals = CounterMetricFamily(
+            "serve_approvals", "Records approved (PD below the threshold).", labels=["version"]
+        )
+        with self._lock:
+            rows = [
+                (v, np.cumsum(s.buckets).tolist(), s.total, s.approvals)
+                for v, s in self._series.items()
+            ]
+        for version, cumulative, total, approved in rows:
+            histogram.add_metric([version], list(zip(self._labels, cumulative, strict=True)), total)
+            approvals.add_metric([version], approved)
+        yield histogram
+        yield approvals
 
 
 class Metrics:
@@ -52,6 +125,8 @@ class Metrics:
         self.registry_up = Gauge(
             "serve_registry_up", "1 if the last registry poll answered.", registry=r
         )
+        self.scores = ScoreMetrics()
+        r.register(self.scores)
 
     def count_predictions(self, decisions: list[str]) -> None:
         """Count one request's decisions and its size."""
@@ -61,6 +136,10 @@ class Metrics:
         if len(decisions) > declines:
             self._approved.inc(len(decisions) - declines)
         self.batch_size.observe(len(decisions))
+
+    def observe_scores(self, version: str, scores: np.ndarray, threshold: float) -> None:
+        """Score histogram and approvals of one request, per model version (one call)."""
+        self.scores.observe(version, scores, threshold)
 
     def set_model(self, name: str, version: str, alias: str | None, source: str) -> None:
         """Point serve_model_info at the new model only."""

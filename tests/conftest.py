@@ -1,9 +1,10 @@
-"""Shared fixtures; service fixtures live in tests/fixtures/services.py."""
+"""Shared fixtures; service fixtures live in tests/fixtures/services.py.
+
+No fixture resets MLflow's process-wide URIs: nothing in `ml` sets them (explicit URIs through
+`ml.registry.Registry`; `Registry.fluent()` restores what it changes).
+"""
 
 import os
-from collections.abc import Iterator
-
-import pytest
 
 # mlflow server 3.x starts a pool of huey job consumers (~10 processes) that these tests never
 # use; on a 2-core machine they slow every server start. Child processes inherit this.
@@ -14,24 +15,3 @@ from tests.fixtures.services import (  # noqa: F401
     mlflow_sqlite_server,
     postgres,
 )
-
-
-@pytest.fixture(autouse=True)
-def _isolate_mlflow_uris() -> Iterator[None]:
-    """Undo MLflow's process-wide URIs after each test.
-
-    `ml.train` calls `mlflow.set_tracking_uri`, which also exports MLFLOW_TRACKING_URI and sets a
-    global registry URI; without this, a later test (or a client built without an explicit
-    registry URI) silently talks to the previous test's store.
-    """
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    yield
-    import mlflow.tracking._model_registry.utils as registry_utils
-    import mlflow.tracking._tracking_service.utils as tracking_utils
-
-    tracking_utils._tracking_uri = None
-    registry_utils._registry_uri = None
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved

@@ -114,12 +114,13 @@ def deploy(
     Exit 9: failed and reverted (verified); 10: the revert failed too (a human must act);
     11: another lease holds the model; 13: image not in ECR; 14: release missing/unverified.
     """
+    from ml import github
     from ml.deploy import release as releases
     from ml.deploy.ecs import ServiceRef
-    from ml.deploy.images import github_output
-    from ml.deploy.records import owner_from_env, run_url_from_env
     from ml.deploy.settings import DeploySettings
     from ml.deploy.transaction import Deployment, Options, Target, break_glass
+    from ml.promotions.config import PromotionSettings
+    from ml.promotions.records import lease_owner
 
     settings = DeploySettings()
     if service is Service.mlflow:
@@ -155,7 +156,8 @@ def deploy(
         smoke_timeout=smoke_timeout or settings.smoke_timeout,
         revert_smoke_timeout=settings.revert_smoke_timeout,
         lease_ttl=settings.lease_ttl,
-        owner=owner_from_env(),
+        lease_settle=PromotionSettings().lease_settle,
+        owner=lease_owner(),
     )
     registry = _registry()
     ecs_client, ecr_client = _clients(settings.aws_region)
@@ -165,7 +167,7 @@ def deploy(
 
     run = Deployment(
         registry, ecs_client, ecr_client, settings.model_name, target, options,
-        run_url=run_url_from_env(), progress=say,
+        run_url=github.run_url(), progress=say,
     )  # fmt: skip
     if previous_verified:
         done = break_glass(run, reason=reason)
@@ -179,14 +181,13 @@ def deploy(
         for command in done.pr_commands:
             console.print(f"  {command}", highlight=False)
         first = sorted(done.to_release.models.items())[0]
-        github_output(
-            {"release": done.to_release.id, "rollback_model": first[0],
-             "rollback_to": str(first[1])}
-        )  # fmt: skip
+        github.write_outputs(
+            release=done.to_release.id, rollback_model=first[0], rollback_to=str(first[1])
+        )
         return
     rel = releases.get(registry, settings.model_name, str(release_id))
     outcome = run.run(rel)
-    github_output({"release": rel.id, "task_definition": outcome.task_definition})
+    github.write_outputs(release=rel.id, task_definition=outcome.task_definition)
 
 
 @mlops_command

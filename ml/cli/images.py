@@ -22,9 +22,9 @@ images_app = typer.Typer(
 def _sha(git_sha: str | None) -> str:
     import os
 
-    from ml.gitinfo import git_sha as head_sha
+    from ml import github
 
-    return git_sha or os.environ.get("GIT_SHA") or head_sha()
+    return git_sha or os.environ.get("GIT_SHA") or github.git_sha()
 
 
 @images_app.command("build")

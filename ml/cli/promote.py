@@ -1,28 +1,30 @@
 """`mlops promote {validate,plan,apply,status}`, `mlops history` and `mlops rollback`.
 
-Verbs parse options, call `ml.promotions`, print and exit; every verb reads `MLFLOW_TRACKING_URI`
-(through `MLSettings`) and `--file` (default `promotions.yaml`).
+Verbs parse options, call `ml.promotions`, print and exit; every verb reads the registry URI
+(`MLFLOW_TRACKING_URI`, default the embedded store under ML_HOME) and `--file` (default
+`promotions.yaml`). Imports beyond typer happen inside the verbs (fast `mlops --help`).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ml.cli.base import console, err_console, mlops_command
-from ml.errors import DriftError, GateError
-from ml.promotions import ENVIRONMENTS
-from ml.promotions.config import PromotionSettings
-from ml.registry import Registry
-from ml.settings import MLSettings
+from ml.errors import GateError
+
+if TYPE_CHECKING:
+    from ml.promotions.config import PromotionSettings
+    from ml.registry import Registry
 
 promote_app = typer.Typer(
     name="promote",
     help="Promote model versions through promotions.yaml: validate, plan, apply, status.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: rich's help renderer costs ~0.3 s per start
 )
 
 
@@ -58,30 +60,39 @@ StagesOption = Annotated[
 
 
 def _registry() -> Registry:
+    from ml.registry import Registry
+    from ml.settings import MLSettings
+
     return Registry(MLSettings().resolved_tracking_uri())
 
 
-def _stages(flag: bool | None) -> bool:
-    return PromotionSettings().stages if flag is None else flag
+def _settings() -> PromotionSettings:
+    from ml.promotions.config import PromotionSettings
 
-
-def _gates_path(path: Path | None) -> Path:
-    return path or PromotionSettings().gates_file
+    return PromotionSettings()
 
 
 @promote_app.command("validate")
 @mlops_command
 def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = None) -> None:
     """Check the spec and every gate against the live registry; non-zero exit on any failure."""
-    from ml.promotions.gates import check_spec, load_gates
+    from ml.promotions import gates as gate_checks
+    from ml.promotions.reconcile import desired_from, observe
     from ml.promotions.spec import load_spec
 
     loaded = load_spec(file)
-    gates_file = load_gates(_gates_path(gates))
-    results = check_spec(_registry(), loaded, gates_file)
+    settings = _settings()
+    gates_file = gate_checks.load_gates(gates or settings.gates_file)
+    desired = desired_from(loaded)
+    registry = _registry()
+    observed = observe(registry, [d.name for d in desired], settings.workers)
+    verdicts = gate_checks.evaluate(registry, observed, desired, gates_file, settings.workers)
+    results = [r for d in desired for r in verdicts[d.name].results]
+    where = {d.name: d.where for d in desired}
     for r in results:
         colour = {"PASS": "green", "FAIL": "red", "WAIVED": "yellow"}[r.label]
-        console.print(f"[{colour}]{r.label:6}[/] {r.model} {r.gate}: {r.detail}", highlight=False)
+        detail = r.detail if r.passed else f"{where[r.model]}: {r.detail}"
+        console.print(f"[{colour}]{r.label:6}[/] {r.model} {r.gate}: {detail}", highlight=False)
     failed = [r for r in results if not r.passed]
     if failed:
         raise GateError(
@@ -100,14 +111,26 @@ def plan(
     fmt: Annotated[
         Format, typer.Option("--format", help="text, markdown (PR comment) or json.")
     ] = Format.text,
+    stages: StagesOption = None,
 ) -> None:
-    """Show, per model and environment, current → desired; ROLLBACK marks a step back."""
-    from ml.promotions.plan import make_plan
+    """Show, per model and environment, current → desired; non-zero exit when one is refused.
+
+    ROLLBACK marks a step back; gates are not evaluated here (`promote validate` does).
+    """
+    from ml.promotions.plan import Plan
+    from ml.promotions.reconcile import desired_from, diff, observe, refusal_error
     from ml.promotions.spec import load_spec
 
-    result = make_plan(_registry(), load_spec(file))
+    desired = desired_from(load_spec(file))
+    settings = _settings()
+    observed = observe(_registry(), [d.name for d in desired], settings.workers)
+    actions = diff(desired, observed, stages=settings.stages if stages is None else stages)
+    result = Plan(actions)
     out = {Format.text: result.text, Format.markdown: result.markdown, Format.json: result.json}
     typer.echo(out[fmt]())
+    error = refusal_error(actions)
+    if error is not None:
+        raise error
 
 
 @promote_app.command("apply")
@@ -142,30 +165,31 @@ def apply(
         ),
     ] = None,
 ) -> None:
-    """Set the alias (and mirror stages) to the spec's versions; verify; idempotent."""
-    from ml.promotions.apply import ApplyContext, apply_spec
+    """Move aliases (and mirror stages) to the spec's versions under a lease; verify; idempotent."""
+    from ml.promotions.apply import ApplyContext, ApplyOptions, apply_spec
     from ml.promotions.gates import load_gates
+    from ml.promotions.reconcile import desired_from
     from ml.promotions.spec import load_spec
 
-    loaded = load_spec(file)
-    gates_file = load_gates(_gates_path(gates))
-    ctx = ApplyContext.from_env(git_sha_=sha, actor=actor, pr=pr, run_url=run_url)
-    results = apply_spec(
-        _registry(),
-        loaded,
-        env.value,
-        ctx,
-        stages=_stages(stages),
+    desired = desired_from(load_spec(file))
+    settings = _settings()
+    gates_file = load_gates(gates or settings.gates_file)
+    options = ApplyOptions(
+        stages=settings.stages if stages is None else stages,
         allow_skip_staging=allow_skip_staging,
-        gates=gates_file,
-        workers=workers or PromotionSettings().workers,
+        workers=workers or settings.workers,
+        lease_seconds=settings.lease_seconds,
+        settle=settings.lease_settle,
     )
-    for r in results:
-        if r.changes:
-            console.print(f"{r.model}: {r.environment} → v{r.version}: " + "; ".join(r.changes))
+    ctx = ApplyContext.from_env(git_sha_=sha, actor=actor, pr=pr, run_url=run_url)
+    actions = apply_spec(_registry(), desired, env.value, ctx, gates=gates_file, options=options)
+    for a in actions:
+        if a.writes:
+            done = "; ".join(w.detail for w in a.writes if w.detail)
+            console.print(f"{a.model}: {a.env} → v{a.desired}: {done}", highlight=False)
         else:
-            console.print(f"{r.model}: {r.environment} v{r.version}: nothing changed")
-    if not any(r.changes for r in results):
+            console.print(f"{a.model}: {a.env} v{a.desired}: nothing changed", highlight=False)
+    if not any(a.writes for a in actions):
         console.print("nothing changed")
 
 
@@ -182,29 +206,28 @@ def status(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Desired (git) against actual (registry); non-zero exit on drift, naming what moved."""
+    """Git against the registry: exit 6 on drift, 16 on an interrupted apply or deploy."""
+    from ml.promotions import ENVIRONMENTS
+    from ml.promotions.reconcile import desired_from, diff, observe
     from ml.promotions.spec import load_spec
-    from ml.promotions.status import check_status, status_json
+    from ml.promotions.status import EnvStatus, status_error, status_json
 
+    desired = desired_from(load_spec(file))
+    settings = _settings()
+    observed = observe(_registry(), [d.name for d in desired], settings.workers)
     envs = (env.value,) if env else ENVIRONMENTS
-    rows = check_status(_registry(), load_spec(file), envs, stages=_stages(stages))
+    actions = diff(desired, observed, envs, stages=settings.stages if stages is None else stages)
+    rows = [EnvStatus.of(a) for a in actions]
     if as_json:
         typer.echo(status_json(rows))
     else:
+        colours = {"in-sync": "green", "pending": "yellow", "interrupted": "magenta"}
         for r in rows:
-            colour = {"in-sync": "green", "pending": "yellow", "drift": "red"}[r.state]
-            console.print(f"[{colour}]{r.state:8}[/] {r.model} {r.message}", highlight=False)
-    drift = [r for r in rows if r.state == "drift"]
-    if drift:
-        raise DriftError(
-            "registry drift: "
-            + "; ".join(f"{r.model} {r.message}" for r in drift)
-            + " (hint: `mlops promote apply --env <env>` restores git's state)"
-        )
-    if fail_on_pending and any(r.state == "pending" for r in rows):
-        raise DriftError(
-            "apply pending: " + "; ".join(r.message for r in rows if r.state == "pending")
-        )
+            colour = colours.get(r.state, "red")
+            console.print(f"[{colour}]{r.state:11}[/] {r.model} {r.message}", highlight=False)
+    error = status_error(rows, fail_on_pending=fail_on_pending)
+    if error is not None:
+        raise error
 
 
 @mlops_command

@@ -48,14 +48,14 @@ def models(
     ] = None,
 ) -> None:
     """Print the model versions a release of this commit carries (`version=` to GITHUB_OUTPUT)."""
-    from ml.deploy.images import github_output
+    from ml import github
 
     found = _spec_models(file)
     if model is not None and model not in found:
         raise ConfigError(f"{file}: model {model!r} is not listed (known: {sorted(found)})")
     typer.echo(json.dumps(found, sort_keys=True))
     if model is not None:
-        github_output({"version": str(found[model])})
+        github.write_outputs(version=str(found[model]))
 
 
 @release_app.command("create")
@@ -83,9 +83,8 @@ def create(
 ) -> None:
     """Record a release on the served model; the same content again is a no-op (exit 0),
     other content under an existing id is refused (exit 14)."""
+    from ml import github
     from ml.deploy import release as releases
-    from ml.deploy.images import github_output
-    from ml.gitinfo import git_sha as head_sha
 
     pushed: dict[str, Any] = {}
     if images is not None:
@@ -93,7 +92,7 @@ def create(
             pushed = json.loads(images.read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{images}: not the JSON of `mlops images push` ({exc})") from exc
-    sha = git_sha or pushed.get("git_sha") or head_sha()
+    sha = git_sha or pushed.get("git_sha") or github.git_sha()
     serve = serve_image or (pushed.get("images") or {}).get("serve")
     if not serve:
         raise ConfigError("no serve image: pass --images FILE or --serve-image REPO@sha256:...")
@@ -103,7 +102,7 @@ def create(
     stored, created = releases.create(_registry(), _model(), rel)
     verb = "created" if created else "already exists (same content)"
     console.print(f"release {stored.id} {verb}: {stored.models} {stored.serve_image}")
-    github_output({"release": stored.id})
+    github.write_outputs(release=stored.id)
 
 
 @release_app.command("show")
@@ -150,13 +149,13 @@ def verify(
     ] = None,
 ) -> None:
     """Record that the release passed its checks in ENV (CD calls it after the e2e job)."""
+    from ml import github
     from ml.deploy import release as releases
-    from ml.deploy.records import run_url_from_env
 
     if env not in ("staging", "production"):
         raise ConfigError(f"--env {env!r}: staging or production")
     rel = releases.verify(
         _registry(), _model(), release_id, env, checks=check or ["smoke", "e2e"],
-        run_url=run_url_from_env(),
+        run_url=github.run_url(),
     )  # fmt: skip
     console.print(f"release {rel.id} verified in {env}: {rel.verified[env].checks}")

@@ -1,19 +1,25 @@
-"""`mlops train` and `mlops evaluate`: parse, call `ml.train` / `ml.evaluate`, print."""
+"""`mlops train` and `mlops evaluate`: parse, call `ml.train` / `ml.evaluate`, print.
+
+`train` prints and outputs (GITHUB_OUTPUT `version`) the version it registers: the retrain
+workflow reads it. `evaluate --report` writes the candidate-versus-production table a reviewer
+reads (build/evaluation.md and the job summary).
+"""
 
 from __future__ import annotations
 
 import json
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ml.cli.base import console, mlops_command
-from ml.features import MODEL_KINDS, ModelKind
-from ml.settings import MLSettings
+from ml.errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from ml.evaluate import Evaluation
 
 DataOption = Annotated[
@@ -26,7 +32,17 @@ ShaOption = Annotated[
 ]
 
 
+class Candidate(StrEnum):
+    """Which candidate(s) to train."""
+
+    xgboost = "xgboost"
+    logreg = "logreg"
+    both = "both"
+
+
 def _metrics_table(title: str, rows: dict[str, Evaluation]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("model")
     for metric in ("roc_auc", "pr_auc", "ks", "brier", "log_loss"):
@@ -38,29 +54,58 @@ def _metrics_table(title: str, rows: dict[str, Evaluation]) -> Table:
     return table
 
 
+def _params(raw: str | None) -> dict[str, object]:
+    if not raw or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--params is not JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise ConfigError('--params must be a JSON object, e.g. {"xgboost": {"max_depth": 4}}')
+    return value
+
+
 @mlops_command
 def train(
     model: Annotated[
-        ModelKind | None,
-        typer.Option("--model", help="Train only this candidate (default: both, best wins)."),
-    ] = None,
+        Candidate,
+        typer.Option("--model", help="Train one candidate, or both (the best is registered)."),
+    ] = Candidate.both,
     data: DataOption = None,
     data_sha256: ShaOption = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            "--params",
+            help='JSON merged over config/train.yaml: {"xgboost": {...}} or flat for --model.',
+        ),
+    ] = None,
 ) -> None:
     """Train the candidates, log them to MLflow and register the champion as a new version."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from ml import github
+    from ml.settings import MLSettings
     from ml.train import train as run_training
 
-    settings = MLSettings()
-    kinds: tuple[ModelKind, ...] = (model,) if model else MODEL_KINDS
+    if data and not data_sha256:
+        raise ConfigError("--data needs --data-sha256 (the checksum ingest verifies)")
+    overrides = _params(params)
+    kinds = ("xgboost", "logreg") if model == Candidate.both else (model.value,)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console.unwrap(),
     ) as progress:
         task = progress.add_task("starting", total=None)
         result = run_training(
-            settings,
-            kinds,
+            MLSettings(),
+            kinds,  # type: ignore[arg-type]
             data_source=data,
             data_sha256=data_sha256,
+            params=overrides,
             progress=lambda msg: progress.update(task, description=msg),
         )
     console.print(
@@ -71,24 +116,34 @@ def train(
         f"({result.champion.kind}, ROC-AUC {result.champion.evaluation.roc_auc:.4f}, "
         f"run {result.champion.run_id}). Promote it by editing promotions.yaml."
     )
+    github.write_outputs(version=str(result.version.version))
 
 
 @mlops_command
 def evaluate(
     version: Annotated[
-        int | None, typer.Option("--version", help="Registered version (default: the newest).")
+        int | None,
+        typer.Option(
+            "--version", envvar="MODEL_VERSION", help="Registered version (default: newest)."
+        ),
     ] = None,
     data: DataOption = None,
     data_sha256: ShaOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report",
+            help="Compare the version's logged metrics with production's (markdown; no scoring).",
+        ),
+    ] = False,
+    output: Annotated[
+        Path, typer.Option("--output", help="Where --report writes its markdown.")
+    ] = Path("build/evaluation.md"),
 ) -> None:
-    """Score a registered version on the holdout (or on the whole of --data) and print metrics."""
-    from ml.errors import RegistryError
-    from ml.evaluate import evaluate_version
-    from ml.features import FEATURES, TARGET
-    from ml.holdout import load_dataset
+    """Score a registered version on the holdout (or --data) and print metrics; or --report."""
     from ml.registry import Registry
-    from ml.train_config import load_train_config
+    from ml.settings import MLSettings
 
     settings = MLSettings()
     registry = Registry(settings.resolved_tracking_uri())
@@ -96,9 +151,24 @@ def evaluate(
     if not versions:
         raise RegistryError(f"{settings.model_name} has no registered version; run `mlops train`")
     chosen = version if version is not None else versions[-1].version
-    if registry.get_version(settings.model_name, chosen) is None:
+    if chosen not in {v.version for v in versions}:
         raise RegistryError(f"{settings.model_name} version {chosen} does not exist")
-    config = load_train_config(settings.train_config)
+    if report:
+        from ml import github
+        from ml.promotions.promotion_pr import compare
+
+        text = compare(registry, settings.model_name, chosen).report()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        github.append_summary(text)
+        typer.echo(text)
+        return
+
+    from ml.evaluate import evaluate_version
+    from ml.features import FEATURES, TARGET
+    from ml.holdout import load_dataset
+    from ml.train_config import load_train_config
+
     if data:
         from ml.data import ingest
         from ml.validation import validate
@@ -107,9 +177,10 @@ def evaluate(
         validate(frame)
         x, y = frame[FEATURES], frame[TARGET].to_numpy()
     else:
+        config = load_train_config(settings.train_config)
         holdout, _ = load_dataset(settings.data_source, settings.data_sha256, config)
         x, y = holdout.x_test, holdout.y_test
-    result = evaluate_version(settings.resolved_tracking_uri(), settings.model_name, chosen, x, y)
+    result = evaluate_version(registry, settings.model_name, chosen, x, y)
     if as_json:
         console.print_json(json.dumps({"version": chosen, **result.as_metrics()}))
     else:

@@ -401,20 +401,12 @@ def outputs(pushed: list[Pushed], git_sha: str) -> dict[str, Any]:
 
 def write_outputs(data: dict[str, Any], path: Path | None) -> None:
     """Write the JSON to `path` (if given) and `<target>_image=` lines to GITHUB_OUTPUT."""
+    from ml import github
+
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    github_output({f"{k}_image": v for k, v in data["images"].items()})
-
-
-def github_output(values: dict[str, str]) -> None:
-    """Append `key=value` lines to $GITHUB_OUTPUT when running in Actions."""
-    target = os.environ.get("GITHUB_OUTPUT")
-    if not target:
-        return
-    with open(target, "a", encoding="utf-8") as out:
-        for key, value in values.items():
-            out.write(f"{key}={value}\n")
+    github.write_outputs(**{f"{k}_image": v for k, v in data["images"].items()})
 
 
 # --- compose ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ml.deploy import records
 from ml.errors import ReleaseError
+from ml.promotions.records import now_iso
 from ml.registry import Registry
 
 _ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
@@ -115,7 +116,7 @@ def build(
             serve_image=serve_image,
             mlflow_image=mlflow_image,
             models=models,
-            created=records.now_iso(),
+            created=now_iso(),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -215,7 +216,7 @@ def verify(
         return release
     verified = {
         **release.verified,
-        env: Verification(time=records.now_iso(), run_url=run_url, checks=checks),
+        env: Verification(time=now_iso(), run_url=run_url, checks=checks),
     }
     updated = release.model_copy(update={"verified": verified})
     _store(registry, model, updated)
@@ -259,7 +260,7 @@ def mark_production_verified(
     current = get(registry, model, release.id)  # re-read: verify may have run meanwhile
     verified = {
         **current.verified,
-        "production": Verification(time=records.now_iso(), run_url=run_url, checks=["smoke"]),
+        "production": Verification(time=now_iso(), run_url=run_url, checks=["smoke"]),
     }
     updated = current.model_copy(update={"verified": verified})
     _store(registry, model, updated)

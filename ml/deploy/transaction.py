@@ -23,11 +23,11 @@ state a clean run leaves (same alias, same task-definition revision, same record
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ml import github
 from ml.deploy import alias, ecs, records
 from ml.deploy import release as releases
 from ml.deploy.ecs import RolloutError, RolloutObserver, ServiceRef
@@ -35,10 +35,10 @@ from ml.deploy.images import ensure_in_ecr
 from ml.deploy.records import DeployRecord, Previous
 from ml.deploy.release import Release
 from ml.deploy.smoke import Expected, smoke_health, smoke_serve
-from ml.errors import DeployError, MlopsError, ReleaseError, RevertError
+from ml.errors import DeployError, ReleaseError, RevertError
+from ml.promotions.records import now_iso
 from ml.registry import Registry
 
-log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 Kind = Literal["serve", "mlflow"]
 
@@ -68,6 +68,7 @@ class Options:
     # The restored state gets longer: its tasks restart after the failed ones are stopped.
     revert_smoke_timeout: float = 300.0
     lease_ttl: float = 3600.0
+    lease_settle: float = 0.2
     owner: str = "unknown"
     observer: RolloutObserver = ecs.observe
     breakglass: dict[str, Any] | None = None
@@ -128,7 +129,7 @@ class Deployment:
         self.target = target
         self.opts = options
         self.run_url = run_url
-        self.actor = actor or records.actor_from_env()
+        self.actor = actor or github.actor()
         self.say = progress
         self.record: DeployRecord | None = None
 
@@ -136,25 +137,36 @@ class Deployment:
 
     def _write(self, **changes: Any) -> None:
         assert self.record is not None
-        self.record = replace(self.record, time=records.now_iso(), **changes)
+        self.record = replace(self.record, time=now_iso(), **changes)
         records.write_deploy(self.registry, self.model, self.target.env, self.record)
 
     def _pending(
         self, rel: Release, op: str, to: dict[str, int | None], frm: dict[str, int | None]
     ) -> None:
+        """`promotion.<env>.pending` (the engine's schema) on every model before its alias moves."""
+        from ml.promotions.records import begin_operation
+
         if self.target.kind != "serve":
             return
         for name in sorted(to):
-            records.write_pending(
-                self.registry, name, self.target.env, op=op, version=to[name],
+            version = to[name]
+            if version is None:
+                continue  # a revert that removes the alias: nothing to announce a version of
+            begin_operation(
+                self.registry, name, self.target.env, op, version=version,
                 previous=frm.get(name), git_sha=rel.git_sha, release=rel.id,
                 run_url=self.run_url, actor=self.actor,
             )  # fmt: skip
 
     def _clear_pending(self, names: list[str]) -> None:
-        if self.target.kind == "serve":
-            for name in names:
-                records.clear_pending(self.registry, name, self.target.env)
+        from ml.promotions.records import end_operation, pending_operation
+
+        if self.target.kind != "serve":
+            return
+        for name in names:
+            state = self.registry.model_state(name)
+            if state is not None and pending_operation(state.tags, self.target.env):
+                end_operation(self.registry, name, self.target.env)
 
     # --- the transaction -----------------------------------------------------------------
 
@@ -219,30 +231,21 @@ class Deployment:
                 rollback=self.opts.breakglass is not None,
             )  # fmt: skip
 
-        leased: list[str] = []
-        try:
-            for name in names:
-                records.take_lease(
-                    self.registry, name, owner=self.opts.owner, run_url=self.run_url,
-                    ttl=self.opts.lease_ttl,
-                )  # fmt: skip
-                leased.append(name)
+        from ml.promotions.records import leased
+
+        with leased(
+            self.registry, names, self.opts.owner, run_url=self.run_url,
+            seconds=self.opts.lease_ttl, settle=self.opts.lease_settle,
+        ):  # fmt: skip
             self.record = DeployRecord(
                 release=rel.id, phase="started", previous=previous, new_task_definition=None,
-                run_url=self.run_url, time=records.now_iso(), actor=self.actor,
+                run_url=self.run_url, time=now_iso(), actor=self.actor,
                 service=str(t.service), image=image,
                 allow_skip_staging=self.opts.allow_skip_staging, breakglass=self.opts.breakglass,
             )  # fmt: skip
             records.write_deploy(self.registry, self.model, t.env, self.record)
             self._pending(rel, "deploy", dict(wanted), previous.versions)
-            outcome = self._forward(rel, image, steps, ctx, previous)
-        finally:
-            for name in leased:
-                try:
-                    records.release_lease(self.registry, name, self.opts.owner)
-                except MlopsError as exc:  # the deploy's own outcome matters more
-                    log.warning("could not release the lease on %s: %s", name, exc)
-        return outcome
+            return self._forward(rel, image, steps, ctx, previous)
 
     def _forward(
         self, rel: Release, image: str, steps: list[Any], ctx: Any, previous: Previous
@@ -252,7 +255,9 @@ class Deployment:
         step = "move-alias"
         try:
             if t.kind == "serve":
-                changes += alias.write(self.registry, steps, ctx, stages=self.opts.stages)
+                changes += alias.write(
+                    self.registry, steps, ctx, self.opts.owner, stages=self.opts.stages
+                )
                 self._write(phase="alias-moved")
             step = "register-task-definition"
             family = ecs.family_of(previous.task_definition)
@@ -314,7 +319,8 @@ class Deployment:
             try:
                 done += alias.move(
                     self.registry, previous.versions, t.env, _ctx(rel, self.run_url, self.actor),
-                    gates=None, stages=self.opts.stages, allow_skip_staging=True, rollback=True,
+                    self.opts.owner, gates=None, stages=self.opts.stages, allow_skip_staging=True,
+                    rollback=True,
                 )  # fmt: skip
             except Exception as exc:
                 problems.append(f"alias revert to {previous.versions} failed: {exc}")
@@ -398,7 +404,7 @@ def break_glass(run: Deployment, *, reason: str | None) -> BreakGlass:
     if current and current != to.id:
         releases.withdraw(
             registry, model, current, "production",
-            {"time": records.now_iso(), "reason": reason, "run_url": run_url, "actor": actor,
+            {"time": now_iso(), "reason": reason, "run_url": run_url, "actor": actor,
              "to": to.id},
         )  # fmt: skip
     note = f"break-glass: production back to release {to.id} from {current or 'unknown'}"

@@ -1,6 +1,16 @@
-"""The promotions engine: `promotions.yaml` (desired state) → gates → plan → apply → status.
+"""The promotions engine: `promotions.yaml` (desired state) → gates → reconciler → plan, apply,
+status; plus history and rollback. One module per concept:
 
-One module per concept; the CLI in `ml.cli.promote` only parses and prints.
+- `spec`: the desired-state file, parsed strictly.
+- `records`: the tag schema, stage rules, apply/pending records and the lease (the public API
+  other writers, e.g. deploys, use).
+- `gates`: the checks a version passes before an alias moves to it.
+- `reconcile`: observe → pure diff → actions; `plan`, `apply` and `status` consume them.
+- `history`, `rollback`, `promotion_pr`: the git side.
+
+The CLI in `ml.cli.promote` only parses and prints.
 """
 
-ENVIRONMENTS: tuple[str, ...] = ("staging", "production")
+from ml.promotions.records import ENVIRONMENTS
+
+__all__ = ["ENVIRONMENTS"]

@@ -20,5 +20,13 @@ class PromotionSettings(BaseSettings):
     )
     gates_file: Path = Field(default=Path("config/gates.yaml"), description="Reviewed gates.")
     workers: int = Field(
-        default=4, ge=1, le=32, description="Models applied concurrently (registry round trips)."
+        default=4, ge=1, le=32, description="Models read and applied concurrently."
+    )
+    lease_seconds: float = Field(
+        default=900, gt=0, description="How long an apply's lease lives if never released."
+    )
+    lease_settle: float = Field(
+        default=0.2,
+        ge=0,
+        description="Seconds between writing the lease and reading it back (see records).",
     )

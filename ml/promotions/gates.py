@@ -1,26 +1,40 @@
-"""Promotion gates: integrity (exists, READY, a flavor the serve image loads), required tags,
-metric floors/ceilings, regression against production, and the input signature.
+"""Promotion gates: the checks a version must pass before an alias moves to it.
 
-The gates file is reviewed like code. An explicit rollback (`rollback: true`) waives only the gate
-that demands improvement (regression); every integrity gate, the tags, the signature and the
-absolute floors stay: an old version below today's floor is not a safe place to roll back to, and
-lowering a floor is itself a reviewed change to `config/gates.yaml`.
+Gates read metrics and MLmodel files, so they run BEFORE the reconciler diffs: `evaluate` turns
+(registry, observed state, desired versions, gates file) into one `Verdict` per model, and
+`ml.promotions.reconcile.diff` takes the verdicts as an input.
+
+Integrity (the version exists and is READY) always runs first and cannot be configured away.
+Every other gate is a function registered with `@gate("name")` in this module, in the order they
+run; to add one (e.g. "loadable", "canary"), write the function, give it a key in `ModelGates`
+if it is configurable, and decorate it. Waivers are decided in one place: `WAIVED_ON_ROLLBACK`.
+An explicit rollback (`rollback: true`) waives only the gates that demand improvement; the
+integrity gates, the tags, the signature and the absolute floors stay (an old version below
+today's floor is not a safe place to roll back to, and lowering a floor is itself a reviewed
+change to `config/gates.yaml`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ml.errors import SpecError
-from ml.promotions.records import has_record
-from ml.promotions.spec import LoadedSpec, _line_of, _plain, load_yaml
-from ml.registry import ModelState, Registry, VersionInfo
+from ml.promotions.records import is_rollback
+from ml.promotions.spec import line_of, load_yaml, plain
+
+if TYPE_CHECKING:
+    from ml.promotions.reconcile import Desired, Observed
+    from ml.registry import ModelState, Registry, VersionInfo
 
 LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
-DEFAULT_GATES = Path("config/gates.yaml")
+WAIVED_ON_ROLLBACK = frozenset({"regression"})
+"""Gate names an explicit `rollback: true` waives: only those that demand improvement."""
 
 
 class ModelGates(BaseModel):
@@ -31,7 +45,7 @@ class ModelGates(BaseModel):
     required_tags: tuple[str, ...] | None = None
     floors: dict[str, float] | None = None
     ceilings: dict[str, float] | None = None
-    max_regression: dict[str, float] | None = Field(default=None)
+    max_regression: dict[str, float] | None = None
     allow_schema_change: bool | None = None
     servable_flavors: tuple[str, ...] | None = None
 
@@ -52,16 +66,15 @@ class GatesFile(BaseModel):
 
 
 def load_gates(path: Path) -> GatesFile:
-    """Parse the gates file (same strictness and error format as the spec)."""
+    """Parse the gates file (same strictness, limits and error format as the spec)."""
     root = load_yaml(path)
     try:
-        return GatesFile.model_validate(_plain(root) or {})
+        return GatesFile.model_validate(plain(root) or {})
     except ValidationError as exc:
+        keys = ", ".join(ModelGates.model_fields)
         problems = [
-            f"{path}:{_line_of(root, tuple(e['loc']))}: "
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
-            "(hint: keys are required_tags, floors, ceilings, max_regression, allow_schema_change, "
-            "servable_flavors)"
+            f"{path}:{line_of(root, tuple(e['loc']))}: "
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (hint: keys are {keys})"
             for e in exc.errors()
         ]
         raise SpecError("\n".join(problems)) from None
@@ -69,7 +82,7 @@ def load_gates(path: Path) -> GatesFile:
 
 @dataclass(frozen=True)
 class GateResult:
-    """One gate's verdict with its numbers."""
+    """One check's outcome with its numbers; `gate` is `family:detail` (e.g. floor:roc_auc)."""
 
     model: str
     gate: str
@@ -84,171 +97,256 @@ class GateResult:
             return "WAIVED"
         return "PASS" if self.passed else "FAIL"
 
-
-def was_production(version: VersionInfo) -> bool:
-    """True when the engine once applied this version to production (its tag says so)."""
-    return has_record(version, "production")
-
-
-def is_rollback(state: ModelState | None, target: int) -> bool:
-    """Target is older than the current production version, or was once production."""
-    if state is None:
-        return False
-    current = state.aliases.get("production")
-    if current is None or current == target:
-        return False
-    info = state.versions.get(target)
-    return target < current or (info is not None and was_production(info))
+    @property
+    def family(self) -> str:
+        """The registered gate that produced it (`regression` for `regression:roc_auc`)."""
+        return self.gate.split(":", 1)[0]
 
 
-def check_model(
-    registry: Registry,
-    name: str,
-    version: int,
-    gates: ModelGates,
-    *,
-    rollback: bool,
-    state: ModelState | None,
-) -> list[GateResult]:
-    """Run every gate for one model; integrity failures stop before metrics are read."""
-    results: list[GateResult] = []
+@dataclass(frozen=True)
+class Verdict:
+    """Every gate result for the version one model is to move to."""
 
-    def add(gate: str, passed: bool, detail: str, waived: bool = False) -> None:
-        results.append(GateResult(name, gate, passed, detail, waived))
+    model: str
+    version: int
+    results: tuple[GateResult, ...]
 
-    info = state.versions.get(version) if state else None
-    if info is None:
-        known = sorted(state.versions) if state else []
-        add(
-            "exists",
-            False,
-            f"{name} v{version} is not in the registry (registered: {known or 'none'}; "
-            "hint: pick an existing version or register it with `mlops train`)",
-        )
-        return results
-    add("exists", True, f"{name} v{version} is registered")
-    add("ready", info.status == "READY", f"status {info.status} (need READY)")
-    if info.status != "READY":
-        return results
+    @property
+    def passed(self) -> bool:
+        """True when no result failed (a waived one passed)."""
+        return all(r.passed for r in self.results)
 
-    if gates.servable_flavors:
-        flavors = registry.flavors(name, version)
-        servable = sorted(set(flavors) & set(gates.servable_flavors))
-        add(
-            "flavor",
-            bool(servable),
-            f"logged as {flavors}; the serve image loads {list(gates.servable_flavors)}"
-            + ("" if servable else " (hint: register the model in a flavor the image serves)"),
-        )
+    @property
+    def failures(self) -> list[GateResult]:
+        """The failed results."""
+        return [r for r in self.results if not r.passed]
 
-    for tag in gates.required_tags or ():
-        tag_value = info.tags.get(tag)
-        add(
-            f"tag:{tag}",
-            bool(tag_value),
-            f"{tag}={tag_value!r}" if tag_value else f"missing tag {tag}",
-        )
 
-    metrics = registry.run_metrics_cached(info.run_id) if info.run_id else {}
-    for metric, floor in sorted((gates.floors or {}).items()):
+@dataclass(frozen=True)
+class GateInput:
+    """What a gate sees: the version, its model as observed, the model's gates, the adapter."""
+
+    registry: Registry
+    info: VersionInfo
+    state: ModelState
+    config: ModelGates
+    rollback: bool
+
+    @property
+    def production(self) -> VersionInfo | None:
+        """The version production serves, when it is another one."""
+        prod = self.state.holder("production")
+        return prod if prod is not None and prod.version != self.info.version else None
+
+    def metrics(self, info: VersionInfo | None = None) -> dict[str, float]:
+        """Run metrics of `info` (default: the candidate)."""
+        target = info or self.info
+        return self.registry.run_metrics(target.run_id) if target.run_id else {}
+
+
+Check = Callable[[GateInput], Iterable[tuple[str, bool, str]]]
+GATES: dict[str, Check] = {}
+"""The registered gates, in the order they run: name → check yielding (gate, passed, detail)."""
+
+
+def gate(name: str) -> Callable[[Check], Check]:
+    """Register a gate under `name` (its results are named `name` or `name:<detail>`)."""
+
+    def register(check: Check) -> Check:
+        GATES[name] = check
+        return check
+
+    return register
+
+
+@gate("flavor")
+def _flavor(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    servable = g.config.servable_flavors
+    if not servable:
+        return
+    flavors = g.registry.flavors(g.info.name, g.info.version)
+    ok = bool(set(flavors) & set(servable))
+    hint = "" if ok else " (hint: register the model in a flavor the image serves)"
+    yield "flavor", ok, f"logged as {flavors}; the serve image loads {list(servable)}{hint}"
+
+
+@gate("tag")
+def _tags(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    for tag in g.config.required_tags or ():
+        value = g.info.tags.get(tag)
+        yield f"tag:{tag}", bool(value), f"{tag}={value!r}" if value else f"missing tag {tag}"
+
+
+def _bound(g: GateInput, kind: str, bounds: Mapping[str, float] | None, sign: str) -> Iterable:
+    metrics = g.metrics()
+    for metric, limit in sorted((bounds or {}).items()):
         value = metrics.get(metric)
-        ok = value is not None and value >= floor
+        ok = value is not None and (value >= limit if sign == ">=" else value <= limit)
         shown = "missing" if value is None else f"{value:.4f}"
-        add(f"floor:{metric}", ok, f"{metric} {shown} >= {floor}")
-    for metric, ceiling in sorted((gates.ceilings or {}).items()):
-        value = metrics.get(metric)
-        ok = value is not None and value <= ceiling
-        shown = "missing" if value is None else f"{value:.4f}"
-        add(f"ceiling:{metric}", ok, f"{metric} {shown} <= {ceiling}")
+        yield f"{kind}:{metric}", ok, f"{metric} {shown} {sign} {limit}"
 
-    prod = state.holder("production") if state else None
-    older = is_rollback(state, version)
-    if rollback:
-        add(
+
+@gate("floor")
+def _floors(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    return _bound(g, "floor", g.config.floors, ">=")
+
+
+@gate("ceiling")
+def _ceilings(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    return _bound(g, "ceiling", g.config.ceilings, "<=")
+
+
+@gate("rollback-marker")
+def _rollback_marker(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    if not g.rollback:
+        return
+    v = g.info.version
+    if is_rollback(g.state, v):
+        yield (
             "rollback-marker",
-            older,
-            f"rollback: true and v{version} is older than, or was once, production"
-            if older
-            else f"rollback: true but v{version} is neither older than production nor was "
-            "ever production (hint: remove `rollback: true`)",
+            True,
+            f"rollback: true and v{v} is older than, or was once, production",
         )
-    if prod is None or prod.version == version:
-        reason = "no production version" if prod is None else "already production"
-        for metric in sorted(gates.max_regression or {}):
-            add(f"regression:{metric}", True, f"skipped ({reason})")
     else:
-        base = registry.run_metrics_cached(prod.run_id) if prod.run_id else {}
-        for metric, allowed in sorted((gates.max_regression or {}).items()):
-            new, old = metrics.get(metric), base.get(metric)
-            if new is None or old is None:
-                add(f"regression:{metric}", False, f"{metric} missing on v{version} or production")
-                continue
-            drop = (new - old) if metric in LOWER_IS_BETTER else (old - new)
-            ok = drop <= allowed
-            detail = (
-                f"{metric} v{version} {new:.4f} vs production v{prod.version} {old:.4f}: "
-                f"worse by {drop:+.4f} (allowed {allowed})"
-            )
-            if rollback and not ok:
-                add(f"regression:{metric}", True, detail + " [waived: rollback]", waived=True)
-            else:
-                add(f"regression:{metric}", ok, detail)
+        yield (
+            "rollback-marker",
+            False,
+            f"rollback: true but v{v} is neither older than production nor was ever production "
+            "(hint: remove `rollback: true`)",
+        )
 
-    if prod is not None and prod.version != version:
-        mine = registry.signature_inputs(name, version)
-        theirs = registry.signature_inputs(name, prod.version)
-        same = mine == theirs
-        if same:
-            add("signature", True, f"inputs match production v{prod.version} ({len(mine or {})})")
-        elif gates.allow_schema_change:
-            add("signature", True, "inputs differ from production; allowed by gates file")
-        else:
-            added = sorted(set(mine or {}) - set(theirs or {}))
-            gone = sorted(set(theirs or {}) - set(mine or {}))
-            retyped = sorted(
-                k
-                for k in set(mine or {}) & set(theirs or {})
-                if (mine or {})[k] != (theirs or {})[k]
-            )
-            add(
-                "signature",
+
+@gate("regression")
+def _regression(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    prod = g.production
+    limits = sorted((g.config.max_regression or {}).items())
+    if prod is None:
+        reason = (
+            "no production version"
+            if g.state.holder("production") is None
+            else "already production"
+        )
+        for metric, _ in limits:
+            yield f"regression:{metric}", True, f"skipped ({reason})"
+        return
+    mine, base = g.metrics(), g.metrics(prod)
+    for metric, allowed in limits:
+        new, old = mine.get(metric), base.get(metric)
+        if new is None or old is None:
+            yield (
+                f"regression:{metric}",
                 False,
-                f"inputs differ from production v{prod.version}: added {added}, removed {gone}, "
-                f"retyped {retyped} (hint: set allow_schema_change: true in the gates file by PR)",
-            )
-    else:
-        mine = registry.signature_inputs(name, version)
-        add("signature", mine is not None, "has an input signature" if mine else "no signature")
-    return results
-
-
-def check_spec(registry: Registry, loaded: LoadedSpec, gates: GatesFile) -> list[GateResult]:
-    """Every gate for every model in the spec, against the live registry."""
-    results: list[GateResult] = []
-    for name, entry in loaded.spec.models.items():
-        state = registry.model_state(name)
-        if state is None:
-            results.append(
-                GateResult(
-                    name,
-                    "exists",
-                    False,
-                    f"{loaded.where(name)}: unknown model {name!r}: not registered in MLflow "
-                    "(hint: check the name, or train and register it first)",
-                )
+                f"{metric} missing on v{g.info.version} or production",
             )
             continue
-        for res in check_model(
+        drop = (new - old) if metric in LOWER_IS_BETTER else (old - new)
+        yield (
+            f"regression:{metric}",
+            drop <= allowed,
+            f"{metric} v{g.info.version} {new:.4f} vs production v{prod.version} {old:.4f}: "
+            f"worse by {drop:+.4f} (allowed {allowed})",
+        )
+
+
+@gate("signature")
+def _signature(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    name, prod = g.info.name, g.production
+    mine = g.registry.signature_inputs(name, g.info.version)
+    if prod is None:
+        yield "signature", mine is not None, "has an input signature" if mine else "no signature"
+        return
+    theirs = g.registry.signature_inputs(name, prod.version)
+    if mine == theirs:
+        yield "signature", True, f"inputs match production v{prod.version} ({len(mine or {})})"
+    elif g.config.allow_schema_change:
+        yield "signature", True, "inputs differ from production; allowed by gates file"
+    else:
+        a, b = mine or {}, theirs or {}
+        retyped = sorted(k for k in set(a) & set(b) if a[k] != b[k])
+        yield (
+            "signature",
+            False,
+            f"inputs differ from production v{prod.version}: added {sorted(set(a) - set(b))}, "
+            f"removed {sorted(set(b) - set(a))}, retyped {retyped} "
+            "(hint: set allow_schema_change: true in the gates file by PR)",
+        )
+
+
+def _waive(result: GateResult, rollback: bool) -> GateResult:
+    """The one place a rollback waiver is granted."""
+    if rollback and not result.passed and result.family in WAIVED_ON_ROLLBACK:
+        return replace(
+            result, passed=True, waived=True, detail=result.detail + " [waived: rollback]"
+        )
+    return result
+
+
+def check_version(
+    registry: Registry,
+    state: ModelState | None,
+    name: str,
+    version: int,
+    config: ModelGates,
+    *,
+    rollback: bool,
+) -> Verdict:
+    """Every gate for one model's desired version; integrity failures stop before metrics."""
+    results: list[GateResult] = []
+    info = state.versions.get(version) if state else None
+    if state is None:
+        results.append(
+            GateResult(
+                name,
+                "exists",
+                False,
+                f"unknown model {name!r}: not registered in MLflow "
+                "(hint: check the name, or train and register it first)",
+            )
+        )
+    elif info is None:
+        results.append(
+            GateResult(
+                name,
+                "exists",
+                False,
+                f"{name} v{version} is not in the registry "
+                f"(registered: {sorted(state.versions) or 'none'}; hint: pick an existing "
+                "version or register it with `mlops train`)",
+            )
+        )
+    else:
+        results.append(GateResult(name, "exists", True, f"{name} v{version} is registered"))
+        ready = info.status == "READY"
+        results.append(GateResult(name, "ready", ready, f"status {info.status} (need READY)"))
+        if ready:
+            g = GateInput(registry, info, state, config, rollback)
+            for check in GATES.values():
+                for gate_name, passed, detail in check(g):
+                    results.append(_waive(GateResult(name, gate_name, passed, detail), rollback))
+    return Verdict(name, version, tuple(results))
+
+
+def evaluate(
+    registry: Registry,
+    observed: Observed,
+    desired: Iterable[Desired],
+    gates: GatesFile,
+    workers: int = 4,
+) -> dict[str, Verdict]:
+    """One verdict per desired model, models concurrently (each gate read is a round trip)."""
+    wanted = list(desired)
+
+    def one(d: Desired) -> Verdict:
+        return check_version(
             registry,
-            name,
-            entry.version,
-            gates.for_model(name),
-            rollback=entry.rollback,
-            state=state,
-        ):
-            if not res.passed:
-                res = GateResult(
-                    res.model, res.gate, False, f"{loaded.where(name)}: {res.detail}", res.waived
-                )
-            results.append(res)
-    return results
+            observed.state(d.name),
+            d.name,
+            d.version,
+            gates.for_model(d.name),
+            rollback=d.rollback,
+        )
+
+    if workers <= 1 or len(wanted) <= 1:
+        return {d.name: one(d) for d in wanted}
+    with ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
+        return {v.model: v for v in pool.map(one, wanted)}

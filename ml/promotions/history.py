@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from ml.errors import MlopsError
+from ml import github
+from ml.errors import GitHubError
 from ml.promotions.records import records
 from ml.registry import ModelState
 
@@ -44,15 +44,7 @@ class Event:
 
 
 def _git(repo: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30
-        )
-    except OSError as exc:
-        raise MlopsError(f"git is not available: {exc}") from None
-    if done.returncode != 0:
-        raise MlopsError(f"git {' '.join(args[:2])} failed: {done.stderr.strip()}")
-    return done.stdout
+    return github.git(*args, cwd=repo)
 
 
 def _entry_at(repo: Path, commit: str, path: str, model: str) -> dict[str, Any] | None:
@@ -117,7 +109,7 @@ class _Matcher:
         if sha not in self._spec_commits:
             try:
                 out = _git(self.repo, "log", "-1", "--format=%H", sha, "--", self.rel)
-            except MlopsError:  # not in this clone
+            except GitHubError:  # not in this clone
                 out = ""
             self._spec_commits[sha] = out.strip() or None
         return self._spec_commits[sha]

@@ -1,69 +1,68 @@
-"""`plan`: per model and environment, what `apply` would change (current → desired).
+"""`plan`: render the reconciler's actions (text, markdown for the PR comment, JSON).
 
-A step is a ROLLBACK when the target is older than the current production version or was once
-production; an explicit `rollback: true` in the spec also says the regression gate is waived.
+A ROLLBACK is a move to a version older than production, or once production; `rollback: true`
+in the spec also says the regression gate is waived. A REPAIR keeps the alias and fixes what an
+interrupted apply or an out-of-band edit left (stage mirror, records). Refused actions are shown
+with their reason; the CLI then exits non-zero.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from ml.promotions import ENVIRONMENTS
-from ml.promotions.gates import is_rollback
-from ml.promotions.spec import LoadedSpec
-from ml.registry import Registry
+from ml.promotions.reconcile import Action, Kind, Step
+
+_WAIVER = "rollback: true — regression gate waived; integrity gates apply"
 
 
-@dataclass(frozen=True)
-class Step:
-    """One model in one environment."""
+def _cell(text: str | None) -> str:
+    """One markdown table cell: one line, no column separator."""
+    return " ".join((text or "").split()).replace("|", "/")
 
-    model: str
-    environment: str
-    current: int | None
-    desired: int
-    rollback: bool
-    waiver: bool
-    note: str | None
 
-    @property
-    def changes(self) -> bool:
-        """True when apply would move the alias."""
-        return self.current != self.desired
-
-    def arrow(self) -> str:
-        """`3 → 4`, `none → 1` or `4 (no change)`."""
-        if not self.changes:
-            return f"{self.desired} (no change)"
-        return f"{'none' if self.current is None else self.current} → {self.desired}"
+def _repairs(a: Action) -> str:
+    parts = [w.detail for w in a.writes if w.step in (Step.STAGE, Step.APPLIED)]
+    if a.interrupted is not None:
+        parts.insert(0, "finish the interrupted apply")
+    return "; ".join(parts) or "write the apply record"
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Every step, in spec order."""
+    """Every action, in spec order."""
 
-    steps: list[Step]
+    actions: list[Action]
+
+    @staticmethod
+    def arrow(a: Action) -> str:
+        """`3 → 4`, `none → 1`, `4 (no change)`, `4 (repair: ...)` or `4 REFUSED: why`."""
+        if a.kind == Kind.REFUSED:
+            return f"{a.desired} REFUSED: {'; '.join(a.reasons)}"
+        if a.moves_alias:
+            return f"{'none' if a.current is None else a.current} → {a.desired}"
+        if a.kind == Kind.REPAIR:
+            return f"{a.desired} (repair: {_repairs(a)})"
+        return f"{a.desired} (no change)"
 
     def text(self) -> str:
         """One line per model: `credit-risk: staging 3 → 4, production 3 → 4 after approval`."""
         lines = []
-        for model in dict.fromkeys(s.model for s in self.steps):
+        for model in dict.fromkeys(a.model for a in self.actions):
+            mine = [a for a in self.actions if a.model == model]
             parts = []
-            steps = [s for s in self.steps if s.model == model]
-            for s in steps:
-                part = f"{s.environment} {s.arrow()}"
-                if s.environment == "production" and s.changes:
+            for a in mine:
+                part = f"{a.env} {self.arrow(a)}"
+                if a.env == "production" and a.writes:
                     part += " after approval"
                 parts.append(part)
             line = f"{model}: " + ", ".join(parts)
-            if any(s.rollback and s.changes for s in steps):
+            if any(a.kind == Kind.ROLLBACK for a in mine):
                 line += "  ROLLBACK"
-            if any(s.waiver for s in steps):
-                line += " (rollback: true — regression gate waived; integrity gates apply)"
-            note = steps[0].note
-            if note:
-                line += f"  # {note}"
+            if any(a.waiver for a in mine):
+                line += f" ({_WAIVER})"
+            if mine[0].note:
+                line += f"  # {_cell(mine[0].note)}"
             lines.append(line)
         return "\n".join(lines)
 
@@ -75,46 +74,42 @@ class Plan:
             "| model | environment | current | desired | action | note |",
             "|---|---|---|---|---|---|",
         ]
-        for s in self.steps:
-            if not s.changes:
-                action = "no change"
-            elif s.rollback:
-                action = "**ROLLBACK**" + (" (regression gate waived)" if s.waiver else "")
-            else:
+        for a in self.actions:
+            if a.kind == Kind.REFUSED:
+                action = "**REFUSED**: " + "; ".join(a.reasons)
+            elif a.kind == Kind.ROLLBACK:
+                action = "**ROLLBACK**" + (" (regression gate waived)" if a.waiver else "")
+            elif a.kind == Kind.PROMOTE:
                 action = "promote"
-            if s.changes and s.environment == "production":
+            elif a.kind == Kind.REPAIR:
+                action = f"repair: {_repairs(a)}"
+            else:
+                action = "no change"
+            if a.writes and a.env == "production":
                 action += " after approval"
-            cur = "—" if s.current is None else str(s.current)
-            note = " ".join((s.note or "").split()).replace("|", "/")  # one table cell
-            out.append(f"| {s.model} | {s.environment} | {cur} | {s.desired} | {action} | {note} |")
+            current = "—" if a.current is None else str(a.current)
+            out.append(
+                f"| {a.model} | {a.env} | {current} | {a.desired} | {_cell(action)} "
+                f"| {_cell(a.note)} |"
+            )
         return "\n".join(out) + "\n"
 
     def json(self) -> str:
         """Machine-readable plan."""
-        return json.dumps(
-            {"steps": [asdict(s) | {"changes": s.changes} for s in self.steps]}, indent=2
-        )
-
-
-def make_plan(
-    registry: Registry, loaded: LoadedSpec, environments: tuple[str, ...] = ENVIRONMENTS
-) -> Plan:
-    """Read the registry once per model and compare aliases with the spec."""
-    steps = []
-    for name, entry in loaded.spec.models.items():
-        state = registry.model_state(name)
-        rollback = is_rollback(state, entry.version)
-        for env in environments:
-            current = state.aliases.get(env) if state else None
-            steps.append(
-                Step(
-                    model=name,
-                    environment=env,
-                    current=current,
-                    desired=entry.version,
-                    rollback=rollback or (entry.rollback and current != entry.version),
-                    waiver=entry.rollback,
-                    note=entry.note,
-                )
-            )
-    return Plan(steps)
+        steps = [
+            {
+                "model": a.model,
+                "environment": a.env,
+                "kind": str(a.kind),
+                "current": a.current,
+                "desired": a.desired,
+                "changes": bool(a.writes),
+                "rollback": a.kind == Kind.ROLLBACK,
+                "waiver": a.waiver,
+                "note": a.note,
+                "writes": [w.detail for w in a.writes],
+                "reasons": list(a.reasons) if a.kind == Kind.REFUSED else [],
+            }
+            for a in self.actions
+        ]
+        return json.dumps({"steps": steps}, indent=2)

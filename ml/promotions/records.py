@@ -1,24 +1,80 @@
-"""The audit records `apply` leaves on a version: one tag per apply, `promotion.<env>.<commit>`.
+"""The records the engine and deploys leave in the registry, and the stage rules: one schema.
 
-Each holds JSON: environment, version, git_sha, pr, actor, run_url, time, previous, rollback,
-allow_skip_staging. Keying by commit keeps every promotion of a version (v1, v2, back to v1 gives
-v1 two records) while a rerun of the same apply overwrites its own record. Applies before this
-wrote one `promotion.<env>` tag per version, overwritten by each apply; it is still read.
+Tags (CONTRACTS.md "Registry records"):
+
+- version tag `promotion.<env>.<git sha>`: JSON record of one apply (`apply_record`). Keying by
+  commit keeps every promotion of a version, while a rerun of the same apply rewrites its own.
+  Applies before this wrote one `promotion.<env>` tag per version; it is still read.
+- model tag `promotion.<env>.version`: the version git last applied to `env` (what status expects).
+- model tag `promotion.<env>.pending`: an `Operation` in flight, written BEFORE any alias write and
+  deleted after verification. Found later, it means that operation was interrupted.
+- model tag `lease`: a `Lease` (owner, run, expiry) that keeps two applies/deploys apart as far as
+  a lease can without compare-and-set (see `acquire_lease`).
+
+Public API for other writers (the deploy verb): `begin_operation` / `end_operation` around any
+alias move, and `acquire_lease` / `release_lease` / `leased` around the whole transaction.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from typing import Any
+import socket
+import time as _time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from ml.registry import VersionInfo
+from ml.errors import LeaseError, MlopsError
 
+if TYPE_CHECKING:
+    from ml.registry import ModelState, Registry, VersionInfo
+
+ENVIRONMENTS: tuple[str, ...] = ("staging", "production")
+STAGE_OF = {"staging": "Staging", "production": "Production"}
+OPS = ("apply", "deploy", "revert")
+LEASE_TAG = "lease"
 _NOT_IN_KEY = re.compile(r"[^0-9A-Za-z_-]")
+_MODEL_TAG_SUFFIXES = ("version", "pending")
 
 
-def _legacy_tag(env: str) -> str:
-    return f"promotion.{env}"
+def now_iso() -> str:
+    """UTC now as the records write it: 2030-01-01T00:00:00Z."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: object) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _loads(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# --- tag names ------------------------------------------------------------------------------
+
+
+def applied_tag(env: str) -> str:
+    """Model tag holding the version last applied to `env`."""
+    return f"promotion.{env}.version"
+
+
+def pending_tag(env: str) -> str:
+    """Model tag holding the operation in flight in `env`."""
+    return f"promotion.{env}.pending"
 
 
 def record_tag(env: str, git_sha: str) -> str:
@@ -27,11 +83,14 @@ def record_tag(env: str, git_sha: str) -> str:
     `--git-sha` is free text: keep the characters MLflow allows in a key and a length that fits
     any commit id (SHA-1 or SHA-256).
     """
-    return f"{_legacy_tag(env)}.{_NOT_IN_KEY.sub('-', git_sha)[:64] or 'unknown'}"
+    return f"promotion.{env}.{_NOT_IN_KEY.sub('-', git_sha)[:64] or 'unknown'}"
 
 
 def _is_record(key: str, env: str) -> bool:
-    return key == _legacy_tag(env) or key.startswith(f"{_legacy_tag(env)}.")
+    base = f"promotion.{env}"
+    if key == base:
+        return True
+    return key.startswith(base + ".") and key[len(base) + 1 :] not in _MODEL_TAG_SUFFIXES
 
 
 def has_record(info: VersionInfo, env: str) -> bool:
@@ -41,13 +100,342 @@ def has_record(info: VersionInfo, env: str) -> bool:
 
 def records(info: VersionInfo, env: str) -> list[dict[str, Any]]:
     """Every apply of `info` to `env`, oldest first; an unreadable one as `{"raw": value}`."""
-    found = []
-    for key, raw in info.tags.items():
-        if not _is_record(key, env):
-            continue
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            record = None
-        found.append(record if isinstance(record, dict) else {"raw": raw})
+    found = [_loads(raw) or {"raw": raw} for key, raw in info.tags.items() if _is_record(key, env)]
     return sorted(found, key=lambda r: str(r.get("time", "")))
+
+
+def apply_record(
+    *,
+    env: str,
+    version: int,
+    previous: int | None,
+    git_sha: str,
+    pr: str | None,
+    actor: str,
+    run_url: str | None,
+    time: str,
+    rollback: bool,
+    allow_skip_staging: bool,
+) -> str:
+    """JSON of one apply record (the format `records` reads and `history` joins with git)."""
+    return json.dumps(
+        {
+            "environment": env,
+            "version": version,
+            "git_sha": git_sha,
+            "pr": pr,
+            "actor": actor,
+            "run_url": run_url,
+            "time": time,
+            "previous": previous,
+            "rollback": rollback,
+            "allow_skip_staging": allow_skip_staging,
+        },
+        sort_keys=True,
+    )
+
+
+def is_rollback(state: ModelState | None, target: int) -> bool:
+    """Target is older than the current production version, or was once production."""
+    if state is None:
+        return False
+    current = state.aliases.get("production")
+    if current is None or current == target:
+        return False
+    info = state.versions.get(target)
+    return target < current or (info is not None and has_record(info, "production"))
+
+
+def applied_version(tags: Mapping[str, str], env: str) -> int | None:
+    """The version `promotion.<env>.version` names, or None."""
+    raw = tags.get(applied_tag(env), "")
+    return int(raw) if raw.isdigit() else None
+
+
+# --- stage rules ----------------------------------------------------------------------------
+
+
+def expected_stages(aliases: Mapping[str, int], stages: Mapping[int, str]) -> dict[int, str]:
+    """The legacy stage every version should carry given the aliases (the mirror's one rule).
+
+    The production alias's version is `Production`; the staging alias's version is `Staging`
+    unless it is also production (a version has one stage: it keeps `Production`, and no version
+    is in `Staging`); any other version in `Staging` or `Production` is `Archived`; the rest keep
+    the stage they have.
+    """
+    prod, stg = aliases.get("production"), aliases.get("staging")
+    wanted = {}
+    for version, stage in stages.items():
+        if version == prod:
+            wanted[version] = "Production"
+        elif version == stg:
+            wanted[version] = "Staging"
+        elif stage in ("Staging", "Production"):
+            wanted[version] = "Archived"
+        else:
+            wanted[version] = stage
+    return wanted
+
+
+def stage_fixes(
+    env: str,
+    aliases: Mapping[str, int],
+    stages: Mapping[int, str],
+    leave: Collection[str] = (),
+) -> list[tuple[int, str, str]]:
+    """(version, stage now, stage wanted) for the stage writes `env`'s alias implies.
+
+    Only versions whose stage is or should be `env`'s stage, or that `env`'s alias names.
+    Fixes that move a version into or out of a stage in `leave` are left out: the reconciler
+    passes the stage of an environment whose own apply was interrupted, so its rerun (not this
+    one) finishes its moves.
+    """
+    wanted = expected_stages(aliases, stages)
+    mine = STAGE_OF[env]
+    target = aliases.get(env)
+    # The target first: `models:/<name>/<Stage>` never resolves to nothing in between.
+    return [
+        (version, stages[version], stage)
+        for version, stage in sorted(wanted.items(), key=lambda kv: (kv[0] != target, kv[0]))
+        if stage != stages[version]
+        and (mine in (stage, stages[version]) or version == target)
+        and not ({stage, stages[version]} & set(leave))
+    ]
+
+
+# --- operations in flight -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An alias move in flight (`promotion.<env>.pending`): what, from where, by whom, when.
+
+    `op` is "apply" (the reconciler), "deploy" or "revert" (the deploy verb); `release` names
+    the release a deploy rolls out. Unreadable JSON is kept in `raw` so status still reports it.
+    """
+
+    op: str
+    version: int | None
+    previous: int | None
+    git_sha: str | None
+    release: str | None
+    run_url: str | None
+    actor: str | None
+    time: str | None
+    raw: str | None = None
+
+    @classmethod
+    def parse(cls, raw: str) -> Operation:
+        """Read a pending record; never raises (an unreadable one keeps its text in `raw`)."""
+        data = _loads(raw) or {}
+
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return str(value) if value is not None else None
+
+        op = text("op") or "?"
+        return cls(
+            op=op,
+            version=number("version"),
+            previous=number("previous"),
+            git_sha=text("git_sha"),
+            release=text("release"),
+            run_url=text("run_url"),
+            actor=text("actor"),
+            time=text("time"),
+            raw=None if data else raw[:200],
+        )
+
+    def to_json(self) -> str:
+        """The tag value."""
+        return json.dumps({k: v for k, v in asdict(self).items() if k != "raw"}, sort_keys=True)
+
+    def describe(self, env: str) -> str:
+        """`apply of v2 (was v1) in staging, commit abc123, by ci at T, run URL`."""
+        if self.raw is not None:
+            return f"operation in {env} with an unreadable record {self.raw!r}"
+        what = f"{self.op}" + (f" of release {self.release}" if self.release else "")
+        target = f"v{self.version}" if self.version is not None else "v?"
+        was = f"v{self.previous}" if self.previous is not None else "none"
+        parts = [f"{what} ({target}, was {was}) in {env}"]
+        if self.git_sha:
+            parts.append(f"commit {self.git_sha[:12]}")
+        if self.actor or self.time:
+            parts.append(f"by {self.actor or '?'} at {self.time or '?'}")
+        if self.run_url:
+            parts.append(self.run_url)
+        return ", ".join(parts)
+
+
+def begin_operation(
+    registry: Registry,
+    model: str,
+    env: str,
+    op: str,
+    *,
+    version: int,
+    previous: int | None,
+    git_sha: str,
+    actor: str,
+    run_url: str | None = None,
+    release: str | None = None,
+    time: str | None = None,
+) -> Operation:
+    """Record an alias move BEFORE making it: `status` reports it as interrupted until
+    `end_operation` clears it. Call with the lease held (`leased`)."""
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}, not {op!r}")
+    operation = Operation(
+        op, version, previous, git_sha, release, run_url, actor, time or now_iso()
+    )
+    registry.set_model_tag(model, pending_tag(env), operation.to_json())
+    return operation
+
+
+def end_operation(registry: Registry, model: str, env: str) -> None:
+    """Clear the pending record once the move is verified (or reverted and verified)."""
+    registry.delete_model_tag(model, pending_tag(env))
+
+
+def pending_operation(tags: Mapping[str, str], env: str) -> Operation | None:
+    """The operation recorded in flight in `env`, or None."""
+    raw = tags.get(pending_tag(env))
+    return None if raw is None else Operation.parse(raw)
+
+
+# --- the lease ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who may move a model's aliases until `expires` (model tag `lease`)."""
+
+    owner: str
+    run_url: str | None
+    acquired: str
+    expires: str
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Lease | None:
+        """The lease a tag holds; None when absent. Unreadable JSON counts as expired."""
+        data = _loads(raw)
+        if data is None:
+            return None
+        return cls(
+            owner=str(data.get("owner", "?")),
+            run_url=data.get("run_url"),
+            acquired=str(data.get("acquired", "")),
+            expires=str(data.get("expires", "")),
+        )
+
+    def live(self, at: datetime | None = None) -> bool:
+        """True until `expires` (an unparsable expiry is not live)."""
+        expires = _parse_time(self.expires)
+        return expires is not None and expires > (at or datetime.now(UTC))
+
+    def holder(self) -> str:
+        """`owner (run URL) until T` for messages."""
+        run = f" ({self.run_url})" if self.run_url else ""
+        return f"{self.owner}{run} until {self.expires}"
+
+
+def lease_owner(env: Mapping[str, str] | None = None) -> str:
+    """Who takes the lease: ML_PROMOTE_LEASE_OWNER, else the workflow run (a re-run attempt of
+    the same run is the same owner, so it can finish what a killed attempt left), else
+    user@host (a rerun after a local crash is not locked out for the lease's lifetime)."""
+    env = os.environ if env is None else env
+    if env.get("ML_PROMOTE_LEASE_OWNER"):
+        return env["ML_PROMOTE_LEASE_OWNER"]
+    if env.get("GITHUB_RUN_ID"):
+        return f"{env.get('GITHUB_REPOSITORY', '')}#run{env['GITHUB_RUN_ID']}"
+    user = env.get("USER") or env.get("USERNAME") or "user"
+    return f"{user}@{socket.gethostname()}"
+
+
+def acquire_lease(
+    registry: Registry,
+    model: str,
+    owner: str,
+    *,
+    run_url: str | None = None,
+    seconds: float = 900,
+    settle: float = 0.2,
+) -> Lease:
+    """Take the model's lease or raise `LeaseError` naming the live holder.
+
+    Read → refuse if another owner's lease is live → write ours → wait `settle` → read again and
+    refuse if another owner's write landed after ours. Without compare-and-set in MLflow this
+    narrows, but cannot close, the window in which two writers both believe they hold it: two
+    acquirers whose writes and re-reads interleave within `settle` can both proceed. What it does
+    guarantee: an apply or deploy that starts while another's lease is live (seconds to minutes
+    later, the usual case of two merges or a manual apply during CD) is refused before any write,
+    with the holder named; a crashed holder blocks others only until `expires`. Serialising
+    workflows (`concurrency:`) remains the primary guard; verification after writes catches what
+    slips through.
+    """
+    found = Lease.parse(registry.model_tags(model).get(LEASE_TAG))
+    if found is not None and found.live() and found.owner != owner:
+        raise LeaseError(f"{model} is leased by {found.holder()} (hint: wait, or retry later)")
+    start = datetime.now(UTC)
+    lease = Lease(
+        owner=owner,
+        run_url=run_url,
+        acquired=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        expires=(start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    registry.set_model_tag(model, LEASE_TAG, json.dumps(asdict(lease), sort_keys=True))
+    if settle:
+        _time.sleep(settle)
+    now = Lease.parse(registry.model_tags(model).get(LEASE_TAG))
+    if now is None or now.owner != owner:
+        held = now.holder() if now else "nobody (deleted)"
+        raise LeaseError(f"{model}: lost the lease race to {held} (hint: retry later)")
+    return lease
+
+
+def release_lease(registry: Registry, model: str, owner: str) -> None:
+    """Drop the lease if it is still ours (never someone else's)."""
+    current = Lease.parse(registry.model_tags(model).get(LEASE_TAG))
+    if current is not None and current.owner == owner:
+        registry.delete_model_tag(model, LEASE_TAG)
+
+
+@contextmanager
+def leased(
+    registry: Registry,
+    models: list[str],
+    owner: str,
+    *,
+    run_url: str | None = None,
+    seconds: float = 900,
+    settle: float = 0.2,
+) -> Iterator[list[Lease]]:
+    """Hold the lease of every model in `models` (sorted, so two holders never cross) for a
+    block; released on the way out, error or not. A model whose lease cannot be taken releases
+    the ones already held and raises `LeaseError`."""
+    held: list[str] = []
+    leases: list[Lease] = []
+    try:
+        for model in sorted(models):
+            leases.append(
+                acquire_lease(registry, model, owner, run_url=run_url, seconds=seconds, settle=0)
+            )
+            held.append(model)
+        if settle and held:
+            _time.sleep(settle)
+            for model in held:
+                now = Lease.parse(registry.model_tags(model).get(LEASE_TAG))
+                if now is None or now.owner != owner:
+                    holder = now.holder() if now else "nobody (deleted)"
+                    raise LeaseError(f"{model}: lost the lease race to {holder}")
+        yield leases
+    finally:
+        for model in held:
+            try:
+                release_lease(registry, model, owner)
+            except MlopsError:
+                continue

@@ -8,17 +8,14 @@ explicit in validate/plan output. Integrity gates, required tags, signature and 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
+from ml import github
 from ml.errors import RollbackError
 from ml.promotions.history import git_events
 from ml.promotions.records import records
-from ml.promotions.spec import load_spec
+from ml.promotions.spec import edit_entry, load_spec
 from ml.registry import ModelState
 
 
@@ -30,8 +27,6 @@ class RollbackResult:
     from_version: int
     to_version: int
     note: str
-    branch: str | None = None
-    pr_url: str | None = None
 
 
 def previous_production(state: ModelState | None, current: int, spec_path: Path, model: str) -> int:
@@ -59,14 +54,6 @@ def previous_production(state: ModelState | None, current: int, spec_path: Path,
     )
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
-    return yaml
-
-
 def write_rollback(
     spec_path: Path, model: str, state: ModelState | None, to: int | None, reason: str | None
 ) -> RollbackResult:
@@ -86,63 +73,29 @@ def write_rollback(
     if state is not None and target not in state.versions:
         raise RollbackError(f"{model} v{target} does not exist in the registry")
     note = f"rollback: production v{current} → v{target}" + (f" ({reason})" if reason else "")
-    yaml = _yaml()
-    data = yaml.load(spec_path.read_text(encoding="utf-8"))
-    node = data["models"][model]
-    node["version"] = target
-    node["note"] = note
-    node["rollback"] = True
-    with spec_path.open("w", encoding="utf-8") as fh:
-        yaml.dump(data, fh)
-    load_spec(spec_path)  # the edit must still satisfy the contract
+    edit_entry(spec_path, model, version=target, note=note, rollback=True)
     return RollbackResult(model, current, target, note)
-
-
-def _run(repo: Path, *cmd: str) -> str:
-    done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise RollbackError(f"{' '.join(cmd[:3])} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
 
 
 def commit_rollback(spec_path: Path, result: RollbackResult) -> str:
     """Create a branch and commit the edit; returns the branch name."""
-    repo = spec_path.resolve().parent
     branch = f"rollback/{result.model}-v{result.to_version}"
-    _run(repo, "git", "checkout", "-b", branch)
-    _run(repo, "git", "add", str(spec_path.resolve()))
-    _run(
-        repo,
-        "git",
-        "commit",
-        "-m",
-        f"rollback({result.model}): production v{result.from_version} → v{result.to_version}",
-        "-m",
-        result.note,
+    github.commit_on_branch(
+        spec_path.resolve().parent,
+        branch,
+        [spec_path.resolve()],
+        f"rollback({result.model}): production v{result.from_version} → v{result.to_version}"
+        f"\n\n{result.note}",
     )
     return branch
 
 
 def open_pr(spec_path: Path, result: RollbackResult, branch: str) -> str:
-    """Push the branch and open the PR with `gh`; a clear error when gh is missing."""
-    gh = shutil.which("gh")
-    if gh is None:
-        raise RollbackError(
-            "`gh` (GitHub CLI) is not installed: the branch is committed; push it and open the "
-            "PR by hand, or install gh (https://cli.github.com)"
-        )
-    repo = spec_path.resolve().parent
-    _run(repo, "git", "push", "-u", "origin", branch)
-    return _run(
-        repo,
-        gh,
-        "pr",
-        "create",
-        "--head",
+    """Push the branch and open the PR with `gh`; `GitHubError` (exit 12) when gh is missing."""
+    return github.push_and_open_pr(
+        spec_path.resolve().parent,
         branch,
-        "--title",
         f"Rollback {result.model} to v{result.to_version}",
-        "--body",
         f"{result.note}\n\nWritten by `mlops rollback`. The regression gate is waived "
         "(`rollback: true`); integrity gates still apply.",
     )

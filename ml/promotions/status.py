@@ -1,24 +1,20 @@
-"""`status`: desired (git) against actual (registry), per model and environment.
+"""`status`: how each model and environment stands against git, from the reconciler's `sync`.
 
-Three versions matter per environment: desired (the spec), last applied (the registered-model tag
-`promotion.<env>.version` that `apply` writes) and actual (the alias). Desired production is the
-spec's version, like staging; `--env staging` narrows the check.
-
-- actual != last applied, alias gone, version deleted or archived → DRIFT (changed outside git;
-  exit non-zero; `apply` restores git's state).
-- desired != last applied, registry untouched → PENDING (merged but not applied yet, e.g.
-  production awaiting approval): reported, exit 0 unless `--fail-on-pending`.
+- interrupted: a `promotion.<env>.pending` record: an apply (or a deploy/revert) started and did
+  not finish; exit 16 (`InterruptedOperationError`). A rerun of the apply finishes it.
+- drift: the registry differs from what git last applied (alias moved/removed/set outside git,
+  the stage mirror wrong, a version deleted); exit 6 (`DriftError`). `apply` restores git's state.
+- pending: git asks for a version not applied yet (e.g. production awaiting approval); exit 0
+  unless `--fail-on-pending`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from ml.promotions import ENVIRONMENTS
-from ml.promotions.apply import STAGE_OF, model_tag
-from ml.promotions.spec import LoadedSpec
-from ml.registry import ModelState, Registry
+from ml.errors import DriftError, InterruptedOperationError, MlopsError
+from ml.promotions.reconcile import Action, Sync
 
 
 @dataclass(frozen=True)
@@ -30,61 +26,44 @@ class EnvStatus:
     desired: int
     applied: int | None
     actual: int | None
-    state: str  # in-sync | pending | drift
+    state: str
     message: str
 
-
-def _check(name: str, env: str, desired: int, state: ModelState | None, stages: bool) -> EnvStatus:
-    if state is None:
-        return EnvStatus(name, env, desired, None, None, "drift", f"{name} is not registered")
-    raw = state.tags.get(model_tag(env))
-    applied = int(raw) if raw and raw.isdigit() else None
-    actual = state.aliases.get(env)
-
-    def result(kind: str, msg: str) -> EnvStatus:
-        return EnvStatus(name, env, desired, applied, actual, kind, msg)
-
-    if applied is not None:
-        if applied not in state.versions:
-            return result(
-                "drift", f"{env}: v{applied} (last applied) was deleted from the registry"
-            )
-        if actual is None:
-            return result("drift", f"{env}: alias removed outside git (last applied v{applied})")
-        if actual != applied:
-            return result(
-                "drift",
-                f"{env}: alias moved outside git: v{applied} → v{actual} (git says v{applied})",
-            )
-        stage = state.versions[applied].stage
-        if stages and stage != STAGE_OF[env] and not (env == "staging" and stage == "Production"):
-            return result("drift", f"{env}: v{applied} stage is {stage}, expected {STAGE_OF[env]}")
-    elif actual is not None:
-        return result("drift", f"{env}: alias set to v{actual} outside git (never applied)")
-    if desired not in state.versions:
-        return result("drift", f"{env}: desired v{desired} does not exist (deleted?)")
-    if applied != desired:
-        shown = "none" if applied is None else f"v{applied}"
-        return result("pending", f"{env}: apply pending: {shown} → v{desired}")
-    return result("in-sync", f"{env}: v{desired} in sync")
+    @classmethod
+    def of(cls, action: Action) -> EnvStatus:
+        """The status row of one action."""
+        return cls(
+            action.model,
+            action.env,
+            action.desired,
+            action.applied,
+            action.current,
+            str(action.sync),
+            "; ".join(action.reasons),
+        )
 
 
-def check_status(
-    registry: Registry,
-    loaded: LoadedSpec,
-    environments: tuple[str, ...] = ENVIRONMENTS,
-    *,
-    stages: bool = True,
-) -> list[EnvStatus]:
-    """Status of every model of the spec in each environment."""
-    states = {name: registry.model_state(name) for name in loaded.spec.models}
-    return [
-        _check(name, env, entry.version, states[name], stages)
-        for name, entry in loaded.spec.models.items()
-        for env in environments
-    ]
+def status_error(rows: list[EnvStatus], *, fail_on_pending: bool) -> MlopsError | None:
+    """The exit the rows call for: interrupted (16) before drift (6) before pending."""
+    interrupted = [r for r in rows if r.state == Sync.INTERRUPTED]
+    if interrupted:
+        return InterruptedOperationError(
+            "; ".join(f"{r.model} {r.message}" for r in interrupted)
+            + " (hint: rerun `mlops promote apply --env <env>` to finish an interrupted apply)"
+        )
+    drift = [r for r in rows if r.state == Sync.DRIFT]
+    if drift:
+        return DriftError(
+            "registry drift: "
+            + "; ".join(f"{r.model} {r.message}" for r in drift)
+            + " (hint: `mlops promote apply --env <env>` restores git's state)"
+        )
+    pending = [r for r in rows if r.state == Sync.PENDING]
+    if fail_on_pending and pending:
+        return DriftError("apply pending: " + "; ".join(f"{r.model} {r.message}" for r in pending))
+    return None
 
 
 def status_json(rows: list[EnvStatus]) -> str:
     """Machine-readable status."""
-    return json.dumps([asdict(r) for r in rows], indent=2)
+    return json.dumps([r.__dict__ for r in rows], indent=2)

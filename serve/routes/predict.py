@@ -101,6 +101,7 @@ async def predict(request: Request) -> Response:
         {"probability": p, "decision": d} for p, d in zip(probabilities, decisions, strict=True)
     ]
     metrics.count_predictions(decisions)
+    metrics.observe_scores(model.version, scores, threshold)
     payload = {
         "model": {"name": model.name, "version": model.version},
         "threshold": threshold,

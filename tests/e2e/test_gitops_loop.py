@@ -58,12 +58,14 @@ def register(tracking_uri: str, seed: int) -> str:
     import mlflow
     from mlflow.models import infer_signature
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_experiment("e2e")
+    from ml.registry import Registry
+
+    registry = Registry(tracking_uri)
+    artifacts = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
+    experiment = registry.ensure_experiment("e2e", artifacts.as_uri())
     model, x = fit_tiny(seed)
     example = x.head(5)
-    with mlflow.start_run():
+    with registry.fluent(), mlflow.start_run(experiment_id=experiment):
         mlflow.log_metric("roc_auc", 0.5 + seed / 100)
         info = mlflow.xgboost.log_model(
             model,

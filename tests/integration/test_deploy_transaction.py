@@ -599,7 +599,7 @@ def test_a_live_lease_of_another_owner_refuses_the_deploy(world: World) -> None:
     proc = w.mlops(w.env("staging", "http://127.0.0.1:9"), "deploy", "--env", "staging",
                    "--release", "r1")  # fmt: skip
     assert proc.returncode == 11
-    assert "lease held by https://github.com/o/r/actions/runs/1" in " ".join(proc.stderr.split())
+    assert "is leased by https://github.com/o/r/actions/runs/1" in " ".join(proc.stderr.split())
     assert w.alias("staging") is None
     assert "deploy.staging" not in w.tags()
 

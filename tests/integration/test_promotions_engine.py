@@ -1,4 +1,4 @@
-"""The engine against a real `mlflow server` on PostgreSQL 15: apply, idempotency, crash safety,
+"""The engine against a real `mlflow server` on PostgreSQL: apply, idempotency, crash safety,
 out-of-band drift, rollback with an explicit waiver."""
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 
 from ml.cli import app
 from ml.errors import ApplyError
-from ml.promotions.apply import ApplyContext, apply_spec
-from ml.promotions.gates import load_gates
+from ml.promotions.apply import ApplyContext, ApplyOptions
+from ml.promotions.apply import apply_spec as _apply_spec
+from ml.promotions.gates import GatesFile, load_gates
+from ml.promotions.reconcile import desired_from
 from ml.promotions.records import records
-from ml.promotions.spec import load_spec
+from ml.promotions.spec import LoadedSpec, load_spec
 from ml.registry import Registry
 from tests.fixtures.models import (
     GATES,
@@ -30,6 +32,18 @@ from tests.fixtures.models import (
 from tests.fixtures.services import MlflowServer
 
 CTX = ApplyContext(git_sha="f" * 40, actor="ci", pr="7", run_url="https://x/run/1", time="T0")
+OPTIONS = ApplyOptions(owner="tests", settle=0)
+
+
+def apply_spec(
+    registry: Registry,
+    loaded: LoadedSpec,
+    env: str,
+    ctx: ApplyContext,
+    gates: GatesFile | None = None,
+) -> list:
+    """The engine's apply with this module's lease owner and no settle wait."""
+    return _apply_spec(registry, desired_from(loaded), env, ctx, gates=gates, options=OPTIONS)
 
 
 def _model(server: MlflowServer, versions: int = 2, **kw: object) -> str:
@@ -74,8 +88,8 @@ def test_apply_staging_then_production_is_idempotent(
     counting = CountingClient(registry.client)
     registry.client = counting  # type: ignore[assignment]
     for env in ("staging", "production"):
-        results = apply_spec(registry, load_spec(spec), env, CTX, gates=load_gates(GATES))
-        assert all(not r.changes for r in results)
+        actions = apply_spec(registry, load_spec(spec), env, CTX, gates=load_gates(GATES))
+        assert all(not a.writes for a in actions)
     assert counting.writes == []
     assert counting.calls  # it did read
 
@@ -140,9 +154,10 @@ def test_crash_between_alias_and_stage_write_converges(
     assert half.aliases["production"] == 2
     assert half.versions[2].stage == "Staging"  # the crash left the stage behind
 
-    # And status names the half-applied state as drift
+    # And status names the half-applied state as an interrupted apply, not as drift
     code, out = _cli(mlflow_pg_server, "promote", "status", "--file", str(spec_crashed.path))
-    assert code == 6, out
+    assert code == 16, out
+    assert "interrupted apply (v2, was v1) in production" in out
 
     # Then a rerun converges to exactly what a clean apply produces
     apply_spec(registry, spec_crashed, "production", CTX, gates=gates)
@@ -256,16 +271,22 @@ def test_a_rollback_adds_its_own_record_and_a_crash_before_it_is_rerun(
     with pytest.raises(_CrashError):
         apply_spec(faulty, specs[1], "production", rollback_ctx)
 
-    # Then a rerun writes the record and the model tag, nothing else: four writes in all, as for
-    # any first apply, although v1 already carries a production record
+    # Then a rerun writes the record and the model tag under the lease, and moves nothing
     counting = CountingClient(registry.client)
     registry.client = counting  # type: ignore[assignment]
     apply_spec(registry, specs[1], "production", rollback_ctx)
-    assert faulty.client.writes + counting.writes == [  # type: ignore[attr-defined]
+    assert faulty.client.writes[:3] == [  # type: ignore[attr-defined]
+        "set_registered_model_tag",  # the lease
+        "set_registered_model_tag",  # promotion.production.pending, before the alias
         "set_registered_model_alias",
-        "transition_model_version_stage",
-        "set_model_version_tag",
-        "set_registered_model_tag",
+    ]
+    assert counting.writes == [
+        "set_registered_model_tag",  # the lease
+        "set_registered_model_tag",  # pending
+        "set_model_version_tag",  # the record
+        "set_registered_model_tag",  # promotion.production.version
+        "delete_registered_model_tag",  # pending, after verification
+        "delete_registered_model_tag",  # the lease
     ]
 
     # And v1 keeps both promotions to production, each under its own commit

@@ -16,15 +16,21 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from ml.cli import app
-from ml.promotions.apply import ApplyContext, apply_spec
-from ml.promotions.gates import is_rollback
+from ml.promotions.apply import ApplyContext, ApplyOptions
+from ml.promotions.apply import apply_spec as _apply_spec
+from ml.promotions.reconcile import desired_from
+from ml.promotions.records import is_rollback
 from ml.promotions.rollback import previous_production
-from ml.promotions.spec import load_spec
+from ml.promotions.spec import LoadedSpec, load_spec
 from ml.registry import Registry
 from tests.fixtures.models import CountingClient, register_tiny, write_spec
 from tests.fixtures.services import MlflowServer
 
 NAME = "credit-risk"
+
+
+def apply_spec(registry: Registry, loaded: LoadedSpec, env: str, ctx: ApplyContext) -> None:
+    _apply_spec(registry, desired_from(loaded), env, ctx, options=ApplyOptions(settle=0))
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -91,7 +97,7 @@ def test_rollback_pr_without_gh_is_a_clear_error(
     result = CliRunner().invoke(
         app, ["rollback", NAME, "--file", str(spec), "--pr"], env={"MLFLOW_TRACKING_URI": uri}
     )
-    assert result.exit_code == 8
+    assert result.exit_code == 12  # GitHubError
     assert "gh" in result.output
 
 

@@ -72,23 +72,35 @@ def test_full_training_registers_the_xgboost_champion(store: str, tmp_path: Path
 
 
 def test_cli_train_and_evaluate_on_a_subset(store: str, tmp_path: Path) -> None:
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
     frame = pd.read_csv(DATA).sample(4000, random_state=1)
     sha = write_csv(tmp_path / "subset.csv.gz", frame)
     runner = CliRunner()
+    outputs = tmp_path / "outputs"
     trained = runner.invoke(
         app,
         [
             "train",
             "--model",
             "logreg",
+            "--params",
+            '{"C": 0.25}',
             "--data",
             str(tmp_path / "subset.csv.gz"),
             "--data-sha256",
             sha,
         ],
+        env={"GITHUB_OUTPUT": str(outputs)},
     )
     assert trained.exit_code == 0, trained.output
     assert "Registered credit-risk version 1" in trained.output
+    assert outputs.read_text() == "version=1\n"  # the retrain workflow's step output
+    # the retrain params reached the run, and no process-wide MLflow URI was left behind
+    client = MlflowClient(store, registry_uri=store)
+    run_id = client.get_model_version("credit-risk", "1").run_id
+    assert client.get_run(run_id).data.params["C"] == "0.25"
+    assert tracking_utils._tracking_uri is None
     evaluated = runner.invoke(app, ["evaluate", "--version", "1", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert '"roc_auc"' in evaluated.output

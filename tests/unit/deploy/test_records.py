@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ml.deploy.records import DeployRecord, Previous, deploy_tag, interrupted, pending_tag
+from ml.deploy.records import DeployRecord, Previous, deploy_tag, interrupted
+from ml.promotions.records import pending_tag
 
 
 def test_deploy_record_round_trips_in_the_contract_format() -> None:

@@ -44,3 +44,52 @@ def test_bad_gates_key_is_named(tmp_path: Path) -> None:
     path.write_text("defaults:\n  flooors: {roc_auc: 1}\n")
     with pytest.raises(SpecError, match=rf"{path}:2: defaults\.flooors"):
         load_gates(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("models:\n  a: &x\n    version: 1\n  b: *x\n", "anchors and aliases"),
+        ("x: &a [1]\nmodels:\n  a:\n    version: 1\n", "anchors and aliases"),
+        # the 488-byte alias bomb: refused before anything is expanded
+        ("a: &a [x,x,x,x,x,x,x,x,x]\n"
+         + "".join(f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+                   for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+         + "models: *i\n", "anchors and aliases"),
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+    ],
+    ids=["alias", "anchor", "alias-bomb", "deep-nesting"],
+)  # fmt: skip
+def test_hostile_yaml_is_refused_quickly(tmp_path: Path, text: str, expected: str) -> None:
+    import time
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(SpecError, match=expected) as info:
+        load_spec(path)
+    assert time.monotonic() - started < 2
+    assert "\n" not in str(info.value)
+
+
+def test_the_file_size_and_the_note_are_bounded_and_never_echoed(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("models:\n  a:\n    version: 1\n    note: " + "x" * 10_000_000 + "\n")
+    with pytest.raises(SpecError, match="over the 65536-byte limit") as info:
+        load_spec(big)
+    assert len(str(info.value)) < 300
+
+    long_note = tmp_path / "note.yaml"
+    long_note.write_text("models:\n  a:\n    version: 1\n    note: " + "y" * 600 + "\n")
+    with pytest.raises(SpecError, match=r"p.yaml:4|note.yaml:4: models\.a\.note") as info:
+        load_spec(long_note)
+    assert "y" * 61 not in str(info.value)  # at most one short line of the input
+
+
+def test_a_multi_line_bad_value_is_quoted_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text('models:\n  a:\n    version: "1\\n2\\n3"\n')
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value).count("\n") == 0
+    assert "(got '1\\n2\\n3')" in str(info.value)

@@ -1,18 +1,14 @@
 """Render a terraform plan (`terraform show -no-color` output) as the markdown of its PR comment.
 
-`make tf-plan-comment ENV=<env>` renders stack/plan-<env>.txt with this script and posts it with
-scripts/pr_comment.py (one sticky comment per environment, also the job summary). The summary line
-comes first; the plan is folded, fenced so no backtick run in it can close the fence, and cut from
-the front when it would exceed GitHub's comment limit. Standard library only.
+`mlops pr terraform-plan` writes it; `mlops pr comment` posts it (one sticky comment per
+environment, also the job summary). The summary line comes first; the plan is folded, fenced so no
+backtick run in it can close the fence, and cut from the front when it would exceed GitHub's
+comment limit.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import sys
-from pathlib import Path
 
 # GitHub refuses comment bodies over 65,536 characters; keep room for the frame.
 MAX_PLAN_CHARS = 60_000
@@ -42,7 +38,7 @@ def truncate(plan: str, limit: int = MAX_PLAN_CHARS) -> str:
 
 
 def render(env: str, plan: str, sha: str | None) -> str:
-    """Markdown for one environment's plan (pr_comment.py adds the marker, title and run link)."""
+    """Markdown for one environment's plan (`mlops pr comment` adds marker, title, run link)."""
     summary = summarize(plan)
     facts = [f"environment `{env}`"]
     if sha:
@@ -65,29 +61,3 @@ def render(env: str, plan: str, sha: str | None) -> str:
             "</details>",
         ]
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: write the markdown to --output (or stdout)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", required=True, help="environment name (staging, production)")
-    parser.add_argument("--plan-file", required=True, type=Path, help="output of terraform show")
-    parser.add_argument("--sha", default=os.environ.get("PR_HEAD_SHA"), help="commit planned")
-    parser.add_argument("-o", "--output", type=Path, help="markdown file (default: stdout)")
-    args = parser.parse_args(argv)
-    if not args.plan_file.is_file():
-        print(
-            f"error: plan file not found: {args.plan_file} (run make tf-plan first)",
-            file=sys.stderr,
-        )
-        return 1
-    markdown = render(args.env, args.plan_file.read_text(errors="replace"), args.sha)
-    if args.output:
-        args.output.write_text(markdown + "\n", encoding="utf-8")
-    else:
-        print(markdown)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

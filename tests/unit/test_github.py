@@ -1,9 +1,9 @@
-"""scripts/pr_comment.py against a local stand-in for the GitHub REST API (a real HTTP server)."""
+"""ml/github.py: `mlops pr comment` against a local stand-in for the GitHub REST API (a real HTTP
+server: the GitHub API is the boundary that cannot run here), and the step-output helpers."""
 
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import pr_comment  # noqa: E402
+from ml import github
+from ml.cli import app
+from ml.errors import GitHubError
 
 
 class FakeGitHub(BaseHTTPRequestHandler):
@@ -85,8 +85,13 @@ def _env(api: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-ARGS = ["--marker", "promotion-plan", "--title", "Promotion plan", "--if-changed",
-        "promotions.yaml", "--if-changed", "config/gates.yaml"]  # fmt: skip
+ARGS = ["pr", "comment", "--marker", "promotion-plan", "--title", "Promotion plan",
+        "--if-changed", "promotions.yaml", "--if-changed", "config/gates.yaml"]  # fmt: skip
+
+
+def _comment(env: dict[str, str], body: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [*ARGS, "--body-file", str(body)], env=env)
+    return result.exit_code, " ".join(result.output.split())
 
 
 def test_creates_then_updates_one_sticky_comment(api: str, tmp_path: Path) -> None:
@@ -95,13 +100,13 @@ def test_creates_then_updates_one_sticky_comment(api: str, tmp_path: Path) -> No
     plan = tmp_path / "plan.md"
     plan.write_text("credit-risk: staging v1 -> v2")
     env = _env(api, tmp_path)
-    # When the script runs twice (two pushes)
-    first = pr_comment.run([*ARGS, "--body-file", str(plan)], env)
+    # When `mlops pr comment` runs twice (two pushes)
+    first = _comment(env, plan)
     plan.write_text("credit-risk: staging v1 -> v3")
-    second = pr_comment.run([*ARGS, "--body-file", str(plan)], env)
+    second = _comment(env, plan)
     # Then there is one comment, with the marker and the newest plan, and a job summary
-    assert first.startswith("created")
-    assert second.startswith("updated")
+    assert first == (0, "created the sticky comment on PR #7")
+    assert second == (0, "updated the sticky comment on PR #7")
     assert len(FakeGitHub.comments) == 1
     body = FakeGitHub.comments[0]["body"]
     assert body.startswith("<!-- sticky:promotion-plan -->")
@@ -114,32 +119,64 @@ def test_gates_change_counts(api: str, tmp_path: Path) -> None:
     FakeGitHub.files = ["config/gates.yaml"]
     plan = tmp_path / "plan.md"
     plan.write_text("gates changed")
-    assert pr_comment.run([*ARGS, "--body-file", str(plan)], _env(api, tmp_path)).startswith(
-        "created"
-    )
+    assert _comment(_env(api, tmp_path), plan)[1].startswith("created")
 
 
 def test_no_comment_when_promotions_and_gates_are_untouched(api: str, tmp_path: Path) -> None:
     FakeGitHub.files = ["serve/app.py"]
     plan = tmp_path / "plan.md"
     plan.write_text("nothing")
-    outcome = pr_comment.run([*ARGS, "--body-file", str(plan)], _env(api, tmp_path))
-    assert "no comment" in outcome
+    code, out = _comment(_env(api, tmp_path), plan)
+    assert code == 0
+    assert "no comment" in out
     assert FakeGitHub.comments == []
     assert not (tmp_path / "summary.md").exists()
 
 
-def test_missing_token_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(pr_comment.CommentError, match="GITHUB_TOKEN"):
-        pr_comment.run(["--marker", "m", "--body-file", "x"], {"PR_NUMBER": "1"})
+def test_missing_token_and_api_errors_are_one_line_with_exit_12(api: str, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.md"
+    plan.write_text("x")
+    code, out = _comment({"PR_NUMBER": "1", "GITHUB_TOKEN": "", "GITHUB_REPOSITORY": ""}, plan)
+    assert code == 12
+    assert "GITHUB_TOKEN and GITHUB_REPOSITORY must be set" in out
+    env = {**_env(api, tmp_path), "PR_NUMBER": "8"}  # the stand-in answers 404 for PR 8
+    FakeGitHub.files = ["promotions.yaml"]
+    code, out = _comment(env, plan)
+    assert code == 12
+    assert "HTTP 404" in out
 
 
 def test_an_oversized_body_is_cut_below_githubs_limit() -> None:
-    body = pr_comment.build_body("m", "t", "x" * 100_000, "https://example/run")
+    body = github.comment_body("m", "t", "x" * 100_000, "https://example/run")
     assert len(body) <= 65_536
     assert "cut" in body
 
 
 def test_touches_matches_files_and_directories() -> None:
-    assert pr_comment.touches(["config/gates.yaml"], ["config/"])
-    assert not pr_comment.touches(["config/gates.yaml.bak"], ["config/gates.yaml"])
+    assert github.touches(["config/gates.yaml"], ["config/"])
+    assert not github.touches(["config/gates.yaml.bak"], ["config/gates.yaml"])
+
+
+def test_step_outputs_summary_and_run_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out, summary = tmp_path / "out", tmp_path / "summary"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    github.write_outputs(version="4", notes="a\nb")
+    github.append_summary("### hi")
+    lines = out.read_text().splitlines()
+    assert lines[0] == "version=4"
+    assert lines[1].startswith("notes<<EOF_")
+    assert lines[2:4] == ["a", "b"]
+    assert lines[4] == lines[1].split("<<")[1]
+    assert summary.read_text() == "### hi\n"
+    env = {"GITHUB_RUN_ID": "5", "GITHUB_REPOSITORY": "o/r"}
+    assert github.run_url(env) == "https://github.com/o/r/actions/runs/5"
+    assert github.run_url({}) is None
+
+
+def test_pr_number_from_the_event(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 31}}))
+    assert github.pr_number({"GITHUB_EVENT_PATH": str(event)}) == 31
+    with pytest.raises(GitHubError, match="no pull request"):
+        github.pr_number({})

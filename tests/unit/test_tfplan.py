@@ -1,14 +1,14 @@
-"""scripts/tf_plan_markdown.py: the summary first, the plan fenced, folded and cut to fit."""
+"""ml/tfplan.py and `mlops pr terraform-plan`: the summary first, the plan fenced, folded and cut
+to fit."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "scripts"))
+from typer.testing import CliRunner
 
-import tf_plan_markdown  # noqa: E402
+from ml import tfplan
+from ml.cli import app
 
 PLAN = """Terraform will perform the following actions:
 
@@ -22,7 +22,7 @@ Plan: 1 to add, 0 to change, 0 to destroy.
 
 
 def test_summary_environment_and_commit_come_first() -> None:
-    markdown = tf_plan_markdown.render("staging", PLAN, "0123456789abcdef")
+    markdown = tfplan.render("staging", PLAN, "0123456789abcdef")
     first, _, facts = markdown.splitlines()[:3]
     assert first == "**Plan: 1 to add, 0 to change, 0 to destroy.**"
     assert facts == "environment `staging` · commit `0123456789ab`"
@@ -31,16 +31,14 @@ def test_summary_environment_and_commit_come_first() -> None:
 
 def test_no_changes_and_output_only_plans_are_named() -> None:
     no_change = "No changes. Your infrastructure matches the configuration.\n"
-    assert tf_plan_markdown.summarize(no_change).startswith("No changes.")
-    assert tf_plan_markdown.summarize("Changes to Outputs:\n  + url = x\n") == (
-        "Only outputs change."
-    )
-    assert "No plan summary found" in tf_plan_markdown.summarize("Error: boom\n")
+    assert tfplan.summarize(no_change).startswith("No changes.")
+    assert tfplan.summarize("Changes to Outputs:\n  + url = x\n") == ("Only outputs change.")
+    assert "No plan summary found" in tfplan.summarize("Error: boom\n")
 
 
 def test_backticks_in_the_plan_cannot_close_the_fence() -> None:
     plan = PLAN + '  + command = "````sh -c x````"\n'
-    lines = tf_plan_markdown.render("production", plan, None).splitlines()
+    lines = tfplan.render("production", plan, None).splitlines()
     fences = [line for line in lines if line.startswith("`")]
     assert fences[0] == "`````text"
     assert fences[-1] == "`````"
@@ -48,7 +46,7 @@ def test_backticks_in_the_plan_cannot_close_the_fence() -> None:
 
 def test_an_oversized_plan_keeps_its_end_and_fits_a_comment() -> None:
     plan = "  + padding\n" * 20_000 + "Plan: 9 to add, 0 to change, 0 to destroy.\n"
-    markdown = tf_plan_markdown.render("staging", plan, None)
+    markdown = tfplan.render("staging", plan, None)
     assert len(markdown) < 65_000
     assert "characters cut" in markdown
     assert markdown.rstrip().endswith("</details>")
@@ -58,8 +56,10 @@ def test_an_oversized_plan_keeps_its_end_and_fits_a_comment() -> None:
 def test_cli_writes_the_file_and_refuses_a_missing_plan(tmp_path: Path) -> None:
     plan, out = tmp_path / "plan.txt", tmp_path / "plan.md"
     plan.write_text(PLAN)
-    assert (
-        tf_plan_markdown.main(["--env", "staging", "--plan-file", str(plan), "-o", str(out)]) == 0
-    )
+    args = ["pr", "terraform-plan", "--env", "staging", "--plan-file"]
+    result = CliRunner().invoke(app, [*args, str(plan), "-o", str(out)])
+    assert result.exit_code == 0, result.output
     assert out.read_text().startswith("**Plan: 1 to add")
-    assert tf_plan_markdown.main(["--env", "staging", "--plan-file", str(tmp_path / "no")]) == 1
+    missing = CliRunner().invoke(app, [*args, str(tmp_path / "no")])
+    assert missing.exit_code == 2
+    assert "plan file not found" in missing.output

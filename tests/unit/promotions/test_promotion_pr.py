@@ -1,4 +1,4 @@
-"""scripts/open_promotion_pr.py: config merge, the promotions.yaml edit, the report and the PR.
+"""The promotion PR a retrain opens, and the comparison behind it and `mlops evaluate --report`.
 
 The PR test runs the real git flow against a local bare repository as `origin`, with a stand-in
 `gh` on PATH (the GitHub CLI is the process boundary that cannot run here).
@@ -9,18 +9,16 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from ml.promotions.spec import load_spec
+from ml.cli import app
+from ml.promotions.promotion_pr import Comparison
+from ml.promotions.spec import edit_entry, load_spec
+from ml.registry import Registry
 from tests.fixtures.models import register_tiny
-
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import open_promotion_pr as opp  # noqa: E402
 
 SPEC = """\
 # Desired registry state (header comment must survive the edit).
@@ -32,43 +30,25 @@ models:
 """
 
 
-def test_flat_params_apply_to_the_chosen_model() -> None:
-    base = {"seed": 42, "candidates": {"xgboost": {"max_depth": 5, "n_estimators": 800}}}
-    merged = opp.merged_train_config(base, {"max_depth": 3}, "xgboost")
-    assert merged["candidates"]["xgboost"] == {"max_depth": 3, "n_estimators": 800}
-    assert base["candidates"]["xgboost"]["max_depth"] == 5  # the input is not mutated
-
-
-def test_params_keyed_by_candidate() -> None:
-    merged = opp.merged_train_config({}, {"logreg": {"C": 0.1}}, None)
-    assert merged["candidates"] == {"logreg": {"C": 0.1}}
-
-
-def test_flat_params_without_a_model_type_are_refused() -> None:
-    with pytest.raises(opp.PromotionPrError, match="model type"):
-        opp.merged_train_config({}, {"max_depth": 3}, None)
-
-
-def test_set_version_keeps_comments_and_drops_the_rollback_waiver(tmp_path: Path) -> None:
+def test_the_edit_keeps_comments_and_drops_the_rollback_waiver(tmp_path: Path) -> None:
     spec = tmp_path / "promotions.yaml"
     spec.write_text(SPEC)
-    opp.set_version(spec, "credit-risk", 4, "retrain v4")
+    edit_entry(spec, "credit-risk", version=4, note="retrain v4", rollback=False)
     text = spec.read_text()
     assert "# Desired registry state" in text
     assert "# registered model name in MLflow" in text
     entry = load_spec(spec).spec.models["credit-risk"]
-    assert entry.version == 4
-    assert entry.note == "retrain v4"
-    assert entry.rollback is False
+    assert (entry.version, entry.note, entry.rollback) == (4, "retrain v4", False)
 
 
 def test_comparison_marks_better_and_worse() -> None:
-    cmp = opp.Comparison(
+    cmp = Comparison(
         "credit-risk", 2, 1, {"roc_auc": 0.79, "brier": 0.14}, {"roc_auc": 0.78, "brier": 0.13}
     )
     table = cmp.markdown()
     assert "| roc_auc | 0.7900 | 0.7800 | +0.0100 (better) |" in table
     assert "| brier | 0.1400 | 0.1300 | +0.0100 (worse) |" in table
+    assert cmp.note() == "retrain v2; AUC 0.7900 vs 0.7800"
 
 
 @pytest.fixture(scope="module")
@@ -80,28 +60,22 @@ def registry_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     metrics = {"roc_auc": 0.776, "pr_auc": 0.54, "ks": 0.41, "brier": 0.135, "log_loss": 0.43}
     register_tiny(uri, "credit-risk", metrics=metrics, artifact_root=art)
     register_tiny(uri, "credit-risk", metrics={**metrics, "roc_auc": 0.781}, artifact_root=art)
-    from ml.registry import Registry
-
     Registry(uri).set_alias("credit-risk", "production", 1)
     return uri
 
 
-@pytest.fixture
-def registry_env(registry_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("ML_TRACKING_URI", registry_uri)
-    monkeypatch.setenv("ML_MODEL_NAME", "credit-risk")
-    return registry_uri
-
-
-def test_report_compares_with_production(
-    registry_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
-    text = opp.report(2)
-    assert "candidate v2 | production v1" in text
-    assert "| roc_auc | 0.7810 | 0.7760 | +0.0050 (better) |" in text
-    assert "roc_auc" in (tmp_path / "summary.md").read_text()
+def test_evaluate_report_compares_with_production(registry_uri: str, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    out = tmp_path / "evaluation.md"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--report", "--version", "2", "--output", str(out)],
+        env={"MLFLOW_TRACKING_URI": registry_uri, "GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert result.exit_code == 0, result.output
+    assert "candidate v2 | production v1" in result.output
+    assert "| roc_auc | 0.7810 | 0.7760 | +0.0050 (better) |" in out.read_text()
+    assert "roc_auc" in summary.read_text()
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -110,12 +84,11 @@ def _git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def test_open_pushes_a_branch_and_opens_a_pr_without_merging(
-    registry_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a clone of a repository whose promotions.yaml names v1, and a stand-in gh
-    origin = tmp_path / "origin.git"
-    work = tmp_path / "work"
+    origin, work = tmp_path / "origin.git", tmp_path / "work"
     _git(tmp_path, "init", "--bare", "-b", "main", str(origin))
     _git(tmp_path, "clone", str(origin), str(work))
     (work / "promotions.yaml").write_text(SPEC)
@@ -133,16 +106,44 @@ def test_open_pushes_a_branch_and_opens_a_pr_without_merging(
     gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.chdir(work)
-    # When the promotion PR for v2 is opened
-    url = opp.open_pr(2, Path("promotions.yaml"))
+    outputs = tmp_path / "outputs"
+
+    # When the promotion PR for v2 is opened (as the retrain workflow does, in Actions)
+    result = CliRunner().invoke(
+        app,
+        ["pr", "open", "--version", "2"],
+        env={
+            "MLFLOW_TRACKING_URI": registry_uri,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_OUTPUT": str(outputs),
+        },
+    )
+
     # Then the branch is on origin with promotions.yaml at v2, and gh opened (not merged) a PR
-    assert url == "https://github.com/o/r/pull/12"
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "https://github.com/o/r/pull/12"
+    assert "pr_url=https://github.com/o/r/pull/12" in outputs.read_text()
     pushed = _git(origin, "show", "promote/credit-risk-v2:promotions.yaml")
     assert "version: 2" in pushed
     assert "AUC 0.7810 vs 0.7760" in pushed
+    assert "rollback" not in pushed.split("models:")[1]
+    author = _git(origin, "log", "-1", "--format=%an", "promote/credit-risk-v2")
+    assert author == "github-actions[bot]"
     assert _git(origin, "show", "main:promotions.yaml").count("version: 1") == 1
     log = gh_log.read_text()
     assert "auth setup-git" in log
     assert "pr create --head promote/credit-risk-v2" in log
     assert "| roc_auc | 0.7810 | 0.7760 | +0.0050 (better) |" in log
     assert "merge" not in log.split("pr create", 1)[0]
+
+
+def test_pr_open_without_gh_is_a_clear_error(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gh (nor git) here
+    result = CliRunner().invoke(
+        app,
+        ["pr", "open", "--version", "2", "--file", str(tmp_path / "promotions.yaml")],
+        env={"MLFLOW_TRACKING_URI": registry_uri},
+    )
+    assert result.exit_code in (2, 12), result.output

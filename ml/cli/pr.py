@@ -1,0 +1,98 @@
+"""`mlops pr open|comment|terraform-plan`: the pull request side of the workflows.
+
+- `open`: the promotion PR a retrain opens (branch, edit promotions.yaml, push, `gh pr create`).
+- `comment`: one sticky PR comment (and the job summary) from a markdown file.
+- `terraform-plan`: render `terraform show` output as that comment's markdown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ml.cli.base import console, mlops_command
+from ml.errors import ConfigError
+
+pr_app = typer.Typer(
+    name="pr",
+    help="Pull requests: open the promotion PR, post sticky comments, render terraform plans.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: rich's help renderer costs ~0.3 s per start
+)
+
+
+@pr_app.command("open")
+@mlops_command
+def open_pr(
+    version: Annotated[
+        int,
+        typer.Option("--version", min=1, envvar="MODEL_VERSION", help="Version to promote."),
+    ],
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="The desired-state file to edit.")
+    ] = Path("promotions.yaml"),
+    model: Annotated[
+        str | None, typer.Option("--model", help="Registered model (default: ML_MODEL_NAME).")
+    ] = None,
+) -> None:
+    """Branch, set the version in promotions.yaml, push and open the PR (never merges)."""
+    from ml import github
+    from ml.promotions.promotion_pr import open_promotion_pr
+    from ml.registry import Registry
+    from ml.settings import MLSettings
+
+    settings = MLSettings()
+    registry = Registry(settings.resolved_tracking_uri())
+    url = open_promotion_pr(registry, model or settings.model_name, version, file)
+    github.write_outputs(pr_url=url)
+    typer.echo(url)
+
+
+@pr_app.command("comment")
+@mlops_command
+def comment(
+    marker: Annotated[str, typer.Option("--marker", help="Identifies the sticky comment.")],
+    body_file: Annotated[Path, typer.Option("--body-file", help="Markdown to post.")],
+    title: Annotated[str, typer.Option("--title", help="Heading above the markdown.")] = "",
+    if_changed: Annotated[
+        list[str] | None,
+        typer.Option("--if-changed", help="Post only if the PR touches this path (repeatable)."),
+    ] = None,
+) -> None:
+    """Create or update ONE pull request comment (and the job summary) from a markdown file.
+
+    Environment: GITHUB_TOKEN, GITHUB_REPOSITORY, PR_NUMBER (or a pull_request event).
+    """
+    from ml import github
+
+    if not body_file.is_file():
+        raise ConfigError(f"{body_file} not found (hint: did the plan step run?)")
+    text = body_file.read_text(encoding="utf-8", errors="replace")
+    console.print(github.sticky_comment(marker, title, text, if_changed=if_changed or ()))
+
+
+@pr_app.command("terraform-plan")
+@mlops_command
+def terraform_plan(
+    env: Annotated[str, typer.Option("--env", help="Environment or root the plan is for.")],
+    plan_file: Annotated[Path, typer.Option("--plan-file", help="Output of terraform show.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Markdown file (default: stdout).")
+    ] = None,
+    sha: Annotated[
+        str | None, typer.Option("--sha", envvar="PR_HEAD_SHA", help="Commit planned.")
+    ] = None,
+) -> None:
+    """Render a terraform plan as the markdown of its PR comment (summary first, plan folded)."""
+    from ml.tfplan import render
+
+    if not plan_file.is_file():
+        raise ConfigError(f"plan file not found: {plan_file} (hint: run make tf-plan first)")
+    markdown = render(env, plan_file.read_text(encoding="utf-8", errors="replace"), sha)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(markdown + "\n", encoding="utf-8")
+    else:
+        typer.echo(markdown)
