@@ -121,14 +121,7 @@ def smoke_serve(
     )  # fmt: skip
 
 
-def smoke_health(
-    url: str,
-    *,
-    timeout: float,
-    poll_interval: float = 2.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
+def smoke_health(url: str, *, timeout: float, poll_interval: float = 2.0) -> None:
     """Retry until `/health` answers 200 (the MLflow service); `SmokeTestError` otherwise."""
     base = _base(url)
 
@@ -136,4 +129,7 @@ def smoke_health(
         status, _ = _get(f"{base}/health", 10.0)
         return None if status == 200 else f"/health answered {status}"
 
-    _retry(probe, base, timeout=timeout, poll_interval=poll_interval, clock=clock, sleep=sleep)
+    _retry(
+        probe, base, timeout=timeout, poll_interval=poll_interval, clock=time.monotonic,
+        sleep=time.sleep,
+    )  # fmt: skip

@@ -198,7 +198,10 @@ def _setup(moto: str, mlflow_server: MlflowServer, tmp: Path, builds: int = 2) -
     """Two registered versions; ECR with builds 1..n; staging and production services whose
     first revision runs a bootstrap image (nothing answers until a release is deployed)."""
     w = World(moto, mlflow_server.uri, tmp, f"cr-{uuid.uuid4().hex[:8]}")
-    w.versions = [int(log_tiny_version(w.tracking, w.model, seed)) for seed in range(2)]
+    # fluent() restores the process-wide MLflow URIs log_tiny_version sets (no leak into the
+    # tests that run after these, nor into the processes they start).
+    with w.registry().fluent():
+        w.versions = [int(log_tiny_version(w.tracking, w.model, seed)) for seed in range(2)]
     ecr = w.ecr
     for repo in (REPO, MLFLOW_REPO):
         with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
