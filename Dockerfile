@@ -6,11 +6,18 @@
 # Dependencies come from uv.lock only. Builder stages make a venv in /opt/venv; final stages copy
 # it onto the same base, so no compiler, uv or pip cache reaches a final image.
 #
-# BASE_IMAGE must provide python3 (3.11) with the venv module. Default: the official slim image.
+# BASE_IMAGE must provide python3 (3.11) with the venv module. Default: the official slim image,
+# pinned by digest so a rebuild cannot silently change the base (the tag moves; Renovate or
+# Dependabot's docker ecosystem bumps the pin by PR). The digest is the multi-platform index of
+# python:3.11.13-slim-bookworm as pinned in several public Dockerfiles (found with the search
+# tool; nothing can be pulled on the machine this was written on, so it is not re-verified here).
 # Where nothing can be pulled, scripts/docker_engine.sh builds credit-risk-base:bookworm with
 # debootstrap (Debian's python3 is 3.11 too): --build-arg BASE_IMAGE=credit-risk-base:bookworm.
+# GIT_SHA (the commit) reaches every image: the OCI revision label, and the serve image's
+# SERVE_GIT_COMMIT that /metadata shows. It is declared last in each final stage so the heavy
+# layers above it stay cached from one commit to the next.
 # Kept compatible with the classic builder (docker SDK, docker-compose v1): no BuildKit syntax.
-ARG BASE_IMAGE=python:3.11-slim
+ARG BASE_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS base
@@ -85,17 +92,13 @@ b = xgb.train({'objective': 'binary:logistic'}, xgb.DMatrix(x, label=y), 2); \
 b.predict(xgb.DMatrix(x)); assert compile_ensemble(b) is not None"
 
 FROM base AS serve
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="credit-risk-serve" \
-      org.opencontainers.image.revision="${GIT_SHA}"
 COPY --from=build-serve /opt/venv /opt/venv
 WORKDIR /home/app
 # ServeSettings reads SERVE_*; MLFLOW_TRACKING_URI comes from the deployment (compose, ECS).
 ENV SERVE_HOST=0.0.0.0 \
     SERVE_PORT=8000 \
     SERVE_MODEL_NAME=credit-risk \
-    SERVE_MODEL_ALIAS=production \
-    SERVE_GIT_COMMIT=${GIT_SHA}
+    SERVE_MODEL_ALIAS=production
 USER 10001:10001
 EXPOSE 8000
 # python, not curl: the image has no curl. /health is 200 while the process runs.
@@ -104,6 +107,10 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
 # `python -m serve` is `mlops serve` without the CLI: ml.cli imports the training verbs, whose
 # modules import matplotlib at import time, and matplotlib is not in this image.
 ENTRYPOINT ["python", "-m", "serve"]
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-serve" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+ENV SERVE_GIT_COMMIT=${GIT_SHA}
 
 # ---------------------------------------------------------------------------------------------
 FROM builder AS build-mlflow
@@ -117,9 +124,6 @@ RUN uv export --frozen --no-dev --extra dev --no-emit-project --no-hashes -o /tm
  && /opt/venv/bin/python -c "import flask_wtf, mlflow.server.auth"
 
 FROM base AS mlflow
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="credit-risk-mlflow" \
-      org.opencontainers.image.revision="${GIT_SHA}"
 COPY --from=build-mlflow /opt/venv /opt/venv
 # /mlflow holds the SQLite store and the served artifacts; a named volume mounted here inherits
 # this ownership, so the server can write as uid 10001.
@@ -172,6 +176,9 @@ ENTRYPOINT ["mlflow-server"]
 CMD ["--host", "0.0.0.0", "--port", "5000", \
      "--backend-store-uri", "sqlite:////mlflow/mlflow.db", \
      "--artifacts-destination", "/mlflow/artifacts", "--serve-artifacts"]
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-mlflow" \
+      org.opencontainers.image.revision="${GIT_SHA}"
 
 # ---------------------------------------------------------------------------------------------
 FROM builder AS build-train
@@ -185,9 +192,6 @@ RUN uv sync --frozen --no-dev --extra train --no-editable --python python3 \
 
 # Last, so a plain `docker build .` gives the batch job.
 FROM base AS train
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="credit-risk-train" \
-      org.opencontainers.image.revision="${GIT_SHA}"
 COPY --from=build-train /opt/venv /opt/venv
 WORKDIR /app
 # The reviewed inputs of a run: training config, promotions and the pinned data snapshot (1 MB,
@@ -196,10 +200,13 @@ COPY config/ config/
 COPY data/uci_credit_card.csv.gz data/
 COPY pyproject.toml promotions.yaml* ./
 RUN chown -R 10001:10001 /app
-# No .git in the image: gitinfo reads GITHUB_SHA, so the build's commit is recorded on each run.
-ENV GITHUB_SHA=${GIT_SHA} \
-    MPLCONFIGDIR=/tmp/matplotlib \
+ENV MPLCONFIGDIR=/tmp/matplotlib \
     ML_HOME=/tmp/mlops
 USER 10001:10001
 ENTRYPOINT ["mlops"]
 CMD ["train"]
+# No .git in the image: gitinfo reads GITHUB_SHA, so the build's commit is recorded on each run.
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-train" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+ENV GITHUB_SHA=${GIT_SHA}

@@ -120,5 +120,10 @@ class InterruptedOperationError(MlopsError):
     exit_code = 16
 
 
+class SmokeTestError(MlopsError):
+    """A service did not answer as the release it should run (`mlops smoke`; inside a deploy
+    it triggers the revert and the deploy exits with `DeployError`/`RevertError`)."""
+
+
 class ContractError(DataError):
     """A model contract (`contract.json`) is malformed or does not fit the model or the input."""
