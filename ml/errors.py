@@ -123,3 +123,7 @@ class InterruptedOperationError(MlopsError):
 class SmokeTestError(MlopsError):
     """A service did not answer as the release it should run (`mlops smoke`; inside a deploy
     it triggers the revert and the deploy exits with `DeployError`/`RevertError`)."""
+
+
+class ContractError(DataError):
+    """A model contract (`contract.json`) is malformed or does not fit the model or the input."""

@@ -458,3 +458,21 @@ class Registry:
             if str(mv.status) != "READY":
                 raise RegistryError(f"{name} version {mv.version} is {mv.status}, not READY")
             return _version_info(mv)
+
+    # --- serving, batch scoring and the gates (issue 15) --------------------------------------
+    # The alias lookup is `get_by_alias`, a version's files `download_version`, a run's metrics
+    # `run_metrics`; this adds the one file a version's run carries beside its model.
+
+    def download_run_file(self, run_id: str, path: str, dst: Path) -> Path | None:
+        """One file at the root of a run's artifacts, or None when the run has no such file
+        (`contract.json` of a version logged before contracts existed)."""
+        import mlflow.artifacts
+
+        with registry_errors(f"run {run_id} artifact {path}"):
+            if path not in {a.path for a in self.client.list_artifacts(run_id)}:
+                return None
+            dst.mkdir(parents=True, exist_ok=True)
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=self.tracking_uri
+            )
+        return Path(local)

@@ -22,10 +22,11 @@ import xgboost
 from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
+from ml.contract import CONTRACT_FILE
 from ml.data import Snapshot
-from ml.errors import ConfigError
+from ml.errors import ConfigError, ContractError
 from ml.evaluate import Evaluation, evaluate, model_card, write_plots
-from ml.features import MODEL_KINDS, ModelKind, build_pipeline
+from ml.features import CONTRACT, MODEL_KINDS, ModelKind, build_pipeline
 from ml.github import git_dirty, git_sha
 from ml.holdout import Holdout, load_dataset
 from ml.monitoring.reference import log_reference
@@ -61,6 +62,11 @@ def _log_model(
 ) -> mlflow.models.model.ModelInfo:
     example = holdout.x_train.head(5)
     signature = infer_signature(example, pipeline.predict_proba(example)[:, 1])
+    # Serving and batch scoring enforce the contract on the signature's columns: they must agree.
+    columns = {c["name"]: c["type"] for c in signature.inputs.to_dict()}
+    mismatches = CONTRACT.signature_mismatches(columns)
+    if mismatches:
+        raise ContractError(f"signature and contract disagree: {'; '.join(mismatches)}")
     if kind == "xgboost":
         # The pipeline is the classifier alone (see ml.features): log the native booster so
         # serving needs neither scikit-learn nor pickle.
@@ -131,6 +137,8 @@ def train_candidate(
         scores = pipeline.predict_proba(holdout.x_test)[:, 1]
         evaluation = evaluate(holdout.y_test, scores)
         mlflow.log_metrics(evaluation.as_metrics())
+        # At the run root (CONTRACTS.md): serving, batch scoring and the gates read it from there.
+        mlflow.log_dict(CONTRACT.to_dict(), CONTRACT_FILE)
         # What this version saw (features + its scores): monitoring compares production with it.
         log_reference(holdout.x_train, pipeline.predict_proba(holdout.x_train)[:, 1])
         with tempfile.TemporaryDirectory(prefix="eval-") as tmp:

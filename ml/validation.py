@@ -1,4 +1,9 @@
-"""Data validation before training: every check has a name, and every failure is reported."""
+"""Data validation before training: every check has a name, and every failure is reported.
+
+Codes, ranges, integers and missing values are the model contract's own vectorised check
+(`ml.features.TRAINING_COLUMNS`: the contract's features plus the row id and the label), so the
+data a version is trained on passes exactly the check its serving will apply.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ from dataclasses import dataclass
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ml.contract import ModelContract, ViolationKind
 from ml.errors import DataValidationError
-from ml.features import ALL_COLUMNS, ID_COLUMN, Column
+from ml.features import ID_COLUMN, TRAINING_COLUMNS
 
 # The source data has 35 exact duplicate clients; more than this share means a broken extract.
 MAX_DUPLICATE_ROW_FRACTION = 0.01
 MIN_ROWS = 1_000
+_EXAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -24,60 +31,68 @@ class CheckResult:
     detail: str = ""
 
 
-def _column_checks(frame: pd.DataFrame, column: Column) -> list[CheckResult]:
-    series = frame[column.name]
-    results = [
-        CheckResult(
-            f"missing_values.{column.name}",
-            not series.isna().any(),
-            f"{int(series.isna().sum())} missing values",
-        )
-    ]
-    numeric = ptypes.is_integer_dtype(series) or (
-        ptypes.is_float_dtype(series) and column.kind == "float"
-    )
-    if not ptypes.is_numeric_dtype(series) or ptypes.is_bool_dtype(series):
-        results.append(
-            CheckResult(
-                f"dtype.{column.name}", False, f"expected {column.kind}, got {series.dtype}"
+def _contract_checks(frame: pd.DataFrame) -> list[CheckResult]:
+    """missing_values / dtype / codes / range checks per column, from one contract check."""
+    results: list[CheckResult] = []
+    numeric = []
+    for feature in TRAINING_COLUMNS.features:
+        if feature.name not in frame.columns:
+            continue
+        series = frame[feature.name]
+        if not ptypes.is_numeric_dtype(series) or ptypes.is_bool_dtype(series):
+            results.append(
+                CheckResult(
+                    f"dtype.{feature.name}", False, f"expected {feature.dtype}, got {series.dtype}"
+                )
             )
-        )
+            continue
+        numeric.append(feature)
+    if not numeric:
         return results
-    if column.kind == "int" and ptypes.is_float_dtype(series):
-        present = series.dropna()
-        numeric = bool((present == present.round()).all())
-    results.append(
-        CheckResult(
-            f"dtype.{column.name}", numeric, f"expected {column.kind}, got {series.dtype} values"
-        )
-    )
-    present = series.dropna()
-    if column.codes is not None:
-        unknown = sorted({v.item() for v in present.unique()} - set(column.codes))
+    present = ModelContract(tuple(numeric))
+    found = present.check_frame({f.name: frame[f.name] for f in numeric}).per_feature()
+    for feature in numeric:
+        problems: dict[ViolationKind, list[float]] = found.get(feature.name, {})
+        missing = problems.get("missing", [])
         results.append(
             CheckResult(
-                f"codes.{column.name}",
-                not unknown,
-                f"unknown codes {unknown[:10]}; allowed {sorted(column.codes)}",
+                f"missing_values.{feature.name}", not missing, f"{len(missing)} missing values"
             )
         )
-    if column.minimum is not None or column.maximum is not None:
-        low = column.minimum if column.minimum is not None else float("-inf")
-        high = column.maximum if column.maximum is not None else float("inf")
-        outside = present[(present < low) | (present > high)]
+        fractional = problems.get("integer", [])
         results.append(
             CheckResult(
-                f"range.{column.name}",
-                outside.empty,
-                f"{len(outside)} values outside [{low}, {high}], e.g. {outside.head(3).tolist()}",
+                f"dtype.{feature.name}",
+                not fractional,
+                f"expected {feature.dtype}, got {len(fractional)} non-integer values, "
+                f"e.g. {fractional[:_EXAMPLES]}",
             )
         )
+        if feature.codes is not None:
+            unknown = sorted({int(v) if v == int(v) else v for v in problems.get("code", [])})
+            results.append(
+                CheckResult(
+                    f"codes.{feature.name}",
+                    not unknown,
+                    f"unknown codes {unknown[:10]}; allowed {sorted(feature.codes)}",
+                )
+            )
+        else:
+            outside = problems.get("range", [])
+            results.append(
+                CheckResult(
+                    f"range.{feature.name}",
+                    not outside,
+                    f"{len(outside)} values outside {feature.allowed()}, "
+                    f"e.g. {outside[:_EXAMPLES]}",
+                )
+            )
     return results
 
 
 def run_checks(frame: pd.DataFrame) -> list[CheckResult]:
     """Run every check on a raw training frame and return all results, passed or not."""
-    expected = [column.name for column in ALL_COLUMNS]
+    expected = list(TRAINING_COLUMNS.names)
     missing = [name for name in expected if name not in frame.columns]
     unexpected = [name for name in frame.columns if name not in expected]
     results = [
@@ -85,9 +100,7 @@ def run_checks(frame: pd.DataFrame) -> list[CheckResult]:
         CheckResult("columns.unexpected", not unexpected, f"unexpected columns {unexpected}"),
         CheckResult("rows.minimum", len(frame) >= MIN_ROWS, f"{len(frame)} rows < {MIN_ROWS}"),
     ]
-    for column in ALL_COLUMNS:
-        if column.name in frame.columns:
-            results.extend(_column_checks(frame, column))
+    results.extend(_contract_checks(frame))
     if ID_COLUMN in frame.columns:
         duplicated_ids = int(frame[ID_COLUMN].duplicated().sum())
         results.append(

@@ -1,9 +1,11 @@
-"""The app factory: lifespan starts the watcher, errors map to HTTP status once, every response
-names the model version, and the OpenAPI body of /predict is the loaded model's signature."""
+"""The app factory: lifespan starts the watcher, errors map to HTTP status once (small bodies,
+never a stack trace or a credential), every response names the model version, and the OpenAPI
+body of /predict is the loaded model's signature annotated with its contract."""
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -20,6 +22,8 @@ from serve.errors import InvalidInputError, ServeError
 from serve.logging import PredictionLog
 from serve.metrics import Metrics
 from serve.model_store import ModelStore
+from serve.redaction import install_log_redaction, one_line, scrub
+from serve.request_parser import MAX_ERRORS
 from serve.routes import health, metadata, metrics, predict
 from serve.scoring import Scorer
 from serve.settings import ServeSettings
@@ -97,47 +101,57 @@ class ModelVersionMiddleware:
             )
 
 
-def _error(status: int, code: str, detail: Any) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+def _error(
+    status: int, code: str, message: str, detail: Any = None, count: int | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "message": scrub(message), "detail": detail}
+    if count is not None:
+        body["count"] = count
+    return JSONResponse(body, status_code=status)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServeError)
     async def serve_error(_: Request, exc: ServeError) -> JSONResponse:
-        detail: Any = exc.detail if isinstance(exc, InvalidInputError) else str(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        response = _error(exc.status, exc.code, detail)
-        if headers:
-            response.headers.update(headers)
+        if isinstance(exc, InvalidInputError):
+            return _error(exc.status, exc.code, str(exc), exc.detail, exc.count)
+        response = _error(exc.status, exc.code, str(exc), scrub(str(exc)))
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
     @app.exception_handler(RequestValidationError)
     async def request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
         detail = [
             {
-                "field": ".".join(str(p) for p in e["loc"][1:]),
-                "loc": list(e["loc"]),
-                "msg": e["msg"],
+                "field": scrub(".".join(str(p) for p in e["loc"][1:]), limit=80),
+                "loc": [scrub(str(p), limit=80) for p in e["loc"]],
+                "msg": scrub(str(e["msg"]), limit=80),
             }
-            for e in exc.errors()
+            for e in errors[:MAX_ERRORS]
         ]
-        return _error(422, "validation_error", detail)
+        first = f"{detail[0]['field']}: {detail[0]['msg']}" if detail else "invalid request"
+        return _error(422, "validation_error", first, detail, len(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = _error(exc.status_code, "http_error", exc.detail)
+        response = _error(exc.status_code, "http_error", str(exc.detail), scrub(str(exc.detail)))
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(_: Request, exc: ClientDisconnect) -> JSONResponse:
-        return _error(400, "client_disconnected", "the client closed the connection mid-body")
+        message = "the client closed the connection mid-body"
+        return _error(400, "client_disconnected", message, message)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return _error(500, "internal_error", "unexpected server error; see the logs")
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # One line in the log (what and where), nothing of it in the answer.
+        log.error("unexpected error in %s %s: %s", request.method, request.url.path, one_line(exc))
+        message = "unexpected server error; see the logs"
+        return _error(500, "internal_error", message, message)
 
 
 def _install_openapi(app: FastAPI, store: ModelStore, settings: ServeSettings) -> None:
@@ -168,7 +182,8 @@ def _install_openapi(app: FastAPI, store: ModelStore, settings: ServeSettings) -
             }
             post["description"] = (
                 f"{post.get('description', '')}\n\nSchema of {model.name} version "
-                f"{model.version} ({len(model.columns)} features, from its MLflow signature)."
+                f"{model.version} ({len(model.columns)} features, from its MLflow signature; "
+                f"bounds from its {model.contract_source} contract)."
             )
         if settings.api_token is not None:
             schema["components"]["securitySchemes"] = {
@@ -182,9 +197,21 @@ def _install_openapi(app: FastAPI, store: ModelStore, settings: ServeSettings) -
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def configure_logging() -> None:
+    """The service's own log lines (model swaps, load failures) on stderr, one per event."""
+    logger = logging.getLogger("serve")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = True) -> FastAPI:
     """Build the service. `start_watcher=False` leaves loading to the caller (tests)."""
     settings = settings or ServeSettings()
+    install_log_redaction(settings.secrets())
     store = ModelStore()
     metrics_ = Metrics()
     watcher = Watcher(settings, store, metrics_)
@@ -226,4 +253,5 @@ def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = T
 
 def factory() -> FastAPI:
     """uvicorn entry point (`serve.app:factory`, factory=True): settings from the environment."""
+    configure_logging()
     return create_app(ServeSettings())

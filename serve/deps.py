@@ -1,8 +1,8 @@
 """Request dependencies as `Annotated` aliases; settings come through `get_settings` so tests can
 override it with `app.dependency_overrides[get_settings] = ...`.
 
-All `async def`: FastAPI runs a plain `def` dependency in a worker thread, and six thread hops
-cost about 1 ms per /predict request. None of these block.
+All `async def`: FastAPI runs a plain `def` dependency in a worker thread, a thread hop each.
+None of these block. /predict reads app.state directly (docs/performance.md).
 """
 
 from __future__ import annotations

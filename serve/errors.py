@@ -31,13 +31,6 @@ class PayloadTooLargeError(ServeError):
     code = "payload_too_large"
 
 
-class UnsupportedMediaTypeError(ServeError):
-    """The request body is not JSON."""
-
-    status = 415
-    code = "unsupported_media_type"
-
-
 class ModelLoadError(ServeError):
     """A model could not be downloaded, parsed or warmed; the old one keeps serving."""
 
@@ -52,11 +45,16 @@ class RegistryUnavailableError(ModelLoadError):
 
 
 class InvalidInputError(ServeError):
-    """The body does not match the model's signature; `detail` names each bad field."""
+    """The body does not fit the model's signature or contract.
+
+    `detail` lists the first errors (each names its field), `count` says how many there were in
+    all: the response stays small whatever the body (serve.request_parser.MAX_ERRORS).
+    """
 
     status = 422
     code = "validation_error"
 
-    def __init__(self, message: str, detail: list[dict[str, object]]) -> None:
+    def __init__(self, message: str, detail: list[dict[str, object]], count: int) -> None:
         super().__init__(message)
         self.detail = detail
+        self.count = count

@@ -6,14 +6,19 @@ Body shape (one shape for one record and for many, so clients never branch):
 
 Every field is required; unknown fields, wrong types (strings, booleans, 1.5 for an integer
 column) and NaN/Infinity are refused with a 422 that names the field. 35.0 counts as the
-integer 35, as in JSON Schema.
+integer 35, as in JSON Schema. The model contract's codes and ranges show in the schema
+(`enum`, `minimum`, `maximum`, and the reason as the description); they are enforced on the
+parsed matrix (serve.request_parser), where one vectorised check covers every record.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, create_model
+
+if TYPE_CHECKING:
+    from ml.contract import Feature, ModelContract
 
 # float32 is what the booster sees: keep every value finite after the cast.
 FLOAT_LIMIT = 1e38
@@ -59,10 +64,31 @@ def column_annotation(column: Column) -> Any:
     raise ValueError(f"column {column.name!r} has MLflow type {column.type!r}; not servable")
 
 
-def build_request_model(columns: tuple[Column, ...], max_batch: int) -> type[BaseModel]:
-    """Build `PredictRequest` (a list of `Record`) for these columns, in signature order."""
+def contract_schema(feature: Feature) -> dict[str, Any]:
+    """The JSON Schema keywords of a contract feature: what the OpenAPI document promises."""
+    extra: dict[str, Any] = {"description": f"{feature.allowed()}. {feature.reason}"}
+    if feature.codes is not None:
+        extra["enum"] = sorted(feature.codes)
+    else:
+        if feature.minimum is not None:
+            extra["minimum"] = feature.minimum
+        if feature.maximum is not None:
+            extra["maximum"] = feature.maximum
+    return extra
+
+
+def build_request_model(
+    columns: tuple[Column, ...], max_batch: int, contract: ModelContract | None = None
+) -> type[BaseModel]:
+    """Build `PredictRequest` (a list of `Record`) for these columns, in signature order; with
+    a contract, its bounds annotate the schema (the parser enforces them)."""
+    extras = {f.name: contract_schema(f) for f in contract.features} if contract else {}
     fields: dict[str, Any] = {
-        c.name: (column_annotation(c), Field(..., title=c.name)) for c in columns
+        c.name: (
+            column_annotation(c),
+            Field(..., title=c.name, json_schema_extra=extras.get(c.name)),
+        )
+        for c in columns
     }
     record = create_model(
         "Record",
@@ -105,19 +131,25 @@ class PredictResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error response."""
+    """Every error response: a code, a one-line message, and for invalid input the first
+    errors (each naming its field, and its record in a batch) with the count of all of them."""
 
     error: str
+    message: str | None = None
     detail: Any = None
+    count: int | None = None
 
 
 class Health(BaseModel):
     """Liveness: the process runs; `degraded` says why it may be stale."""
 
     status: Literal["ok", "degraded"]
-    reason: str | None = None
-    model_version: str | None = None
+    reason: str | None = Field(default=None, description="Why degraded, in one line.")
+    model_version: str | None = Field(default=None, description="The version being served.")
     source: str | None = None
+    alias_version: str | None = Field(
+        default=None, description="The version the alias points at, when the registry answered."
+    )
 
 
 class Ready(BaseModel):

@@ -1,11 +1,10 @@
 """Where a request is scored: small ones on the event loop, big ones on a scoring thread.
 
-A 100-record request spends ~1 ms in XGBoost, which releases the GIL (serve/xgboost_inplace.py).
-On a scoring thread that millisecond overlaps with the event loop parsing, logging and answering
-other requests. 100-record batches at concurrency 8 went from ~60k to ~88k records/s (wrk; 2 CPUs,
-one worker, one scoring thread; two or three scoring threads gave less). The hand-off costs a
-thread wake-up, so a request alone gets slower: by 0.2 ms at 48 records and 0.4 ms at 32 (wrk at
-concurrency 1). Hence the cut-over at OFFLOAD_BATCH.
+A big request spends most of its time in XGBoost, which releases the GIL
+(serve/xgboost_inplace.py): on a scoring thread, that time overlaps with the event loop parsing,
+logging and answering other requests. The hand-off costs a thread wake-up, so a request alone
+gets slower; OFFLOAD_BATCH is where the overlap starts to pay. Measurements (throughput by thread
+count, latency by request size): docs/performance.md.
 """
 
 from __future__ import annotations

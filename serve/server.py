@@ -4,6 +4,12 @@ uvicorn with `workers > 1` hands each worker the parent's listening socket, and 
 sockets lack TCP_NODELAY (uvicorn#3149): Nagle + delayed ACK add ~44 ms to every request after
 the first on a kept-alive connection. `NoDelayHttpToolsProtocol` sets the option on every
 accepted connection, in every worker, whatever the event loop does.
+
+On SIGTERM uvicorn closes the listening socket (no new connection is accepted), lets in-flight
+requests finish while closing idle keep-alive connections, and cancels whatever still runs after
+SERVE_DRAIN_SECONDS; then the lifespan stops the watcher (its thread is abandoned after a second)
+and the scoring threads. So the process exits within the drain time plus about a second
+(tests/integration/test_serve_drain.py, on a real uvicorn process).
 """
 
 from __future__ import annotations
@@ -46,4 +52,5 @@ def run(settings: ServeSettings | None = None) -> None:
         loop="uvloop",
         access_log=False,
         log_level="warning",
+        timeout_graceful_shutdown=settings.drain_seconds,
     )

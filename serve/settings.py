@@ -70,6 +70,15 @@ class ServeSettings(BaseSettings):
         gt=0,
         description="Seconds before a version that failed to load is tried again.",
     )
+    drain_seconds: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "On SIGTERM, how long in-flight requests may take to finish before the process exits "
+            "anyway. Keep it below the orchestrator's grace period (docker stop: 10 s, ECS "
+            "stopTimeout: 30 s by default)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> ServeSettings:
@@ -90,10 +99,20 @@ class ServeSettings(BaseSettings):
 
     def scoring_thread_count(self) -> int:
         """`scoring_threads`, or this worker's share of the CPUs the process may run on, less
-        one for its event loop (2 CPUs, 1 worker: 1 thread; measured best of 1, 2 and 3)."""
+        one for its event loop (2 CPUs, 1 worker: 1 thread, the best of 1, 2 and 3 measured in
+        docs/performance.md)."""
         if self.scoring_threads is not None:
             return self.scoring_threads
         return max(1, len(os.sched_getaffinity(0)) // self.workers - 1)
+
+    def secrets(self) -> set[str]:
+        """Values that must never leave the process: the tracking URI's password, the API token."""
+        from serve.redaction import uri_secrets
+
+        found = uri_secrets(self.tracking_uri)
+        if self.api_token is not None:
+            found.add(self.api_token.get_secret_value())
+        return found
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as shown by /metadata: secrets and URI passwords hidden."""

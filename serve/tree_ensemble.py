@@ -1,11 +1,11 @@
 """A numpy walk of an XGBoost binary:logistic tree ensemble, for requests of a few records.
 
-XGBoost costs about 180 µs for one record of the champion (800 trees of depth 5) even through
-its C API without per-call setup (serve/xgboost_inplace.py; `Booster.inplace_predict` takes
-~360 µs), most of it fixed per call. Laid out as complete binary trees of the ensemble's depth,
-every tree is walked at once in `depth` vectorised steps: about 65 µs for that record. XGBoost's
+XGBoost's cost for one record is mostly fixed per call, even through its C API without per-call
+setup (serve/xgboost_inplace.py). Laid out as complete binary trees of the ensemble's depth, every
+tree is walked at once in `depth` vectorised steps, a fraction of that for one record. XGBoost's
 own traversal wins from about a dozen records on, so `BoosterPredictor` uses this only for small
-batches, and only after `compile_ensemble` has checked it against the booster.
+batches, and only after `compile_ensemble` has checked it against the booster. Figures:
+docs/performance.md (`make bench-paths`).
 
 Semantics copied from XGBoost's numerical split: `x < threshold` goes left, float32 on both sides.
 Missing values are not modelled: callers send only finite rows here (the request schema refuses
@@ -48,7 +48,7 @@ class TreeEnsemble:
         rows, width = x.shape
         flat = np.ascontiguousarray(x, dtype=np.float32).ravel()
         trees = self.tree_offsets.size
-        # One record (the common request) in 1-D: the 2-D broadcasting costs ~20 µs more.
+        # One record (the common request) in 1-D: the 2-D broadcasting costs more.
         row_starts: Any = 0 if rows == 1 else (np.arange(rows) * width)[:, None]
         node = np.zeros(trees if rows == 1 else (rows, trees), dtype=np.intp)
         for _ in range(self.depth):

@@ -2,11 +2,11 @@
 
 `Booster.inplace_predict` passes no proxy DMatrix, so libxgboost builds one per call, and with it
 a new thread context that reads the cgroup CPU quota (11 system calls per prediction, seen with
-strace). It also JSON-encodes its arguments in Python each time. On the champion (800 trees) that
-fixed cost is ~190 of the ~360 µs one record takes, and ~230 of the ~1,250 µs 100 records take.
-Here the argument string is made once per booster and the proxy once per calling thread: calls
-on one proxy must not overlap, and the event loop and the scoring threads (serve/scoring.py)
-predict at the same time. libxgboost keeps each thread's result buffer apart.
+strace). It also JSON-encodes its arguments in Python each time: on the champion, about half of
+what one record takes (docs/performance.md). Here the argument string is made once per booster
+and the proxy once per calling thread: calls on one proxy must not overlap, and the event loop
+and the scoring threads (serve/scoring.py) predict at the same time. libxgboost keeps each
+thread's result buffer apart.
 
 Only the public C API is called (include/xgboost/c_api.h), on the library xgboost already loaded.
 `BoosterPredictor` checks this against `inplace_predict` at load and falls back to it on any

@@ -16,6 +16,7 @@ from ml.cli import images as images_verbs
 from ml.cli import monitor as monitor_verbs
 from ml.cli import platform as platform_verbs
 from ml.cli import pr as pr_verbs
+from ml.cli import predict as predict_verbs
 from ml.cli import promote as promote_verbs
 from ml.cli import release as release_verbs
 from ml.cli import serve as serve_verbs
@@ -58,3 +59,4 @@ app.add_typer(monitor_verbs.data_app, name="data")
 app.command("notify")(monitor_verbs.notify)
 app.command("preflight")(platform_verbs.preflight)
 app.command("bootstrap")(platform_verbs.bootstrap)
+app.command("predict")(predict_verbs.predict)

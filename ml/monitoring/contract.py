@@ -39,7 +39,7 @@ def feature_specs() -> tuple[FeatureSpec, ...]:
             categorical=column.codes is not None,
             minimum=column.minimum,
             maximum=column.maximum,
-            codes=column.codes,
+            codes=frozenset(column.codes) if column.codes is not None else None,
         )
         for column in FEATURE_COLUMNS
     )

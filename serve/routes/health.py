@@ -13,10 +13,12 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health", response_model=Health)
 async def health(store: StoreDep, watcher: WatcherDep) -> Health:
-    """Always 200 while the process runs; `degraded` with the reason when it cannot follow the
-    registry (it keeps serving the model it has)."""
+    """Always 200 while the process runs; `degraded`, with the reason in one line, whenever the
+    version the alias points at is not the one served (registry unreachable, alias unset, a
+    version that failed to load); it keeps serving the model it has."""
     model = store.current
-    reason = watcher.health.degraded_reason
+    state = watcher.health
+    reason = state.degraded_reason
     if model is None and reason is None:
         reason = "no model loaded yet"
     return Health(
@@ -24,6 +26,7 @@ async def health(store: StoreDep, watcher: WatcherDep) -> Health:
         reason=reason,
         model_version=model.version if model else None,
         source=model.source if model else None,
+        alias_version=state.alias_version,
     )
 
 

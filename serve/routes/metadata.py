@@ -19,7 +19,8 @@ def _iso(ts: float) -> str:
 
 @router.get("/metadata", responses={503: {"model": ErrorBody}})
 async def metadata(request: Request, model: ModelDep, settings: SettingsDep) -> dict[str, Any]:
-    """The served model (name, version, alias, run, metrics, signature) and the deployment."""
+    """The served model (name, version, alias, run, metrics, signature, contract) and the
+    deployment."""
     return {
         "model": {
             "name": model.name,
@@ -31,6 +32,7 @@ async def metadata(request: Request, model: ModelDep, settings: SettingsDep) -> 
             "flavor": model.flavor,
             "metrics": model.metrics,
             "signature": model.signature,
+            "contract": {"source": model.contract_source, **model.contract.to_dict()},
             "loaded_at": _iso(model.loaded_at),
         },
         "deployment": {

@@ -1,7 +1,9 @@
-"""/predict: body → float32 matrix (serve.request_parser) → one predictor call (serve.scoring).
+"""/predict: body → float32 matrix in contract (serve.request_parser) → one predictor call
+(serve.scoring) → response, metrics, one log line.
 
 The body is read and validated here (not by FastAPI's body parsing) because its model depends
-on the loaded model's signature; the OpenAPI document gets the same schema (see serve.app).
+on the loaded model's signature and contract; the OpenAPI document gets the same schema (see
+serve.app).
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
 
 from serve.deps import check_token, current_model
-from serve.errors import InvalidInputError, PayloadTooLargeError
+from serve.errors import PayloadTooLargeError
 from serve.logging import PredictionLog, request_id
 from serve.metrics import Metrics
 from serve.schemas import ErrorBody, PredictResponse
@@ -46,39 +47,27 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _field(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "body"
-
-
-def validation_detail(exc: ValidationError) -> list[dict[str, object]]:
-    """pydantic errors → JSON-safe entries whose `field` is a dotted path (records.0.AGE)."""
-    return [
-        {
-            "field": _field(err["loc"]),
-            "loc": ["body", *err["loc"]],
-            "msg": err["msg"],
-            "type": err["type"],
-        }
-        for err in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
-
-
 @router.post(
     "/predict",
     response_model=PredictResponse,
     responses={
         401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
         413: {"model": ErrorBody, "description": "Body larger than SERVE_MAX_BODY_BYTES"},
-        422: {"model": ErrorBody, "description": "A field is unknown, missing or invalid"},
+        422: {
+            "model": ErrorBody,
+            "description": "A field is unknown, missing, of the wrong type or out of the model's "
+            "contract (each error names the record and the field; the first 20 are listed)",
+        },
         503: {"model": ErrorBody, "description": "No model loaded yet"},
     },
     openapi_extra=GENERIC_BODY,
 )
 async def predict(request: Request) -> Response:
-    """Score 1..MAX_BATCH records: `{"records": [{<the 23 features>}, ...]}`."""
+    """Score 1..MAX_BATCH records: `{"records": [{<the 23 features>}, ...]}`; every value must
+    be within the served version's contract."""
     started = time.perf_counter()
-    # The app state directly, not FastAPI dependencies: resolving five of them took ~150 µs,
-    # as much as scoring a record.
+    # The app state directly, not FastAPI dependencies: resolving five of them costs about as
+    # much as scoring a record (docs/performance.md).
     state = request.app.state
     settings: ServeSettings = state.settings
     check_token(request, settings)
@@ -87,12 +76,7 @@ async def predict(request: Request) -> Response:
     prediction_log: PredictionLog = state.prediction_log
     scorer: Scorer = state.scorer
     body = await read_body(request, settings.max_body_bytes)
-    try:
-        parsed = model.parser.parse(body)
-    except ValidationError as exc:
-        detail = validation_detail(exc)
-        first = detail[0]
-        raise InvalidInputError(f"{first['field']}: {first['msg']}", detail) from None
+    parsed = model.parser.parse(body)  # InvalidInputError (422) naming each bad field
     scores = await scorer.score(model, parsed.matrix)
     probabilities = scores.tolist()
     threshold = settings.threshold

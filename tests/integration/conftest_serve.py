@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.contract import CONTRACT_FILE, ModelContract
 from ml.features import FEATURE_COLUMNS, FEATURES
+from ml.registry import Registry
 from tests.fixtures import services
 from tests.fixtures.services import free_port
 
@@ -31,7 +33,7 @@ def feature_frame(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     data = {}
     for col in FEATURE_COLUMNS:
-        if col.kind == "int":
+        if col.dtype == "int":
             codes = sorted(col.codes) if col.codes else list(range(18, 80))
             data[col.name] = rng.choice(codes, size=rows).astype(np.int64)
         else:
@@ -43,7 +45,7 @@ def record(seed: int = 0) -> dict[str, int | float]:
     """One valid JSON record."""
     row = feature_frame(1, seed).iloc[0]
     return {
-        c.name: (int(row[c.name]) if c.kind == "int" else float(row[c.name]))
+        c.name: (int(row[c.name]) if c.dtype == "int" else float(row[c.name]))
         for c in FEATURE_COLUMNS
     }
 
@@ -59,30 +61,46 @@ def fit_tiny(seed: int):  # type: ignore[no-untyped-def]
     return model, x
 
 
-def log_tiny_version(tracking_uri: str, name: str = "credit-risk", seed: int = 0) -> str:
-    """Log a tiny booster the way ml.train does (native ubj, signature, example); register it."""
+def log_tiny_version(
+    tracking_uri: str,
+    name: str = "credit-risk",
+    seed: int = 0,
+    contract: ModelContract | None = None,
+) -> str:
+    """Log a tiny booster the way ml.train does (native ubj, signature, example, and `contract`
+    as contract.json when given; without it, a version from before contracts); register it."""
     import mlflow
     from mlflow.models import infer_signature
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_experiment("serve-tests")
     model, x = fit_tiny(seed)
     example = x.head(5)
     signature = infer_signature(example, model.predict_proba(example)[:, 1])
-    with mlflow.start_run() as run:
-        mlflow.log_metric("roc_auc", 0.5 + seed / 100)
-        info = mlflow.xgboost.log_model(
-            model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            model_format="ubj",
-            registered_model_name=name,
-            pip_requirements=["xgboost"],  # skips slow requirement inference
-        )
+    # fluent(): MLflow's process-wide URIs point here for the block only, so no later test
+    # (or server it starts) inherits this store.
+    with Registry(tracking_uri).fluent():
+        mlflow.set_experiment("serve-tests")
+        with mlflow.start_run() as run:
+            mlflow.log_metric("roc_auc", 0.5 + seed / 100)
+            if contract is not None:
+                mlflow.log_dict(contract.to_dict(), CONTRACT_FILE)
+            info = mlflow.xgboost.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                model_format="ubj",
+                registered_model_name=name,
+                pip_requirements=["xgboost"],  # skips slow requirement inference
+            )
     assert run.info.run_id
     return str(info.registered_model_version)
+
+
+def sqlite_store(root: Path) -> str:
+    """An embedded registry under `root` with the tests' experiment; its URI."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    Registry(uri).ensure_experiment("serve-tests", (root / "art").as_uri())
+    return uri
 
 
 def save_tiny_model_dir(path: Path, seed: int = 0) -> Path:
@@ -139,9 +157,19 @@ def mlflow_server(root: Path) -> Iterator[MlflowServer]:
 @contextlib.contextmanager
 def serve_process(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[str]:
     """`python -m serve` in a subprocess; yields its base URL once /ready says 200."""
+    with serve_subprocess(env, log_path, workers) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serve_subprocess(
+    env: dict[str, str], log_path: Path, workers: int = 1
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`serve_process`, yielding the process too (for tests that signal it)."""
     port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_URI")}
     full_env = {
-        **os.environ,
+        **inherited,  # a server test names its registry in `env`, never by accident
         "SERVE_HOST": "127.0.0.1",
         "SERVE_PORT": str(port),
         "SERVE_WORKERS": str(workers),
@@ -165,7 +193,7 @@ def serve_process(env: dict[str, str], log_path: Path, workers: int = 1) -> Iter
             time.sleep(0.2)
         else:
             pytest.fail(f"serve never became ready:\n{log_path.read_text()[-3000:]}")
-        yield url
+        yield url, proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -14,6 +14,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from ml.cli import app
+from ml.contract import CONTRACT_FILE, load_contract
+from ml.features import CONTRACT
+from ml.registry import Registry
 from ml.settings import DEFAULT_DATA_SHA256, MLSettings
 from ml.train import train
 
@@ -101,6 +104,10 @@ def test_cli_train_and_evaluate_on_a_subset(store: str, tmp_path: Path) -> None:
     run_id = client.get_model_version("credit-risk", "1").run_id
     assert client.get_run(run_id).data.params["C"] == "0.25"
     assert tracking_utils._tracking_uri is None
+    # The version's run carries the contract it was trained under (serving enforces that one).
+    contract_file = Registry(store).download_run_file(run_id, CONTRACT_FILE, tmp_path / "c")
+    assert contract_file is not None
+    assert load_contract(contract_file) == CONTRACT
     evaluated = runner.invoke(app, ["evaluate", "--version", "1", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert '"roc_auc"' in evaluated.output

@@ -19,7 +19,7 @@ def good_frame(rows: int = 1200) -> pd.DataFrame:
             data[column.name] = np.arange(1, rows + 1)
         elif column.codes is not None:
             data[column.name] = rng.choice(sorted(column.codes), size=rows)
-        elif column.kind == "int":
+        elif column.dtype == "int":
             data[column.name] = rng.integers(int(column.minimum or 0), 60, size=rows)
         else:
             data[column.name] = rng.uniform(0, 50_000, size=rows).round(0)

@@ -14,12 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ml.features import FEATURE_COLUMNS
+from ml.contract import probe_rows
+from ml.features import CONTRACT, FEATURE_COLUMNS
+from serve.errors import InvalidInputError
 from serve.request_parser import RequestParser
 from serve.schemas import INT_LIMIT, Column
 
 COLUMNS = tuple(
-    Column(name=c.name, type="long" if c.kind == "int" else "double") for c in FEATURE_COLUMNS
+    Column(name=c.name, type="long" if c.dtype == "int" else "double") for c in FEATURE_COLUMNS
 )
 INT_NAME = next(c.name for c in COLUMNS if c.type == "long")
 FLOAT_NAME = next(c.name for c in COLUMNS if c.type == "double")
@@ -91,7 +93,7 @@ def test_an_integral_float_counts_as_an_integer() -> None:
 )
 def test_what_the_model_refuses_the_fast_path_refuses(label: str, body: bytes) -> None:
     assert PARSER.parse_fast(body) is None, label
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         PARSER.parse(body)
 
 
@@ -138,3 +140,41 @@ def test_fast_path_never_accepts_more_than_the_model(changes: list[dict[str, Any
     if fast is not None:
         np.testing.assert_array_equal(fast.matrix, exact)
         assert all(math.isfinite(v) for v in fast.matrix.ravel().tolist())
+
+
+CONTRACT_PARSER = RequestParser(COLUMNS, max_batch=5, contract=CONTRACT)
+_IN_CONTRACT = dict(zip(CONTRACT.names, probe_rows(CONTRACT)[-2].tolist(), strict=True))
+_edges = st.sampled_from(
+    [-3, -2, -1, 0, 1, 2, 3, 6, 7, 8, 9, 10, 17, 18, 100, 101, 0.5, -0.01, 35.0, 18.5,
+     -10_000_000, -10_000_001, 10_000_000, 10_000_000.5, 1e300]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from([c.name for c in COLUMNS]), st.one_of(_edges, _values)),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_fast_path_never_accepts_what_the_contract_refuses(changes: list[dict[str, Any]]) -> None:
+    base = {
+        c.name: int(v) if c.type == "long" else v
+        for c, v in zip(COLUMNS, _IN_CONTRACT.values(), strict=True)
+    }
+    body = _body([{**base, **change} for change in changes])
+
+    fast = CONTRACT_PARSER.parse_fast(body)
+
+    if fast is not None:
+        assert not CONTRACT.check_matrix(fast.matrix), f"fast path accepted {changes}"
+    try:
+        parsed = CONTRACT_PARSER.parse(body)
+    except InvalidInputError as exc:
+        refused = exc
+    else:
+        assert not CONTRACT.check_matrix(parsed.matrix)
+        return
+    assert refused.detail, "a refusal names at least one field"
+    assert refused.count >= len(refused.detail)

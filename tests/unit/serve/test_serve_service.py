@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from serve_test_helpers import make_client
 
+from ml.errors import RegistryError
 from serve.app import create_app
 from serve.deps import get_settings
-from serve.errors import ModelLoadError
-from serve.model_store import load_from_path
 from serve.settings import ServeSettings, redact_uri
 
 
@@ -48,7 +46,8 @@ def test_model_path_fallback_reads_metadata_json(client: TestClient) -> None:
     assert meta["model"]["metrics"] == {"roc_auc": 0.78}
     assert [c["name"] for c in meta["model"]["signature"]["inputs"]][:2] == ["LIMIT_BAL", "SEX"]
     assert client.get("/health").json() == {
-        "status": "ok", "reason": None, "model_version": "7", "source": "path"
+        "status": "ok", "reason": None, "model_version": "7", "source": "path",
+        "alias_version": None,
     }  # fmt: skip
 
 
@@ -134,11 +133,7 @@ def test_redact_uri_leaves_plain_uris() -> None:
 def test_alias_move_swaps_and_rollback_needs_no_restart(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    mlflow.create_experiment("serve-tests", artifact_location=(tmp_path / "art").as_uri())
+    uri = helpers.sqlite_store(tmp_path)
     v1 = helpers.log_tiny_version(uri, seed=1)
     v2 = helpers.log_tiny_version(uri, seed=2)
     registry = MlflowClient(uri, registry_uri=uri)
@@ -169,33 +164,22 @@ def test_a_version_that_failed_to_load_is_tried_again_later(model_dir: Path) -> 
         tracking_uri="http://127.0.0.1:9", load_retry_interval=0.3, log_predictions=False
     )
     app = create_app(settings, start_watcher=False)
-    good = replace(load_from_path(model_dir, max_batch=settings.max_batch), source="registry")
-
-    class FlakyRegistry:
-        loads = 0
-
-        def alias_version(self, name: str, alias: str) -> tuple[str, None]:
-            return "7", None
-
-        def load(self, *args: Any) -> Any:
-            self.loads += 1
-            if self.loads == 1:
-                raise ModelLoadError("artifact download timed out")
-            return good
-
-    flaky = FlakyRegistry()
+    flaky = FlakyRegistry(model_dir, fail_downloads=1)
     app.state.watcher._registry = flaky
     with TestClient(app) as client:
         app.state.watcher.poll_once()
         assert client.get("/ready").status_code == 503
-        assert "cannot load version 7" in client.get("/health").json()["reason"]
+        health = client.get("/health").json()
+        assert "credit-risk@production is version 7, which cannot be served" in health["reason"]
+        assert health["alias_version"] == "7"
 
         app.state.watcher.poll_once()  # within the retry interval: no new download
-        assert flaky.loads == 1
+        assert flaky.downloads == 1
+        assert client.get("/health").json()["status"] == "degraded"
 
         time.sleep(0.35)
         app.state.watcher.poll_once()
-        assert flaky.loads == 2
+        assert flaky.downloads == 2
         assert client.get("/ready").json() == {"ready": True, "model_version": "7"}
         assert client.get("/health").json()["status"] == "ok"
 
@@ -226,3 +210,37 @@ def test_a_swap_freezes_the_heap_it_found(model_dir: Path) -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+class FlakyRegistry:
+    """Stands in for ml.registry.Registry: the alias names version 7, the version's files are
+    `model_dir`, and the first `fail_downloads` downloads fail like a timeout."""
+
+    def __init__(self, model_dir: Path, fail_downloads: int = 0, version: int = 7) -> None:
+        self.model_dir = model_dir
+        self.fail_downloads = fail_downloads
+        self.version = version
+        self.downloads = 0
+
+    def get_by_alias(self, name: str, alias: str) -> Any:
+        return replace_version(self.version)
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return {}
+
+    def download_version(self, name: str, version: int, dst: Path) -> Path:
+        import shutil
+
+        self.downloads += 1
+        if self.downloads <= self.fail_downloads:
+            raise RegistryError("download of the artifacts timed out")
+        return Path(shutil.copytree(self.model_dir, dst))
+
+    def download_run_file(self, run_id: str, path: str, dst: Path) -> Path | None:
+        return None
+
+
+def replace_version(version: int) -> Any:
+    from ml.registry import VersionInfo
+
+    return VersionInfo("credit-risk", version, "READY", "None", "run-1", "models:/m-1")

@@ -97,7 +97,7 @@ def test_trees_deeper_than_the_layout_allows_are_left_to_the_booster(
 
 
 def test_predictor_uses_the_booster_for_large_or_non_finite_batches(tmp_path) -> None:
-    from serve.model_store import BoosterPredictor
+    from serve.predictor import BoosterPredictor
 
     booster, x = _booster({"objective": "binary:logistic", "max_depth": 3}, 20)
     path = tmp_path / "model.ubj"
