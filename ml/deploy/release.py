@@ -325,7 +325,8 @@ def newest(registry: Registry, model: str, env: str, given: Release, history: li
     Returns:
         The eligible release (`eligible`) whose commit is newest, `given` when none is newer,
         or what `env` runs now (phase done) when that is newer still: then the deploy is a
-        no-op instead of a step back.
+        no-op instead of a step back. A newer release whose last deploy to `env` failed and
+        was reverted is not picked again by a job that asked for another one.
     """
     rank = {sha: i for i, sha in enumerate(history)}
     if given.git_sha not in rank:
@@ -334,9 +335,14 @@ def newest(registry: Registry, model: str, env: str, given: Release, history: li
     state = registry.model_state(model)
     deployed = records.read_deploy(state.tags if state else {}, env)
     running = deployed.release if deployed is not None and deployed.phase == "done" else None
+    failed = (
+        deployed.release
+        if deployed is not None and deployed.phase in ("reverted", "revert-failed")
+        else None
+    )
     for other in list_all(registry, model):
         position = rank.get(other.git_sha)
-        if position is None or position >= best_rank:
+        if position is None or position >= best_rank or other.id == failed:
             continue
         if other.id == running or eligible(other, env):
             best, best_rank = other, position

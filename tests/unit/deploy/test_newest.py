@@ -42,10 +42,12 @@ def _release(
     return rel
 
 
-def _registry(*rels: releases.Release, running: dict[str, str] | None = None) -> MemoryRegistry:
+def _registry(
+    *rels: releases.Release, running: dict[str, str] | None = None, phase: str = "done"
+) -> MemoryRegistry:
     tags = {releases.release_tag(r.id): r.to_json() for r in rels}
     for env, rid in (running or {}).items():
-        record = DeployRecord(rid, "done", Previous({M: 1}, "td:1"), "t")
+        record = DeployRecord(rid, phase, Previous({M: 1}, "td:1"), "t")
         tags[records.deploy_tag(env)] = record.to_json()
     return MemoryRegistry(model(M, [version(M, 1)], {}, tags))
 
@@ -87,6 +89,16 @@ def test_what_runs_now_wins_when_it_is_newer_so_the_deploy_is_a_no_op() -> None:
     chosen = releases.newest(registry, M, "production", r1, HISTORY)
     # Then it keeps r2 (a no-op), not a step back to r1
     assert chosen.id == "r2"
+
+
+def test_a_newer_release_whose_deploy_was_reverted_is_not_retried_by_an_older_job() -> None:
+    # Given r2's staging deploy failed its smoke test and was reverted
+    r1, r2 = _release("r1", HISTORY[2]), _release("r2", HISTORY[1])
+    registry = _registry(r1, r2, running={"staging": "r2"}, phase="reverted")
+    # When r1's staging job starts late, it deploys r1 (r2 is not tried again behind its back)
+    assert releases.newest(registry, M, "staging", r1, HISTORY).id == "r1"
+    # but a job that asks for r2 itself still deploys it (a rerun after a fix elsewhere)
+    assert releases.newest(registry, M, "staging", r2, HISTORY).id == "r2"
 
 
 def test_the_given_release_stays_when_nothing_is_newer_or_the_order_is_unknown() -> None:
