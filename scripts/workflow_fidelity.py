@@ -65,6 +65,8 @@ EXPLICIT: dict[str, list[str]] = {
     ],
     # apt-get through sudo on a runner: only its recipe can be checked here.
     "ci-monitoring-deps": ["tests/unit/workflows/test_make_targets.py"],
+    # Installs the linters test_workflow_lint.py runs (and fails without).
+    "test-tools": ["tests/unit/workflows/test_workflow_lint.py"],
 }
 
 SCRIPT_RE = re.compile(r"scripts/([\w-]+)\.(?:py|sh)")
