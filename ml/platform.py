@@ -549,10 +549,11 @@ def find_reviewed_plan(github: GitHubReader, name: str) -> ReviewedPlan:
         )
     why = f" (skipped: {'; '.join(skipped)})" if skipped else ""
     raise ConfigError(
-        f"no reviewed plan {name}{why}: nothing was applied. The merged infra/terraform was "
-        "never planned on a pull request of this repository, or that plan expired. Re-run the "
-        "plan jobs of the merged pull request's terraform run, review the plan comment, then "
-        "re-run this job"
+        f"no reviewed plan {name}{why}: nothing was applied. No pull request run of terraform.yml "
+        "in this repository planned exactly this infra/terraform, or that plan expired: re-run "
+        "the plan jobs of the merged pull request's terraform run, review the plan comment, then "
+        "re-run this job. If main's infra/terraform differs from what that pull request planned "
+        "(merged without an up-to-date branch), the next pull request changing infra/ plans it"
     )
 
 

@@ -521,7 +521,7 @@ def test_no_reviewed_plan_says_what_was_skipped_and_what_to_do(actions_api: GitH
     assert "run 102 is .github/workflows/ci.yml on pull_request" in message
     assert "run 103 is .github/workflows/terraform.yml on push" in message
     assert "nothing was applied" in message
-    assert "Re-run the plan jobs of the merged pull request's terraform run" in message
+    assert "re-run the plan jobs of the merged pull request's terraform run" in message
 
 
 def test_without_actions_read_the_lookup_says_which_permission(actions_api: GitHubReader) -> None:
