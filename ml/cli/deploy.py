@@ -57,6 +57,20 @@ def _stages(flag: bool | None) -> bool:
     return PromotionSettings().stages if flag is None else flag
 
 
+def _history(ref: str) -> list[str]:
+    """Commits of `ref`, newest first (first parents: the order merges reached the branch)."""
+    from ml import github
+    from ml.errors import GitHubError
+
+    try:
+        return github.git("rev-list", "--first-parent", ref).split()
+    except GitHubError as exc:
+        raise ConfigError(
+            f"--newest orders releases by the history of {ref}, which git cannot read ({exc}); "
+            "check out with fetch-depth: 0, or pass --git-ref"
+        ) from None
+
+
 @mlops_command
 def deploy(
     env: Annotated[
@@ -84,6 +98,19 @@ def deploy(
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why (recorded with a break-glass).")
     ] = None,
+    newest: Annotated[
+        bool,
+        typer.Option(
+            "--newest",
+            help="Deploy the newest release this environment may take (production: verified in "
+            "staging; never one withdrawn) when it is newer on --git-ref than --release; keep "
+            "what runs now when that is newer still (CD's queued jobs never step back).",
+        ),
+    ] = False,
+    git_ref: Annotated[
+        str,
+        typer.Option("--git-ref", help="Branch whose first-parent history orders releases."),
+    ] = "origin/main",
     allow_skip_staging: Annotated[
         bool,
         typer.Option(
@@ -147,6 +174,8 @@ def deploy(
         )
     if previous_verified == (release_id is not None):
         raise ConfigError("pass exactly one of --release R and --previous-verified")
+    if newest and previous_verified:
+        raise ConfigError("--newest goes forward; --previous-verified goes back: pass one")
     options = Options(
         stages=_stages(stages),
         gates=_gates(gates) if service is Service.serve else None,
@@ -186,8 +215,22 @@ def deploy(
         )
         return
     rel = releases.get(registry, settings.model_name, str(release_id))
+    if newest:
+        chosen = releases.newest(registry, settings.model_name, target.env, rel, _history(git_ref))
+        if chosen.id != rel.id:
+            console.print(
+                f"release {rel.id} is superseded: {target.env} takes release {chosen.id} "
+                f"(newer on {git_ref})",
+                highlight=False,
+            )
+        rel = chosen
     outcome = run.run(rel)
-    github.write_outputs(release=rel.id, task_definition=outcome.task_definition)
+    version = rel.models.get(settings.model_name)
+    github.write_outputs(
+        release=rel.id,
+        task_definition=outcome.task_definition,
+        version="" if version is None else str(version),
+    )
 
 
 @mlops_command

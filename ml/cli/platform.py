@@ -135,3 +135,45 @@ def bootstrap(
         options,
         lambda line: console.print(line, highlight=False, markup=False),
     )
+
+
+@mlops_command
+def reviewed_plan(
+    root: Annotated[str, typer.Option("--root", help="platform, staging or production.")],
+    find: Annotated[
+        bool,
+        typer.Option(
+            "--find",
+            help="Find the artefact a pull request's plan run uploaded under this name "
+            "(GITHUB_TOKEN with actions: read, GITHUB_REPOSITORY).",
+        ),
+    ] = False,
+    repo: Annotated[
+        str | None, typer.Option("--repo", help="OWNER/NAME (default: GITHUB_REPOSITORY).")
+    ] = None,
+) -> None:
+    """The artefact name of ROOT's reviewed plan: tfplan-<root>-<git tree of infra/terraform>.
+
+    terraform.yml's plan job uploads the plan under this name; the apply on main computes it
+    from the merged commit and, with --find, looks up the pull request run that uploaded it
+    (step outputs name, artifact_id, run_id). A merge whose infra/terraform differs from every
+    reviewed plan finds none: exit 2, nothing applied.
+    """
+    from ml import github
+    from ml.platform import find_reviewed_plan, github_from_env, plan_artifact_name, terraform_tree
+
+    name = plan_artifact_name(root, terraform_tree())
+    if not find:
+        console.print(name, highlight=False)
+        github.write_outputs(name=name)
+        return
+    reader = github_from_env(repo=repo)
+    if reader is None:
+        raise ConfigError("--find reads the GitHub API: set GITHUB_TOKEN (actions: read)")
+    plan = find_reviewed_plan(reader, name)
+    console.print(
+        f"reviewed plan {plan.name}: artefact {plan.artifact_id} of pull request run "
+        f"{plan.run_url or plan.run_id} (head {plan.head_sha[:12]}, {plan.created_at})",
+        highlight=False,
+    )
+    github.write_outputs(name=name, artifact_id=str(plan.artifact_id), run_id=str(plan.run_id))

@@ -289,3 +289,61 @@ def previous_verified(registry: Registry, model: str, current: str | None) -> Re
             f"{current or 'none'}); hint: `mlops rollback {model} --pr` for a promotion PR"
         )
     return max(candidates, key=lambda r: r.verified["production"].time)
+
+
+def eligible(release: Release, env: str) -> bool:
+    """May `env` take `release` without being asked for it by name?
+
+    Never a release withdrawn from `env` (a break-glass moved away from it); production only a
+    release staging verified (smoke + e2e recorded); the MLflow service only one with an mlflow
+    image.
+    """
+    if env in release.withdrawn:
+        return False
+    if env == "mlflow":
+        return release.mlflow_image is not None
+    return env != "production" or "staging" in release.verified
+
+
+def newest(registry: Registry, model: str, env: str, given: Release, history: list[str]) -> Release:
+    """The release `env` should run when a run asks for `given`: `given`, or a newer one.
+
+    Why: CD's deploy jobs queue per environment, and a job may start after a newer merge's job
+    (GitHub replaces a pending job with a newer one, but does not order jobs that queue close
+    together; a production approval may be given hours later). The newest release wins, so a
+    late job never moves an environment back to an older commit.
+
+    Args:
+        registry: The one registry.
+        model: The served model carrying the release records.
+        env: staging, production or mlflow.
+        given: The release of the run asking.
+        history: Commits newest first: `git rev-list --first-parent origin/main`. A release is
+            newer than another when its commit comes first. A release whose commit is not in
+            it is never preferred to `given` (nothing says it is newer).
+
+    Returns:
+        The eligible release (`eligible`) whose commit is newest, `given` when none is newer,
+        or what `env` runs now (phase done) when that is newer still: then the deploy is a
+        no-op instead of a step back. A newer release whose last deploy to `env` failed and
+        was reverted is not picked again by a job that asked for another one.
+    """
+    rank = {sha: i for i, sha in enumerate(history)}
+    if given.git_sha not in rank:
+        return given
+    best, best_rank = given, rank[given.git_sha]
+    state = registry.model_state(model)
+    deployed = records.read_deploy(state.tags if state else {}, env)
+    running = deployed.release if deployed is not None and deployed.phase == "done" else None
+    failed = (
+        deployed.release
+        if deployed is not None and deployed.phase in ("reverted", "revert-failed")
+        else None
+    )
+    for other in list_all(registry, model):
+        position = rank.get(other.git_sha)
+        if position is None or position >= best_rank or other.id == failed:
+            continue
+        if other.id == running or eligible(other, env):
+            best, best_rank = other, position
+    return best

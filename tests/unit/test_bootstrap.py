@@ -124,13 +124,17 @@ def test_dry_run_sets_exactly_the_names_of_the_list(outputs: Path, human: dict[s
 
     # Then every variable and secret of the list is set in each of its scopes, and nothing else
     variables, secrets = _set_names(out)
-    assert variables == _listed("variable")
-    assert secrets == _listed("secret", optional=False)  # no webhook URL given: skipped
+    # (no webhook URL, drift logs, Pushgateway or monitoring role given: skipped, and said so)
+    assert variables == _listed("variable", optional=False)
+    assert secrets == _listed("secret", optional=False)
     assert "skipped optional secret NOTIFY_WEBHOOK_URL (repository)" in out
-    # And the calls cover every name the migrated workflows read (ci, retrain, rollback)
+    assert "skipped optional variable DRIFT_LOGS (repository)" in out
+    assert "skipped optional variable AWS_MONITORING_ROLE_ARN (monitoring)" in out
+    # And the calls cover every name the workflows read, but the optional ones not given
     reads = workflow_reads(ROOT / ".github" / "workflows")
-    for workflow in ("ci", "retrain", "rollback"):
-        names = {name for _, name in reads[workflow]}
+    optional = {e.name for _, e in CONFIG.entries() if e.optional}
+    for workflow, read in reads.items():
+        names = {name for _, name in read} - optional
         assert names <= {n for _, n in variables | secrets}, workflow
     # And nothing secret is printed, while variables show their values
     assert "NEVER-PRINT" not in out
@@ -139,11 +143,6 @@ def test_dry_run_sets_exactly_the_names_of_the_list(outputs: Path, human: dict[s
     assert "dry run: nothing was changed" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cd.yml, deploy.yml, terraform.yml, nightly.yml still read pre-platform names; "
-    "the workflow helper migrates them (then remove this marker)",
-)
 def test_dry_run_sets_exactly_what_all_workflows_read(outputs: Path, human: dict[str, str]) -> None:
     out = _dry_run(outputs, human)
     variables, secrets = _set_names(out)
@@ -446,3 +445,97 @@ def test_credentials_of_another_account_create_nothing(aws_env: dict[str, str]) 
     assert "the AWS credentials are for account 123456789012, not 111111111111" in result.output
     s3 = boto3.client("s3", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name=REGION)
     assert "cr-state-other" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+# --- environments and the roles' OIDC trust ----------------------------------------------------
+
+
+def _subjects(outputs: Path, platform: dict[str, list[str]], deploy: dict[str, list[str]]) -> Path:
+    """Add the roles' trust subjects to the outputs (as terraform outputs them)."""
+    doc = json.loads((outputs / "platform.json").read_text())
+    doc["role_subjects"] = {"value": platform}
+    (outputs / "platform.json").write_text(json.dumps(doc))
+    for root, subjects in deploy.items():
+        env_doc = json.loads((outputs / f"{root}.json").read_text())
+        env_doc["aws_deploy_role_subjects"] = {"value": subjects}
+        (outputs / f"{root}.json").write_text(json.dumps(env_doc))
+    return outputs
+
+
+def _env_subject(env: str, ref: str = "refs/heads/main", repo: str = REPO) -> str:
+    return f"repo:{repo}:environment:{env}:ref:{ref}"
+
+
+TRUSTED = {
+    "release": [_env_subject("release")],
+    "train": [_env_subject("retrain")],
+    "plan-platform": [f"repo:{REPO}:pull_request:ref:refs/pull/*/merge"],
+    **{f"terraform-{r}": [_env_subject(f"infrastructure-{r}")] for r in ("platform", "staging")},
+}
+DEPLOY = {"staging": [_env_subject("staging")], "production": [_env_subject("production")]}
+
+
+def test_dry_run_creates_the_release_and_monitoring_environments_main_only(
+    outputs: Path, human: dict[str, str]
+) -> None:
+    out = _dry_run(outputs, human)
+    for env in ("release", "monitoring"):
+        (line,) = [
+            ln for ln in out.splitlines() if f"--method PUT /repos/{REPO}/environments/{env} " in ln
+        ]
+        body = json.loads(line.split("<<< ", 1)[1].split("'")[1])
+        assert body["reviewers"] is None  # no approval: CD and the nightly job run unattended
+        assert body["deployment_branch_policy"]["custom_branch_policies"] is True
+        assert f"POST /repos/{REPO}/environments/{env}/deployment-branch-policies" in out
+    # The registry-writing identity goes to release too (it records releases)
+    _, secrets = _set_names(_dry_run(outputs, human, "--step", "mlflow-users"))
+    assert ("release", "MLFLOW_DEPLOYER_PASSWORD") in secrets
+
+
+def test_the_roles_trust_matches_the_environments_of_the_list(outputs: Path) -> None:
+    doc = {
+        r: json.loads((outputs / f"{r}.json").read_text())
+        for r in ("platform", "staging", "production")
+    }
+    doc["platform"]["role_subjects"] = {"value": TRUSTED}
+    for root, subjects in DEPLOY.items():
+        doc[root]["aws_deploy_role_subjects"] = {"value": subjects}
+    assert bootstrap.subject_problems(CONFIG, doc, REPO) == []
+    assert len(bootstrap.role_subjects(doc)) == 7
+
+
+@pytest.mark.parametrize(
+    ("role", "subject", "problem"),
+    [
+        ("release", _env_subject("releases"), "environment releases, which config/platform.yaml"),
+        ("release", _env_subject("release", "refs/heads/dev"), "on dev, but release deploys"),
+        ("train", _env_subject("retrain", repo="acme/other"), "not repository acme/credit-risk"),
+        ("train", f"repo:{REPO}:ref:refs/heads/main:ref:refs/heads/main", "neither an environment"),
+    ],
+)
+def test_a_role_the_github_side_cannot_satisfy_is_named(
+    outputs: Path, role: str, subject: str, problem: str
+) -> None:
+    doc = {
+        r: json.loads((outputs / f"{r}.json").read_text())
+        for r in ("platform", "staging", "production")
+    }
+    doc["platform"]["role_subjects"] = {"value": {**TRUSTED, role: [subject]}}
+    (found,) = bootstrap.subject_problems(CONFIG, doc, REPO)
+    assert found.startswith(f"role {role} trusts")
+    assert problem in found
+
+
+def test_a_real_run_stops_before_github_when_a_role_cannot_be_assumed(
+    outputs: Path, human: dict[str, str], fake_gh: Path
+) -> None:
+    _subjects(outputs, {**TRUSTED, "release": [_env_subject("cd")]}, DEPLOY)
+    options = bootstrap.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)
+    with pytest.raises(ConfigError, match="role release trusts environment cd") as exc:
+        bootstrap.run(CONFIG, options, lambda _line: None, environ=human)
+    assert "nothing was changed on GitHub" in str(exc.value)
+    assert _gh_calls(fake_gh) == []
+    # The dry run says the same and goes on listing the calls
+    out = _dry_run(outputs, human)
+    assert "a real run would stop here" in out
+    assert "role release trusts environment cd" in out

@@ -83,11 +83,27 @@ def test_the_list_holds_every_contract_name() -> None:
         assert ("AWS_TERRAFORM_ROLE_ARN", f"infrastructure-{root}") in names
 
 
-def test_the_alias_moving_identity_lives_only_in_staging_and_production() -> None:
+def test_the_registry_writing_identity_lives_only_in_main_only_cd_environments() -> None:
+    # staging and production move aliases; release (CD's build and MLflow jobs) records the
+    # release and the MLflow service's deploy. None has another branch or runs on a PR.
     for _, entry in CONFIG.entries():
         if entry.name.startswith("MLFLOW_DEPLOYER_"):
-            assert set(entry.scopes) == {"staging", "production"}
+            assert set(entry.scopes) == {"release", "staging", "production"}
             assert entry.write
+            for scope in entry.scopes:
+                assert CONFIG.environments[scope].branches == ("main",)
+
+
+def test_every_environment_the_workflows_name_is_in_the_list() -> None:
+    named = set()
+    for path in (ROOT / ".github" / "workflows").glob("*.yml"):
+        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
+            env = job.get("environment")
+            env = env.get("name") if isinstance(env, dict) else env
+            if env and "${{" not in env:
+                named.add(env)
+    assert named <= set(CONFIG.environments)
+    assert {"release", "monitoring"} <= named
 
 
 def test_terraform_outputs_are_the_lower_snake_case_of_the_names() -> None:
@@ -343,3 +359,205 @@ def test_preflight_cli_passes(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "preflight ok: 3 names set in repository" in result.output
+
+
+# --- the reviewed terraform plan: its name, and where the apply finds it -------------------------
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """main with infra/terraform; a PR branch changing it."""
+    root = tmp_path / "repo"
+    (root / "infra" / "terraform").mkdir(parents=True)
+    _git(root.parent, "init", "-q", "-b", "main", str(root))
+    _git(root, "config", "user.email", "t@example.com")
+    _git(root, "config", "user.name", "t")
+    (root / "infra" / "terraform" / "main.tf").write_text('locals { size = "small" }\n')
+    (root / "README.md").write_text("v1\n")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "main")
+    _git(root, "checkout", "-q", "-b", "pr")
+    (root / "infra" / "terraform" / "main.tf").write_text('locals { size = "large" }\n')
+    _git(root, "commit", "-q", "-am", "bigger")
+    _git(root, "checkout", "-q", "main")
+    return root
+
+
+def test_plan_and_apply_compute_the_same_name_for_the_same_infra(repo: Path) -> None:
+    from ml.platform import plan_artifact_name, terraform_tree
+
+    # Given the plan made on the PR's merge with main (what pull_request runs check out)
+    _git(repo, "checkout", "-q", "-b", "merge-ref", "main")
+    _git(repo, "merge", "-q", "--no-ff", "pr", "-m", "refs/pull/1/merge")
+    planned = plan_artifact_name("staging", terraform_tree(repo))
+    # When the PR is merged into main by merge commit or squash
+    _git(repo, "checkout", "-q", "-b", "squashed", "main")
+    _git(repo, "merge", "-q", "--squash", "pr")
+    _git(repo, "commit", "-q", "-m", "squash")
+    squashed = plan_artifact_name("staging", terraform_tree(repo))
+    # And a later change outside infra/terraform
+    (repo / "README.md").write_text("v2\n")
+    _git(repo, "commit", "-q", "-am", "docs")
+    # Then the apply computes the name of that plan
+    assert squashed == planned
+    assert plan_artifact_name("staging", terraform_tree(repo)) == planned
+    assert planned.startswith("tfplan-staging-")
+    # But any change to infra/terraform the plan did not see names another plan
+    (repo / "infra" / "terraform" / "main.tf").write_text('locals { size = "huge" }\n')
+    _git(repo, "commit", "-q", "-am", "unreviewed")
+    assert plan_artifact_name("staging", terraform_tree(repo)) != planned
+
+
+@pytest.mark.parametrize(
+    ("root", "tree", "message"),
+    [("qa", "a" * 40, "use one of platform"), ("staging", "main", "not a git tree id")],
+)
+def test_a_bad_plan_name_is_refused(root: str, tree: str, message: str) -> None:
+    from ml.platform import plan_artifact_name
+
+    with pytest.raises(ConfigError, match=message):
+        plan_artifact_name(root, tree)
+
+
+class _Actions(BaseHTTPRequestHandler):
+    """GET /repos/acme/cr/actions/artifacts?name=... and /actions/runs/{id} from `state`."""
+
+    state: ClassVar[dict[str, Any]] = {}
+    status: ClassVar[int] = 200
+
+    def do_GET(self) -> None:
+        from urllib.parse import parse_qs, urlparse
+
+        url = urlparse(self.path)
+        body: Any = None
+        if url.path == "/repos/acme/cr/actions/artifacts":
+            name = parse_qs(url.query)["name"][0]
+            body = {"artifacts": [a for a in self.state["artifacts"] if a["name"] == name]}
+        elif url.path.startswith("/repos/acme/cr/actions/runs/"):
+            body = self.state["runs"].get(int(url.path.rsplit("/", 1)[1]))
+        code = self.status if body is not None else 404
+        raw = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+NAME = "tfplan-platform-" + "a" * 40
+
+
+def _artifact(
+    aid: int, run: int, created: str, *, fork: bool = False, expired: bool = False
+) -> dict[str, Any]:
+    return {
+        "id": aid, "name": NAME, "expired": expired, "created_at": created,
+        "workflow_run": {"id": run, "repository_id": 1, "head_repository_id": 2 if fork else 1,
+                         "head_sha": f"{run:040d}"},
+    }  # fmt: skip
+
+
+def _run(
+    path: str = ".github/workflows/terraform.yml", event: str = "pull_request"
+) -> dict[str, Any]:
+    return {"path": path, "event": event, "html_url": "https://github.com/acme/cr/actions/runs/x"}
+
+
+@pytest.fixture
+def actions_api() -> Iterator[GitHubReader]:
+    _Actions.status = 200
+    _Actions.state = {
+        "artifacts": [
+            _artifact(10, 100, "2030-01-01T10:00:00Z"),  # the reviewed plan
+            _artifact(11, 101, "2030-01-01T11:00:00Z", fork=True),  # a fork's, newer
+            _artifact(12, 102, "2030-01-01T12:00:00Z"),  # another workflow's, newer
+            _artifact(13, 103, "2030-01-01T13:00:00Z"),  # a push run's, newer
+            _artifact(14, 104, "2030-01-01T14:00:00Z", expired=True),
+            _artifact(9, 99, "2030-01-01T09:00:00Z"),  # an older reviewed plan
+        ],
+        "runs": {
+            100: _run(), 99: _run(), 101: _run(), 104: _run(),
+            102: _run(path=".github/workflows/ci.yml"), 103: _run(event="push"),
+        },
+    }  # fmt: skip
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Actions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield GitHubReader("acme/cr", "t0ken", f"http://127.0.0.1:{server.server_address[1]}")
+    server.shutdown()
+
+
+def test_the_apply_finds_the_newest_plan_a_pull_request_run_uploaded(
+    actions_api: GitHubReader,
+) -> None:
+    from ml.platform import find_reviewed_plan
+
+    plan = find_reviewed_plan(actions_api, NAME)
+    assert (plan.artifact_id, plan.run_id) == (10, 100)
+    assert plan.head_sha == f"{100:040d}"
+
+
+def test_no_reviewed_plan_says_what_was_skipped_and_what_to_do(actions_api: GitHubReader) -> None:
+    from ml.platform import find_reviewed_plan
+
+    _Actions.state["artifacts"] = [
+        a for a in _Actions.state["artifacts"] if a["id"] in (11, 12, 13)
+    ]
+    with pytest.raises(ConfigError) as exc:
+        find_reviewed_plan(actions_api, NAME)
+    message = str(exc.value)
+    assert f"no reviewed plan {NAME}" in message
+    assert "run 101 is a fork's" in message
+    assert "run 102 is .github/workflows/ci.yml on pull_request" in message
+    assert "run 103 is .github/workflows/terraform.yml on push" in message
+    assert "nothing was applied" in message
+    assert "re-run the plan jobs of the merged pull request's terraform run" in message
+
+
+def test_without_actions_read_the_lookup_says_which_permission(actions_api: GitHubReader) -> None:
+    from ml.errors import GitHubError
+    from ml.platform import find_reviewed_plan
+
+    _Actions.status = 403
+    with pytest.raises(GitHubError, match="permissions: actions: read"):
+        find_reviewed_plan(actions_api, NAME)
+
+
+def test_reviewed_plan_cli_names_the_plan_and_finds_it(
+    repo: Path, actions_api: GitHubReader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml.platform import terraform_tree
+
+    monkeypatch.chdir(repo)
+    outputs = tmp_path / "github_output"
+    name = f"tfplan-platform-{terraform_tree(repo)}"
+    _Actions.state["artifacts"] = [{**a, "name": name} for a in _Actions.state["artifacts"]]
+    env = {"GITHUB_OUTPUT": str(outputs), "GITHUB_TOKEN": "", "GH_TOKEN": ""}
+    # The plan job: the name, as a step output
+    result = CliRunner().invoke(app, ["reviewed-plan", "--root", "platform"], env=env)
+    assert result.exit_code == 0, result.output
+    assert name in result.output
+    assert f"name={name}" in outputs.read_text()
+    # The apply: without a token it says what it needs
+    result = CliRunner().invoke(app, ["reviewed-plan", "--root", "platform", "--find"], env=env)
+    assert result.exit_code == 2
+    assert "set GITHUB_TOKEN (actions: read)" in result.output
+    # With one: the artefact and the run it comes from, as step outputs
+    env.update(
+        GITHUB_TOKEN="t0ken", GITHUB_REPOSITORY="acme/cr", GITHUB_API_URL=actions_api.api_url
+    )
+    result = CliRunner().invoke(app, ["reviewed-plan", "--root", "platform", "--find"], env=env)
+    assert result.exit_code == 0, result.output
+    written = outputs.read_text()
+    assert "artifact_id=10" in written
+    assert "run_id=100" in written

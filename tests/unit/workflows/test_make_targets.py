@@ -7,6 +7,7 @@ for real, so here they are checked with a dry run (the recipe resolves and calls
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -68,30 +69,95 @@ def test_promote_apply_refuses_an_unknown_environment() -> None:
     assert "ENV must be staging or production" in proc.stderr
 
 
-@pytest.mark.parametrize("env", ["staging", "production"])
-def test_tf_apply_plans_the_stack_with_the_env_tfvars_into_its_own_files(env: str) -> None:
-    proc = make("-n", "tf-apply", f"ENV={env}", "TF_STATE_BUCKET=example-state")
+@pytest.mark.parametrize("root", ["staging", "production"])
+def test_tf_plan_plans_the_stack_with_the_roots_tfvars_into_its_own_files(root: str) -> None:
+    proc = make("-n", "tf-plan", f"ROOT={root}", "TF_STATE_BUCKET=example-state")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    stack = ROOT / "infra" / "terraform" / "stack"
-    # Both environments share the stack's .terraform: init must re-point it at ENV's state.
+    # Both environments share the stack's configuration, each with its own data directory and
+    # state key.
+    assert f"TF_DATA_DIR=.terraform/{root}" in out
     assert "init.sh infra/terraform/stack -reconfigure" in out
-    assert (
-        f"-backend-config=../envs/{env}.backend.hcl" in out
-        or f"-backend-config=key=credit-risk/{env}/terraform.tfstate" in out
-    )
-    # -var-file is resolved from the -chdir root.
-    assert f"-var-file=../envs/{env}.tfvars" in out
-    assert (stack / f"../envs/{env}.tfvars").is_file()
-    assert f"-out={env}.tfplan" in out
-    assert f"> infra/terraform/stack/plan-{env}.txt" in out
-    assert f"apply -input=false -no-color {env}.tfplan" in out
-    comment = make("-n", "tf-plan-comment", f"ENV={env}")
-    assert f"--plan-file infra/terraform/stack/plan-{env}.txt" in comment.stdout
-    assert f"--body-file infra/terraform/stack/plan-{env}.md" in comment.stdout
+    assert f"-backend-config=key=credit-risk/{root}/terraform.tfstate" in out
+    assert f"/infra/terraform/envs/{root}.tfvars" in out
+    assert (ROOT / "infra" / "terraform" / "envs" / f"{root}.tfvars").is_file()
+    assert f"-out={ROOT}/build/tfplan/{root}.tfplan" in out
+    assert f"> build/tfplan/{root}.txt" in out
+    assert f"sha256sum {root}.tfplan > {root}.tfplan.sha256" in out
+    comment = make("-n", "tf-plan-comment", f"ROOT={root}")
+    assert f"--plan-file build/tfplan/{root}.txt" in comment.stdout
+    assert f"--body-file build/tfplan/{root}.md" in comment.stdout
 
 
-def test_tf_plan_refuses_an_unknown_environment() -> None:
-    proc = make("tf-plan", "ENV=qa", "TF_STATE_BUCKET=example-state")
+def test_tf_apply_plan_applies_the_saved_plan_after_its_checksum() -> None:
+    proc = make("-n", "tf-apply-plan", "ROOT=platform", "TF_STATE_BUCKET=example-state")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.index("sha256sum --status -c platform.tfplan.sha256") < out.index(" apply ")
+    assert f"apply -input=false -no-color {ROOT}/build/tfplan/platform.tfplan" in out
+    assert not re.search(r"terraform -chdir=\S+ plan\b", out)
+
+
+@pytest.mark.parametrize("target", ["tf-plan", "tf-apply-plan"])
+def test_tf_targets_refuse_an_unknown_root(target: str) -> None:
+    proc = make(target, "ROOT=qa", "TF_STATE_BUCKET=example-state")
     assert proc.returncode != 0
-    assert "ENV must be one of: staging production" in proc.stderr
+    assert "ROOT must be one of: platform staging production" in proc.stderr
+
+
+def test_tf_apply_plan_without_a_plan_says_where_it_comes_from(tmp_path: Path) -> None:
+    proc = make(
+        "tf-apply-plan", "ROOT=staging", "TF_STATE_BUCKET=example", f"TF_PLAN_DIR={tmp_path}"
+    )
+    assert proc.returncode != 0
+    assert "no reviewed plan for staging" in proc.stderr
+    assert "download the PR's plan artefact" in proc.stderr
+
+
+# --- the CD, rollback and retrain glue -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["deploy", "ENV=staging"], {"RELEASE": ""}, "RELEASE is not set"),
+        (["deploy-mlflow"], {"RELEASE": ""}, "RELEASE is not set"),
+        (["breakglass"], {"REASON": ""}, "REASON is not set"),
+        (["e2e-deployed"], {"E2E_BASE_URL": ""}, "E2E_BASE_URL is not set"),
+    ],
+)
+def test_cd_targets_stop_on_a_missing_value_before_anything_runs(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    proc = make(*args, "BIN=/nonexistent", "-o", "install", env=env)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "/nonexistent" not in proc.stderr  # the verb never started
+
+
+def test_the_newest_switch_reaches_the_verb_only_when_set() -> None:
+    on = make("-n", "deploy-mlflow", env={"RELEASE": "r1", "DEPLOY_NEWEST": "1"})
+    assert 'mlops deploy --service mlflow --release "$RELEASE" ${DEPLOY_NEWEST:+--newest}' in (
+        on.stdout
+    )
+    proc = subprocess.run(
+        ["bash", "-c", 'DEPLOY_NEWEST=; echo "x ${DEPLOY_NEWEST:+--newest}"'],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert proc.stdout.strip() == "x"
+
+
+def test_retrain_gates_against_productions_reference_by_default() -> None:
+    out = make("-n", "retrain-data-check").stdout
+    assert '--current "${TRAIN_DATA:-data/uci_credit_card.csv.gz}"' in out
+    assert '--reference "${DATA_REFERENCE:-models:/credit-risk@production}"' in out
+    assert (ROOT / "data" / "uci_credit_card.csv.gz").is_file()
+
+
+def test_ci_installs_the_monitoring_packages_through_sudo() -> None:
+    out = make("-n", "ci-monitoring-deps").stdout
+    assert (
+        "sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+        "--no-install-recommends prometheus prometheus-alertmanager prometheus-pushgateway"
+    ) in out
+    assert "sudo -n systemctl stop" in out

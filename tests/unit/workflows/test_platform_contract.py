@@ -7,11 +7,10 @@
 - Every step that opens a pull request uses a GitHub App installation token minted in its job
   (a PR opened with GITHUB_TOKEN starts no workflow), never GITHUB_TOKEN / github.token.
 - `make preflight ENV=E WORKFLOW=W` steps expose every name the list requires, secrets as
-  presence only; CI has a preflight job that `status` needs.
+  presence only; CI has a preflight job that `status` needs, and so has CD.
 
-cd.yml, deploy.yml, terraform.yml and nightly.yml still read names from before the list; the
-workflow helper who migrates them removes them from PENDING (the xfail is strict: a migrated
-workflow that still carries the marker fails here too).
+Every workflow reads exactly its names (PENDING is empty: a workflow added there is checked by
+a strict xfail, so one that is migrated while still marked fails too).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from tests.fixtures.workflows import all_workflows as workflows
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = load_platform(ROOT / "config" / "platform.yaml")
-PENDING = {"cd", "deploy", "terraform", "nightly"}
+PENDING: set[str] = set()
 PR_EVENTS = {"pull_request", "pull_request_target", "merge_group"}
 APP_TOKEN_ACTION = "actions/create-github-app-token@"
 SECRET_RE = re.compile(r"\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -123,15 +122,24 @@ def test_environment_names_are_read_only_in_jobs_of_that_environment(
         assert envs <= scopes, where
 
 
+# The registry-writing identity: staging and production move aliases; `release` (CD on main)
+# records the release and the MLflow service's deploy. All three are main-only environments.
+REGISTRY_WRITERS = {"release", "staging", "production"}
+
+
 @pytest.mark.parametrize(("workflow", "job_id", "job"), jobs())
-def test_only_staging_and_production_jobs_see_the_alias_moving_identity(
+def test_only_main_only_cd_jobs_see_the_registry_writing_identity(
     workflow: str, job_id: str, job: dict[str, Any]
 ) -> None:
     text = yaml.safe_dump(job)
     if "MLFLOW_DEPLOYER_" in text:
         envs = effective_environments(workflow, job)
         assert envs, f"{workflow}/{job_id} has no environment"
-        assert envs <= {"staging", "production"}, f"{workflow}/{job_id}: {envs}"
+        assert envs <= REGISTRY_WRITERS, f"{workflow}/{job_id}: {envs}"
+    deployer = next(e for _, e in CONFIG.entries() if e.name == "MLFLOW_DEPLOYER_PASSWORD")
+    assert set(deployer.scopes) == REGISTRY_WRITERS
+    for scope in REGISTRY_WRITERS:
+        assert CONFIG.environments[scope].branches == ("main",)
 
 
 @pytest.mark.parametrize("workflow", workflows())
@@ -173,7 +181,8 @@ def pr_opening_steps() -> list[tuple[str, str, dict[str, Any], int]]:
     for workflow, job_id, job in jobs():
         for index, step in enumerate(job.get("steps") or []):
             target = make_target(step)
-            if target and OPENS_PR.search(recipe(target)):
+            # A recipe line continued with a backslash is one shell command.
+            if target and OPENS_PR.search(recipe(target).replace("\\\n", " ")):
                 found.append((workflow, job_id, job, index))
     return found
 
@@ -182,6 +191,7 @@ def test_retrain_and_rollback_open_pull_requests() -> None:
     assert {(w, j) for w, j, _, _ in pr_opening_steps()} >= {
         ("retrain", "promotion-pr"),
         ("rollback", "rollback-pr"),
+        ("rollback", "break-glass-pr"),
     }
 
 
@@ -265,6 +275,21 @@ def test_a_preflight_step_exposes_every_name_it_checks(
                 assert env.get(req.name) == f"${{{{secrets.{req.name}!=''}}}}", req.name
 
 
+def test_cd_stops_with_the_list_before_it_builds_or_deploys() -> None:
+    cd = load("cd")["jobs"]
+    steps = [s for s in cd["preflight"]["steps"] if "run" in s]
+    assert [s["run"] for s in steps] == ["make preflight ENV=repository WORKFLOW=cd"]
+    assert cd["preflight"]["permissions"] == {"contents": "read", "actions": "read"}
+    assert cd["build"]["needs"] == "preflight"
+    # Each environment's own names are checked in its job, first (they are not visible before).
+    for workflow, job_id, env in (
+        ("cd", "build", "release"),
+        ("deploy", "deploy", '"$DEPLOY_ENV"'),
+    ):
+        runs = [s["run"] for s in load(workflow)["jobs"][job_id]["steps"] if "run" in s]
+        assert runs[0] == f"make preflight ENV={env} WORKFLOW={workflow}", (workflow, runs)
+
+
 def test_ci_has_a_preflight_job_the_status_and_registry_jobs_need() -> None:
     ci = load("ci")["jobs"]
     steps = [s for s in ci["preflight"]["steps"] if "run" in s]
@@ -275,14 +300,22 @@ def test_ci_has_a_preflight_job_the_status_and_registry_jobs_need() -> None:
     assert ci["promotions"]["needs"] == "preflight"
 
 
-def test_actions_read_only_where_preflight_reads_the_environments() -> None:
+DOWNLOAD_ARTIFACT = "actions/download-artifact@"
+
+
+def test_actions_read_only_where_preflight_or_the_reviewed_plan_needs_it() -> None:
+    """actions: read is for reading the environments' protection (preflight), and for finding
+    and downloading a pull request run's plan artefact (terraform.yml); nowhere else."""
     for workflow, job_id, job in jobs():
         perms = job.get("permissions") or {}
-        if "actions" in perms:
-            assert perms["actions"] == "read"
-            assert any(PREFLIGHT_RE.match(str(s.get("run", ""))) for s in job["steps"]), (
-                f"{workflow}/{job_id}"
-            )
+        if "actions" not in perms:
+            continue
+        assert perms["actions"] == "read"
+        steps = job["steps"]
+        preflight = any(PREFLIGHT_RE.match(str(s.get("run", ""))) for s in steps)
+        finds = any(make_target(s) == "tf-plan-find" for s in steps)
+        downloads = any(str(s.get("uses", "")).startswith(DOWNLOAD_ARTIFACT) for s in steps)
+        assert preflight or finds or downloads, f"{workflow}/{job_id}"
 
 
 # --- branch protection's required check, images ----------------------------------------------

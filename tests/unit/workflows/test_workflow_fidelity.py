@@ -15,7 +15,8 @@ import workflow_fidelity  # noqa: E402
 def test_every_run_step_is_listed() -> None:
     steps = workflow_fidelity.run_steps(ROOT)
     commands = {s.command for s in steps}
-    assert "make deploy" in commands
+    assert 'make deploy ENV="$DEPLOY_ENV"' in commands
+    assert "make tf-apply-plan ROOT=production" in commands
     assert "make ci-status" in commands
     assert all(s.command for s in steps)
 
