@@ -121,6 +121,20 @@ def _gh() -> str:
     return found
 
 
+def remote_url(remote: str, cwd: Path | None = None) -> str:
+    """The URL of remote `remote` of the checkout in `cwd`, or `remote` itself when it is no
+    remote's name (a URL or a path already)."""
+    names = _git_or_none("-C", str(cwd or Path.cwd()), "remote")
+    if names and remote in names.split():
+        return git("remote", "get-url", remote, cwd=cwd)
+    return remote
+
+
+def clone(url: str, dst: Path) -> None:
+    """A shallow clone of `url`'s default branch into `dst` (history is not needed to branch)."""
+    git("clone", "--quiet", "--depth", "1", "--no-tags", url, str(dst))
+
+
 def commit_on_branch(repo: Path, branch: str, paths: Iterable[Path], message: str) -> None:
     """Create `branch` from HEAD and commit `paths` on it (the bot's identity in Actions)."""
     git("switch", "-c", branch, cwd=repo)

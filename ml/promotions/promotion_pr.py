@@ -2,7 +2,9 @@
 
 `open_promotion_pr` edits promotions.yaml to the new version (comments kept, the rollback
 waiver removed), commits it on `promote/<model>-v<N>`, pushes and opens the PR with `gh`. It
-never merges: CI, the model approvers (CODEOWNERS) and CD do the rest. `compare` puts the
+never merges: CI, the model approvers (CODEOWNERS) and CD do the rest. `open_promotion_pr_in_clone`
+does the same in a fresh clone of the remote's default branch, for a long-lived checkout (an
+Airflow worker) that must stay on its branch. `compare` puts the
 candidate's holdout metrics next to production's; `mlops evaluate --report` prints the same table.
 """
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml import github
-from ml.errors import RegistryError
+from ml.errors import ConfigError, RegistryError
 from ml.promotions.spec import edit_entry
 from ml.registry import Registry
 
@@ -90,11 +92,16 @@ def compare(registry: Registry, model: str, version: int) -> Comparison:
     )
 
 
+def promotion_branch(model: str, version: int) -> str:
+    """The branch a promotion PR is pushed on."""
+    return f"promote/{model}-v{version}"
+
+
 def open_promotion_pr(registry: Registry, model: str, version: int, spec_path: Path) -> str:
     """Branch, edit, commit, push and `gh pr create`; return the PR URL. Never merges."""
     cmp = compare(registry, model, version)
     repo = spec_path.resolve().parent
-    branch = f"promote/{model}-v{version}"
+    branch = promotion_branch(model, version)
     edit_entry(spec_path, model, version=version, note=cmp.note(), rollback=False)
     github.commit_on_branch(
         repo, branch, [spec_path.resolve()], f"promote({model}): v{version}\n\n{cmp.note()}"
@@ -112,3 +119,23 @@ def open_promotion_pr(registry: Registry, model: str, version: int, spec_path: P
         ]
     )
     return github.push_and_open_pr(repo, branch, f"Promote {model} to v{version}", body)
+
+
+def open_promotion_pr_in_clone(
+    registry: Registry, model: str, version: int, remote: str, spec_path: Path
+) -> str:
+    """`open_promotion_pr` in a throw-away clone of `remote`'s default branch; the PR URL.
+
+    `remote` is a URL, a path, or the name of a remote of the current checkout (`origin`). The
+    current checkout is left as it is (branch, index, files), and the PR starts from the
+    remote's latest default branch rather than from whatever the checkout holds.
+    """
+    import tempfile
+
+    if spec_path.is_absolute():
+        raise ConfigError(f"--file {spec_path}: with --clone, give the path inside the repository")
+    url = github.remote_url(remote)
+    with tempfile.TemporaryDirectory(prefix="promotion-pr-") as tmp:
+        work = Path(tmp) / "repo"
+        github.clone(url, work)
+        return open_promotion_pr(registry, model, version, work / spec_path)

@@ -147,3 +147,52 @@ def test_pr_open_without_gh_is_a_clear_error(
         env={"MLFLOW_TRACKING_URI": registry_uri},
     )
     assert result.exit_code in (2, 12), result.output
+
+
+def test_pr_open_in_a_clone_leaves_the_checkout_alone(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a checkout whose `origin` is a bare repository, and a stand-in gh (GitHub cannot be
+    # reached here: the stand-in records its arguments and prints a PR URL)
+    origin, work = tmp_path / "origin.git", tmp_path / "work"
+    _git(tmp_path, "init", "--bare", "-b", "main", str(origin))
+    _git(tmp_path, "clone", str(origin), str(work))
+    (work / "promotions.yaml").write_text(SPEC)
+    _git(work, "add", "promotions.yaml")
+    _git(work, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-m", "init")
+    _git(work, "push", "origin", "HEAD:main")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gh = bin_dir / "gh"
+    gh.write_text("#!/bin/sh\necho https://github.com/o/r/pull/13\n")
+    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(work)
+    identity = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+                for what, value in (("NAME", "airflow"), ("EMAIL", "airflow@example.invalid"))}  # fmt: skip
+
+    # When the PR is opened with --clone origin (an Airflow worker's long-lived checkout)
+    result = CliRunner().invoke(
+        app,
+        ["pr", "open", "--version", "2", "--clone", "origin", "--json"],
+        env={"MLFLOW_TRACKING_URI": registry_uri, **identity},
+    )
+
+    # Then the branch is on origin, the JSON names it, and the checkout is still on main, clean
+    assert result.exit_code == 0, result.output
+    assert '"branch": "promote/credit-risk-v2"' in result.output
+    assert '"url": "https://github.com/o/r/pull/13"' in result.output
+    assert "version: 2" in _git(origin, "show", "promote/credit-risk-v2:promotions.yaml")
+    assert _git(work, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert _git(work, "status", "--porcelain") == ""
+    assert "version: 1" in (work / "promotions.yaml").read_text()
+
+
+def test_pr_open_with_clone_refuses_an_absolute_file(registry_uri: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["pr", "open", "--version", "2", "--clone", str(tmp_path), "--file", "/x/promotions.yaml"],
+        env={"MLFLOW_TRACKING_URI": registry_uri},
+    )
+    assert result.exit_code == 2, result.output
+    assert "path inside the repository" in result.output
