@@ -49,3 +49,7 @@ airflow-standalone: install airflow-install ## Airflow standalone on this checko
 # The tests in tests/integration/test_airflow_dags.py run in `make pytest`; this puts the
 # environment they start in place first.
 CHECKS += airflow-install
+
+.PHONY: airflow-image
+airflow-image: docker-engine ## Build credit-risk-airflow (train image + Airflow venv + DAGs), timed; not part of `make images`
+	$(DOCKER_ENV) $(PY) scripts/docker_images.py build --target train --target airflow
