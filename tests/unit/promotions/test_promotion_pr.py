@@ -168,8 +168,11 @@ def test_pr_open_in_a_clone_leaves_the_checkout_alone(
     gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.chdir(work)
-    identity = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
-                for what, value in (("NAME", "airflow"), ("EMAIL", "airflow@example.invalid"))}  # fmt: skip
+    identity = {
+        f"GIT_{who}_{what}": value
+        for who in ("AUTHOR", "COMMITTER")
+        for what, value in (("NAME", "airflow"), ("EMAIL", "airflow@example.invalid"))
+    }
 
     # When the PR is opened with --clone origin (an Airflow worker's long-lived checkout)
     result = CliRunner().invoke(
