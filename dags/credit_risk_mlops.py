@@ -216,6 +216,17 @@ def parse_result(verb: str, stdout: Sequence[str], json_result: bool) -> dict[st
 # --- operators ---------------------------------------------------------------------------------
 
 
+def configured(requires: Sequence[str]) -> Settings:
+    """The settings, when every one a task `requires` is set; else the task is skipped, naming
+    the variables (the drift job has nothing to read until its logs are configured)."""
+    cfg = settings()
+    missing = [name for name in requires if not getattr(cfg, name)]
+    if missing:
+        names = ", ".join(f"CREDIT_RISK_{n.upper()}" for n in missing)
+        raise AirflowSkipException(f"{names} not set: nothing to check (docs/airflow.md)")
+    return cfg
+
+
 def _verb(arguments: Sequence[object]) -> str:
     words = [str(a) for a in arguments if not str(a).startswith("-")]
     return " ".join(words[:2]) if words[:1] in (["data"], ["monitor"], ["pr"]) else words[0]
@@ -247,17 +258,9 @@ class MlopsOperator(BaseOperator):
         self.requires = tuple(requires)
         self._proc: subprocess.Popen[str] | None = None
 
-    def _check_requires(self) -> Settings:
-        cfg = settings()
-        missing = [name for name in self.requires if not getattr(cfg, name)]
-        if missing:
-            names = ", ".join(f"CREDIT_RISK_{n.upper()}" for n in missing)
-            raise AirflowSkipException(f"{names} not set: nothing to check (docs/airflow.md)")
-        return cfg
-
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the verb; its JSON object, or an exception that says whether to retry."""
-        cfg = self._check_requires()
+        cfg = configured(self.requires)
         command = [cfg.mlops, *(str(a) for a in self.arguments)]
         self.log.info("running in %s: %s", cfg.project_dir, shlex.join(command))
         try:
@@ -338,11 +341,7 @@ class MlopsDockerOperator(DockerOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
         """Run the container; its JSON object, or an exception that says whether to retry."""
-        cfg = settings()
-        missing = [name for name in self.requires if not getattr(cfg, name)]
-        if missing:
-            names = ", ".join(f"CREDIT_RISK_{n.upper()}" for n in missing)
-            raise AirflowSkipException(f"{names} not set: nothing to check (docs/airflow.md)")
+        cfg = configured(self.requires)
         cfg.work_dir.mkdir(parents=True, exist_ok=True)
         verb = _verb(self.command if isinstance(self.command, list) else [])
         try:

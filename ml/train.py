@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import mlflow
 import sklearn
@@ -40,6 +41,12 @@ from ml.settings import MLSettings
 from ml.train_config import TrainConfig, load_train_config
 
 Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    """The default `progress`: say nothing."""
+
+
 MODEL_URI_TAG = "model_uri"
 """Run tag holding the logged model's URI (`models:/m-...`), set on every candidate run."""
 
@@ -184,23 +191,28 @@ def train_candidate(
         return CandidateResult(kind, run.info.run_id, info.model_uri, evaluation)
 
 
+class TrainOptions(TypedDict, total=False):
+    """What a training call may set besides the settings and the candidates."""
+
+    data_source: str | None  # path, https:// or s3:// (default: the settings' snapshot)
+    data_sha256: str | None  # expected sha256 of the uncompressed CSV
+    params: Mapping[str, object] | None  # merged over config/train.yaml (`with_params`)
+    progress: Progress  # told what is happening (the CLI's spinner)
+
+
 def train_candidates(
-    settings: MLSettings,
-    kinds: Sequence[ModelKind],
-    *,
-    data_source: str | None = None,
-    data_sha256: str | None = None,
-    params: Mapping[str, object] | None = None,
-    progress: Progress = lambda _msg: None,
+    settings: MLSettings, kinds: Sequence[ModelKind], **options: Unpack[TrainOptions]
 ) -> TrainedRuns:
     """Train the candidates, log each in its own run and mark the best by holdout ROC-AUC.
 
     Nothing is registered: the champion run carries what `register_run` needs (tags
     `champion`, `candidates` and `model_uri`), so registering can be a later, separate step.
     """
+    data_source, data_sha256 = options.get("data_source"), options.get("data_sha256")
+    progress = options.get("progress") or _quiet
     config = with_params(
         load_train_config(settings.train_config),
-        params or {},
+        options.get("params") or {},
         kinds[0] if len(kinds) == 1 else None,
     )
     source = data_source or settings.data_source
@@ -293,27 +305,15 @@ def register_run(registry: Registry, model_name: str, run_id: str) -> Registrati
 
 
 def train(
-    settings: MLSettings,
-    kinds: Sequence[ModelKind],
-    *,
-    data_source: str | None = None,
-    data_sha256: str | None = None,
-    params: Mapping[str, object] | None = None,
-    progress: Progress = lambda _msg: None,
+    settings: MLSettings, kinds: Sequence[ModelKind], **options: Unpack[TrainOptions]
 ) -> TrainResult:
     """Train the candidates and register the best by holdout ROC-AUC as a new version.
 
     The one-call form of `train_candidates` then `register_run` (the retrain workflow and
     `make run` use it). No alias and no stage is set.
     """
-    runs = train_candidates(
-        settings,
-        kinds,
-        data_source=data_source,
-        data_sha256=data_sha256,
-        params=params,
-        progress=progress,
-    )
+    runs = train_candidates(settings, kinds, **options)
+    progress = options.get("progress") or _quiet
     progress(f"registering {runs.champion.kind} as a new version of {settings.model_name}")
     registry = Registry(settings.resolved_tracking_uri())
     registration = register_run(registry, settings.model_name, runs.champion.run_id)

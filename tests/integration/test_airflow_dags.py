@@ -18,8 +18,6 @@ successful run of a DAG with a deadline (apache/airflow#73428); the graph test c
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -34,7 +32,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.fixtures.datasets import shift
+from tests.fixtures.datasets import shift, write_csv
 from tests.fixtures.receiver import Receiver, webhook_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,12 +247,6 @@ def stage(tmp_path: Path, migrated_db: Path) -> Iterator[Stage]:
         yield Stage(tmp_path, env, origin, gh_log, f"sqlite:///{ml_home / 'mlflow.db'}", receiver)
 
 
-def _dataset(path: Path, frame: pd.DataFrame) -> str:
-    raw = frame.to_csv(index=False).encode()
-    path.write_bytes(gzip.compress(raw))
-    return hashlib.sha256(raw).hexdigest()
-
-
 def _dags_test(stage: Stage, conf: dict) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [str(AIRFLOW_BIN / "airflow"), "dags", "test", "credit_risk_training",
@@ -286,7 +278,7 @@ def test_dags_test_registers_a_version_and_pushes_the_promotion_branch(stage: St
     # Given a sample of the project's data with its checksum, an empty registry, a git remote
     frame = pd.read_csv(DATA).sample(SAMPLE_ROWS, random_state=7)
     data = stage.root / "sample.csv.gz"
-    sha = _dataset(data, frame)
+    sha = write_csv(data, frame)
 
     # When the training DAG runs end to end
     done = _dags_test(stage, {"data": str(data), "data_sha256": sha, "model": "xgboost"})
@@ -322,7 +314,7 @@ def test_bad_data_at_ingest_fails_the_data_gate_and_registers_nothing(stage: Sta
     # Given a shifted sample (six features moved) with its correct checksum: ingest accepts it
     frame = shift(pd.read_csv(DATA).sample(SAMPLE_ROWS, random_state=7))
     data = stage.root / "shifted.csv.gz"
-    sha = _dataset(data, frame)
+    sha = write_csv(data, frame)
 
     # When the training DAG runs
     done = _dags_test(stage, {"data": str(data), "data_sha256": sha, "model": "xgboost"})

@@ -7,7 +7,6 @@ Each step prints one JSON line that the next takes its input from; nothing is re
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -18,6 +17,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from ml.cli import app
+from tests.fixtures.datasets import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "uci_credit_card.csv.gz"
@@ -26,15 +26,6 @@ SMALL = '{"n_estimators": 40, "learning_rate": 0.3, "max_depth": 3}'
 
 def _last_json(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("ML_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(ROOT)
-    return uri
 
 
 def _gates(path: Path, roc_auc_floor: float) -> Path:
@@ -47,10 +38,8 @@ def _gates(path: Path, roc_auc_floor: float) -> Path:
 
 def test_the_steps_hand_the_run_and_version_on(store: str, tmp_path: Path) -> None:
     runner = CliRunner()
-    raw = pd.read_csv(DATA).sample(4000, random_state=3).to_csv(index=False).encode()
     source = tmp_path / "subset.csv.gz"
-    source.write_bytes(gzip.compress(raw))
-    sha = hashlib.sha256(raw).hexdigest()
+    sha = write_csv(source, pd.read_csv(DATA).sample(4000, random_state=3))
 
     # ingest: checksum verified, an uncompressed copy staged
     ingested = runner.invoke(

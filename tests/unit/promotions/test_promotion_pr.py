@@ -84,10 +84,8 @@ def _git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
-    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a clone of a repository whose promotions.yaml names v1, and a stand-in gh
+def _origin_and_checkout(tmp_path: Path) -> tuple[Path, Path]:
+    """A bare repository whose main holds promotions.yaml at v1, and a clone of it."""
     origin, work = tmp_path / "origin.git", tmp_path / "work"
     _git(tmp_path, "init", "--bare", "-b", "main", str(origin))
     _git(tmp_path, "clone", str(origin), str(work))
@@ -95,6 +93,14 @@ def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
     _git(work, "add", "promotions.yaml")
     _git(work, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-m", "init")
     _git(work, "push", "origin", "HEAD:main")
+    return origin, work
+
+
+def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a clone of a repository whose promotions.yaml names v1, and a stand-in gh
+    origin, work = _origin_and_checkout(tmp_path)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     gh_log = tmp_path / "gh.log"
@@ -154,13 +160,7 @@ def test_pr_open_in_a_clone_leaves_the_checkout_alone(
 ) -> None:
     # Given a checkout whose `origin` is a bare repository, and a stand-in gh (GitHub cannot be
     # reached here: the stand-in records its arguments and prints a PR URL)
-    origin, work = tmp_path / "origin.git", tmp_path / "work"
-    _git(tmp_path, "init", "--bare", "-b", "main", str(origin))
-    _git(tmp_path, "clone", str(origin), str(work))
-    (work / "promotions.yaml").write_text(SPEC)
-    _git(work, "add", "promotions.yaml")
-    _git(work, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-m", "init")
-    _git(work, "push", "origin", "HEAD:main")
+    origin, work = _origin_and_checkout(tmp_path)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     gh = bin_dir / "gh"
