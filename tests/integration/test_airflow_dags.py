@@ -9,6 +9,8 @@
   a local webhook receiver.
 - Bad data injected at ingest (a shifted sample with its correct checksum) fails the data gate:
   nothing is trained or registered, and the failure notification reaches the receiver.
+- The monitoring DAG under `dags test` with unreadable logs: one attempt (a data error is final),
+  and `drift.failed` reaches the receiver.
 
 `gh` is the one stand-in: GitHub cannot be reached here, so a script on PATH records its arguments
 and prints a PR URL (the push it follows is real). The deadline alert is switched off for the
@@ -337,3 +339,24 @@ def test_bad_data_at_ingest_fails_the_data_gate_and_registers_nothing(stage: Sta
     assert "data_check" in body
     assert "data_check breach" in body
     assert len(stage.receiver.received) == 1  # one failure, one message
+
+
+def test_the_drift_dag_reports_a_broken_job_once(stage: Stage) -> None:
+    # Given prediction logs that cannot be read (the job is broken, not the model)
+    stage.env["CREDIT_RISK_DRIFT_LOGS"] = str(stage.root / "no-such-logs")
+
+    # When the monitoring DAG runs
+    done = subprocess.run(
+        [str(AIRFLOW_BIN / "airflow"), "dags", "test", "credit_risk_monitoring"],
+        env=stage.env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+    # Then the drift task failed at once (a data error is final: no retry) and `drift.failed`
+    # names the cause; a breach (exit 15) would have been notified by the verb instead
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "mlops monitor drift exited 3 (data)" in output
+    assert output.count("running in ") == 1  # one attempt
+    sent = stage.receiver.wait_for(lambda b: "Drift job failed" in b["text"], timeout=5)
+    assert sent is not None, stage.receiver.received
+    assert "no-such-logs" in json.dumps(sent)
