@@ -330,6 +330,8 @@ class MlopsDockerOperator(DockerOperator):
             # Per-run files (staged data, reports) at the same path inside as outside.
             mounts=[Mount(target=str(cfg.work_dir), source=str(cfg.work_dir), type="bind")],
             mount_tmp_dir=False,
+            # The worker's uid: the run's files in the mounted work dir stay the worker's.
+            user=f"{os.getuid()}:{os.getgid()}",
             private_environment=forwarded,
             environment={"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "COLUMNS": "160"},
             auto_remove="success",
