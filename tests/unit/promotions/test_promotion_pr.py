@@ -199,3 +199,41 @@ def test_pr_open_with_clone_refuses_an_absolute_file(registry_uri: str, tmp_path
     )
     assert result.exit_code == 2, result.output
     assert "path inside the repository" in result.output
+
+
+def test_a_retried_pr_open_in_a_clone_reuses_the_pushed_branch(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stand-in gh that fails once (after the branch was pushed), then works
+    origin, work = _origin_and_checkout(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    flag = tmp_path / "gh-failed-once"
+    gh = bin_dir / "gh"
+    gh.write_text(
+        f'#!/bin/sh\nif [ ! -e {flag} ]; then touch {flag}; echo "HTTP 502" >&2; exit 1; fi\n'
+        "echo https://github.com/o/r/pull/14\n"
+    )
+    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(work)
+    args = ["pr", "open", "--version", "2", "--clone", "origin"]
+    env = {"MLFLOW_TRACKING_URI": registry_uri, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@e",
+           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@e"}  # fmt: skip
+
+    # When the first attempt fails at `gh` and the step is retried
+    first = CliRunner().invoke(app, args, env=env)
+    pushed = _git(origin, "rev-parse", "promote/credit-risk-v2")
+    second = CliRunner().invoke(app, args, env=env)
+
+    # Then the retry opens the PR for the branch already pushed, without a second commit
+    assert first.exit_code == 12, first.output
+    assert second.exit_code == 0, second.output
+    assert second.output.strip() == "https://github.com/o/r/pull/14"
+    assert _git(origin, "rev-parse", "promote/credit-risk-v2") == pushed
+
+    # and a branch of that name holding another version is refused, not overwritten
+    _git(origin, "branch", "promote/credit-risk-v1", "promote/credit-risk-v2")
+    clash = CliRunner().invoke(app, ["pr", "open", "--version", "1", "--clone", "origin"], env=env)
+    assert clash.exit_code == 12, clash.output
+    assert "exists on the remote with other content" in clash.output
