@@ -93,6 +93,7 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     project = Path(env.get("CREDIT_RISK_PROJECT_DIR") or PROJECT_DIR)
     runner = env.get("CREDIT_RISK_RUNNER") or "subprocess"
+    model = env.get("ML_MODEL_NAME") or "credit-risk"
     if runner not in RUNNERS:
         raise ValueError(f"CREDIT_RISK_RUNNER={runner!r}: use one of {', '.join(RUNNERS)}")
     return Settings(
@@ -103,10 +104,10 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         image=env.get("CREDIT_RISK_IMAGE") or "credit-risk-train:latest",
         docker_url=env.get("CREDIT_RISK_DOCKER_URL") or "unix://var/run/docker.sock",
         docker_network=env.get("CREDIT_RISK_DOCKER_NETWORK") or "bridge",
-        data_reference=env.get("CREDIT_RISK_DATA_REFERENCE") or "",
+        data_reference=env.get("CREDIT_RISK_DATA_REFERENCE") or f"models:/{model}@production",
         git_remote=env.get("CREDIT_RISK_GIT_REMOTE") or "origin",
         drift_logs=env.get("CREDIT_RISK_DRIFT_LOGS") or "",
-        model_name=env.get("ML_MODEL_NAME") or "credit-risk",
+        model_name=model,
     )
 
 
@@ -131,10 +132,7 @@ def deadline_hours(env: Mapping[str, str] | None = None) -> timedelta | None:
 
 def setting(name: str) -> str:
     """One setting as text, for templates: `{{ setting('git_remote') }}` (read at render time)."""
-    value = getattr(settings(), name)
-    if name == "data_reference" and not value:
-        return f"models:/{settings().model_name}@production"
-    return str(value)
+    return str(getattr(settings(), name))
 
 
 def run_dir(dag_id: str, run_id: str) -> str:

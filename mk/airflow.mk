@@ -46,9 +46,9 @@ airflow-standalone: install airflow-install ## Airflow standalone on this checko
 	  AIRFLOW__CORE__LOAD_EXAMPLES=False CREDIT_RISK_PROJECT_DIR=$(CURDIR) \
 	  $(AIRFLOW_BIN)/airflow standalone
 
-# The tests in tests/integration/test_airflow_dags.py run in `make pytest`; this puts the
-# environment they start in place first.
-CHECKS += airflow-install
+# tests/integration/test_airflow_dags.py runs in `make pytest` (so `make test`) and `make
+# integration` (CI): both put the environment it starts in place first.
+pytest integration: airflow-install
 
 .PHONY: airflow-image
 airflow-image: docker-engine ## Build credit-risk-airflow (train image + Airflow venv + DAGs), timed; not part of `make images`
