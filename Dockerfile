@@ -8,11 +8,18 @@
 # Dependencies come from uv.lock only. Builder stages make a venv in /opt/venv; final stages copy
 # it onto the same base, so no compiler, uv or pip cache reaches a final image.
 #
-# BASE_IMAGE must provide python3 (3.11) with the venv module. Default: the official slim image.
+# BASE_IMAGE must provide python3 (3.11) with the venv module. Default: the official slim image,
+# pinned by digest so a rebuild cannot silently change the base (the tag moves; Renovate or
+# Dependabot's docker ecosystem bumps the pin by PR). The digest is the multi-platform index of
+# python:3.11.13-slim-bookworm as pinned in several public Dockerfiles (found with the search
+# tool; nothing can be pulled on the machine this was written on, so it is not re-verified here).
 # Where nothing can be pulled, scripts/docker_engine.sh builds credit-risk-base:bookworm with
 # debootstrap (Debian's python3 is 3.11 too): --build-arg BASE_IMAGE=credit-risk-base:bookworm.
+# GIT_SHA (the commit) reaches every image: the OCI revision label, and the serve image's
+# SERVE_GIT_COMMIT that /metadata shows. It is declared last in each final stage so the heavy
+# layers above it stay cached from one commit to the next.
 # Kept compatible with the classic builder (docker SDK, docker-compose v1): no BuildKit syntax.
-ARG BASE_IMAGE=python:3.11-slim
+ARG BASE_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS base
@@ -87,17 +94,13 @@ b = xgb.train({'objective': 'binary:logistic'}, xgb.DMatrix(x, label=y), 2); \
 b.predict(xgb.DMatrix(x)); assert compile_ensemble(b) is not None"
 
 FROM base AS serve
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="credit-risk-serve" \
-      org.opencontainers.image.revision="${GIT_SHA}"
 COPY --from=build-serve /opt/venv /opt/venv
 WORKDIR /home/app
 # ServeSettings reads SERVE_*; MLFLOW_TRACKING_URI comes from the deployment (compose, ECS).
 ENV SERVE_HOST=0.0.0.0 \
     SERVE_PORT=8000 \
     SERVE_MODEL_NAME=credit-risk \
-    SERVE_MODEL_ALIAS=production \
-    SERVE_GIT_COMMIT=${GIT_SHA}
+    SERVE_MODEL_ALIAS=production
 USER 10001:10001
 EXPOSE 8000
 # python, not curl: the image has no curl. /health is 200 while the process runs.
@@ -106,6 +109,10 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
 # `python -m serve` is `mlops serve` without the CLI: ml.cli imports the training verbs, whose
 # modules import matplotlib at import time, and matplotlib is not in this image.
 ENTRYPOINT ["python", "-m", "serve"]
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-serve" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+ENV SERVE_GIT_COMMIT=${GIT_SHA}
 
 # ---------------------------------------------------------------------------------------------
 FROM builder AS build-mlflow
@@ -119,9 +126,6 @@ RUN uv export --frozen --no-dev --extra dev --no-emit-project --no-hashes -o /tm
  && /opt/venv/bin/python -c "import flask_wtf, mlflow.server.auth"
 
 FROM base AS mlflow
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="credit-risk-mlflow" \
-      org.opencontainers.image.revision="${GIT_SHA}"
 COPY --from=build-mlflow /opt/venv /opt/venv
 # /mlflow holds the SQLite store and the served artifacts; a named volume mounted here inherits
 # this ownership, so the server can write as uid 10001.
@@ -174,6 +178,9 @@ ENTRYPOINT ["mlflow-server"]
 CMD ["--host", "0.0.0.0", "--port", "5000", \
      "--backend-store-uri", "sqlite:////mlflow/mlflow.db", \
      "--artifacts-destination", "/mlflow/artifacts", "--serve-artifacts"]
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-mlflow" \
+      org.opencontainers.image.revision="${GIT_SHA}"
 
 # ---------------------------------------------------------------------------------------------
 FROM builder AS build-train
@@ -185,11 +192,8 @@ RUN uv sync --frozen --no-dev --extra train --no-editable --python python3 \
  && python -m compileall -q /opt/venv/lib/python3.11/site-packages/ml \
       /opt/venv/lib/python3.11/site-packages/serve
 
-# Last, so a plain `docker build .` gives the batch job.
+# A plain `docker build .` gives the batch job (train-default, the last stage, is this image).
 FROM base AS train
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="credit-risk-train" \
-      org.opencontainers.image.revision="${GIT_SHA}"
 COPY --from=build-train /opt/venv /opt/venv
 WORKDIR /app
 # The reviewed inputs of a run: training config, promotions and the pinned data snapshot (1 MB,
@@ -198,13 +202,16 @@ COPY config/ config/
 COPY data/uci_credit_card.csv.gz data/
 COPY pyproject.toml promotions.yaml* ./
 RUN chown -R 10001:10001 /app
-# No .git in the image: gitinfo reads GITHUB_SHA, so the build's commit is recorded on each run.
-ENV GITHUB_SHA=${GIT_SHA} \
-    MPLCONFIGDIR=/tmp/matplotlib \
+ENV MPLCONFIGDIR=/tmp/matplotlib \
     ML_HOME=/tmp/mlops
 USER 10001:10001
 ENTRYPOINT ["mlops"]
 CMD ["train"]
+# No .git in the image: gitinfo reads GITHUB_SHA, so the build's commit is recorded on each run.
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-train" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+ENV GITHUB_SHA=${GIT_SHA}
 
 # ---------------------------------------------------------------------------------------------
 # Airflow (docs/airflow.md): after train, so building train (or serve, mlflow) never builds it.
@@ -218,9 +225,6 @@ RUN uv venv /opt/airflow-venv --python python3 \
  && /opt/airflow-venv/bin/airflow version
 
 FROM train AS airflow
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="credit-risk-airflow" \
-      org.opencontainers.image.revision="${GIT_SHA}"
 USER root
 # git and gh: the promotion PR task (`mlops pr open --clone`) clones, pushes and opens the PR.
 RUN apt-get update -qq \
@@ -245,6 +249,9 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=12 \
   CMD ["/opt/airflow-venv/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v2/monitor/health' % os.environ.get('AIRFLOW__API__PORT', '8080'), timeout=4)"]
 ENTRYPOINT ["/opt/airflow-venv/bin/airflow"]
 CMD ["standalone"]
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-airflow" \
+      org.opencontainers.image.revision="${GIT_SHA}"
 
 # The last stage is what a plain `docker build .` gives: still the batch job.
 FROM train AS train-default

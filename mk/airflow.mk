@@ -52,4 +52,4 @@ pytest integration: airflow-install
 
 .PHONY: airflow-image
 airflow-image: docker-engine ## Build credit-risk-airflow (train image + Airflow venv + DAGs), timed; not part of `make images`
-	$(DOCKER_ENV) $(PY) scripts/docker_images.py build --target train --target airflow
+	$(DOCKER_ENV) $(BIN)/mlops images build --target train --target airflow

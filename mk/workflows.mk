@@ -79,26 +79,34 @@ evaluation-report: install ## Evaluation report of MODEL_VERSION vs production (
 promotion-pr: install ## Branch + commit promotions.yaml -> MODEL_VERSION, open the PR (never merges)
 	$(BIN)/mlops pr open --version "$$MODEL_VERSION"
 
-# --- Images and deployment ------------------------------------------------------------------
+# --- Images, releases and deployment (docs/deploy.md) -----------------------------------------
+IMAGES_JSON := build/images.json
+
 .PHONY: push-images
-push-images: install ## Build the serve image and push ECR_REPOSITORY_URL:IMAGE_TAG (docker SDK)
-	$(PY) scripts/push_images.py
+push-images: install ## Build serve + mlflow once, push <repo>:<GIT_SHA>; digests to build/images.json + GITHUB_OUTPUT
+	mkdir -p build
+	$(BIN)/mlops images push --output $(IMAGES_JSON)
+
+.PHONY: release
+release: install ## Record the release of this commit (images from build/images.json, versions from promotions.yaml)
+	$(BIN)/mlops release create --images $(IMAGES_JSON)
 
 .PHONY: desired-version
 desired-version: install ## Print (and output to Actions) the version promotions.yaml asks for
-	$(PY) scripts/deploy.py desired-version --model $(MODEL)
+	$(BIN)/mlops release models --model $(MODEL)
 
 .PHONY: deploy
-deploy: install ## Roll ECS_SERVICE to ECR_REPOSITORY_URL:IMAGE_TAG, wait, smoke test, roll back on failure
-	$(PY) scripts/deploy.py deploy
+deploy: install ## Deploy RELEASE to ENV (one transaction: alias + task definition, wait, smoke, revert)
+	@case "$(ENV)" in staging|production) ;; *) echo "error: ENV must be staging or production" >&2; exit 2;; esac
+	$(BIN)/mlops deploy --env $(ENV) --release "$$RELEASE"
 
 .PHONY: smoke
-smoke: install ## Smoke-test SMOKE_BASE_URL: /health and /metadata (EXPECTED_MODEL_VERSION)
-	$(PY) scripts/deploy.py smoke
+smoke: install ## Smoke-test SERVICE_URL: /ready, and /metadata names RELEASE's version and git SHA
+	$(BIN)/mlops smoke --release "$$RELEASE"
 
-.PHONY: deploy-rollback
-deploy-rollback: install ## Point ECS_SERVICE back at PREVIOUS_TASK_DEFINITION and wait
-	$(PY) scripts/deploy.py rollback
+.PHONY: release-verify
+release-verify: install ## Record that RELEASE passed staging's smoke + e2e (after the e2e job)
+	$(BIN)/mlops release verify --env staging --release "$$RELEASE"
 
 .PHONY: e2e
 e2e: install ## End-to-end tests; against a deployed service when E2E_BASE_URL is set

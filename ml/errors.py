@@ -118,3 +118,8 @@ class InterruptedOperationError(MlopsError):
     """`status` found an interrupted apply or deploy (a `promotion.<env>.pending` record)."""
 
     exit_code = 16
+
+
+class SmokeTestError(MlopsError):
+    """A service did not answer as the release it should run (`mlops smoke`; inside a deploy
+    it triggers the revert and the deploy exits with `DeployError`/`RevertError`)."""

@@ -15,3 +15,4 @@ from tests.fixtures.services import (  # noqa: F401
     mlflow_sqlite_server,
     postgres,
 )
+from tests.fixtures.terraform import aws_world  # noqa: F401  (platform + staging on moto)

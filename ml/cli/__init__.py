@@ -11,10 +11,13 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import deploy as deploy_verbs
+from ml.cli import images as images_verbs
 from ml.cli import monitor as monitor_verbs
 from ml.cli import platform as platform_verbs
 from ml.cli import pr as pr_verbs
 from ml.cli import promote as promote_verbs
+from ml.cli import release as release_verbs
 from ml.cli import serve as serve_verbs
 from ml.cli import train as train_verbs
 from ml.cli.base import state
@@ -48,6 +51,10 @@ app.command("history")(promote_verbs.history)
 app.command("rollback")(promote_verbs.rollback)
 app.add_typer(pr_verbs.pr_app, name="pr")
 app.command("serve")(serve_verbs.serve)
+app.add_typer(images_verbs.images_app, name="images")
+app.add_typer(release_verbs.release_app, name="release")
+app.command("deploy")(deploy_verbs.deploy)
+app.command("smoke")(deploy_verbs.smoke)
 app.add_typer(monitor_verbs.monitor_app, name="monitor")
 monitor_verbs.data_app.command("ingest")(train_verbs.ingest)
 app.add_typer(monitor_verbs.data_app, name="data")

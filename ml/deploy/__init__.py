@@ -1,5 +1,7 @@
-"""Deploying the serve image to AWS ECS: check the image, roll out, wait, smoke-test, roll back.
+"""Continuous deployment: images built once, releases, and `mlops deploy` as one transaction.
 
-`ml.deploy.ecs` holds the logic as plain functions over boto3 clients; `scripts/deploy.py` is the
-thin entry point the `deploy` reusable workflow calls.
+One module per concept: `settings` (the configuration names), `images` (build and push, by
+digest), `release` (the immutable release record), `ecs` (the AWS ECS adapter and rollout
+observer), `smoke` (the mandatory smoke test), `records` (the registry tags a deploy leaves),
+`alias` (the seam to the promotions engine) and `transaction` (`mlops deploy` itself).
 """

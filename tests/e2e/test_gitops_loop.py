@@ -4,8 +4,9 @@ Without E2E_BASE_URL: in a temporary git repository, with an embedded MLflow sto
 mode for ECR/ECS and real `python -m serve` processes standing in for the ECS tasks:
 
     two versions registered -> main names v1 -> apply staging, deploy, apply production
-    -> branch sets v2 -> validate + plan -> merge -> apply staging -> deploy to ECS (moto) with
-    the smoke test against the staging server -> apply production -> production serves v2
+    -> branch sets v2 -> validate + plan -> merge -> release R (the commit's image digest)
+    -> `mlops deploy --env staging --release R` (alias + ECS on moto + smoke test against the
+    staging server) -> apply production -> production serves v2
     -> `mlops rollback` (v1) -> merge -> apply staging, production -> production serves v1.
 
 With E2E_BASE_URL (the CD e2e job against staging): the same checks a user makes, against that
@@ -14,6 +15,7 @@ URL: /health, /metadata names EXPECTED_MODEL_VERSION (when set), /predict answer
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -190,12 +192,9 @@ def test_gitops_loop(tmp_path: Path, moto: str) -> None:
     ecs.create_service(cluster="staging", serviceName="api", taskDefinition=first, desiredCount=0)
 
     serve_env = {"SERVE_TRACKING_URI": tracking, "SERVE_POLL_INTERVAL": "0.5"}
-    with (
-        serve_process({**serve_env, "SERVE_MODEL_ALIAS": "staging"}, tmp_path / "stg.log") as stg,
-        serve_process(
-            {**serve_env, "SERVE_MODEL_ALIAS": "production"}, tmp_path / "prd.log"
-        ) as prd,
-    ):
+    with serve_process(
+        {**serve_env, "SERVE_MODEL_ALIAS": "production"}, tmp_path / "prd.log"
+    ) as prd:
         assert _metadata_version(prd, "1") == "1"
 
         # When a branch promotes v2, CI validates and plans it, and it is merged
@@ -209,41 +208,48 @@ def test_gitops_loop(tmp_path: Path, moto: str) -> None:
         git("merge", "-q", "--no-ff", "promote/v2", "-m", "Merge promote/v2")
         sha = git("rev-parse", "HEAD")
 
-        # Then CD: staging alias, image in ECR, rollout + smoke test against the staging server
-        apply("staging")
-        ecr.put_image(
-            repositoryName="credit-risk-serve",
-            imageManifest=json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                }
-            ),
-            imageTag=sha,
+        # Then CD: the image of this commit (its digest in ECR) becomes release R, and
+        # `mlops deploy` moves the staging alias and rolls ECS out; the staging server stands in
+        # for the task running the image built from `sha` (SERVE_GIT_COMMIT, as the image bakes)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "layers": [{"digest": "sha256:" + "0" * 64}],
+            }
         )
-        _run(
-            ROOT, env, sys.executable, str(ROOT / "scripts" / "deploy.py"), "deploy",
-            "--cluster", "staging", "--service", "api", "--image", f"{repo_url}:{sha}",
-            "--base-url", stg, "--expected-model-version", "2",
-            "--timeout", "20", "--poll", "0.2", "--smoke-timeout", "30",
+        digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+        ecr.put_image(
+            repositoryName="credit-risk-serve", imageManifest=manifest, imageTag=sha,
+            imageDigest=digest,
         )  # fmt: skip
-        service = ecs.describe_services(cluster="staging", services=["api"])["services"][0]
-        assert service["taskDefinition"].endswith(":2")
-        # And after approval, production moves to v2 without a restart
-        apply("production")
-        assert _metadata_version(prd, "2") == "2"
+        stg_env = {**serve_env, "SERVE_MODEL_ALIAS": "staging", "SERVE_GIT_COMMIT": sha}
+        with serve_process(stg_env, tmp_path / "stg.log") as stg:
+            _run(repo, env, mlops, "release", "create", "--git-sha", sha,
+                 "--serve-image", f"{repo_url}@{digest}")  # fmt: skip
+            deploy_env = {
+                **env, "ECS_CLUSTER": "staging", "ECS_SERVICE": "api", "SERVICE_URL": stg,
+                "SERVE_MODEL_NAME": MODEL, "DEPLOY_POLL_INTERVAL": "0.2",
+                "DEPLOY_ROLLOUT_TIMEOUT": "20", "DEPLOY_SMOKE_TIMEOUT": "30",
+            }  # fmt: skip
+            _run(repo, deploy_env, mlops, "deploy", "--env", "staging", "--release", sha[:12])
+            service = ecs.describe_services(cluster="staging", services=["api"])["services"][0]
+            assert service["taskDefinition"].endswith(":2")
+            # And after approval, production moves to v2 without a restart
+            apply("production")
+            assert _metadata_version(prd, "2") == "2"
 
-        # When v2 misbehaves: `mlops rollback` writes v1 back; the PR is merged; CD applies it
-        git("switch", "-q", "-c", "rollback/v1")
-        _run(repo, env, mlops, "rollback", MODEL)
-        assert "version: 1" in (repo / "promotions.yaml").read_text()
-        git("commit", "-q", "-am", "rollback to v1")
-        git("switch", "-q", "main")
-        git("merge", "-q", "--no-ff", "rollback/v1", "-m", "Merge rollback/v1")
-        apply("staging")
-        apply("production")
+            # When v2 misbehaves: `mlops rollback` writes v1 back; the PR is merged; CD applies
+            git("switch", "-q", "-c", "rollback/v1")
+            _run(repo, env, mlops, "rollback", MODEL)
+            assert "version: 1" in (repo / "promotions.yaml").read_text()
+            git("commit", "-q", "-am", "rollback to v1")
+            git("switch", "-q", "main")
+            git("merge", "-q", "--no-ff", "rollback/v1", "-m", "Merge rollback/v1")
+            apply("staging")
+            apply("production")
 
-        # Then production serves v1 again
-        assert _metadata_version(prd, "1") == "1"
-        assert _metadata_version(stg, "1") == "1"
+            # Then production serves v1 again
+            assert _metadata_version(prd, "1") == "1"
+            assert _metadata_version(stg, "1") == "1"
     shutil.rmtree(repo, ignore_errors=True)

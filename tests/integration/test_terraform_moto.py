@@ -1,29 +1,34 @@
 """Terraform against moto: real `terraform init/plan/apply/destroy`, real AWS API calls.
 
 moto runs in server mode as a subprocess on 127.0.0.1. The small root infra/terraform/tests/moto
-(the real `ecr` module, an S3 bucket, an ECS cluster, an IAM role) is applied and destroyed, and
-boto3 checks what exists in between. The stack root is planned against the same server with
-each environment's tfvars, which proves their data sources, counts and for_each keys resolve and
-the module graph has no cycle. Everything runs in copies under tmp_path, so the repository stays
-clean.
+(the real `ecr` module, an S3 bucket, an ECS cluster, an IAM role) is applied, checked with boto3,
+planned again (no perpetual diff) and destroyed. The real roots run in the session's `aws_world`
+(tests/fixtures/terraform.py): `make tf-plan` / `make tf-apply-plan` of the platform, then of
+staging, and plans of production and of both again as the plan roles, all against one moto with
+the S3 backend in moto too. These tests read what those plans and applies produced. Everything
+runs in copies under tmp, so the repository stays clean.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.fixtures.services import start_moto_server, stop_moto_server
-from tests.fixtures.terraform import TF_DIR, WORKFLOW_OUTPUTS
+from tests.fixtures.terraform import (
+    CERTIFICATE,
+    ENV_OUTPUTS,
+    MLFLOW_IMAGE,
+    PLATFORM_OUTPUTS,
+    REPOSITORY,
+    SERVE_IMAGE,
+    STATE_BUCKET,
+    World,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -31,292 +36,285 @@ REGION = "us-east-1"
 pytestmark = pytest.mark.timeout(900)
 
 
-# --- Fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto server subprocess on a free loopback port; fails loudly if it cannot start."""
-    server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
-    yield server.url
-    stop_moto_server(server)
-
-
-@pytest.fixture(scope="module")
-def terraform() -> str:
-    path = shutil.which(os.environ.get("TERRAFORM", "terraform"))
-    if path is None:
-        pytest.fail(
-            "terraform is not on PATH: install terraform >= 1.9 (see infra/terraform/README)"
-        )
-    return path
-
-
-def _plugin_dir() -> str | None:
-    """The provider mirror, as mk/terraform.mk finds it: TF_PLUGIN_DIR, else */tf-plugins."""
-    if "TF_PLUGIN_DIR" in os.environ:
-        return os.environ["TF_PLUGIN_DIR"] or None
-    for candidate in [Path("/opt/tf-plugins"), *sorted(Path("/").glob("*/tf-plugins"))]:
-        if (candidate / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-            return str(candidate)
-    return None
-
-
-@pytest.fixture(scope="module")
-def tf_env(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> dict[str, str]:
-    """Environment for terraform: dummy credentials for moto, no real AWS profile, no prompts."""
-    config = tmp_path_factory.mktemp("tfcli") / "terraformrc"
-    config.write_text("")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "TF_")) or k in ("AWS_CA_BUNDLE",)
-    }
-    cache = ROOT / ".cache" / "terraform-plugins"
-    cache.mkdir(parents=True, exist_ok=True)
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # moto's dummy credentials
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_EC2_METADATA_DISABLED="true",
-        TF_IN_AUTOMATION="1",
-        TF_INPUT="0",
-        TF_CLI_CONFIG_FILE=str(config),
-        TF_PLUGIN_CACHE_DIR=str(cache),
-    )
-    return env
-
-
-def _run(
-    args: list[str], cwd: Path, env: dict[str, str], ok_codes: tuple[int, ...] = (0,)
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    if result.returncode not in ok_codes:
-        pytest.fail(
-            f"`{' '.join(args)}` in {cwd} exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
-        )
-    return result
-
-
-def _copy_tree(tmp_path: Path, *roots: str) -> Path:
-    """Copy modules/ and the given roots into tmp_path, keeping their relative layout."""
-    ignore = shutil.ignore_patterns(".terraform", "*.tfstate", "*.tfstate.*", "*.tfplan")
-    shutil.copytree(TF_DIR / "modules", tmp_path / "modules", ignore=ignore)
-    for root in roots:
-        shutil.copytree(TF_DIR / root, tmp_path / root, ignore=ignore)
-    return tmp_path
-
-
-def _init(terraform: str, workdir: Path, env: dict[str, str]) -> None:
-    args = [terraform, "init", "-no-color"]
-    plugin_dir = _plugin_dir()
-    if plugin_dir:
-        args.append(f"-plugin-dir={plugin_dir}")
-    result = subprocess.run(
-        args, cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    if result.returncode != 0:
-        hint = (
-            f"with the provider mirror {plugin_dir}"
-            if plugin_dir
-            else "without a provider mirror (set TF_PLUGIN_DIR) and without registry access"
-        )
-        pytest.fail(f"terraform init failed {hint}:\n{result.stdout}\n{result.stderr}")
-
-
-def _aws(service: str, endpoint: str):  # type: ignore[no-untyped-def]
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # moto's dummy credentials
-    )
-
-
 # --- Apply and destroy the moto root ----------------------------------------------------------
 
 
-def test_moto_root_applies_and_destroys(
-    tmp_path: Path, terraform: str, tf_env: dict[str, str], moto_endpoint: str
-) -> None:
-    # Given a copy of the moto root and a unique name prefix
-    workdir = _copy_tree(tmp_path, "tests/moto") / "tests" / "moto"
-    name = f"tfmoto-{uuid.uuid4().hex[:8]}"
-    tf_vars = ["-var", f"endpoint_url={moto_endpoint}", "-var", f"name={name}"]
-    _init(terraform, workdir, tf_env)
-
-    # When it is planned and applied
-    plan = _run([terraform, "plan", "-no-color", "-out=moto.tfplan", *tf_vars], workdir, tf_env)
-    assert "Plan: 7 to add, 0 to change, 0 to destroy." in plan.stdout, plan.stdout[-3000:]
-    _run([terraform, "apply", "-no-color", "moto.tfplan"], workdir, tf_env)
-    outputs = json.loads(_run([terraform, "output", "-json"], workdir, tf_env).stdout)
-
-    # Then the resources exist in moto as the modules describe them
-    ecr = _aws("ecr", moto_endpoint)
-    repo = ecr.describe_repositories(repositoryNames=[f"{name}/api"])["repositories"][0]
-    assert repo["imageTagMutability"] == "IMMUTABLE"
-    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
-    assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
-    assert outputs["ecr_repository_url"]["value"] == repo["repositoryUri"]
-    policy = json.loads(
-        ecr.get_lifecycle_policy(repositoryName=f"{name}/api")["lifecyclePolicyText"]
-    )
-    assert [r["selection"]["tagStatus"] for r in policy["rules"]] == ["untagged", "any"]
-    assert policy["rules"][1]["selection"]["countNumber"] == 10
-
-    s3 = _aws("s3", moto_endpoint)
-    bucket = f"{name}-artifacts"
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    assert all(block.values()), block
-    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
-    assert tags == {"project": "credit-risk", "environment": "moto-test", "managed-by": "terraform"}
-
-    ecs = _aws("ecs", moto_endpoint)
-    clusters = ecs.describe_clusters(clusters=[name])["clusters"]
-    assert [c["status"] for c in clusters] == ["ACTIVE"]
-
-    iam = _aws("iam", moto_endpoint)
-    role = iam.get_role(RoleName=f"{name}-task")["Role"]
-    trust = role["AssumeRolePolicyDocument"]
-    if isinstance(trust, str):
-        trust = json.loads(trust)
-    assert trust["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
-
-    # And a second plan finds nothing to change (no perpetual diff in the modules)
-    again = _run(
-        [terraform, "plan", "-no-color", "-detailed-exitcode", *tf_vars],
-        workdir,
-        tf_env,
-        ok_codes=(0, 2),
-    )
-    assert again.returncode == 0, f"second plan is not empty:\n{again.stdout[-4000:]}"
-
-    # When it is destroyed
-    _run([terraform, "destroy", "-no-color", "-auto-approve", *tf_vars], workdir, tf_env)
-
-    # Then nothing is left
-    with pytest.raises(ClientError) as missing_repo:
-        ecr.describe_repositories(repositoryNames=[f"{name}/api"])
-    assert missing_repo.value.response["Error"]["Code"] == "RepositoryNotFoundException"
-    with pytest.raises(ClientError) as missing_bucket:
-        s3.head_bucket(Bucket=bucket)
-    assert missing_bucket.value.response["Error"]["Code"] in ("404", "NoSuchBucket")
-    remaining = ecs.describe_clusters(clusters=[name])["clusters"]
-    assert all(c["status"] == "INACTIVE" for c in remaining), remaining
-    with pytest.raises(ClientError) as missing_role:
-        iam.get_role(RoleName=f"{name}-task")
-    assert missing_role.value.response["Error"]["Code"] == "NoSuchEntity"
-    state = json.loads((workdir / "terraform.tfstate").read_text())
-    assert state["resources"] == []
+def test_moto_root_applies_and_destroys(aws_world: World) -> None:
+    # The small root's apply, checks, second plan and destroy ran beside the platform's apply
+    # (tests/fixtures/terraform.py, moto_root_lifecycle); its outcome is reported here.
+    if aws_world.moto_root_error is not None:
+        raise aws_world.moto_root_error
 
 
-# --- Plan the stack for each environment ------------------------------------------------------
-
-OVERRIDE = """
-# Written by the moto test: local state, and every AWS call to moto.
-terraform {{
-  backend "local" {{}}
-}}
-
-provider "aws" {{
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  s3_use_path_style           = true
-
-  endpoints {{
-{endpoints}
-  }}
-}}
-"""
-SERVICES = ["ec2", "sts", "iam", "s3", "ecr", "ecs", "kms", "rds", "logs", "elbv2"]
+# --- The real roots, as `aws_world` built them ------------------------------------------------
 
 
-@pytest.mark.parametrize("env", ["staging", "production"])
-def test_stack_plans_each_env_against_moto(
-    tmp_path: Path, terraform: str, tf_env: dict[str, str], moto_endpoint: str, env: str
-) -> None:
-    # Given a copy of the stack root whose provider talks to moto, with local state
-    workdir = _copy_tree(tmp_path, "stack", "envs") / "stack"
-    endpoints = "\n".join(f'    {s} = "{moto_endpoint}"' for s in SERVICES)
-    (workdir / "moto_override.tf").write_text(OVERRIDE.format(endpoints=endpoints))
-    _init(terraform, workdir, tf_env)
+def _created(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        c["address"]: c["change"]["after"]
+        for c in plan["resource_changes"]
+        if c["change"]["actions"] == ["create"]
+    }
 
-    # When it is planned with the env's tfvars and the variables CI passes, as `make tf-plan` does
-    plan = _run(
-        [
-            terraform,
-            "plan",
-            "-no-color",
-            "-out=env.tfplan",
-            f"-var-file=../envs/{env}.tfvars",
-            "-var",
-            "github_repository=acme/credit-risk-gitops",
-            "-var",
-            "state_bucket_name=acme-terraform-state",
-            "-var",
-            f"aws_region={REGION}",
-        ],
-        workdir,
-        tf_env,
-    )
 
-    # Then it creates the whole environment and exposes every output the workflows read
-    assert "to add, 0 to change, 0 to destroy." in plan.stdout, plan.stdout[-3000:]
-    shown = json.loads(_run([terraform, "show", "-json", "env.tfplan"], workdir, tf_env).stdout)
-    created = [c for c in shown["resource_changes"] if c["change"]["actions"] == ["create"]]
-    assert len(created) > 80, f"only {len(created)} resources planned"
-    types = {c["type"] for c in created}
+def _registered_container(world: World, family: str) -> dict[str, Any]:
+    """The container terraform registered (the definition holds secret ARNs, unknown at plan)."""
+    ecs = world.moto.client("ecs")
+    found = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+    return dict(found["containerDefinitions"][0])
+
+
+def _data_source(plan: dict[str, Any], address: str) -> dict[str, Any]:
+    """A data source's values: read during the plan (prior_state) or deferred to the apply."""
+    for change in plan["resource_changes"]:
+        if change["address"] == address:
+            return dict(change["change"]["after"])
+
+    def walk(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield from module.get("resources", [])
+        for child in module.get("child_modules", []):
+            yield from walk(child)
+
+    for resource in walk(plan["prior_state"]["values"]["root_module"]):
+        if resource["address"] == address:
+            return dict(resource["values"])
+    raise KeyError(address)
+
+
+def test_platform_and_both_environments_hold_exactly_one_mlflow(aws_world: World) -> None:
+    # Given the plans of the three roots (the platform's and staging's were then applied)
+    plans = {root: aws_world.plans[root] for root in ("platform", "staging", "production")}
+
+    # When the MLflow services and databases are counted across them
+    def mlflow(kind: str) -> list[str]:
+        return [
+            f"{root}: {address}"
+            for root, plan in plans.items()
+            for address, after in _created(plan).items()
+            if address.split(".")[-1].split("[")[0] == "this"
+            and f"{kind}." in address
+            and "mlflow" in (address + json.dumps(after.get("name") or after.get("identifier")))
+        ]
+
+    services, databases = mlflow("aws_ecs_service"), mlflow("aws_db_instance")
+    # Then there is one of each, in the platform, and none in an environment
+    assert services == ["platform: module.mlflow.module.server.aws_ecs_service.this[0]"]
+    assert databases == ["platform: module.mlflow.aws_db_instance.this"]
+    for env in ("staging", "production"):
+        types = {c["type"] for c in plans[env]["resource_changes"]}
+        assert "aws_db_instance" not in types, env
+        assert "aws_s3_bucket" not in types, env
+
+
+def test_platform_builds_the_shared_pieces_and_publishes_them(aws_world: World) -> None:
+    plan = aws_world.plans["platform"]
+    created = _created(plan)
+    types = {c["type"] for c in plan["resource_changes"]}
     for expected in (
         "aws_vpc",
         "aws_nat_gateway",
         "aws_flow_log",
+        "aws_kms_key",
         "aws_ecr_repository",
-        "aws_ecs_service",
-        "aws_lb",
-        "aws_appautoscaling_policy",
-        "aws_db_instance",
-        "aws_s3_bucket_policy",
+        "aws_ecr_lifecycle_policy",
         "aws_iam_openid_connect_provider",
+        "aws_db_instance",
+        "aws_ecs_service",
+        "aws_secretsmanager_secret",
+        "aws_ssm_parameter",
     ):
-        assert expected in types, f"{expected} not planned"
-    missing = WORKFLOW_OUTPUTS - set(shown["output_changes"])
-    assert not missing, f"outputs missing from the plan: {sorted(missing)}"
+        assert expected in types, f"{expected} not planned by the platform"
+    assert set(plan["output_changes"]) >= PLATFORM_OUTPUTS
+    repositories = sorted(
+        a["name"] for k, a in created.items() if k.endswith("aws_ecr_repository.this")
+    )
+    assert repositories == ["credit-risk/mlflow", "credit-risk/serve"]
+    # MLflow runs the image CD pushed, with MLflow's basic-auth app and its secrets from
+    # Secrets Manager (admin credentials, Flask key, database login: none in plain text).
+    assert "module.mlflow.module.server.aws_ecs_task_definition.this[0]" in created
+    server = _registered_container(aws_world, "credit-risk-mlflow")
+    assert server["image"] == MLFLOW_IMAGE
+    assert "--app-name basic-auth" in " ".join(server["command"])
+    assert "--serve-artifacts" in " ".join(server["command"])
+    secrets = {s["name"] for s in server["secrets"]}
+    assert {"MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD"} <= secrets
+    assert {"MLFLOW_FLASK_SERVER_SECRET_KEY", "DB_PASSWORD"} <= secrets
+    assert not any("PASSWORD" in e["name"] for e in server["environment"])
+    # The environments read the platform through one SSM parameter, which exists after apply.
+    ssm = aws_world.moto.client("ssm")
+    published = json.loads(
+        ssm.get_parameter(Name="/credit-risk/platform/outputs")["Parameter"]["Value"]
+    )
+    assert published["schema_version"] == 1
+    assert set(published["permissions_boundary_arn"]) == {"staging", "production"}
 
-    by_address = {c["address"]: c["change"]["after"] for c in created}
-    db = by_address["module.mlflow.aws_db_instance.this"]
-    assert db["publicly_accessible"] is False
-    assert db["storage_encrypted"] is True
-    assert db["manage_master_user_password"] is True
-    assert db["multi_az"] is (env == "production")
-    # The env's tfvars shape it: its name, its CIDR, one NAT gateway per zone only in production.
-    vpc = by_address["module.network.aws_vpc.this"]
-    assert vpc["tags_all"]["environment"] == env
-    tfvars = (TF_DIR / "envs" / f"{env}.tfvars").read_text()
-    assert f'vpc_cidr_block = "{vpc["cidr_block"]}"' in tfvars
-    zones = [a for a in by_address if a.startswith("module.network.aws_subnet.public[")]
-    nat_gateways = [a for a in by_address if a.startswith("module.network.aws_nat_gateway.")]
-    assert len(zones) > 1
-    assert len(nat_gateways) == (len(zones) if env == "production" else 1), nat_gateways
-    service = by_address["module.api.aws_ecs_service.this"]
-    assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
-    # The trust policy document is read at apply (it names the new OIDC provider), but its
-    # conditions are known now: the terraform role trusts only the infrastructure environment.
-    reads = {c["address"]: c["change"]["after"] for c in shown["resource_changes"]}
-    trust = reads['module.github_oidc.data.aws_iam_policy_document.trust["terraform"]']
-    conditions = {c["variable"]: c["values"] for c in trust["statement"][0]["condition"]}
-    assert conditions == {
-        "token.actions.githubusercontent.com:aud": ["sts.amazonaws.com"],
-        "token.actions.githubusercontent.com:sub": [
-            "repo:acme/credit-risk-gitops:environment:infrastructure"
-        ],
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_environment_runs_the_api_as_itself_with_its_token_from_secrets_manager(
+    aws_world: World, env: str
+) -> None:
+    plan = aws_world.plans[env]
+    created = _created(plan)
+    assert set(plan["output_changes"]) >= ENV_OUTPUTS
+    assert "module.api.aws_ecs_task_definition.this[0]" in created
+    if env == "staging":  # applied: the registered definition is in moto
+        api = _registered_container(aws_world, "credit-risk-staging-api")
+        environment = {e["name"]: e["value"] for e in api["environment"]}
+        assert environment["SERVE_ENVIRONMENT"] == env
+        assert environment["SERVE_MODEL_ALIAS"] == env
+        assert api["image"] == SERVE_IMAGE
+        secrets = {s["name"]: s["valueFrom"] for s in api["secrets"]}
+        names = {"SERVE_API_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+        assert set(secrets) == names
+        token = aws_world.outputs["staging"]["api_token_secret_arn"]["value"]
+        assert secrets["SERVE_API_TOKEN"] == f"{token}:token::"
+        assert not any("TOKEN" in e["name"] or "PASSWORD" in e["name"] for e in api["environment"])
+    listeners = {a: v for a, v in created.items() if ".aws_lb_listener." in a}
+    ingress = sorted(v["cidr_ipv4"] for a, v in created.items() if ".alb_cidr[" in a)
+    if env == "production":
+        # HTTPS with the certificate; port 80 only redirects; ingress is the listed CIDRs only.
+        https = listeners["module.api.aws_lb_listener.https[0]"]
+        assert https["certificate_arn"] == CERTIFICATE
+        assert https["protocol"] == "HTTPS"
+        assert (
+            listeners["module.api.aws_lb_listener.http"]["default_action"][0]["type"] == "redirect"
+        )
+        assert ingress == ["203.0.113.0/24"]
+    else:
+        assert set(listeners) == {"module.api.aws_lb_listener.http"}
+
+
+def _trust(plan: dict[str, Any], address: str) -> dict[str, list[str]]:
+    document = _data_source(plan, address)
+    return {
+        f"{c['test']} {c['variable']}": c["values"]
+        for s in document["statement"]
+        for c in s["condition"]
     }
-    # Plain HTTP for the production API is allowed for a bootstrap, but never silently; staging
-    # may serve it without a warning.
-    assert ("api_serves_https" in plan.stdout + plan.stderr) is (env == "production")
+
+
+def test_oidc_trust_binds_repository_environment_and_main(aws_world: World) -> None:
+    repo = f"repo:{REPOSITORY}"
+    sub = "token.actions.githubusercontent.com:sub"
+    aud = "StringEquals token.actions.githubusercontent.com:aud"
+    # The deploy role of each environment: its GitHub environment, on main, nothing else.
+    for env in ("staging", "production"):
+        trust = _trust(
+            aws_world.plans[env], "module.role_deploy.data.aws_iam_policy_document.trust"
+        )
+        assert trust == {
+            aud: ["sts.amazonaws.com"],
+            f"StringEquals {sub}": [f"{repo}:environment:{env}:ref:refs/heads/main"],
+        }
+    platform = aws_world.plans["platform"]
+    main = "ref:refs/heads/main"
+    doc = "data.aws_iam_policy_document.trust"
+    expected = {
+        f"module.role_release.{doc}": f"{repo}:environment:release:{main}",
+        f"module.role_train.{doc}": f"{repo}:environment:retrain:{main}",
+    }
+    for root in ("platform", "staging", "production"):
+        expected[f'module.role_terraform["{root}"].data.aws_iam_policy_document.trust'] = (
+            f"{repo}:environment:infrastructure-{root}:ref:refs/heads/main"
+        )
+    for address, subject in expected.items():
+        assert _trust(platform, address) == {
+            aud: ["sts.amazonaws.com"],
+            f"StringEquals {sub}": [subject],
+        }
+    # Plan roles: pull requests of the repository (never forks: they get no OIDC token).
+    for root in ("platform", "staging", "production"):
+        trust = _trust(platform, f'module.role_plan["{root}"].data.aws_iam_policy_document.trust')
+        assert trust[f"StringLike {sub}"] == [f"{repo}:pull_request:ref:refs/pull/*/merge"]
+
+
+def test_state_lives_in_s3_one_key_per_root_and_no_lock_is_left(aws_world: World) -> None:
+    s3 = aws_world.moto.client("s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=STATE_BUCKET).get("Contents", []))
+    assert keys == [
+        "credit-risk/platform/terraform.tfstate",
+        "credit-risk/staging/terraform.tfstate",
+    ]
+    # use_lockfile wrote <key>.tflock during each apply (conditional write) and removed it.
+    writes = [c for c in aws_world.moto.calls() if c.service == "s3" and c.operation == "PutObject"]
+    assert any(c.params["Key"].endswith(".tflock") for c in writes)
+
+
+def test_reviewed_plan_is_the_applied_plan(aws_world: World, tmp_path: Path) -> None:
+    plan_dir = aws_world.plan_dir
+    plan, checksum = plan_dir / "staging.tfplan", plan_dir / "staging.tfplan.sha256"
+
+    # Given the plan staging was applied from, downloaded again as a PR's artefact
+    shutil.copy(aws_world.tmp / "staging.applied.tfplan", plan)
+    shutil.copy(aws_world.tmp / "staging.applied.sha256", checksum)
+    # When it is applied a second time, then terraform refuses the stale plan, in one line
+    stale = aws_world.make("tf-apply-plan", "staging", "terraform-staging", ok_codes=(2,))
+    message = [line for line in stale.stderr.splitlines() if line.startswith("error:")]
+    assert message == [
+        "error: the reviewed plan of staging is stale (its state changed after the plan was made): "
+        "nothing was applied; re-run the plan and review it again"
+    ], stale.stderr
+
+    # Given a plan file that is not the one its checksum names
+    with plan.open("ab") as fh:
+        fh.write(b"tampered")
+    # When it is applied, then the checksum refuses it before terraform runs
+    tampered = aws_world.make("tf-apply-plan", "staging", "terraform-staging", ok_codes=(2,))
+    assert (
+        "does not match staging.tfplan.sha256: it is not the plan that was reviewed"
+        in tampered.stderr
+    )
+    assert "terraform init" not in tampered.stderr
+
+    # Given no plan at all, then it says what to do
+    plan.unlink()
+    missing = aws_world.make("tf-apply-plan", "staging", "terraform-staging", ok_codes=(2,))
+    assert "error: no reviewed plan for staging" in missing.stderr
+
+
+def test_seed_secrets_gives_each_secret_a_value_once_and_prints_none(aws_world: World) -> None:
+    secrets = aws_world.moto.client("secretsmanager")
+    token = aws_world.outputs["staging"]["api_token_secret_arn"]["value"]
+    # Given the secrets terraform created empty (terraform never holds their values)
+    assert (
+        "VersionIdsToStages" not in secrets.describe_secret(SecretId=token)
+        or not secrets.describe_secret(SecretId=token)["VersionIdsToStages"]
+    )
+
+    # When they are seeded twice (with the bootstrap's administrator credentials)
+    to_moto = {"AWS_ENDPOINT_URL": aws_world.moto.url}
+    first = aws_world.make("tf-seed-secrets", "staging", "admin", to_moto)
+    value = json.loads(secrets.get_secret_value(SecretId=token)["SecretString"])
+    second = aws_world.make("tf-seed-secrets", "staging", "admin", to_moto)
+
+    # Then each got a generated value once, and neither run printed it
+    assert "api_token: seeded" in first.stdout
+    assert "mlflow_reader: seeded" in first.stdout
+    assert "api_token: has a value already, left unchanged" in second.stdout
+    assert set(value) == {"token"}
+    assert len(value["token"]) >= 40
+    assert json.loads(secrets.get_secret_value(SecretId=token)["SecretString"]) == value
+    assert value["token"] not in first.stdout + first.stderr + second.stdout + second.stderr
+    reader = aws_world.outputs["staging"]["mlflow_reader_secret_arn"]["value"]
+    login = json.loads(secrets.get_secret_value(SecretId=reader)["SecretString"])
+    assert login["username"] == "serve-staging"
+    assert len(login["password"]) >= 40
+
+
+def test_release_images_are_never_expired_by_the_lifecycle(aws_world: World) -> None:
+    ecr = aws_world.moto.client("ecr")
+    for repository in ("credit-risk/serve", "credit-risk/mlflow"):
+        rules = json.loads(
+            ecr.get_lifecycle_policy(repositoryName=repository)["lifecyclePolicyText"]
+        )["rules"]
+        first = min(rules, key=lambda r: r["rulePriority"])
+        # ECR: an image matched by a higher-priority rule is never expired by a lower one, and
+        # the first rule selects every release-* image but expires none below its count.
+        assert first["selection"] == {
+            "tagStatus": "tagged",
+            "tagPatternList": ["release-*"],
+            "countType": "imageCountMoreThan",
+            "countNumber": 10000,
+        }
+        later = [r["selection"] for r in rules if r is not first]
+        assert all("tagPatternList" not in s and "tagPrefixList" not in s for s in later)

@@ -1,9 +1,10 @@
 """Static checks of infra/terraform that `terraform validate` does not make.
 
 Every variable must be typed and described, every output described (STYLE.md item 11), modules
-follow the standard layout, the stack root pins terraform and the provider, keeps state in S3
-with locking and exposes the outputs the workflows read, and each environment's tfvars names it
-and sets only declared variables. HCL is read with python-hcl2 (the dev extra).
+follow the standard layout, both roots (platform, and the environment root `stack`) pin
+terraform >= 1.10 (S3 lock files) and the provider, keep state in S3 with locking and expose the
+outputs the bootstrap and workflows read, and each root's tfvars sets only declared variables.
+HCL is read with python-hcl2 (the dev extra).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from hcl2 import SerializationOptions
 from hcl2.query import BlockView, DocumentView
 from lark import UnexpectedInput
 
-from tests.fixtures.terraform import TF_DIR, WORKFLOW_OUTPUTS
+from tests.fixtures.terraform import ENV_OUTPUTS, PLATFORM_OUTPUTS, TF_DIR, WORKFLOW_TF_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["ecr", "ecs_service", "github_oidc", "kms", "mlflow", "network"]
+MODULES = ["ecr", "ecs_service", "github_oidc", "github_role", "kms", "mlflow", "network"]
 ENVS = ["staging", "production"]
 SECRET_NAME = re.compile(r"password|secret|token|private_key|access_key", re.IGNORECASE)
 # References to secrets (ARNs, name => ARN maps) are not secret values.
@@ -264,114 +265,141 @@ def test_module_has_standard_layout(module: str) -> None:
 
 def _terraform_settings(path: Path) -> str:
     text = path.read_text()
-    assert re.search(r'required_version\s*=\s*">= 1\.9"', text), f"{path}: required_version"
+    assert re.search(r'required_version\s*=\s*">= 1\.10"', text), f"{path}: required_version"
     assert re.search(r'source\s*=\s*"hashicorp/aws"', text), f"{path}: aws provider source"
     assert re.search(r'version\s*=\s*"~> 5\.100"', text), f"{path}: aws provider ~> 5.100"
     return text
 
 
 STACK = TF_DIR / "stack"
+PLATFORM = TF_DIR / "platform"
 TERRAFORM_WORKFLOW = ROOT / ".github" / "workflows" / "terraform.yml"
-# Variables the terraform workflow passes as TF_VAR_* rather than through envs/<env>.tfvars.
-WORKFLOW_TF_VARS = {
-    name.removeprefix("TF_VAR_")
-    for name in yaml.safe_load(TERRAFORM_WORKFLOW.read_text())["env"]
-    if name.startswith("TF_VAR_")
-}
+# Root configuration and the tfvars files that configure it.
+ROOTS = {"platform": PLATFORM, "staging": STACK, "production": STACK}
 
 
-def env_tfvars(env: str) -> dict[str, Any]:
-    return tfvars_of(TF_DIR / "envs" / f"{env}.tfvars")
+def env_tfvars(root: str) -> dict[str, Any]:
+    return tfvars_of(TF_DIR / "envs" / f"{root}.tfvars")
 
 
-def stack_variables() -> dict[str, Block]:
-    return {b.labels[0]: b for b in blocks_of(STACK / "variables.tf") if b.type == "variable"}
+def root_variables(directory: Path) -> dict[str, Block]:
+    return {b.labels[0]: b for b in blocks_of(directory / "variables.tf") if b.type == "variable"}
 
 
 @pytest.mark.parametrize(
-    "versions", [f"modules/{m}/versions.tf" for m in MODULES] + ["stack/versions.tf"]
+    "versions",
+    [f"modules/{m}/versions.tf" for m in MODULES] + ["stack/versions.tf", "platform/versions.tf"],
 )
 def test_terraform_and_provider_are_pinned(versions: str) -> None:
     _terraform_settings(TF_DIR / versions)
 
 
-def test_stack_keeps_locked_state_in_s3() -> None:
-    text = _terraform_settings(STACK / "versions.tf")
+@pytest.mark.parametrize("directory", [STACK, PLATFORM], ids=["stack", "platform"])
+def test_root_keeps_locked_state_in_s3(directory: Path) -> None:
+    text = _terraform_settings(directory / "versions.tf")
     backend = re.search(r'backend\s+"s3"\s*\{(?P<body>[^}]*)\}', text)
-    assert backend, "stack: no S3 backend"
+    assert backend, f"{directory.name}: no S3 backend"
     assert re.search(r"use_lockfile\s*=\s*true", backend.group("body")), "S3 lock file off"
     assert not re.search(r"\b(bucket|key)\s*=", backend.group("body")), (
-        "bucket/key belong in envs/<env>.backend.hcl (partial configuration), not in git"
+        "bucket/key belong in envs/<root>.backend.hcl (partial configuration), not in git"
     )
     # Offline init (-plugin-dir) and CI both rely on the committed provider hashes.
     assert (
         'provider "registry.terraform.io/hashicorp/aws"'
-        in (STACK / ".terraform.lock.hcl").read_text()
+        in (directory / ".terraform.lock.hcl").read_text()
     )
 
 
-def test_envs_are_exactly_staging_and_production() -> None:
-    assert sorted(p.stem for p in (TF_DIR / "envs").glob("*.tfvars")) == sorted(ENVS)
+def test_tfvars_are_exactly_the_three_roots() -> None:
+    assert sorted(p.stem for p in (TF_DIR / "envs").glob("*.tfvars")) == sorted(ROOTS)
     validation = re.search(
         r'variable\s+"environment"\s*\{.*?condition\s*=\s*(?P<condition>[^\n]+)',
         (STACK / "variables.tf").read_text(),
         re.DOTALL,
     )
     assert validation, 'stack: variable "environment" has no validation'
-    for env in ENVS:
+    for env in ("staging", "production"):
         assert f'"{env}"' in validation.group("condition")
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_env_has_a_backend_example_with_its_own_state_key(env: str) -> None:
-    example = TF_DIR / "envs" / f"{env}.backend.hcl.example"
-    assert example.is_file(), f"envs/{env}.backend.hcl.example is missing"
-    assert f'key    = "credit-risk/{env}/terraform.tfstate"' in example.read_text()
+@pytest.mark.parametrize("root", sorted(ROOTS))
+def test_root_has_a_backend_example_with_its_own_state_key(root: str) -> None:
+    example = TF_DIR / "envs" / f"{root}.backend.hcl.example"
+    assert example.is_file(), f"envs/{root}.backend.hcl.example is missing"
+    text = example.read_text()
+    assert f'key    = "credit-risk/{root}/terraform.tfstate"' in text
+    assert f'workspace_key_prefix = "credit-risk/{root}/workspaces"' in text
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ["staging", "production"])
 def test_env_tfvars_names_its_own_environment(env: str) -> None:
     assert env_tfvars(env).get("environment") == env
 
 
-def test_production_survives_a_zone_outage_and_staging_saves_cost() -> None:
-    production, staging = env_tfvars("production"), env_tfvars("staging")
-    assert production["single_nat_gateway"] is False
-    assert production["mlflow_db_multi_az"] is True
-    assert staging["single_nat_gateway"] is True
-    assert staging["mlflow_db_multi_az"] is False
-    assert production["vpc_cidr_block"] != staging["vpc_cidr_block"]
+def test_the_shared_platform_survives_a_zone_outage() -> None:
+    platform = env_tfvars("platform")
+    assert platform["single_nat_gateway"] is False
+    assert platform["mlflow_db_multi_az"] is True
+    assert env_tfvars("production")["api_min_capacity"] > env_tfvars("staging")["api_min_capacity"]
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_env_tfvars_sets_only_declared_variables(env: str) -> None:
-    undeclared = set(env_tfvars(env)) - set(stack_variables())
-    assert not undeclared, f"envs/{env}.tfvars sets undeclared {sorted(undeclared)}"
+def test_production_is_never_open_to_the_internet() -> None:
+    assert "0.0.0.0/0" not in env_tfvars("production")["api_allowed_cidr_blocks"]
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_env_tfvars_and_workflow_supply_every_required_variable(env: str) -> None:
-    # Without a default, a variable must come from the env's tfvars or from the workflow's
+@pytest.mark.parametrize("root", sorted(ROOTS))
+def test_tfvars_sets_only_declared_variables(root: str) -> None:
+    undeclared = set(env_tfvars(root)) - set(root_variables(ROOTS[root]))
+    assert not undeclared, f"envs/{root}.tfvars sets undeclared {sorted(undeclared)}"
+
+
+@pytest.mark.parametrize("root", sorted(ROOTS))
+def test_tfvars_and_workflow_supply_every_required_variable(root: str) -> None:
+    # Without a default, a variable must come from the root's tfvars or from the workflow's
     # TF_VAR_*; never both, as -var-file would silently override the workflow's value.
-    tfvars = set(env_tfvars(env))
-    required = {name for name, b in stack_variables().items() if "default" not in b.attributes}
+    tfvars = set(env_tfvars(root))
+    required = {n for n, b in root_variables(ROOTS[root]).items() if "default" not in b.attributes}
     missing = required - tfvars - WORKFLOW_TF_VARS
-    assert not missing, f"neither envs/{env}.tfvars nor terraform.yml sets {sorted(missing)}"
-    assert not tfvars & WORKFLOW_TF_VARS, f"envs/{env}.tfvars overrides the workflow's TF_VAR_*"
+    assert not missing, f"neither envs/{root}.tfvars nor TF_VAR_* sets {sorted(missing)}"
+    assert not tfvars & WORKFLOW_TF_VARS, f"envs/{root}.tfvars overrides the workflow's TF_VAR_*"
 
 
-def test_stack_exposes_the_workflow_outputs() -> None:
-    outputs = {b.labels[0] for b in blocks_of(STACK / "outputs.tf") if b.type == "output"}
-    missing = WORKFLOW_OUTPUTS - outputs
-    assert not missing, f"stack lacks outputs {sorted(missing)}"
+def test_terraform_workflow_passes_the_tf_vars_the_roots_need() -> None:
+    # The workflow owns these values (repository, region, state bucket); the roots expect them.
+    env = yaml.safe_load(TERRAFORM_WORKFLOW.read_text()).get("env") or {}
+    passed = {name.removeprefix("TF_VAR_") for name in env if name.startswith("TF_VAR_")}
+    assert passed >= WORKFLOW_TF_VARS, (
+        f"terraform.yml lacks TF_VAR_{sorted(WORKFLOW_TF_VARS - passed)}"
+    )
 
 
-def test_stack_sets_default_tags() -> None:
-    providers = blocks_of(STACK / "providers.tf")
+@pytest.mark.parametrize(
+    ("directory", "expected"),
+    [(PLATFORM, PLATFORM_OUTPUTS), (STACK, ENV_OUTPUTS)],
+    ids=["platform", "stack"],
+)
+def test_root_exposes_the_outputs_the_bootstrap_reads(
+    directory: Path, expected: frozenset[str]
+) -> None:
+    outputs = {b.labels[0] for b in blocks_of(directory / "outputs.tf") if b.type == "output"}
+    missing = expected - outputs
+    assert not missing, f"{directory.name} lacks outputs {sorted(missing)}"
+
+
+@pytest.mark.parametrize("directory", [STACK, PLATFORM], ids=["stack", "platform"])
+def test_root_sets_default_tags(directory: Path) -> None:
+    providers = blocks_of(directory / "providers.tf")
     aws = [b for b in providers if b.type == "provider" and b.labels == ["aws"]]
-    assert aws, "stack: no provider aws block"
-    assert "default_tags" in aws[0].nested, "stack: provider aws without default_tags"
-    text = (STACK / "providers.tf").read_text()
+    assert aws, f"{directory.name}: no provider aws block"
+    assert "default_tags" in aws[0].nested, f"{directory.name}: provider aws without default_tags"
+    text = (directory / "providers.tf").read_text()
     for tag in ("project", "environment", "managed-by"):
-        assert re.search(rf"\b{tag}\s*=", text), f"stack: default tag {tag} missing"
-    assert re.search(r"\benvironment\s*=\s*var\.environment\b", text)
+        assert re.search(rf"\b{tag}\s*=", text), f"{directory.name}: default tag {tag} missing"
+
+
+def test_no_task_definition_names_an_image_nothing_pushes() -> None:
+    # The MLflow service once ran `mlflow:bootstrap`, a tag nothing pushed (issue 13).
+    for path in tf_files():
+        text = path.read_text()
+        assert "initial_image_tag" not in text, path
+        assert ":bootstrap" not in text or "placeholder" in text, path

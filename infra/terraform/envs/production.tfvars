@@ -1,23 +1,18 @@
-# Production settings of the stack root (../stack): `make tf-plan ENV=production` passes this file.
-# Committed and reviewed like code, so no secrets. github_repository, state_bucket_name and
-# aws_region are not set here: they come from TF_VAR_* (the workflow's env, or exported by hand),
-# and a value here would override them.
+# Production settings of the environment root (../stack): `make tf-plan ROOT=production` passes
+# this file. Committed and reviewed like code, so no secrets. github_repository and aws_region
+# come from TF_VAR_* (the workflow's env, or exported by hand); a value here would override them.
 environment = "production"
-
-vpc_cidr_block = "10.50.0.0/16"
-
-# Survives a zone outage: a NAT gateway per zone and a standby database.
-single_nat_gateway = false
-mlflow_db_multi_az = true
 
 api_min_capacity = 2
 api_max_capacity = 8
 
-# aws_account_id = "123456789012"
-# Same account as staging? The GitHub OIDC provider exists once per account:
-# create_oidc_provider = false
-# oidc_provider_arn    = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
-# HTTPS for the API (an ACM certificate in the same region); plans warn until it is set:
+# Production refuses an open ingress: set your callers' egress ranges (203.0.113.0/24 is a
+# documentation range nobody calls from, so nothing is reachable until you change it).
+api_allowed_cidr_blocks = ["203.0.113.0/24"]
+
+# Production refuses plain HTTP: its plan fails until this names your ACM certificate.
 # api_certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/..."
-# Who may reach MLflow besides the VPC (VPN, self-hosted runners):
-# mlflow_allowed_cidr_blocks = ["203.0.113.0/24"]
+
+# The serve image of the first release verified in staging (README, bootstrap step 5):
+# api_image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk/serve@sha256:..."
+# aws_account_id = "123456789012"

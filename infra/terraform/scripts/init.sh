@@ -13,7 +13,7 @@ shift
 terraform=${TERRAFORM:-terraform}
 
 if ! command -v "$terraform" >/dev/null 2>&1; then
-  echo "error: '$terraform' is not on PATH; install terraform >= 1.9 (https://developer.hashicorp.com/terraform/install)." >&2
+  echo "error: '$terraform' is not on PATH; install terraform >= 1.10 (https://developer.hashicorp.com/terraform/install)." >&2
   exit 1
 fi
 

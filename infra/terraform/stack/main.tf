@@ -1,36 +1,24 @@
-# One root for every environment; envs/<env>.tfvars says which one and how it differs.
+# One root for every environment (envs/<env>.tfvars says which one, and its state key is
+# credit-risk/<env>/terraform.tfstate): the environment's ECS cluster and prediction API, their
+# roles, the environment's deploy role and the API's secrets. Everything shared (network, key,
+# image registry, the one MLflow, the OIDC provider) belongs to ../platform, applied first;
+# this root reads it from the platform's SSM parameter, never from the platform's state.
+
 locals {
   name = "${var.project}-${var.environment}"
 }
 
-module "kms" {
-  source = "../modules/kms"
-
-  name = local.name
+# The platform's published outputs (platform/main.tf, aws_ssm_parameter.outputs). A parameter
+# rather than terraform_remote_state: the environment's plan and apply roles then need
+# ssm:GetParameter on one non-secret document, not s3:GetObject on the platform's state, so
+# state access stays one key per root; and rather than copied variables, so a platform change
+# reaches the environments without a hand-edited tfvars file.
+data "aws_ssm_parameter" "platform" {
+  name = "/${var.project}/platform/outputs"
 }
 
-module "network" {
-  source = "../modules/network"
-
-  name               = local.name
-  cidr_block         = var.vpc_cidr_block
-  enable_nat_gateway = true
-  single_nat_gateway = var.single_nat_gateway
-  kms_key_arn        = module.kms.key_arn
-}
-
-module "ecr_api" {
-  source = "../modules/ecr"
-
-  name        = "${local.name}/api"
-  kms_key_arn = module.kms.key_arn
-}
-
-module "ecr_mlflow" {
-  source = "../modules/ecr"
-
-  name        = "${local.name}/mlflow"
-  kms_key_arn = module.kms.key_arn
+locals {
+  platform = jsondecode(data.aws_ssm_parameter.platform.insecure_value)
 }
 
 resource "aws_ecs_cluster" "this" {
@@ -39,6 +27,13 @@ resource "aws_ecs_cluster" "this" {
   setting {
     name  = "containerInsights"
     value = "enabled"
+  }
+
+  lifecycle {
+    precondition {
+      condition     = try(local.platform.schema_version, 0) == 1
+      error_message = "The platform parameter /${var.project}/platform/outputs is not schema_version 1: apply ../platform first (README, apply order)."
+    }
   }
 }
 
@@ -52,30 +47,29 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
   }
 }
 
-module "mlflow" {
-  source = "../modules/mlflow"
+# --- The API's secrets (values never pass through terraform) ----------------------------------
 
-  name               = "${local.name}-mlflow"
-  vpc_id             = module.network.vpc_id
-  private_subnet_ids = module.network.private_subnet_ids
-  public_subnet_ids  = module.network.public_subnet_ids
-  cluster_arn        = aws_ecs_cluster.this.arn
-  cluster_name       = aws_ecs_cluster.this.name
-  kms_key_arn        = module.kms.key_arn
-
-  container_image     = "${module.ecr_mlflow.repository_url}:${var.initial_image_tag}"
-  ecr_repository_arns = [module.ecr_mlflow.repository_arn]
-
-  public_endpoint            = var.mlflow_public_endpoint
-  certificate_arn            = var.mlflow_certificate_arn
-  allowed_cidr_blocks        = concat([module.network.vpc_cidr_block], var.mlflow_allowed_cidr_blocks)
-  allowed_security_group_ids = [module.api.task_security_group_id]
-  extra_allowed_hosts        = var.mlflow_extra_allowed_hosts
-
-  db_instance_class   = var.mlflow_db_instance_class
-  db_multi_az         = var.mlflow_db_multi_az
-  deletion_protection = var.deletion_protection
+# Created empty; scripts/seed_secrets.py (make tf-seed-secrets ROOT=<env>) generates the value
+# once, so neither the state nor any plan role ever holds it. The bootstrap copies the token into
+# the GitHub environment's SERVICE_API_TOKEN and creates the MLflow reader user from the
+# credentials secret.
+resource "aws_secretsmanager_secret" "api_token" {
+  #checkov:skip=CKV2_AWS_57:The bearer token is rotated by re-seeding and redeploying (README); a rotation lambda would have to update GitHub's SERVICE_API_TOKEN too.
+  name_prefix             = "${local.name}/api-token-"
+  description             = "Bearer token of the ${var.environment} prediction API (JSON key token)"
+  kms_key_id              = local.platform.kms_key_arn
+  recovery_window_in_days = 7
 }
+
+resource "aws_secretsmanager_secret" "mlflow_reader" {
+  #checkov:skip=CKV2_AWS_57:MLflow user passwords are changed through MLflow's update-password API, which a Secrets Manager rotation lambda cannot reach from here; rotate by re-seeding (README).
+  name_prefix             = "${local.name}/mlflow-reader-"
+  description             = "MLflow basic-auth user (username, password) the ${var.environment} API reads the registry with"
+  kms_key_id              = local.platform.kms_key_arn
+  recovery_window_in_days = 7
+}
+
+# --- The prediction API -----------------------------------------------------------------------
 
 module "api" {
   source = "../modules/ecs_service"
@@ -83,24 +77,35 @@ module "api" {
   name            = "${local.name}-api"
   cluster_arn     = aws_ecs_cluster.this.arn
   cluster_name    = aws_ecs_cluster.this.name
-  vpc_id          = module.network.vpc_id
-  alb_subnet_ids  = module.network.public_subnet_ids
-  task_subnet_ids = module.network.private_subnet_ids
+  vpc_id          = local.platform.vpc_id
+  alb_subnet_ids  = local.platform.public_subnet_ids
+  task_subnet_ids = local.platform.private_subnet_ids
 
-  ingress_cidr_blocks = var.api_allowed_cidr_blocks
-  certificate_arn     = var.api_certificate_arn
-  deletion_protection = var.deletion_protection
+  ingress_cidr_blocks  = var.api_allowed_cidr_blocks
+  certificate_arn      = var.api_certificate_arn
+  deletion_protection  = var.deletion_protection
+  permissions_boundary = local.platform.permissions_boundary_arn[var.environment]
 
-  container_image     = "${module.ecr_api.repository_url}:${var.initial_image_tag}"
+  container_image     = var.api_image
   container_port      = 8000
-  ecr_repository_arns = [module.ecr_api.repository_arn]
+  ecr_repository_arns = [local.platform.ecr_serve_repository_arn]
   health_check_path   = "/ready"
 
-  environment = merge({
-    MLFLOW_TRACKING_URI = module.mlflow.tracking_uri
-    SERVE_MODEL_NAME    = var.project
+  environment = merge(var.api_environment, {
+    SERVE_ENVIRONMENT   = var.environment
+    MLFLOW_TRACKING_URI = local.platform.mlflow_tracking_uri
+    SERVE_MODEL_NAME    = var.model_name
     SERVE_MODEL_ALIAS   = var.environment
-  }, var.api_environment)
+  })
+  secrets = {
+    SERVE_API_TOKEN          = "${aws_secretsmanager_secret.api_token.arn}:token::"
+    MLFLOW_TRACKING_USERNAME = "${aws_secretsmanager_secret.mlflow_reader.arn}:username::"
+    MLFLOW_TRACKING_PASSWORD = "${aws_secretsmanager_secret.mlflow_reader.arn}:password::"
+  }
+  secret_arns          = [aws_secretsmanager_secret.api_token.arn, aws_secretsmanager_secret.mlflow_reader.arn]
+  decrypt_kms_key_arns = [local.platform.kms_key_arn]
+  # No task role policy: the API reads models through MLflow's HTTP API (artifacts are proxied by
+  # the server), so it holds no S3 access to the artifact bucket.
 
   cpu           = var.api_cpu
   memory        = var.api_memory
@@ -108,41 +113,12 @@ module "api" {
   min_capacity  = var.api_min_capacity
   max_capacity  = var.api_max_capacity
 
-  kms_key_arn = module.kms.key_arn
+  kms_key_arn = local.platform.kms_key_arn
 }
 
-module "github_oidc" {
-  source = "../modules/github_oidc"
-
-  name_prefix          = local.name
-  github_repository    = var.github_repository
-  create_oidc_provider = var.create_oidc_provider
-  oidc_provider_arn    = var.oidc_provider_arn
-  cd_environments      = [var.environment]
-
-  ecr_repository_arns = [module.ecr_api.repository_arn, module.ecr_mlflow.repository_arn]
-  ecs_cluster_arn     = aws_ecs_cluster.this.arn
-  ecs_cluster_name    = aws_ecs_cluster.this.name
-  ecs_service_arns    = [module.api.service_arn, module.mlflow.service_arn]
-  passable_role_arns = [
-    module.api.task_role_arn,
-    module.api.execution_role_arn,
-    module.mlflow.task_role_arn,
-    module.mlflow.execution_role_arn,
-  ]
-
-  state_bucket_name       = var.state_bucket_name
-  state_key_prefix        = "${var.project}/"
-  ci_plan_policy_arns     = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
-  terraform_policy_arns   = ["arn:aws:iam::aws:policy/PowerUserAccess"]
-  managed_iam_name_prefix = local.name
-}
-
-# Plain HTTP is fine for a first bootstrap and for staging, never for production traffic:
-# production plans warn until a certificate is configured.
-check "api_serves_https" {
+check "api_service_runs" {
   assert {
-    condition     = var.environment != "production" || var.api_certificate_arn != null
-    error_message = "Production serves the API over plain HTTP: set api_certificate_arn (an ACM certificate) to get an HTTPS listener."
+    condition     = var.api_image != null
+    error_message = "The ${var.environment} API service is not created yet: set api_image in envs/${var.environment}.tfvars to the first release's serve image (README, bootstrap step 5)."
   }
 }

@@ -1,38 +1,33 @@
-# The CD workflow reads these with `terraform output -json` (or they are copied into the
-# GitHub environment's variables once after apply; see infra/terraform/README.md).
+# Names follow the GitHub configuration names (CONTRACTS.md: lower_snake_case of them); the
+# bootstrap copies github_environment_variables into the GitHub environment named like this one.
 
 output "environment" {
-  description = "Name of the environment."
+  description = "Name of the environment (and of its GitHub environment)."
   value       = var.environment
 }
 
-output "aws_region" {
-  description = "AWS region of the environment (AWS_REGION of the workflows)."
-  value       = var.aws_region
+output "aws_deploy_role_arn" {
+  description = "Deploy role of this environment (GitHub environment variable AWS_DEPLOY_ROLE_ARN)."
+  value       = module.role_deploy.arn
 }
 
-output "ecr_repository_url" {
-  description = "ECR repository of the API image (ECR_REPOSITORY_URL): CD pushes <url>:<git sha>."
-  value       = module.ecr_api.repository_url
+output "aws_deploy_role_subjects" {
+  description = "OIDC sub values the deploy role trusts (repository, environment, main)."
+  value       = module.role_deploy.subjects
 }
 
-output "mlflow_ecr_repository_url" {
-  description = "ECR repository of the MLflow server image."
-  value       = module.ecr_mlflow.repository_url
-}
-
-output "ecs_cluster_name" {
+output "ecs_cluster" {
   description = "ECS cluster of the environment (ECS_CLUSTER)."
   value       = aws_ecs_cluster.this.name
 }
 
-output "ecs_service_name" {
+output "ecs_service" {
   description = "ECS service of the prediction API (ECS_SERVICE)."
   value       = module.api.service_name
 }
 
 output "ecs_task_definition_family" {
-  description = "Task definition family of the API, which CD registers new revisions in."
+  description = "Task definition family of the API; CD registers each release as a revision of its latest revision."
   value       = module.api.task_definition_family
 }
 
@@ -41,37 +36,35 @@ output "ecs_container_name" {
   value       = module.api.container_name
 }
 
-output "mlflow_service_name" {
-  description = "ECS service of the MLflow server."
-  value       = module.mlflow.service_name
-}
-
-output "mlflow_tracking_uri" {
-  description = "MLflow tracking URI (MLFLOW_TRACKING_URI) of the registry CD promotes in."
-  value       = module.mlflow.tracking_uri
-}
-
-output "mlflow_artifact_bucket" {
-  description = "S3 bucket of MLflow's artifacts."
-  value       = module.mlflow.artifact_bucket_name
-}
-
-output "api_url" {
-  description = "Base URL of the prediction API (API_URL of the e2e and smoke tests)."
+output "service_url" {
+  description = "Base URL of the prediction API (SERVICE_URL of the smoke and e2e tests); https in production."
   value       = module.api.url
 }
 
-output "ci_role_arn" {
-  description = "Role CI assumes through OIDC (AWS_CI_ROLE_ARN)."
-  value       = module.github_oidc.ci_role_arn
+output "api_token_secret_arn" {
+  description = "Secrets Manager secret (JSON key token) of the API's bearer token; the bootstrap copies its value into the GitHub environment secret SERVICE_API_TOKEN."
+  value       = aws_secretsmanager_secret.api_token.arn
 }
 
-output "cd_role_arn" {
-  description = "Role CD assumes through OIDC in this environment (AWS_CD_ROLE_ARN)."
-  value       = module.github_oidc.cd_role_arn
+output "mlflow_reader_secret_arn" {
+  description = "Secrets Manager secret (username, password) of the MLflow user the API reads the registry as; the bootstrap creates that user with READ."
+  value       = aws_secretsmanager_secret.mlflow_reader.arn
 }
 
-output "terraform_role_arn" {
-  description = "Role the terraform workflow assumes for apply (TF_ROLE_ARN_STAGING / TF_ROLE_ARN_PRODUCTION)."
-  value       = module.github_oidc.terraform_role_arn
+output "seed_secrets" {
+  description = "Secrets this root creates empty, with the JSON shape scripts/seed_secrets.py gives them (\"@random\" = generated)."
+  value = {
+    api_token     = { arn = aws_secretsmanager_secret.api_token.arn, template = { token = "@random" } }
+    mlflow_reader = { arn = aws_secretsmanager_secret.mlflow_reader.arn, template = { username = "serve-${var.environment}", password = "@random" } }
+  }
+}
+
+output "github_environment_variables" {
+  description = "Variables of the GitHub environment named like this one, as the workflows read them."
+  value = {
+    AWS_DEPLOY_ROLE_ARN = module.role_deploy.arn
+    ECS_CLUSTER         = aws_ecs_cluster.this.name
+    ECS_SERVICE         = module.api.service_name
+    SERVICE_URL         = module.api.url
+  }
 }

@@ -1,5 +1,5 @@
 variable "environment" {
-  description = "Environment this state describes; names every resource and is the registry alias the API serves."
+  description = "Environment this state describes: names every resource, the GitHub environment the deploy role trusts, and the registry alias the API serves."
   type        = string
 
   validation {
@@ -9,7 +9,7 @@ variable "environment" {
 }
 
 variable "aws_region" {
-  description = "AWS region of the environment."
+  description = "AWS region (the platform's)."
   type        = string
   default     = "eu-west-1"
 }
@@ -21,71 +21,79 @@ variable "aws_account_id" {
 }
 
 variable "project" {
-  description = "Project name: first part of every resource name and the project tag."
+  description = "Project name: first part of every resource name, the project tag, and the platform parameter's path."
   type        = string
   default     = "credit-risk"
 }
 
 variable "github_repository" {
-  description = "GitHub repository (owner/name) whose workflows may assume the CI, CD and terraform roles."
+  description = "GitHub repository (owner/name) whose jobs in the GitHub environment named like this one may assume the deploy role."
   type        = string
 }
 
-variable "state_bucket_name" {
-  description = "S3 bucket of the terraform state (the same one envs/<env>.backend.hcl names); the CI and terraform roles get access to it."
+variable "model_name" {
+  description = "Registered model the API serves (SERVE_MODEL_NAME); it follows the alias named like the environment."
   type        = string
-}
-
-variable "create_oidc_provider" {
-  description = "Create the account's GitHub OIDC provider; false when another environment in the same account already did."
-  type        = bool
-  default     = true
-}
-
-variable "oidc_provider_arn" {
-  description = "ARN of the existing GitHub OIDC provider when create_oidc_provider is false."
-  type        = string
-  default     = null
-}
-
-variable "vpc_cidr_block" {
-  description = "IPv4 CIDR of the environment's VPC."
-  type        = string
-}
-
-variable "single_nat_gateway" {
-  description = "One NAT gateway for all zones (cheaper) instead of one per zone (survives a zone outage)."
-  type        = bool
-}
-
-variable "initial_image_tag" {
-  description = "Image tag the first task definitions reference; CD deploys the real images (tagged with the git SHA)."
-  type        = string
-  default     = "bootstrap"
+  default     = "credit-risk"
 }
 
 variable "deletion_protection" {
-  description = "Protect the database and load balancers from deletion."
+  description = "Protect the load balancer from deletion."
   type        = bool
   default     = true
 }
 
+variable "api_image" {
+  description = "Serve image the first task definition revision runs: <ecr_serve_repository_url>@sha256:<digest> (or :<git sha> / :release-<git sha>), an image CD pushed. CD deploys every later release; null creates no service yet (bootstrap)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_image == null || can(regex("^[^\\s@]+(@sha256:[0-9a-f]{64}|:(release-)?[0-9a-f]{40})$", var.api_image))
+    error_message = "api_image must be an image CD pushed, by digest (<repository>@sha256:<64 hex>) or immutable tag (:<40-hex git sha> or :release-<40-hex git sha); a placeholder such as :bootstrap or :latest is refused."
+  }
+}
+
 variable "api_allowed_cidr_blocks" {
-  description = "IPv4 CIDRs that may call the prediction API."
+  description = "IPv4 CIDRs that may call the prediction API (the callers' egress ranges). Required: there is no open default, and production refuses 0.0.0.0/0."
   type        = list(string)
-  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.api_allowed_cidr_blocks) > 0 && alltrue([for c in var.api_allowed_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "api_allowed_cidr_blocks must list at least one valid IPv4 CIDR."
+  }
+
+  validation {
+    condition     = var.environment != "production" || !contains(var.api_allowed_cidr_blocks, "0.0.0.0/0")
+    error_message = "Production must not open the API to 0.0.0.0/0: list the callers' CIDRs in envs/production.tfvars (api_allowed_cidr_blocks)."
+  }
 }
 
 variable "api_certificate_arn" {
-  description = "ACM certificate of the API's HTTPS listener; null serves plain HTTP (not for real traffic)."
+  description = "ACM certificate of the API's HTTPS listener (port 80 then only redirects). Mandatory in production; null serves plain HTTP (staging only)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.environment != "production" || var.api_certificate_arn != null
+    error_message = "Production serves the API over HTTPS only: set api_certificate_arn (an ACM certificate in the region) in envs/production.tfvars."
+  }
+
+  validation {
+    condition     = var.api_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.api_certificate_arn))
+    error_message = "api_certificate_arn must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)."
+  }
 }
 
 variable "api_environment" {
-  description = "Extra environment variables of the API container (no secrets), merged over the defaults."
+  description = "Extra plain environment variables of the API container (no secrets: those come from Secrets Manager); SERVE_ENVIRONMENT, MLFLOW_TRACKING_URI, SERVE_MODEL_NAME and SERVE_MODEL_ALIAS are set by this root and cannot be overridden."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = length([for k in keys(var.api_environment) : k if can(regex("(?i)token|password|secret|key", k))]) == 0
+    error_message = "api_environment must not carry secrets (a name with token, password, secret or key): put them in Secrets Manager."
+  }
 }
 
 variable "api_cpu" {
@@ -108,39 +116,4 @@ variable "api_min_capacity" {
 variable "api_max_capacity" {
   description = "Most API tasks autoscaling starts."
   type        = number
-}
-
-variable "mlflow_public_endpoint" {
-  description = "Expose MLflow on a public load balancer (restricted to mlflow_allowed_cidr_blocks) so GitHub-hosted runners reach it."
-  type        = bool
-  default     = false
-}
-
-variable "mlflow_allowed_cidr_blocks" {
-  description = "IPv4 CIDRs besides the VPC that may reach MLflow (a VPN, self-hosted runners)."
-  type        = list(string)
-  default     = []
-}
-
-variable "mlflow_certificate_arn" {
-  description = "ACM certificate for MLflow's HTTPS listener; null serves HTTP."
-  type        = string
-  default     = null
-}
-
-variable "mlflow_extra_allowed_hosts" {
-  description = "DNS names besides the load balancer's under which clients reach MLflow."
-  type        = list(string)
-  default     = []
-}
-
-variable "mlflow_db_instance_class" {
-  description = "RDS instance class of MLflow's PostgreSQL."
-  type        = string
-  default     = "db.t4g.medium"
-}
-
-variable "mlflow_db_multi_az" {
-  description = "Run MLflow's PostgreSQL with a standby in a second zone."
-  type        = bool
 }

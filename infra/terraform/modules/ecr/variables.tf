@@ -26,7 +26,7 @@ variable "kms_key_arn" {
 }
 
 variable "max_image_count" {
-  description = "How many images the lifecycle policy keeps (newest first); older ones expire."
+  description = "How many images that are not releases the lifecycle policy keeps (newest first); older ones expire."
   type        = number
   default     = 100
 
@@ -57,4 +57,26 @@ variable "tags" {
   description = "Tags added to the repository on top of the provider's default tags."
   type        = map(string)
   default     = {}
+}
+
+variable "release_tag_pattern" {
+  description = "Tag pattern (ECR tagPatternList syntax) of images a recorded release references; the lifecycle policy never expires them."
+  type        = string
+  default     = "release-*"
+
+  validation {
+    condition     = length(regexall("\\*", var.release_tag_pattern)) <= 4 && var.release_tag_pattern != "*"
+    error_message = "release_tag_pattern must select release tags only (not \"*\") and hold at most four wildcards."
+  }
+}
+
+variable "release_images_kept" {
+  description = "Count of the protective lifecycle rule: release images beyond this many would expire. Far above any real count (ECR holds at most 20,000 images per repository)."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.release_images_kept >= 1000
+    error_message = "release_images_kept must be at least 1000: the rule exists to keep releases, not to expire them."
+  }
 }

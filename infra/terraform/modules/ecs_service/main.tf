@@ -5,6 +5,10 @@
 # family (based on the latest ACTIVE revision, which carries what terraform last set) and
 # updates the service. Terraform therefore ignores the service's task_definition and
 # desired_count (the latter belongs to autoscaling).
+#
+# container_image must name an image that exists (a digest, or an immutable git-SHA/release tag
+# CD pushed); while it is null the module builds everything but the task definition, the
+# service and its autoscaling, so a first apply can run before the first image is pushed.
 
 data "aws_region" "current" {}
 
@@ -13,9 +17,10 @@ data "aws_vpc" "this" {
 }
 
 locals {
-  https         = var.certificate_arn != null
-  scheme        = local.https ? "https" : "http"
-  listener_port = local.https ? 443 : 80
+  create_service = var.container_image != null
+  https          = var.certificate_arn != null
+  scheme         = local.https ? "https" : "http"
+  listener_port  = local.https ? 443 : 80
   # ALB and target-group names are limited to 32 characters.
   short_name = substr(var.name, 0, 24)
 
@@ -86,9 +91,10 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 
 # The execution role is what the ECS agent uses: pull the image, write logs, read secrets.
 resource "aws_iam_role" "execution" {
-  name_prefix        = "${local.short_name}-exec-"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-  tags               = var.tags
+  name_prefix          = "${local.short_name}-exec-"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "execution" {
@@ -145,9 +151,10 @@ resource "aws_iam_role_policy" "execution" {
 # The task role is what the application's own AWS calls use; it gets nothing unless the caller
 # passes policies (MLflow: its artifact bucket).
 resource "aws_iam_role" "task" {
-  name_prefix        = "${local.short_name}-task-"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-  tags               = var.tags
+  name_prefix          = "${local.short_name}-task-"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "task" {
@@ -347,6 +354,8 @@ resource "aws_lb_listener" "http" {
 # --- Service -------------------------------------------------------------------------------
 
 resource "aws_ecs_task_definition" "this" {
+  count = local.create_service ? 1 : 0
+
   family                   = var.name
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
@@ -371,9 +380,11 @@ resource "aws_ecs_task_definition" "this" {
 }
 
 resource "aws_ecs_service" "this" {
+  count = local.create_service ? 1 : 0
+
   name                              = var.name
   cluster                           = var.cluster_arn
-  task_definition                   = aws_ecs_task_definition.this.arn
+  task_definition                   = aws_ecs_task_definition.this[0].arn
   desired_count                     = var.desired_count
   launch_type                       = "FARGATE"
   platform_version                  = "LATEST"
@@ -418,20 +429,24 @@ resource "aws_ecs_service" "this" {
 # --- Autoscaling ---------------------------------------------------------------------------
 
 resource "aws_appautoscaling_target" "this" {
+  count = local.create_service ? 1 : 0
+
   service_namespace  = "ecs"
   scalable_dimension = "ecs:service:DesiredCount"
-  resource_id        = "service/${var.cluster_name}/${aws_ecs_service.this.name}"
+  resource_id        = "service/${var.cluster_name}/${aws_ecs_service.this[0].name}"
   min_capacity       = var.min_capacity
   max_capacity       = var.max_capacity
   tags               = var.tags
 }
 
 resource "aws_appautoscaling_policy" "cpu" {
+  count = local.create_service ? 1 : 0
+
   name               = "${var.name}-cpu"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
-  resource_id        = aws_appautoscaling_target.this.resource_id
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.cpu_target_percent
@@ -445,13 +460,13 @@ resource "aws_appautoscaling_policy" "cpu" {
 }
 
 resource "aws_appautoscaling_policy" "requests" {
-  count = var.requests_per_target > 0 ? 1 : 0
+  count = local.create_service && var.requests_per_target > 0 ? 1 : 0
 
   name               = "${var.name}-requests"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
-  resource_id        = aws_appautoscaling_target.this.resource_id
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.requests_per_target

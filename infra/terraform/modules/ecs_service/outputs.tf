@@ -1,21 +1,21 @@
 output "service_name" {
-  description = "Name of the ECS service (CD updates it)."
-  value       = aws_ecs_service.this.name
+  description = "Name of the ECS service (CD updates it); the same whether or not the service exists yet."
+  value       = var.name
 }
 
 output "service_arn" {
-  description = "ARN of the ECS service."
-  value       = aws_ecs_service.this.id
+  description = "ARN of the ECS service, or null while container_image is unset (no service yet)."
+  value       = local.create_service ? aws_ecs_service.this[0].id : null
 }
 
 output "task_definition_family" {
-  description = "Task definition family; CD registers new revisions in it."
-  value       = aws_ecs_task_definition.this.family
+  description = "Task definition family; CD registers new revisions in it (the service name)."
+  value       = var.name
 }
 
 output "task_definition_arn" {
-  description = "ARN of the revision terraform registered last."
-  value       = aws_ecs_task_definition.this.arn
+  description = "ARN of the revision terraform registered last, or null while container_image is unset."
+  value       = local.create_service ? aws_ecs_task_definition.this[0].arn : null
 }
 
 output "container_name" {
@@ -61,4 +61,9 @@ output "url" {
 output "log_group_name" {
   description = "CloudWatch log group of the containers."
   value       = aws_cloudwatch_log_group.this.name
+}
+
+output "container_definitions_json" {
+  description = "The container definition terraform registers (JSON; no secret values: secrets are valueFrom ARNs)."
+  value       = jsonencode([local.container_definition])
 }

@@ -87,8 +87,15 @@ variable "container_name" {
 }
 
 variable "container_image" {
-  description = "Image the first task definition revision runs; CD replaces it with each deployment."
+  description = "Image the first task definition revision runs: a digest (<repo>@sha256:...) or an immutable git-SHA or release-<sha> tag CD pushed; CD replaces it with each deployment. null creates no task definition and no service yet."
   type        = string
+  default     = null
+
+  validation {
+    # A mutable or invented tag (latest, bootstrap, ...) is the classic service that never starts.
+    condition     = var.container_image == null || can(regex("^[^\\s@]+(@sha256:[0-9a-f]{64}|:(release-)?[0-9a-f]{40})$", var.container_image))
+    error_message = "container_image must be <repository>@sha256:<digest> or <repository>:<40-hex git sha> / :release-<40-hex git sha> (an image CD pushed), not a mutable tag such as latest or bootstrap."
+  }
 }
 
 variable "container_port" {
@@ -254,4 +261,10 @@ variable "tags" {
   description = "Tags added to every resource on top of the provider's default tags."
   type        = map(string)
   default     = {}
+}
+
+variable "permissions_boundary" {
+  description = "ARN of the permissions boundary set on the task and execution roles (the environment's terraform role may only create roles that carry it); null sets none."
+  type        = string
+  default     = null
 }

@@ -1,19 +1,9 @@
 output "oidc_provider_arn" {
   description = "ARN of the GitHub OIDC provider the roles trust."
-  value       = local.provider_arn
+  value       = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : var.oidc_provider_arn
 }
 
-output "ci_role_arn" {
-  description = "Role for CI jobs (pull requests, main): read-only. GitHub variable AWS_CI_ROLE_ARN."
-  value       = aws_iam_role.ci.arn
-}
-
-output "cd_role_arn" {
-  description = "Role for CD jobs in the deployment environments: push images, update services. GitHub variable AWS_CD_ROLE_ARN."
-  value       = aws_iam_role.cd.arn
-}
-
-output "terraform_role_arn" {
-  description = "Role for terraform apply from the infrastructure environment. GitHub variable TF_ROLE_ARN_<ENV>."
-  value       = aws_iam_role.terraform.arn
+output "oidc_host" {
+  description = "Host of GitHub's token issuer: the prefix of the aud and sub condition keys."
+  value       = local.oidc_host
 }

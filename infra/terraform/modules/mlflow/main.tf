@@ -1,10 +1,14 @@
-# The MLflow tracking server and model registry of one environment:
+# The MLflow tracking server and model registry, once for all environments (the platform root):
 #   - PostgreSQL on RDS (encrypted, private, backed up) as the backend store; its master
 #     password is generated and kept in Secrets Manager by RDS (manage_master_user_password),
 #     so no password ever passes through terraform variables or state;
 #   - a versioned, encrypted, private, TLS-only S3 bucket as the artifact store;
-#   - `mlflow server --serve-artifacts` on ECS Fargate (modules/ecs_service), so clients only
-#     need HTTP access to the server, not S3 credentials.
+#   - `mlflow server --app-name basic-auth --serve-artifacts` on ECS Fargate
+#     (modules/ecs_service): every client authenticates (MLflow's basic-auth app), and clients
+#     reach artifacts only through the server, so no client role holds S3 access to the models;
+#   - the auth app's admin credentials and Flask secret key in a Secrets Manager secret that this
+#     module creates empty: its value is generated once by scripts/seed_secrets.py (never by
+#     terraform, so neither the state nor a plan role ever sees it), and ECS injects it.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -14,16 +18,36 @@ locals {
   bucket_name   = coalesce(var.artifact_bucket_name, "${var.name}-artifacts-${local.account_id}")
   artifact_root = "s3://${aws_s3_bucket.artifacts.bucket}/artifacts"
   db_secret_arn = aws_db_instance.this.master_user_secret[0].secret_arn
+  auth_ini      = "/tmp/mlflow-auth/basic_auth.ini"
 
   # Build the backend URI at start from the secret that ECS injects; the password is
-  # percent-encoded because RDS-generated passwords may hold URL-reserved characters.
+  # percent-encoded because RDS-generated passwords may hold URL-reserved characters. The auth
+  # app keeps its users in the same database (its own tables and alembic_version_auth); its
+  # database_uri can only come from the ini file, which is written 0600 to the task's scratch
+  # space. The admin user is created from MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD on first start.
   server_script = <<-EOT
     set -eu
+    umask 077
     creds=$(python -c 'import os, urllib.parse as u; print(u.quote(os.environ["DB_USER"], safe="") + ":" + u.quote(os.environ["DB_PASSWORD"], safe=""))')
     export MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://$${creds}@$${DB_HOST}:$${DB_PORT}/$${DB_NAME}?sslmode=require"
+    mkdir -p "$(dirname ${local.auth_ini})"
+    printf '[mlflow]\ndefault_permission = ${var.auth_default_permission}\ndatabase_uri = %s\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n' \
+      "$(printf '%s' "$MLFLOW_BACKEND_STORE_URI" | sed 's/%/%%/g')" > ${local.auth_ini}
+    export MLFLOW_AUTH_CONFIG_PATH=${local.auth_ini}
     unset DB_PASSWORD creds
-    exec mlflow server --host 0.0.0.0 --port ${var.container_port} --serve-artifacts --workers ${var.workers}
+    exec mlflow server --app-name basic-auth --host 0.0.0.0 --port ${var.container_port} --serve-artifacts --workers ${var.workers}
   EOT
+}
+
+# --- Auth app credentials ------------------------------------------------------------------
+
+resource "aws_secretsmanager_secret" "admin" {
+  #checkov:skip=CKV2_AWS_57:The admin password of MLflow's auth app is rotated through MLflow's update-password API (a Secrets Manager rotation lambda cannot reach MLflow's user store); see infra/terraform/README.md.
+  name_prefix             = "${var.name}/admin-"
+  description             = "MLflow basic-auth admin (username, password) and Flask secret key (flask_secret_key); value set once by scripts/seed_secrets.py"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 30
+  tags                    = var.tags
 }
 
 # --- Artifact bucket -----------------------------------------------------------------------
@@ -283,6 +307,8 @@ resource "aws_db_instance" "this" {
 
 # --- Server --------------------------------------------------------------------------------
 
+# The server's task role is the only identity with access to the model files: it proxies every
+# client's reads (serving, promotion gates) and writes (training) behind MLflow's auth.
 data "aws_iam_policy_document" "artifacts_access" {
   statement {
     sid       = "ListArtifacts"
@@ -312,13 +338,14 @@ data "aws_iam_policy_document" "artifacts_access" {
 module "server" {
   source = "../ecs_service"
 
-  name            = var.name
-  cluster_arn     = var.cluster_arn
-  cluster_name    = var.cluster_name
-  vpc_id          = var.vpc_id
-  alb_subnet_ids  = var.public_endpoint ? var.public_subnet_ids : var.private_subnet_ids
-  task_subnet_ids = var.private_subnet_ids
-  internal        = !var.public_endpoint
+  name                 = var.name
+  cluster_arn          = var.cluster_arn
+  cluster_name         = var.cluster_name
+  vpc_id               = var.vpc_id
+  alb_subnet_ids       = var.public_endpoint ? var.public_subnet_ids : var.private_subnet_ids
+  permissions_boundary = var.permissions_boundary
+  task_subnet_ids      = var.private_subnet_ids
+  internal             = !var.public_endpoint
 
   ingress_cidr_blocks        = var.allowed_cidr_blocks
   ingress_security_group_ids = var.allowed_security_group_ids
@@ -346,10 +373,13 @@ module "server" {
   }
 
   secrets = {
-    DB_USER     = "${local.db_secret_arn}:username::"
-    DB_PASSWORD = "${local.db_secret_arn}:password::"
+    DB_USER                        = "${local.db_secret_arn}:username::"
+    DB_PASSWORD                    = "${local.db_secret_arn}:password::"
+    MLFLOW_AUTH_ADMIN_USERNAME     = "${aws_secretsmanager_secret.admin.arn}:username::"
+    MLFLOW_AUTH_ADMIN_PASSWORD     = "${aws_secretsmanager_secret.admin.arn}:password::"
+    MLFLOW_FLASK_SERVER_SECRET_KEY = "${aws_secretsmanager_secret.admin.arn}:flask_secret_key::"
   }
-  secret_arns          = [local.db_secret_arn]
+  secret_arns          = [local.db_secret_arn, aws_secretsmanager_secret.admin.arn]
   decrypt_kms_key_arns = [var.kms_key_arn]
   ecr_repository_arns  = var.ecr_repository_arns
   task_role_policies   = { "mlflow-artifacts" = data.aws_iam_policy_document.artifacts_access.json }

@@ -28,8 +28,13 @@ output "service_name" {
   value       = module.server.service_name
 }
 
+output "admin_secret_arn" {
+  description = "Secrets Manager secret of the auth app's admin (username, password, flask_secret_key); seeded by scripts/seed_secrets.py."
+  value       = aws_secretsmanager_secret.admin.arn
+}
+
 output "service_arn" {
-  description = "ARN of the MLflow ECS service."
+  description = "ARN of the MLflow ECS service (null until container_image is set)."
   value       = module.server.service_arn
 }
 
@@ -51,4 +56,9 @@ output "task_definition_family" {
 output "alb_security_group_id" {
   description = "Security group of the server's load balancer."
   value       = module.server.alb_security_group_id
+}
+
+output "container_definitions_json" {
+  description = "The MLflow server's container definition (JSON; secrets are valueFrom ARNs)."
+  value       = module.server.container_definitions_json
 }

@@ -40,8 +40,26 @@ variable "kms_key_arn" {
 }
 
 variable "container_image" {
-  description = "MLflow server image (the Dockerfile's mlflow target: mlflow, psycopg2 and boto3 installed)."
+  description = "MLflow server image CD pushed (the Dockerfile's mlflow target: mlflow[auth], psycopg2, boto3), by digest or immutable git-SHA/release tag; null creates everything but the ECS service (first apply, before the first push)."
   type        = string
+  default     = null
+}
+
+variable "auth_default_permission" {
+  description = "Permission of MLflow's basic-auth app for users without an explicit grant (READ lets the reader identity validate and plan; writes need a grant)."
+  type        = string
+  default     = "READ"
+
+  validation {
+    condition     = contains(["READ", "NO_PERMISSIONS"], var.auth_default_permission)
+    error_message = "auth_default_permission must be READ or NO_PERMISSIONS: writes are granted per user."
+  }
+}
+
+variable "permissions_boundary" {
+  description = "ARN of the permissions boundary set on the server's task and execution roles; null sets none."
+  type        = string
+  default     = null
 }
 
 variable "container_port" {

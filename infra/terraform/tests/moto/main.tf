@@ -3,7 +3,7 @@
 # implements well (S3, ECS cluster, IAM). Credentials are dummies from the environment.
 
 terraform {
-  required_version = ">= 1.9"
+  required_version = ">= 1.10"
 
   required_providers {
     aws = {

@@ -1,0 +1,82 @@
+# The environment's deploy role: `mlops deploy --env <env>` (GitHub environment <env>, main
+# only) registers a revision of the API's task definition family and rolls the service to it.
+# It carries the platform's permissions boundary for this environment, like every role this
+# root creates (the environment's terraform role may create no other kind).
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  ecs_arn     = "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  api_family  = module.api.task_definition_family
+  api_service = "${local.ecs_arn}:service/${aws_ecs_cluster.this.name}/${module.api.service_name}"
+}
+
+data "aws_iam_policy_document" "deploy" {
+  # The release's image must exist before ECS is touched (ecr:DescribeImages by digest).
+  statement {
+    sid       = "EcrDescribeReleaseImages"
+    actions   = ["ecr:DescribeImages"]
+    resources = [local.platform.ecr_serve_repository_arn]
+  }
+
+  # Wildcard-only in IAM (service authorization reference): no resource can be named.
+  statement {
+    sid       = "EcsDescribeTaskDefinitions"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "EcsRegisterApiRevisions"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["${local.ecs_arn}:task-definition/${local.api_family}:*"]
+  }
+
+  # RegisterTaskDefinition with tags (the family's tags are copied, and default_tags guarantee
+  # some) is also authorized as ecs:TagResource; allowed only as part of that registration
+  # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html).
+  statement {
+    sid       = "EcsTagOnRegister"
+    actions   = ["ecs:TagResource"]
+    resources = ["${local.ecs_arn}:task-definition/${local.api_family}:*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RegisterTaskDefinition"]
+    }
+  }
+
+  statement {
+    sid       = "EcsDeployApiService"
+    actions   = ["ecs:UpdateService", "ecs:DescribeServices"]
+    resources = [local.api_service]
+  }
+
+  # A revision names the task and execution roles; ECS checks iam:PassRole for both.
+  statement {
+    sid       = "PassOnlyApiTaskRoles"
+    actions   = ["iam:PassRole"]
+    resources = [module.api.task_role_arn, module.api.execution_role_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+module "role_deploy" {
+  source = "../modules/github_role"
+
+  name                 = "${local.name}-github-deploy"
+  description          = "CD of ${var.github_repository} in ${var.environment}: roll the API to a release"
+  oidc_provider_arn    = local.platform.oidc_provider_arn
+  github_repository    = var.github_repository
+  github_environment   = var.environment
+  permissions_boundary = local.platform.permissions_boundary_arn[var.environment]
+  policies             = { deploy = data.aws_iam_policy_document.deploy.json }
+}

@@ -1,0 +1,113 @@
+# Offline checks of the environment root's guard rails (terraform test with a mocked AWS
+# provider: no credentials, no network; `make tf-check` runs it). What the plans contain is
+# checked against moto in tests/integration/test_terraform_moto.py.
+
+mock_provider "aws" {
+  mock_data "aws_vpc" {
+    defaults = { cidr_block = "10.40.0.0/16" }
+  }
+  override_data {
+    target = data.aws_ssm_parameter.platform
+    values = {
+      insecure_value = "{\"schema_version\":1,\"vpc_id\":\"vpc-0123\",\"vpc_cidr_block\":\"10.40.0.0/16\",\"private_subnet_ids\":[\"subnet-a\",\"subnet-b\"],\"public_subnet_ids\":[\"subnet-c\",\"subnet-d\"],\"kms_key_arn\":\"arn:aws:kms:eu-west-1:123456789012:key/k\",\"ecr_serve_repository_arn\":\"arn:aws:ecr:eu-west-1:123456789012:repository/credit-risk/serve\",\"ecr_serve_repository_url\":\"123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk/serve\",\"mlflow_tracking_uri\":\"http://mlflow.internal\",\"oidc_provider_arn\":\"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\",\"permissions_boundary_arn\":{\"staging\":\"arn:aws:iam::123456789012:policy/credit-risk-boundary-staging\",\"production\":\"arn:aws:iam::123456789012:policy/credit-risk-boundary-production\"}}"
+    }
+  }
+  # Known during plan, so the container definition can be asserted on without an apply.
+  mock_resource "aws_secretsmanager_secret" {
+    override_during = plan
+    defaults = {
+      arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:credit-risk/x-AbCdEf"
+    }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+variables {
+  github_repository = "acme/credit-risk-gitops"
+  api_image         = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk/serve@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+  api_min_capacity  = 1
+  api_max_capacity  = 2
+}
+
+run "staging_plans_with_http_and_an_open_ingress" {
+  command = plan
+
+  variables {
+    environment             = "staging"
+    api_allowed_cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+run "production_runs_as_production_with_the_token_from_secrets_manager" {
+  command = plan
+
+  variables {
+    environment             = "production"
+    api_certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    api_allowed_cidr_blocks = ["203.0.113.0/24"]
+  }
+
+  assert {
+    condition     = contains([for e in jsondecode(module.api.container_definitions_json)[0].environment : "${e.name}=${e.value}"], "SERVE_ENVIRONMENT=production")
+    error_message = "the production task must run with SERVE_ENVIRONMENT=production"
+  }
+
+  assert {
+    condition     = [for s in jsondecode(module.api.container_definitions_json)[0].secrets : s.valueFrom if s.name == "SERVE_API_TOKEN"] == ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:credit-risk/x-AbCdEf:token::"]
+    error_message = "the bearer token must come from Secrets Manager (secrets, valueFrom)"
+  }
+
+  assert {
+    condition     = length([for e in jsondecode(module.api.container_definitions_json)[0].environment : e.name if can(regex("TOKEN|PASSWORD", e.name))]) == 0
+    error_message = "no token or password in the plain environment"
+  }
+}
+
+run "production_without_a_certificate_is_refused" {
+  command = plan
+
+  variables {
+    environment             = "production"
+    api_allowed_cidr_blocks = ["203.0.113.0/24"]
+  }
+
+  expect_failures = [var.api_certificate_arn]
+}
+
+run "production_open_to_the_internet_is_refused" {
+  command = plan
+
+  variables {
+    environment             = "production"
+    api_certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    api_allowed_cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [var.api_allowed_cidr_blocks]
+}
+
+run "an_image_nothing_pushed_is_refused" {
+  command = plan
+
+  variables {
+    environment             = "staging"
+    api_allowed_cidr_blocks = ["10.0.0.0/8"]
+    api_image               = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk/serve:latest"
+  }
+
+  expect_failures = [var.api_image]
+}
+
+run "secrets_in_plain_environment_are_refused" {
+  command = plan
+
+  variables {
+    environment             = "staging"
+    api_allowed_cidr_blocks = ["10.0.0.0/8"]
+    api_environment         = { SERVE_API_TOKEN = "hunter2" }
+  }
+
+  expect_failures = [var.api_environment]
+}

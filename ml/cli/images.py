@@ -1,0 +1,109 @@
+"""`mlops images build|push|sizes|compose-file`: build once, push, print digests
+(ml.deploy.images)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ml.cli.base import console, mlops_command
+from ml.errors import ConfigError
+
+images_app = typer.Typer(
+    name="images",
+    help="Container images: build (local, reused when unchanged), push by git SHA → digests.",
+    no_args_is_help=True,
+)
+
+
+def _sha(git_sha: str | None) -> str:
+    import os
+
+    from ml import github
+
+    return git_sha or os.environ.get("GIT_SHA") or github.git_sha()
+
+
+@images_app.command("build")
+@mlops_command
+def build(
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            help="serve, mlflow, train (repeatable; default: those three), or airflow.",
+        ),
+    ] = None,
+    tag: Annotated[str, typer.Option("--tag", help="Local tag (compose's IMAGE_TAG).")] = "latest",
+    git_sha: Annotated[
+        str | None, typer.Option("--git-sha", help="Baked in (default: GIT_SHA, then HEAD).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when up to date.")] = False,
+) -> None:
+    """Build the images compose runs (`credit-risk-<target>:<tag>`); unchanged ones are reused."""
+    from ml.deploy.images import TARGET_INPUTS, TARGETS, build_all
+
+    chosen = target or list(TARGETS)
+    unknown = sorted(set(chosen) - set(TARGET_INPUTS))
+    if unknown:
+        raise ConfigError(f"unknown target(s) {unknown} (known: {list(TARGET_INPUTS)})")
+    for item in build_all(chosen, tag, git_sha=_sha(git_sha), force=force):
+        state = f"built in {item.seconds:.0f} s" if item.built else "up to date"
+        console.print(f"{item.name:32} {item.size / 1e6:>6.0f} MB  {state}", highlight=False)
+
+
+@images_app.command("push")
+@mlops_command
+def push(
+    git_sha: Annotated[
+        str | None, typer.Option("--git-sha", help="Tag to push (default: GIT_SHA, then HEAD).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the JSON to this file.")
+    ] = None,
+) -> None:
+    """Build once and push serve + mlflow as `<repo>:<git sha>`; print their digests as JSON
+    (and `serve_image=` / `mlflow_image=` to GITHUB_OUTPUT). An existing tag is kept."""
+    from ml.deploy.images import outputs, repository_ref, write_outputs
+    from ml.deploy.images import push as push_images
+    from ml.deploy.settings import DeploySettings
+
+    settings = DeploySettings()
+    settings.require("ecr_serve_repository_url", "ecr_mlflow_repository_url")
+    repos = {
+        "serve": repository_ref(str(settings.ecr_serve_repository_url), "ECR_SERVE_REPOSITORY_URL"),
+        "mlflow": repository_ref(
+            str(settings.ecr_mlflow_repository_url), "ECR_MLFLOW_REPOSITORY_URL"
+        ),
+    }
+    sha = _sha(git_sha)
+    data = outputs(push_images(repos, sha), sha)
+    write_outputs(data, output)
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@images_app.command("sizes")
+@mlops_command
+def sizes(tag: Annotated[str, typer.Option("--tag", help="Local tag.")] = "latest") -> None:
+    """Print the size of each local image."""
+    from ml.deploy.images import sizes as image_sizes
+
+    for name, size in image_sizes(tag):
+        shown = f"{size / 1e6:.0f} MB" if size is not None else "missing"
+        console.print(f"{name:32} {shown:>8}", highlight=False)
+
+
+@images_app.command("compose-file")
+@mlops_command
+def compose_file(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it.")] = Path(
+        ".cache/docker/compose.hostnet.yml"
+    ),
+) -> None:
+    """Write the host-network compose file (base + hostnet override, without `ports:`)."""
+    from ml.deploy.images import render_hostnet
+
+    typer.echo(render_hostnet(output))
