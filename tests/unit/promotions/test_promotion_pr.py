@@ -96,21 +96,35 @@ def _origin_and_checkout(tmp_path: Path) -> tuple[Path, Path]:
     return origin, work
 
 
+def _stand_in_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """`gh` on PATH as a shell script (the GitHub CLI is the boundary that cannot run here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gh = bin_dir / "gh"
+    gh.write_text("#!/bin/sh\n" + script)
+    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+IDENTITY = {
+    f"GIT_{who}_{what}": value
+    for who in ("AUTHOR", "COMMITTER")
+    for what, value in (("NAME", "airflow"), ("EMAIL", "airflow@example.invalid"))
+}
+
+
 def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
     registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a clone of a repository whose promotions.yaml names v1, and a stand-in gh
     origin, work = _origin_and_checkout(tmp_path)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     gh_log = tmp_path / "gh.log"
-    gh = bin_dir / "gh"
-    gh.write_text(
-        f'#!/bin/sh\nprintf "%s\\n---\\n" "$*" >> {gh_log}\n'
-        'if [ "$1" = pr ]; then echo https://github.com/o/r/pull/12; fi\n'
+    _stand_in_gh(
+        tmp_path,
+        monkeypatch,
+        f'printf "%s\\n---\\n" "$*" >> {gh_log}\n'
+        'if [ "$1" = pr ]; then echo https://github.com/o/r/pull/12; fi\n',
     )
-    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.chdir(work)
     outputs = tmp_path / "outputs"
 
@@ -161,24 +175,14 @@ def test_pr_open_in_a_clone_leaves_the_checkout_alone(
     # Given a checkout whose `origin` is a bare repository, and a stand-in gh (GitHub cannot be
     # reached here: the stand-in records its arguments and prints a PR URL)
     origin, work = _origin_and_checkout(tmp_path)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    gh = bin_dir / "gh"
-    gh.write_text("#!/bin/sh\necho https://github.com/o/r/pull/13\n")
-    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    _stand_in_gh(tmp_path, monkeypatch, "echo https://github.com/o/r/pull/13\n")
     monkeypatch.chdir(work)
-    identity = {
-        f"GIT_{who}_{what}": value
-        for who in ("AUTHOR", "COMMITTER")
-        for what, value in (("NAME", "airflow"), ("EMAIL", "airflow@example.invalid"))
-    }
 
     # When the PR is opened with --clone origin (an Airflow worker's long-lived checkout)
     result = CliRunner().invoke(
         app,
         ["pr", "open", "--version", "2", "--clone", "origin", "--json"],
-        env={"MLFLOW_TRACKING_URI": registry_uri, **identity},
+        env={"MLFLOW_TRACKING_URI": registry_uri, **IDENTITY},
     )
 
     # Then the branch is on origin, the JSON names it, and the checkout is still on main, clean
@@ -206,20 +210,16 @@ def test_a_retried_pr_open_in_a_clone_reuses_the_pushed_branch(
 ) -> None:
     # Given a stand-in gh that fails once (after the branch was pushed), then works
     origin, work = _origin_and_checkout(tmp_path)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     flag = tmp_path / "gh-failed-once"
-    gh = bin_dir / "gh"
-    gh.write_text(
-        f'#!/bin/sh\nif [ ! -e {flag} ]; then touch {flag}; echo "HTTP 502" >&2; exit 1; fi\n'
-        "echo https://github.com/o/r/pull/14\n"
+    _stand_in_gh(
+        tmp_path,
+        monkeypatch,
+        f'if [ ! -e {flag} ]; then touch {flag}; echo "HTTP 502" >&2; exit 1; fi\n'
+        "echo https://github.com/o/r/pull/14\n",
     )
-    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.chdir(work)
     args = ["pr", "open", "--version", "2", "--clone", "origin"]
-    env = {"MLFLOW_TRACKING_URI": registry_uri, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@e",
-           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@e"}  # fmt: skip
+    env = {"MLFLOW_TRACKING_URI": registry_uri, **IDENTITY}
 
     # When the first attempt fails at `gh` and the step is retried
     first = CliRunner().invoke(app, args, env=env)
