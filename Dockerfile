@@ -1,8 +1,10 @@
-# One Dockerfile, three images (docs/compose.md):
+# One Dockerfile, three images (docs/compose.md), and a fourth on top of train (docs/airflow.md):
 #   --target train   batch job: `mlops train` registers a new version, then the container exits
 #   --target serve   FastAPI server only (`mlops serve`); no training libraries, uid 10001
 #   --target mlflow  MLflow tracking server with its basic-auth app (full mlflow[auth] + psycopg2
 #                    + boto3), uid 10001
+#   --target airflow the train image + Airflow 3 in its own venv, the DAGs, git and gh:
+#                    `airflow standalone` (compose profile `airflow`), uid 10001
 # Dependencies come from uv.lock only. Builder stages make a venv in /opt/venv; final stages copy
 # it onto the same base, so no compiler, uv or pip cache reaches a final image.
 #
@@ -190,7 +192,7 @@ RUN uv sync --frozen --no-dev --extra train --no-editable --python python3 \
  && python -m compileall -q /opt/venv/lib/python3.11/site-packages/ml \
       /opt/venv/lib/python3.11/site-packages/serve
 
-# Last, so a plain `docker build .` gives the batch job.
+# A plain `docker build .` gives the batch job (train-default, the last stage, is this image).
 FROM base AS train
 COPY --from=build-train /opt/venv /opt/venv
 WORKDIR /app
@@ -210,3 +212,46 @@ ARG GIT_SHA=unknown
 LABEL org.opencontainers.image.title="credit-risk-train" \
       org.opencontainers.image.revision="${GIT_SHA}"
 ENV GITHUB_SHA=${GIT_SHA}
+
+# ---------------------------------------------------------------------------------------------
+# Airflow (docs/airflow.md): after train, so building train (or serve, mlflow) never builds it.
+# Airflow's pins clash with uv.lock: it gets its own venv from its own hashed lock, next to the
+# application's /opt/venv, whose `mlops` the DAGs run (CREDIT_RISK_MLOPS).
+FROM builder AS build-airflow
+COPY airflow/requirements.txt /tmp/airflow-requirements.txt
+RUN uv venv /opt/airflow-venv --python python3 \
+ && uv pip sync --python /opt/airflow-venv/bin/python --require-hashes --compile-bytecode \
+      /tmp/airflow-requirements.txt \
+ && /opt/airflow-venv/bin/airflow version
+
+FROM train AS airflow
+USER root
+# git and gh: the promotion PR task (`mlops pr open --clone`) clones, pushes and opens the PR.
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      git gh ca-certificates >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build-airflow /opt/airflow-venv /opt/airflow-venv
+COPY dags/ /opt/airflow/dags/
+RUN mkdir -p /opt/airflow/home /opt/airflow/work && chown -R 10001:10001 /opt/airflow
+# /opt/venv first: `python` and `mlops` are the application's; `airflow` comes from its own venv.
+ENV PATH=/opt/venv/bin:/opt/airflow-venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    AIRFLOW_HOME=/opt/airflow/home \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    CREDIT_RISK_MLOPS=/opt/venv/bin/mlops \
+    CREDIT_RISK_PROJECT_DIR=/app \
+    CREDIT_RISK_WORK_DIR=/opt/airflow/work \
+    HOME=/opt/airflow/home
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=12 \
+  CMD ["/opt/airflow-venv/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v2/monitor/health' % os.environ.get('AIRFLOW__API__PORT', '8080'), timeout=4)"]
+ENTRYPOINT ["/opt/airflow-venv/bin/airflow"]
+CMD ["standalone"]
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="credit-risk-airflow" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+
+# The last stage is what a plain `docker build .` gives: still the batch job.
+FROM train AS train-default

@@ -107,6 +107,31 @@ def ingest(source: str, expected_sha256: str | None) -> tuple[pd.DataFrame, Snap
     Raises:
         DataError: missing file, download failure, checksum mismatch, empty or unparsable CSV.
     """
+    frame, snapshot, _ = _load(source, expected_sha256)
+    return frame, snapshot
+
+
+def stage(source: str, expected_sha256: str | None, out_dir: Path) -> tuple[Path, Snapshot]:
+    """Fetch and verify a snapshot once, and keep its verified bytes (the uncompressed CSV).
+
+    The ingest step of an orchestrated retrain: later steps (the data gate) read the staged
+    copy, whose sha256 is the snapshot's, instead of fetching the source again.
+
+    Raises:
+        DataError: as `ingest`, or the staging folder cannot be written.
+    """
+    _, snapshot, raw = _load(source, expected_sha256)
+    target = out_dir / f"data-{snapshot.sha256[:16]}.csv"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(raw)
+    except OSError as exc:
+        raise DataError(f"cannot stage {source} in {out_dir}: {exc}") from None
+    return target, snapshot
+
+
+def _load(source: str, expected_sha256: str | None) -> tuple[pd.DataFrame, Snapshot, bytes]:
+    """Fetch, verify and parse; also the verified bytes."""
     if not expected_sha256:
         raise DataError(
             f"no expected sha256 for {source}: pass --data-sha256 "
@@ -136,4 +161,4 @@ def ingest(source: str, expected_sha256: str | None) -> tuple[pd.DataFrame, Snap
         bytes=len(raw),
         ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return frame, snapshot
+    return frame, snapshot, raw

@@ -164,26 +164,53 @@ Promotion to production is decided by `promotions.yaml` and the gates, not by th
 """
 
 
+def _score_model_dir(local: Path, label: str, x: pd.DataFrame) -> np.ndarray:
+    """Probabilities of default from a downloaded model directory, in the flavor it was logged.
+
+    The flavor comes from the directory's own MLmodel file: the same loading for a registered
+    version and for a run that is not registered yet.
+    """
+    import mlflow.sklearn
+    import mlflow.xgboost
+    import yaml
+
+    from ml.features import FEATURES
+
+    try:
+        flavors = (yaml.safe_load((local / "MLmodel").read_text()) or {}).get("flavors") or {}
+        model = (
+            mlflow.xgboost.load_model(str(local))
+            if "xgboost" in flavors
+            else mlflow.sklearn.load_model(str(local))
+        )
+    except Exception as exc:  # a broken artifact is the registry's problem, named
+        raise RegistryError(f"cannot load {label}: {exc}") from exc
+    return model.predict_proba(x[FEATURES])[:, 1]
+
+
 def evaluate_version(
     registry: Registry, model_name: str, version: int, x: pd.DataFrame, y: np.ndarray
 ) -> Evaluation:
     """Score a registered version on labelled data with the flavor it was logged in."""
     import tempfile
 
-    import mlflow.sklearn
-    import mlflow.xgboost
+    with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
+        local = registry.download_version(model_name, version, Path(tmp))
+        scores = _score_model_dir(local, f"{model_name} v{version}", x)
+    return evaluate(y, scores)
 
-    from ml.features import FEATURES
+
+def evaluate_model_uri(
+    registry: Registry, model_uri: str, x: pd.DataFrame, y: np.ndarray
+) -> Evaluation:
+    """Score a logged model (`models:/m-...`, e.g. a run's, before registration) on labelled data.
+
+    The evaluate step of an orchestrated retrain: it loads the artifact the registry holds, so
+    a model that cannot be loaded back fails here, before it becomes a version.
+    """
+    import tempfile
 
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
-        local = str(registry.download_version(model_name, version, Path(tmp)))
-        flavors = registry.flavors(model_name, version)
-        try:
-            if "xgboost" in flavors:
-                model = mlflow.xgboost.load_model(local)
-            else:
-                model = mlflow.sklearn.load_model(local)
-        except Exception as exc:  # a broken artifact is the registry's problem, named
-            raise RegistryError(f"cannot load {model_name} v{version}: {exc}") from exc
-    scores = model.predict_proba(x[FEATURES])[:, 1]
+        local = registry.download_model(model_uri, Path(tmp))
+        scores = _score_model_dir(local, model_uri, x)
     return evaluate(y, scores)

@@ -121,6 +121,20 @@ def _gh() -> str:
     return found
 
 
+def remote_url(remote: str, cwd: Path | None = None) -> str:
+    """The URL of remote `remote` of the checkout in `cwd`, or `remote` itself when it is no
+    remote's name (a URL or a path already)."""
+    names = _git_or_none("-C", str(cwd or Path.cwd()), "remote")
+    if names and remote in names.split():
+        return git("remote", "get-url", remote, cwd=cwd)
+    return remote
+
+
+def clone(url: str, dst: Path) -> None:
+    """A shallow clone of `url`'s default branch into `dst` (history is not needed to branch)."""
+    git("clone", "--quiet", "--depth", "1", "--no-tags", url, str(dst))
+
+
 def commit_on_branch(repo: Path, branch: str, paths: Iterable[Path], message: str) -> None:
     """Create `branch` from HEAD and commit `paths` on it (the bot's identity in Actions)."""
     git("switch", "-c", branch, cwd=repo)
@@ -129,16 +143,27 @@ def commit_on_branch(repo: Path, branch: str, paths: Iterable[Path], message: st
     git(*(identity if in_actions() else []), "commit", "-m", message, cwd=repo)
 
 
-def push_and_open_pr(repo: Path, branch: str, title: str, body: str) -> str:
+def push_and_open_pr(repo: Path, branch: str, title: str, body: str, *, push: bool = True) -> str:
     """Push `branch` to origin and open a pull request with `gh`; return its URL. Never merges.
 
-    In Actions, `gh auth setup-git` lets git push with the token gh holds (GH_TOKEN).
+    In Actions, `gh auth setup-git` lets git push with the token gh holds (GH_TOKEN). With
+    `push=False` the branch is on origin already (a retried step) and only the PR is opened.
     """
     gh = _gh()
     if in_actions():
         run([gh, "auth", "setup-git"], cwd=repo)
-    git("push", "-u", "origin", branch, cwd=repo)
+    if push:
+        git("push", "-u", "origin", branch, cwd=repo)
     return run([gh, "pr", "create", "--head", branch, "--title", title, "--body", body], cwd=repo)
+
+
+def remote_file(repo: Path, branch: str, path: str) -> str | None:
+    """`path` as it is on origin's `branch`, or None when origin has no such branch."""
+    if not _git_or_none("-C", str(repo), "ls-remote", "--exit-code", "--heads", "origin", branch):
+        return None
+    git("fetch", "--quiet", "--depth", "1", "origin", f"{branch}:refs/remotes/origin/{branch}",
+        cwd=repo)  # fmt: skip
+    return git("show", f"origin/{branch}:{path}", cwd=repo)
 
 
 # --- pull request comments over the REST API ------------------------------------------------

@@ -42,6 +42,9 @@ EVENTS: dict[str, EventKind] = {
     "promotion.failed": EventKind("Promotion failed", ":x:", False),
     "promotion.rolled_back": EventKind("Rolled back", ":rewind:", False),
     "retrain.registered": EventKind("Retrain registered a new version", ":package:", True),
+    "retrain.failed": EventKind("Retrain failed", ":x:", False),
+    "retrain.late": EventKind("Retrain missed its deadline", ":hourglass:", False),
+    "drift.failed": EventKind("Drift job failed", ":x:", False),
     "drift.breach": EventKind("Drift threshold crossed", ":warning:", False),
     "data_check.breach": EventKind("Data check failed", ":warning:", False),
 }

@@ -340,6 +340,23 @@ class Registry:
         returns the local directory. Serve and evaluate load from there."""
         return self._download(name, version, dst, "")
 
+    def download_model(self, model_uri: str, dst: Path) -> Path:
+        """Download a logged model (`models:/m-...`, `runs:/...`) into `dst`; returns the local
+        directory. Inside `fluent()`: MLflow resolves `models:/` through its process-wide URIs."""
+        import mlflow.artifacts
+
+        with registry_errors(f"download {model_uri}"), self.fluent():
+            dst.mkdir(parents=True, exist_ok=True)
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, dst_path=str(dst), tracking_uri=self.tracking_uri
+            )
+        return Path(local)
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        """Tags of a run (read each time: tags, unlike a finished run's metrics, may change)."""
+        with registry_errors(f"run {run_id}"):
+            return dict(self.client.get_run(run_id).data.tags)
+
     def _download(self, name: str, version: int, dst: Path, path: str) -> Path:
         import mlflow.artifacts
 

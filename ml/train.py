@@ -5,6 +5,12 @@ registry. A failure inside a run marks that run FAILED (MLflow's context manager
 nothing. MLflow is reached through `ml.registry.Registry` with an explicit URI: the fluent calls
 (`start_run`, `log_model`) run inside `Registry.fluent()`, which leaves no global state behind.
 `--params` (the retrain workflow's input) is merged over config/train.yaml by `with_params`.
+
+Training and registration are two steps that `train` chains: `train_candidates` logs the runs and
+marks the champion (tags `champion`, `candidates`, and `model_uri` on every candidate), and
+`register_run` turns a champion run into a version from what the run itself recorded. An
+orchestrator (Airflow) runs them as separate tasks with evaluation and the gates in between and
+passes the run id explicitly; a laptop and the retrain workflow call `train`, which does the same.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import mlflow
 import sklearn
@@ -24,17 +31,25 @@ from sklearn.pipeline import Pipeline
 
 from ml.contract import CONTRACT_FILE
 from ml.data import Snapshot
-from ml.errors import ConfigError, ContractError
+from ml.errors import ConfigError, ContractError, RegistryError
 from ml.evaluate import Evaluation, evaluate, model_card, write_plots
 from ml.features import CONTRACT, MODEL_KINDS, ModelKind, build_pipeline
 from ml.github import git_dirty, git_sha
 from ml.holdout import Holdout, load_dataset
 from ml.monitoring.reference import log_reference
-from ml.registry import Registry, VersionInfo
+from ml.registry import Registry, VersionInfo, registry_errors
 from ml.settings import MLSettings
 from ml.train_config import TrainConfig, load_train_config
 
 Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    """The default `progress`: say nothing."""
+
+
+MODEL_URI_TAG = "model_uri"
+"""Run tag holding the logged model's URI (`models:/m-...`), set on every candidate run."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,15 @@ class CandidateResult:
 
 
 @dataclass(frozen=True)
+class TrainedRuns:
+    """What `train_candidates` logged: every candidate and the champion, nothing registered."""
+
+    candidates: list[CandidateResult]
+    champion: CandidateResult
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
 class TrainResult:
     """What `mlops train` did: the candidates, the champion and its registered version."""
 
@@ -55,6 +79,14 @@ class TrainResult:
     champion: CandidateResult
     version: VersionInfo
     snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The version a run became; `created` is False when the run was registered before."""
+
+    version: VersionInfo
+    created: bool
 
 
 def _log_model(
@@ -162,25 +194,33 @@ def train_candidate(
             snapshot_file.write_text(snapshot.to_json())
             mlflow.log_artifact(str(snapshot_file))
         info = _log_model(kind, pipeline, holdout)
+        # `register_run` finds the model from the run alone (MLflow 3 logs it as `models:/m-...`).
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
         return CandidateResult(kind, run.info.run_id, info.model_uri, evaluation)
 
 
-def train(
-    settings: MLSettings,
-    kinds: Sequence[ModelKind],
-    *,
-    data_source: str | None = None,
-    data_sha256: str | None = None,
-    params: Mapping[str, object] | None = None,
-    progress: Progress = lambda _msg: None,
-) -> TrainResult:
-    """Train the candidates and register the best by holdout ROC-AUC as a new version.
+class TrainOptions(TypedDict, total=False):
+    """What a training call may set besides the settings and the candidates."""
 
-    No alias and no stage is set: promotion belongs to `promotions.yaml` and the engine.
+    data_source: str | None  # path, https:// or s3:// (default: the settings' snapshot)
+    data_sha256: str | None  # expected sha256 of the uncompressed CSV
+    params: Mapping[str, object] | None  # merged over config/train.yaml (`with_params`)
+    progress: Progress  # told what is happening (the CLI's spinner)
+
+
+def train_candidates(
+    settings: MLSettings, kinds: Sequence[ModelKind], **options: Unpack[TrainOptions]
+) -> TrainedRuns:
+    """Train the candidates, log each in its own run and mark the best by holdout ROC-AUC.
+
+    Nothing is registered: the champion run carries what `register_run` needs (tags
+    `champion`, `candidates` and `model_uri`), so registering can be a later, separate step.
     """
+    data_source, data_sha256 = options.get("data_source"), options.get("data_sha256")
+    progress = options.get("progress") or _quiet
     config = with_params(
         load_train_config(settings.train_config),
-        params or {},
+        options.get("params") or {},
         kinds[0] if len(kinds) == 1 else None,
     )
     source = data_source or settings.data_source
@@ -188,9 +228,8 @@ def train(
     progress(f"ingesting and validating {source}")
     holdout, snapshot = load_dataset(source, sha, config)
 
-    tracking_uri = settings.resolved_tracking_uri()
     settings.home.mkdir(parents=True, exist_ok=True)
-    registry = Registry(tracking_uri)
+    registry = Registry(settings.resolved_tracking_uri())
     experiment_id = registry.ensure_experiment(settings.experiment, settings.artifact_location())
 
     tags = {
@@ -211,24 +250,79 @@ def train(
                 )
             )
     champion = max(candidates, key=lambda c: c.evaluation.roc_auc)
-    progress(f"registering {champion.kind} as a new version of {settings.model_name}")
-    registry.client.set_tag(champion.run_id, "champion", "true")
+    scores = {c.kind: round(c.evaluation.roc_auc, 4) for c in candidates}
+    with registry_errors(f"tag champion run {champion.run_id}"):
+        registry.client.set_tag(champion.run_id, "champion", "true")
+        registry.client.set_tag(champion.run_id, "candidates", json.dumps(scores, sort_keys=True))
+    return TrainedRuns(candidates, champion, snapshot)
+
+
+def register_run(registry: Registry, model_name: str, run_id: str) -> Registration:
+    """Register a trained run's model as a new version of `model_name`, from the run's records.
+
+    Idempotent: when a version of `model_name` already comes from `run_id`, that version is
+    returned (`created=False`) instead of a second one, so a retried register step does not
+    leave two versions of one training run. No alias and no stage is set: promotion belongs to
+    `promotions.yaml` and the engine.
+
+    Raises:
+        RegistryError: the run does not exist, did not finish, or logged no model.
+    """
+    with registry_errors(f"read run {run_id}"):
+        try:
+            run = registry.client.get_run(run_id)
+        except Exception as exc:
+            if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                raise RegistryError(
+                    f"run {run_id} does not exist (hint: pass the run id `mlops train "
+                    "--no-register` printed)"
+                ) from None
+            raise
+    if run.info.status != "FINISHED":
+        raise RegistryError(f"run {run_id} is {run.info.status}, not FINISHED: nothing to register")
+    tags = dict(run.data.tags)
+    model_uri = tags.get(MODEL_URI_TAG)
+    if not model_uri:
+        raise RegistryError(
+            f"run {run_id} has no {MODEL_URI_TAG} tag: it is not a training run of this "
+            "project (hint: register a run `mlops train --no-register` made)"
+        )
+    for existing in registry.versions(model_name):
+        if existing.run_id == run_id:
+            return Registration(existing, created=False)
+    kind = tags.get("model_type", "unknown")
+    auc = run.data.metrics.get("roc_auc")
+    data_sha = tags.get("data_sha256", "")
     version = registry.register(
-        settings.model_name,
-        champion.model_uri,
-        champion.run_id,
+        model_name,
+        model_uri,
+        run_id,
         tags={
-            "git_sha": tags["git_sha"],
-            "data_sha256": snapshot.sha256,
-            "data_rows": str(snapshot.rows),
-            "model_type": champion.kind,
-            "candidates": json.dumps(
-                {c.kind: round(c.evaluation.roc_auc, 4) for c in candidates}, sort_keys=True
-            ),
+            "git_sha": tags.get("git_sha", "unknown"),
+            "data_sha256": data_sha,
+            "data_rows": tags.get("data_rows", ""),
+            "model_type": kind,
+            "candidates": tags.get("candidates", json.dumps({kind: auc})),
         },
         description=(
-            f"{champion.kind} champion, holdout ROC-AUC {champion.evaluation.roc_auc:.4f} "
-            f"on data {snapshot.sha256[:12]}"
+            f"{kind} champion, holdout ROC-AUC "
+            f"{'n/a' if auc is None else f'{auc:.4f}'} on data {data_sha[:12]}"
         ),
     )
-    return TrainResult(candidates, champion, version, snapshot)
+    return Registration(version, created=True)
+
+
+def train(
+    settings: MLSettings, kinds: Sequence[ModelKind], **options: Unpack[TrainOptions]
+) -> TrainResult:
+    """Train the candidates and register the best by holdout ROC-AUC as a new version.
+
+    The one-call form of `train_candidates` then `register_run` (the retrain workflow and
+    `make run` use it). No alias and no stage is set.
+    """
+    runs = train_candidates(settings, kinds, **options)
+    progress = options.get("progress") or _quiet
+    progress(f"registering {runs.champion.kind} as a new version of {settings.model_name}")
+    registry = Registry(settings.resolved_tracking_uri())
+    registration = register_run(registry, settings.model_name, runs.champion.run_id)
+    return TrainResult(runs.candidates, runs.champion, registration.version, runs.snapshot)

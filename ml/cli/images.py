@@ -32,7 +32,10 @@ def _sha(git_sha: str | None) -> str:
 def build(
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", help="serve, mlflow, train (repeatable; default: all)."),
+        typer.Option(
+            "--target",
+            help="serve, mlflow, train (repeatable; default: those three), or airflow.",
+        ),
     ] = None,
     tag: Annotated[str, typer.Option("--tag", help="Local tag (compose's IMAGE_TAG).")] = "latest",
     git_sha: Annotated[
@@ -41,12 +44,12 @@ def build(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when up to date.")] = False,
 ) -> None:
     """Build the images compose runs (`credit-risk-<target>:<tag>`); unchanged ones are reused."""
-    from ml.deploy.images import TARGETS, build_all
+    from ml.deploy.images import TARGET_INPUTS, TARGETS, build_all
 
     chosen = target or list(TARGETS)
-    unknown = sorted(set(chosen) - set(TARGETS))
+    unknown = sorted(set(chosen) - set(TARGET_INPUTS))
     if unknown:
-        raise ConfigError(f"unknown target(s) {unknown} (known: {list(TARGETS)})")
+        raise ConfigError(f"unknown target(s) {unknown} (known: {list(TARGET_INPUTS)})")
     for item in build_all(chosen, tag, git_sha=_sha(git_sha), force=force):
         state = f"built in {item.seconds:.0f} s" if item.built else "up to date"
         console.print(f"{item.name:32} {item.size / 1e6:>6.0f} MB  {state}", highlight=False)

@@ -278,7 +278,8 @@ def notify(
         typer.Option(
             "--event",
             help="promotion.applied | promotion.failed | promotion.rolled_back | "
-            "retrain.registered | drift.breach | data_check.breach",
+            "retrain.registered | retrain.failed | retrain.late | drift.breach | drift.failed | "
+            "data_check.breach",
         ),
     ],
     field: Annotated[

@@ -36,18 +36,44 @@ def open_pr(
     model: Annotated[
         str | None, typer.Option("--model", help="Registered model (default: ML_MODEL_NAME).")
     ] = None,
+    clone: Annotated[
+        str | None,
+        typer.Option(
+            "--clone",
+            help="Work in a fresh clone of this remote (URL, path or remote name such as "
+            "origin) instead of the current checkout, which is left untouched.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line: model, version, branch, url.")
+    ] = False,
 ) -> None:
     """Branch, set the version in promotions.yaml, push and open the PR (never merges)."""
+    import json
+
     from ml import github
-    from ml.promotions.promotion_pr import open_promotion_pr
+    from ml.promotions.promotion_pr import (
+        open_promotion_pr,
+        open_promotion_pr_in_clone,
+        promotion_branch,
+    )
     from ml.registry import Registry
     from ml.settings import MLSettings
 
     settings = MLSettings()
     registry = Registry(settings.resolved_tracking_uri())
-    url = open_promotion_pr(registry, model or settings.model_name, version, file)
+    name = model or settings.model_name
+    if clone:
+        url = open_promotion_pr_in_clone(registry, name, version, clone, file)
+    else:
+        url = open_promotion_pr(registry, name, version, file)
     github.write_outputs(pr_url=url)
-    typer.echo(url)
+    if as_json:
+        branch = promotion_branch(name, version)
+        payload = {"model": name, "version": version, "branch": branch, "url": url}
+        typer.echo(json.dumps(payload, sort_keys=True))
+    else:
+        typer.echo(url)
 
 
 @pr_app.command("comment")

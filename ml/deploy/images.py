@@ -45,6 +45,16 @@ TARGET_INPUTS = {
     "serve": ("ml", "serve"),
     "mlflow": (),
     "train": ("ml", "serve", "config", "data/uci_credit_card.csv.gz", "promotions.yaml"),
+    # Not in TARGETS (`make images`): the train image + Airflow, built by `make airflow-image`.
+    "airflow": (
+        "ml",
+        "serve",
+        "config",
+        "data/uci_credit_card.csv.gz",
+        "promotions.yaml",
+        "airflow/requirements.txt",
+        "dags",
+    ),
 }
 _MANIFEST_TYPES = ", ".join(
     (

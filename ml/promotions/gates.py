@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
 WAIVED_ON_ROLLBACK = frozenset({"regression"})
 """Gate names an explicit `rollback: true` waives: only those that demand improvement."""
+RUN_GATES = ("tag", "floor", "ceiling")
+"""Gates that judge a training run on its own records (tags, logged metrics), so they can run
+before the run is registered (`check_run`); the others need a version (flavor, signature) or
+production to compare with (regression)."""
 
 
 class ModelGates(BaseModel):
@@ -324,6 +328,26 @@ def check_version(
                 for gate_name, passed, detail in check(g):
                     results.append(_waive(GateResult(name, gate_name, passed, detail), rollback))
     return Verdict(name, version, tuple(results))
+
+
+def check_run(registry: Registry, name: str, run_id: str, config: ModelGates) -> Verdict:
+    """The `RUN_GATES` of `name`'s gates for a training run that is not (yet) a version.
+
+    The performance gate of an orchestrated retrain: the same registered checks (and numbers)
+    `promote validate` applies later to the version, read from the run's tags and metrics; the
+    verdict's version is 0 (no version yet).
+    """
+    from ml.registry import ModelState, VersionInfo
+
+    tags = registry.run_tags(run_id)
+    info = VersionInfo(name, 0, "READY", "None", run_id, source=f"runs:/{run_id}", tags=tags)
+    g = GateInput(registry, info, ModelState(name, {}, {}, {}), config, rollback=False)
+    results = [
+        GateResult(name, gate_name, passed, detail)
+        for family in RUN_GATES
+        for gate_name, passed, detail in GATES[family](g)
+    ]
+    return Verdict(name, 0, tuple(results))
 
 
 def evaluate(

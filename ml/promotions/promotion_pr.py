@@ -2,7 +2,9 @@
 
 `open_promotion_pr` edits promotions.yaml to the new version (comments kept, the rollback
 waiver removed), commits it on `promote/<model>-v<N>`, pushes and opens the PR with `gh`. It
-never merges: CI, the model approvers (CODEOWNERS) and CD do the rest. `compare` puts the
+never merges: CI, the model approvers (CODEOWNERS) and CD do the rest. `open_promotion_pr_in_clone`
+does the same in a fresh clone of the remote's default branch, for a long-lived checkout (an
+Airflow worker) that must stay on its branch. `compare` puts the
 candidate's holdout metrics next to production's; `mlops evaluate --report` prints the same table.
 """
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml import github
-from ml.errors import RegistryError
+from ml.errors import ConfigError, GitHubError, RegistryError
 from ml.promotions.spec import edit_entry
 from ml.registry import Registry
 
@@ -90,15 +92,26 @@ def compare(registry: Registry, model: str, version: int) -> Comparison:
     )
 
 
-def open_promotion_pr(registry: Registry, model: str, version: int, spec_path: Path) -> str:
-    """Branch, edit, commit, push and `gh pr create`; return the PR URL. Never merges."""
+def promotion_branch(model: str, version: int) -> str:
+    """The branch a promotion PR is pushed on."""
+    return f"promote/{model}-v{version}"
+
+
+def open_promotion_pr(
+    registry: Registry, model: str, version: int, spec_path: Path, *, pushed: bool = False
+) -> str:
+    """Branch, edit, commit, push and `gh pr create`; return the PR URL. Never merges.
+
+    `pushed`: the branch is on origin already (a retried step); only the PR is opened.
+    """
     cmp = compare(registry, model, version)
     repo = spec_path.resolve().parent
-    branch = f"promote/{model}-v{version}"
-    edit_entry(spec_path, model, version=version, note=cmp.note(), rollback=False)
-    github.commit_on_branch(
-        repo, branch, [spec_path.resolve()], f"promote({model}): v{version}\n\n{cmp.note()}"
-    )
+    branch = promotion_branch(model, version)
+    if not pushed:
+        edit_entry(spec_path, model, version=version, note=cmp.note(), rollback=False)
+        github.commit_on_branch(
+            repo, branch, [spec_path.resolve()], f"promote({model}): v{version}\n\n{cmp.note()}"
+        )
     run = github.run_url()
     body = "\n".join(
         [
@@ -111,4 +124,48 @@ def open_promotion_pr(registry: Registry, model: str, version: int, spec_path: P
             "production after approval. This PR is never merged automatically.",
         ]
     )
-    return github.push_and_open_pr(repo, branch, f"Promote {model} to v{version}", body)
+    title = f"Promote {model} to v{version}"
+    return github.push_and_open_pr(repo, branch, title, body, push=not pushed)
+
+
+def open_promotion_pr_in_clone(
+    registry: Registry, model: str, version: int, remote: str, spec_path: Path
+) -> str:
+    """`open_promotion_pr` in a throw-away clone of `remote`'s default branch; the PR URL.
+
+    `remote` is a URL, a path, or the name of a remote of the current checkout (`origin`). The
+    current checkout is left as it is (branch, index, files), and the PR starts from the
+    remote's latest default branch rather than from whatever the checkout holds.
+
+    Retry-safe (an orchestrator retries a failed task): when the remote already has the
+    promotion branch with this version in the file (the push of an earlier attempt went through,
+    `gh` did not), only the PR is opened; a branch with other content is an error, never
+    overwritten.
+
+    Raises:
+        GitHubError: git or gh failed, or the branch exists on the remote with other content.
+    """
+    import tempfile
+
+    from ml.promotions.spec import load_spec
+
+    if spec_path.is_absolute():
+        raise ConfigError(f"--file {spec_path}: with --clone, give the path inside the repository")
+    url = github.remote_url(remote)
+    branch = promotion_branch(model, version)
+    with tempfile.TemporaryDirectory(prefix="promotion-pr-") as tmp:
+        work = Path(tmp) / "repo"
+        github.clone(url, work)
+        existing = github.remote_file(work, branch, spec_path.as_posix())
+        if existing is not None:
+            pushed_spec = Path(tmp) / "pushed.yaml"
+            pushed_spec.write_text(existing, encoding="utf-8")
+            entry = load_spec(pushed_spec).spec.models.get(model)
+            if entry is None or entry.version != version:
+                raise GitHubError(
+                    f"{branch} exists on the remote with other content (hint: delete the branch "
+                    "or promote another version)"
+                )
+        return open_promotion_pr(
+            registry, model, version, work / spec_path, pushed=existing is not None
+        )

@@ -28,24 +28,12 @@ from ml.cli import app
 from ml.holdout import load_dataset
 from ml.settings import DEFAULT_DATA_SHA256, MLSettings
 from ml.train_config import load_train_config
+from tests.fixtures.datasets import SHIFTED, shift
 from tests.fixtures.prediction_logs import as_records, prediction_lines
 from tests.fixtures.services import start_moto_server, stop_moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "uci_credit_card.csv.gz"
-SHIFTED = ["LIMIT_BAL", "AGE", "PAY_0", "BILL_AMT1", "BILL_AMT2", "PAY_AMT1"]
-
-
-def shift(frame: pd.DataFrame) -> pd.DataFrame:
-    """Six features moved the way a new customer segment or a broken feed would move them."""
-    moved = frame.copy()
-    moved["LIMIT_BAL"] *= 1.6
-    moved["AGE"] = (moved["AGE"] + 8).clip(upper=100)
-    moved["PAY_0"] = (moved["PAY_0"] + 2).clip(upper=8)
-    moved["BILL_AMT1"] *= 1.8
-    moved["BILL_AMT2"] *= 1.8
-    moved["PAY_AMT1"] *= 0.4
-    return moved
 
 
 @dataclass(frozen=True)

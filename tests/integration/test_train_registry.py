@@ -19,24 +19,10 @@ from ml.features import CONTRACT
 from ml.registry import Registry
 from ml.settings import DEFAULT_DATA_SHA256, MLSettings
 from ml.train import train
+from tests.fixtures.datasets import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "uci_credit_card.csv.gz"
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("ML_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(ROOT)
-    return uri
-
-
-def write_csv(path: Path, frame: pd.DataFrame) -> str:
-    raw = frame.to_csv(index=False).encode()
-    path.write_bytes(gzip.compress(raw))
-    return hashlib.sha256(raw).hexdigest()
 
 
 @pytest.mark.slow

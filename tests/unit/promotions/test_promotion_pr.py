@@ -84,10 +84,8 @@ def _git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
-    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a clone of a repository whose promotions.yaml names v1, and a stand-in gh
+def _origin_and_checkout(tmp_path: Path) -> tuple[Path, Path]:
+    """A bare repository whose main holds promotions.yaml at v1, and a clone of it."""
     origin, work = tmp_path / "origin.git", tmp_path / "work"
     _git(tmp_path, "init", "--bare", "-b", "main", str(origin))
     _git(tmp_path, "clone", str(origin), str(work))
@@ -95,16 +93,38 @@ def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
     _git(work, "add", "promotions.yaml")
     _git(work, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-m", "init")
     _git(work, "push", "origin", "HEAD:main")
+    return origin, work
+
+
+def _stand_in_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """`gh` on PATH as a shell script (the GitHub CLI is the boundary that cannot run here)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    gh_log = tmp_path / "gh.log"
     gh = bin_dir / "gh"
-    gh.write_text(
-        f'#!/bin/sh\nprintf "%s\\n---\\n" "$*" >> {gh_log}\n'
-        'if [ "$1" = pr ]; then echo https://github.com/o/r/pull/12; fi\n'
-    )
+    gh.write_text("#!/bin/sh\n" + script)
     gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+IDENTITY = {
+    f"GIT_{who}_{what}": value
+    for who in ("AUTHOR", "COMMITTER")
+    for what, value in (("NAME", "airflow"), ("EMAIL", "airflow@example.invalid"))
+}
+
+
+def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a clone of a repository whose promotions.yaml names v1, and a stand-in gh
+    origin, work = _origin_and_checkout(tmp_path)
+    gh_log = tmp_path / "gh.log"
+    _stand_in_gh(
+        tmp_path,
+        monkeypatch,
+        f'printf "%s\\n---\\n" "$*" >> {gh_log}\n'
+        'if [ "$1" = pr ]; then echo https://github.com/o/r/pull/12; fi\n',
+    )
     monkeypatch.chdir(work)
     outputs = tmp_path / "outputs"
 
@@ -147,3 +167,73 @@ def test_pr_open_without_gh_is_a_clear_error(
         env={"MLFLOW_TRACKING_URI": registry_uri},
     )
     assert result.exit_code in (2, 12), result.output
+
+
+def test_pr_open_in_a_clone_leaves_the_checkout_alone(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a checkout whose `origin` is a bare repository, and a stand-in gh (GitHub cannot be
+    # reached here: the stand-in records its arguments and prints a PR URL)
+    origin, work = _origin_and_checkout(tmp_path)
+    _stand_in_gh(tmp_path, monkeypatch, "echo https://github.com/o/r/pull/13\n")
+    monkeypatch.chdir(work)
+
+    # When the PR is opened with --clone origin (an Airflow worker's long-lived checkout)
+    result = CliRunner().invoke(
+        app,
+        ["pr", "open", "--version", "2", "--clone", "origin", "--json"],
+        env={"MLFLOW_TRACKING_URI": registry_uri, **IDENTITY},
+    )
+
+    # Then the branch is on origin, the JSON names it, and the checkout is still on main, clean
+    assert result.exit_code == 0, result.output
+    assert '"branch": "promote/credit-risk-v2"' in result.output
+    assert '"url": "https://github.com/o/r/pull/13"' in result.output
+    assert "version: 2" in _git(origin, "show", "promote/credit-risk-v2:promotions.yaml")
+    assert _git(work, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert _git(work, "status", "--porcelain") == ""
+    assert "version: 1" in (work / "promotions.yaml").read_text()
+
+
+def test_pr_open_with_clone_refuses_an_absolute_file(registry_uri: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["pr", "open", "--version", "2", "--clone", str(tmp_path), "--file", "/x/promotions.yaml"],
+        env={"MLFLOW_TRACKING_URI": registry_uri},
+    )
+    assert result.exit_code == 2, result.output
+    assert "path inside the repository" in result.output
+
+
+def test_a_retried_pr_open_in_a_clone_reuses_the_pushed_branch(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stand-in gh that fails once (after the branch was pushed), then works
+    origin, work = _origin_and_checkout(tmp_path)
+    flag = tmp_path / "gh-failed-once"
+    _stand_in_gh(
+        tmp_path,
+        monkeypatch,
+        f'if [ ! -e {flag} ]; then touch {flag}; echo "HTTP 502" >&2; exit 1; fi\n'
+        "echo https://github.com/o/r/pull/14\n",
+    )
+    monkeypatch.chdir(work)
+    args = ["pr", "open", "--version", "2", "--clone", "origin"]
+    env = {"MLFLOW_TRACKING_URI": registry_uri, **IDENTITY}
+
+    # When the first attempt fails at `gh` and the step is retried
+    first = CliRunner().invoke(app, args, env=env)
+    pushed = _git(origin, "rev-parse", "promote/credit-risk-v2")
+    second = CliRunner().invoke(app, args, env=env)
+
+    # Then the retry opens the PR for the branch already pushed, without a second commit
+    assert first.exit_code == 12, first.output
+    assert second.exit_code == 0, second.output
+    assert second.output.strip() == "https://github.com/o/r/pull/14"
+    assert _git(origin, "rev-parse", "promote/credit-risk-v2") == pushed
+
+    # and a branch of that name holding another version is refused, not overwritten
+    _git(origin, "branch", "promote/credit-risk-v1", "promote/credit-risk-v2")
+    clash = CliRunner().invoke(app, ["pr", "open", "--version", "1", "--clone", "origin"], env=env)
+    assert clash.exit_code == 12, clash.output
+    assert "exists on the remote with other content" in clash.output
