@@ -73,8 +73,10 @@ else
   as_root true # stops here, saying why, when neither root nor passwordless sudo is available
   log "starting dockerd (log: $LOG)"
   # setsid + nohup: the engine outlives this script and the make/pytest process that ran it.
+  # The background job's own fds are redirected too: the shell that waits on it would otherwise
+  # hold the caller's stdout/stderr pipe open for as long as dockerd runs.
   as_root setsid nohup sh -c 'exec dockerd --bridge=none --iptables=false --ip-masq=false \
-    >>"$1" 2>&1 </dev/null' dockerd "$LOG" &
+    >>"$1" 2>&1 </dev/null' dockerd "$LOG" >/dev/null 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1

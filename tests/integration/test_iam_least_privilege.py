@@ -305,23 +305,23 @@ def push_path(repository: str, tag: str) -> str:
 
 
 def deploy_path(cluster: str, service: str, family: str, image_uri: str) -> None:
-    """The deploy path with the current ml/deploy/ecs.py functions: the image exists, a revision
-    of the family's latest revision with the new image (and the family's tags), the rollout."""
+    """The ECS/ECR calls `mlops deploy` makes (ml/deploy/transaction.py, in its order): the image
+    exists, the running revision and its image, a revision of the family's latest revision with
+    the new image (and the family's tags), the service update, one look at the rollout."""
     import boto3
 
-    from ml.deploy.ecs import (
-        ImageRef,
-        ensure_image,
-        register_revision,
-        rollout_state,
-        update_service,
-    )
+    from ml.deploy import ecs
+    from ml.deploy.images import ensure_in_ecr
 
-    ecs, ecr = boto3.client("ecs"), boto3.client("ecr")
-    ensure_image(ecr, ImageRef.parse(image_uri))
-    new = register_revision(ecs, family, image_uri)
-    update_service(ecs, cluster, service, new)
-    rollout_state(ecs, cluster, service, new)
+    ecs_client, ecr = boto3.client("ecs"), boto3.client("ecr")
+    ref = ecs.ServiceRef(cluster, service)
+    ensure_in_ecr(ecr, image_uri)
+    running = ecs.current_task_definition(ecs_client, ref)
+    ecs.container_image(ecs_client, running)
+    new, _ = ecs.register_from_latest(ecs_client, family, image_uri)
+    if ecs.current_task_definition(ecs_client, ref) != new:
+        ecs.update_service(ecs_client, ref, new)
+    ecs.observe(ecs_client, ref, new)
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from ml import bootstrap
+from ml import bootstrap, devservices
 from ml.platform import load_platform
-from tests.fixtures import services
 from tests.fixtures.models import GATES, register_tiny, snapshot, write_spec
 from tests.fixtures.services import (
     MlflowServer,
@@ -44,7 +43,8 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServ
     """`mlflow server --app-name basic-auth`: admin from the environment, users in SQLite."""
     base = tmp_path_factory.mktemp("mlflow-auth")
     shim = base / "mlflow"
-    shim.write_text(f'#!/bin/sh\nshift\nexec {services.MLFLOW} server --app-name basic-auth "$@"\n')
+    mlflow = devservices.MLFLOW
+    shim.write_text(f'#!/bin/sh\nshift\nexec {mlflow} server --app-name basic-auth "$@"\n')
     shim.chmod(0o755)
     ini = base / "basic_auth.ini"
     ini.write_text(
@@ -61,7 +61,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServ
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        mp.setattr(services, "MLFLOW", shim)
+        mp.setattr(devservices, "MLFLOW", shim)
         server = start_mlflow_server(f"sqlite:///{base / 'mlflow.db'}", base)
     yield server
     stop_mlflow_server(server)

@@ -38,7 +38,13 @@ echo "sudo $*" >> "$CALLS"
 shift  # -n
 case "$*" in
   true) exit 0 ;;
-  *dockerd*) touch "$STATE/engine-up" ;;
+  *dockerd*)
+    touch "$STATE/engine-up"
+    # A real engine keeps running after the script exits: so does this one, when asked to.
+    if [ -n "$ENGINE_LINGERS" ]; then
+      echo $$ > "$STATE/engine.pid"
+      exec sleep "$ENGINE_LINGERS"
+    fi ;;
 esac
 exit 0
 """
@@ -68,7 +74,9 @@ def sandbox() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def run_unprivileged(sandbox: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], str]:
+def run_unprivileged(
+    sandbox: Path, timeout: float = 120, **env: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
     """docker_engine.sh as a non-root user with the stand-ins first on PATH."""
     path = f"{sandbox / 'bin'}:/usr/bin:/bin"
     variables = {
@@ -84,10 +92,10 @@ def run_unprivileged(sandbox: Path, **env: str) -> tuple[subprocess.CompletedPro
     if os.geteuid() == 0:
         assignments = [f"{k}={v}" for k, v in variables.items()]
         cmd = ["runuser", "-u", "nobody", "--", "env", "-i", *assignments, *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     else:
         done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=120, check=False, env=variables
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=variables
         )
     return done, (sandbox / "calls.log").read_text()
 
@@ -117,6 +125,22 @@ def test_without_an_engine_it_installs_and_starts_one_through_sudo(sandbox: Path
     assert re.search(r"^sudo -n setsid nohup sh -c exec dockerd", calls, re.M)
     # and nothing that needs root ran without it
     assert not re.search(r"^(apt-get|dockerd|debootstrap) ", calls, re.M)
+
+
+def test_the_started_engine_does_not_hold_the_callers_output_open(sandbox: Path) -> None:
+    # Given an engine that keeps running (as dockerd does) after the script started it
+    # When the script runs with its output captured (as the pytest fixture runs it)
+    try:
+        done, _ = run_unprivileged(
+            sandbox, ENGINE="down", SUDO="yes", SKIP_BASE_IMAGE="1", ENGINE_LINGERS="60", timeout=20
+        )
+    finally:
+        pid = sandbox / "state" / "engine.pid"
+        if pid.exists():
+            subprocess.run(["kill", pid.read_text().strip()], check=False)
+    # Then the call returns when the script exits, not when the engine does
+    assert done.returncode == 0, done.stderr
+    assert "engine up" in done.stderr
 
 
 def test_without_an_engine_or_sudo_it_says_what_it_needs(sandbox: Path) -> None:
