@@ -112,20 +112,44 @@ def plan(
         Format, typer.Option("--format", help="text, markdown (PR comment) or json.")
     ] = Format.text,
     stages: StagesOption = None,
+    gates: GatesOption = None,
+    with_gates: Annotated[
+        bool | None,
+        typer.Option(
+            "--with-gates/--without-gates",
+            help="Evaluate the gates of the models whose alias would move and show their "
+            "verdicts and canary figures (default: with markdown, the PR comment; text and json "
+            "stay a fast registry read, `promote validate` evaluates the gates).",
+        ),
+    ] = None,
 ) -> None:
     """Show, per model and environment, current → desired; non-zero exit when one is refused.
 
-    ROLLBACK marks a step back; gates are not evaluated here (`promote validate` does).
+    ROLLBACK marks a step back. With gates (the markdown plan by default) a failed gate refuses
+    the move, as apply would.
     """
+    from ml.promotions.gates import gated_diff, load_gates
     from ml.promotions.plan import Plan
-    from ml.promotions.reconcile import desired_from, diff, observe, refusal_error
+    from ml.promotions.reconcile import desired_from, observe, refusal_error
+    from ml.promotions.records import ENVIRONMENTS
     from ml.promotions.spec import load_spec
 
     desired = desired_from(load_spec(file))
     settings = _settings()
-    observed = observe(_registry(), [d.name for d in desired], settings.workers)
-    actions = diff(desired, observed, stages=settings.stages if stages is None else stages)
-    result = Plan(actions)
+    evaluate = fmt == Format.markdown if with_gates is None else with_gates
+    gates_file = load_gates(gates or settings.gates_file) if evaluate else None
+    registry = _registry()
+    observed = observe(registry, [d.name for d in desired], settings.workers)
+    actions = gated_diff(
+        registry,
+        desired,
+        observed,
+        ENVIRONMENTS,
+        gates_file,
+        stages=settings.stages if stages is None else stages,
+        workers=settings.workers,
+    )
+    result = Plan(actions, gated=gates_file is not None)
     out = {Format.text: result.text, Format.markdown: result.markdown, Format.json: result.json}
     typer.echo(out[fmt]())
     error = refusal_error(actions)

@@ -1,13 +1,19 @@
-"""The feature contract as monitoring reads it: names, kinds and allowed values.
+"""The model contract as monitoring reads it: names, kinds and allowed values.
 
-One small function (`feature_specs`) is the only place monitoring reads the contract, so it can be
-repointed at `ml.contract` (the version's logged `contract.json`) without touching the engine.
-Today it reads `ml.features`' column table, the same table training validates against.
+One small function (`feature_specs`) is the only place monitoring reads the contract. It reads
+`ml.contract.ModelContract` (the one contract: the built-in credit-risk table that training
+validates and logs as every version's `contract.json`, or a version's own contract when the
+caller has it), and keeps only what the drift and quality checks need: which features are
+categorical and their codes or range.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ml.contract import ModelContract
 
 
 @dataclass(frozen=True)
@@ -29,17 +35,20 @@ class FeatureSpec:
         return f"range [{low}, {high}]"
 
 
-def feature_specs() -> tuple[FeatureSpec, ...]:
-    """The model's input features in contract order."""
-    from ml.features import FEATURE_COLUMNS
+def feature_specs(contract: ModelContract | None = None) -> tuple[FeatureSpec, ...]:
+    """The input features of `contract` (default: the built-in credit-risk contract), in its
+    order: a feature with codes is categorical, any other numerical with its range."""
+    if contract is None:
+        from ml.features import CONTRACT  # the table is data; ml.contract stays generic
 
+        contract = CONTRACT
     return tuple(
         FeatureSpec(
-            name=column.name,
-            categorical=column.codes is not None,
-            minimum=column.minimum,
-            maximum=column.maximum,
-            codes=frozenset(column.codes) if column.codes is not None else None,
+            name=feature.name,
+            categorical=feature.codes is not None,
+            minimum=feature.minimum,
+            maximum=feature.maximum,
+            codes=frozenset(feature.codes) if feature.codes is not None else None,
         )
-        for column in FEATURE_COLUMNS
+        for feature in contract.features
     )

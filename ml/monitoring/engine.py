@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from ml.monitoring.config import MonitoringConfig, Thresholds
 from ml.monitoring.contract import FeatureSpec, feature_specs
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 SCORE = "score"
@@ -211,6 +213,39 @@ def _approval(
         now = float((current[SCORE] < threshold).mean())
     then = float((reference[SCORE] < threshold).mean())
     return {"current": now, "reference": then, "shift": now - then}
+
+
+def score_psi(
+    reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray
+) -> float:
+    """PSI of `current` scores against `reference` scores: the figure `compare` reports as the
+    score's PSI, for anyone comparing two score columns without a whole report (the canary gate).
+
+    One implementation: `compare` gets the score's PSI from Evidently's `ValueDrift(method="psi")`,
+    which drops non-finite values and runs Evidently's registered "psi" stat test on the two
+    columns; this runs that same stat test on the same cleaned columns, so the two cannot disagree
+    (tests/unit/monitoring/test_engine.py checks they are equal).
+
+    Raises:
+        DataError: a side has no finite score.
+    """
+    import numpy as np
+    import pandas as pd
+
+    sides = []
+    for side, values in (("reference", reference), ("current", current)):
+        column = np.asarray(values, dtype=np.float64)
+        column = column[np.isfinite(column)]
+        if column.size == 0:
+            raise DataError(f"no finite {side} score to compute a PSI from")
+        sides.append(pd.Series(column, name=SCORE))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas deprecations inside Evidently
+        from evidently.legacy.calculations.stattests import psi_stat_test
+        from evidently.legacy.core import ColumnType
+
+        result = psi_stat_test(sides[0], sides[1], ColumnType.Numerical, None)
+    return float(result.drift_score)
 
 
 def compare(

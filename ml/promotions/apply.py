@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from ml import github
 from ml.errors import ApplyError
-from ml.promotions.gates import GatesFile, evaluate
+from ml.promotions.gates import GatesFile, gated_diff
 from ml.promotions.reconcile import (
     Action,
     Desired,
@@ -101,21 +101,16 @@ def decide(
 ) -> list[Action]:
     """Diff for one environment with gate verdicts for the models whose alias moves; raise the
     refusal (nothing written) when any action is refused."""
-
-    def run(verdicts: dict | None) -> list[Action]:
-        return diff(
-            desired,
-            observed,
-            (env,),
-            verdicts,
-            stages=options.stages,
-            allow_skip_staging=options.allow_skip_staging,
-        )
-
-    actions = run(None)
-    movers = [d for d, a in zip(desired, actions, strict=True) if a.moves_alias]
-    if gates is not None and movers:
-        actions = run(evaluate(registry, observed, movers, gates, options.workers))
+    actions = gated_diff(
+        registry,
+        desired,
+        observed,
+        (env,),
+        gates,
+        stages=options.stages,
+        allow_skip_staging=options.allow_skip_staging,
+        workers=options.workers,
+    )
     error = refusal_error(actions)
     if error is not None:
         raise error

@@ -1,44 +1,85 @@
 """Promotion gates: the checks a version must pass before an alias moves to it.
 
-Gates read metrics and MLmodel files, so they run BEFORE the reconciler diffs: `evaluate` turns
-(registry, observed state, desired versions, gates file) into one `Verdict` per model, and
-`ml.promotions.reconcile.diff` takes the verdicts as an input.
+Gates read metrics, MLmodel files, contracts and the model itself, so they run BEFORE the
+reconciler diffs: `evaluate` turns (registry, observed state, desired versions, gates file) into
+one `Verdict` per model, and `ml.promotions.reconcile.diff` takes the verdicts as an input
+(`gated_diff` does both for apply and plan).
 
 Integrity (the version exists and is READY) always runs first and cannot be configured away.
 Every other gate is a function registered with `@gate("name")` in this module, in the order they
-run; to add one (e.g. "loadable", "canary"), write the function, give it a key in `ModelGates`
-if it is configurable, and decorate it. Waivers are decided in one place: `WAIVED_ON_ROLLBACK`.
-An explicit rollback (`rollback: true`) waives only the gates that demand improvement; the
-integrity gates, the tags, the signature and the absolute floors stay (an old version below
-today's floor is not a safe place to roll back to, and lowering a floor is itself a reviewed
-change to `config/gates.yaml`).
+run; to add one, write the function, give it a key in `ModelGates` if it is configurable, and
+decorate it. `loadable` (the booster loads from the artefact store and scores) always runs.
+Waivers are decided in one place: `WAIVED_ON_ROLLBACK`. An explicit rollback (`rollback: true`)
+waives only the gates that compare the candidate with today's production (`regression`,
+`canary`): production is what the rollback undoes, so "no worse than / no different from
+production" is the wrong question; the waived results still show, figures and all, as WAIVED.
+The integrity gates, the tags, the contract, the loadability and the absolute floors stay (an
+old version below today's floor is not a safe place to roll back to, and lowering a floor is
+itself a reviewed change to `config/gates.yaml`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ml.errors import SpecError
+from ml.errors import ConfigError, ContractError, DataError, RegistryError, SpecError
 from ml.promotions.records import is_rollback
 from ml.promotions.spec import line_of, load_yaml, plain
 
 if TYPE_CHECKING:
-    from ml.promotions.reconcile import Desired, Observed
+    from ml.batch import ScoringModel
+    from ml.contract import ModelContract
+    from ml.promotions.reconcile import Action, Desired, Observed
     from ml.registry import ModelState, Registry, VersionInfo
 
 LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
-WAIVED_ON_ROLLBACK = frozenset({"regression"})
-"""Gate names an explicit `rollback: true` waives: only those that demand improvement."""
+WAIVED_ON_ROLLBACK = frozenset({"regression", "canary"})
+"""Gate names an explicit `rollback: true` waives (shown as WAIVED with their figures): the ones
+that compare the candidate with the production version the rollback is undoing."""
 RUN_GATES = ("tag", "floor", "ceiling")
 """Gates that judge a training run on its own records (tags, logged metrics), so they can run
-before the run is registered (`check_run`); the others need a version (flavor, signature) or
-production to compare with (regression)."""
+before the run is registered (`check_run`); the others need a version (flavor, signature,
+loadable) or production to compare with (regression, canary)."""
+
+
+class CanaryGates(BaseModel):
+    """`canary:`: the candidate against production on a replay set (ml/promotions/canary.py).
+
+    A per-model `canary:` overrides the defaults' key by key; `enabled: false` turns it off.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    replay: Literal["holdout", "logs"] = "holdout"
+    logs: str | None = Field(
+        default=None, description="serve's prediction log: file, folder or s3:// prefix"
+    )
+    window: str | None = Field(default=None, description="only the last 24h, 7d, ... of logs")
+    max_rows: int = Field(default=20_000, ge=100)
+    min_rows: int = Field(default=1_000, ge=1)
+    seed: int = 0
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    max_score_psi: float = Field(default=0.1, ge=0)
+    max_approval_delta: float = Field(default=0.02, ge=0, le=1)
+    max_flip_share: float = Field(default=0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _logs_named(self) -> CanaryGates:
+        if self.replay == "logs" and not self.logs:
+            raise ValueError("replay: logs needs `logs:` (a file, a folder or s3://bucket/prefix)")
+        if self.window is not None:
+            from ml.monitoring.logs import parse_duration
+
+            parse_duration(self.window)
+        return self
 
 
 class ModelGates(BaseModel):
@@ -52,6 +93,7 @@ class ModelGates(BaseModel):
     max_regression: dict[str, float] | None = None
     allow_schema_change: bool | None = None
     servable_flavors: tuple[str, ...] | None = None
+    canary: CanaryGates | None = None
 
 
 class GatesFile(BaseModel):
@@ -63,9 +105,14 @@ class GatesFile(BaseModel):
     models: dict[str, ModelGates] = {}
 
     def for_model(self, name: str) -> ModelGates:
-        """Effective gates: per-model keys override the defaults key by key."""
+        """Effective gates: per-model keys override the defaults key by key (inside `canary:`
+        too, so a model can change one bound and keep the rest)."""
         override = self.models.get(name, ModelGates())
         merged = self.defaults.model_dump() | override.model_dump(exclude_none=True)
+        if self.defaults.canary is not None and override.canary is not None:
+            merged["canary"] = self.defaults.canary.model_dump() | override.canary.model_dump(
+                exclude_unset=True
+            )
         return ModelGates.model_validate(merged)
 
 
@@ -75,12 +122,14 @@ def load_gates(path: Path) -> GatesFile:
     try:
         return GatesFile.model_validate(plain(root) or {})
     except ValidationError as exc:
-        keys = ", ".join(ModelGates.model_fields)
-        problems = [
-            f"{path}:{line_of(root, tuple(e['loc']))}: "
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (hint: keys are {keys})"
-            for e in exc.errors()
-        ]
+        problems = []
+        for e in exc.errors():
+            fields = CanaryGates.model_fields if "canary" in e["loc"] else ModelGates.model_fields
+            problems.append(
+                f"{path}:{line_of(root, tuple(e['loc']))}: "
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
+                f"(hint: keys are {', '.join(fields)})"
+            )
         raise SpecError("\n".join(problems)) from None
 
 
@@ -93,6 +142,8 @@ class GateResult:
     passed: bool
     detail: str
     waived: bool = False
+    figures: Mapping[str, Any] | None = field(default=None, compare=False)
+    """The numbers behind it, for the plan comment and JSON (the canary's)."""
 
     @property
     def label(self) -> str:
@@ -128,13 +179,18 @@ class Verdict:
 
 @dataclass(frozen=True)
 class GateInput:
-    """What a gate sees: the version, its model as observed, the model's gates, the adapter."""
+    """What a gate sees: the version, its model as observed, the model's gates, the adapter.
+
+    `scoring_model` and `contract` load once per evaluation: the loadable, signature and canary
+    gates share them (a failure is kept too, so it is reported, not retried).
+    """
 
     registry: Registry
     info: VersionInfo
     state: ModelState
     config: ModelGates
     rollback: bool
+    cache: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def production(self) -> VersionInfo | None:
@@ -147,10 +203,69 @@ class GateInput:
         target = info or self.info
         return self.registry.run_metrics(target.run_id) if target.run_id else {}
 
+    def _once(self, kind: str, info: VersionInfo, load: Callable[[], Any]) -> Any:
+        key = (kind, info.version)
+        if key not in self.cache:
+            try:
+                self.cache[key] = load()
+            except (RegistryError, ContractError) as exc:
+                self.cache[key] = exc
+        found = self.cache[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
-Check = Callable[[GateInput], Iterable[tuple[str, bool, str]]]
+    def scoring_model(self, info: VersionInfo | None = None) -> ScoringModel:
+        """`info` (default: the candidate) loaded from the artefact store as batch scoring and
+        serve load it: the booster, the contract, the input example.
+
+        Raises:
+            RegistryError: the artifacts cannot be downloaded or loaded (the message names why).
+            ContractError: the contract is malformed or does not fit the signature.
+        """
+        from ml.batch import ModelRef, load_version
+
+        target = info or self.info
+
+        def load() -> ScoringModel:
+            with tempfile.TemporaryDirectory(prefix="gate-load-") as tmp:
+                return load_version(
+                    self.registry, ModelRef(target.name, version=target.version), Path(tmp)
+                )
+
+        return self._once("model", target, load)
+
+    def contract(self, info: VersionInfo | None = None) -> tuple[ModelContract, str]:
+        """The contract `info` (default: the candidate) is held to and its source (its logged
+        `contract.json`, or the built-in one for a version from before contracts).
+
+        Raises:
+            ContractError: no signature, or the contract is malformed or disagrees with it.
+        """
+        from ml.contract import CONTRACT_FILE, contract_for
+
+        target = info or self.info
+
+        def read() -> tuple[ModelContract, str]:
+            signature = self.registry.signature_inputs(target.name, target.version)
+            if not signature:
+                raise ContractError(f"v{target.version} was logged without an input signature")
+            with tempfile.TemporaryDirectory(prefix="gate-contract-") as tmp:
+                logged = (
+                    self.registry.download_run_file(target.run_id, CONTRACT_FILE, Path(tmp))
+                    if target.run_id
+                    else None
+                )
+                return contract_for(logged, signature)
+
+        return self._once("contract", target, read)
+
+
+Outcome = tuple[str, bool, str] | tuple[str, bool, str, Mapping[str, Any]]
+Check = Callable[[GateInput], Iterable[Outcome]]
 GATES: dict[str, Check] = {}
-"""The registered gates, in the order they run: name → check yielding (gate, passed, detail)."""
+"""The registered gates, in the order they run: name → check yielding (gate, passed, detail)
+or (gate, passed, detail, figures)."""
 
 
 def gate(name: str) -> Callable[[Check], Check]:
@@ -252,27 +367,161 @@ def _regression(g: GateInput) -> Iterable[tuple[str, bool, str]]:
         )
 
 
+def _contract_changes(old: ModelContract, new: ModelContract) -> list[str]:
+    """What a reviewer must know changed between two contracts, one phrase per change: features
+    added or removed, dtypes, required, codes and ranges (reasons and order are not a change:
+    each version scores its own column order)."""
+    before = {f.name: f for f in old.features}
+    after = {f.name: f for f in new.features}
+    changes = []
+    added = [n for n in after if n not in before]
+    removed = [n for n in before if n not in after]
+    if added:
+        changes.append(f"added {added}")
+    if removed:
+        changes.append(f"removed {removed}")
+    for name in (n for n in after if n in before):
+        a, b = before[name], after[name]
+        if a.dtype != b.dtype:
+            changes.append(f"{name}: dtype {a.dtype} → {b.dtype}")
+        if (a.codes and sorted(a.codes), a.minimum, a.maximum) != (
+            b.codes and sorted(b.codes),
+            b.minimum,
+            b.maximum,
+        ):
+            changes.append(f"{name}: {a.allowed()} → {b.allowed()}")
+        if a.required != b.required:
+            changes.append(
+                f"{name}: {'required' if a.required else 'optional'} → "
+                f"{'required' if b.required else 'optional'}"
+            )
+    return changes
+
+
 @gate("signature")
 def _signature(g: GateInput) -> Iterable[tuple[str, bool, str]]:
-    name, prod = g.info.name, g.production
-    mine = g.registry.signature_inputs(name, g.info.version)
-    if prod is None:
-        yield "signature", mine is not None, "has an input signature" if mine else "no signature"
+    """The candidate's contract (features, dtypes, codes, ranges) against production's."""
+    prod = g.production
+    try:
+        mine, source = g.contract()
+    except (ContractError, RegistryError) as exc:
+        yield "signature", False, f"no usable contract: {exc}"
         return
-    theirs = g.registry.signature_inputs(name, prod.version)
-    if mine == theirs:
-        yield "signature", True, f"inputs match production v{prod.version} ({len(mine or {})})"
-    elif g.config.allow_schema_change:
-        yield "signature", True, "inputs differ from production; allowed by gates file"
+    if prod is None:
+        yield (
+            "signature",
+            True,
+            f"its {source} contract ({len(mine.features)} features) fits its signature",
+        )
+        return
+    hint = " (hint: set allow_schema_change: true in the gates file by PR)"
+    try:
+        theirs, _ = g.contract(prod)
+    except (ContractError, RegistryError) as exc:
+        allowed = bool(g.config.allow_schema_change)
+        yield (
+            "signature",
+            allowed,
+            f"cannot compare with production v{prod.version}'s contract ({exc})"
+            + ("; allowed by allow_schema_change" if allowed else hint),
+        )
+        return
+    changes = _contract_changes(theirs, mine)
+    if not changes:
+        yield (
+            "signature",
+            True,
+            f"contract matches production v{prod.version}'s ({len(mine.features)} features, "
+            "dtypes, codes and ranges)",
+        )
+        return
+    shown = "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
+    if g.config.allow_schema_change:
+        yield (
+            "signature",
+            True,
+            f"contract differs from production v{prod.version}'s: {shown}; "
+            "allowed by allow_schema_change in the gates file",
+        )
     else:
-        a, b = mine or {}, theirs or {}
-        retyped = sorted(k for k in set(a) & set(b) if a[k] != b[k])
         yield (
             "signature",
             False,
-            f"inputs differ from production v{prod.version}: added {sorted(set(a) - set(b))}, "
-            f"removed {sorted(set(b) - set(a))}, retyped {retyped} "
-            "(hint: set allow_schema_change: true in the gates file by PR)",
+            f"contract differs from production v{prod.version}'s: {shown}{hint}",
+        )
+
+
+@gate("loadable")
+def _loadable(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    """Load the booster from the artefact store as serving does and score its logged input
+    example and the contract's probe rows: a version that cannot be served never moves."""
+    try:
+        model = g.scoring_model()
+        model.self_test()
+    except (RegistryError, ContractError) as exc:
+        yield (
+            "loadable",
+            False,
+            f"{exc} (hint: this version cannot be served; register one from an intact run)",
+        )
+        return
+    yield (
+        "loadable",
+        True,
+        f"loads from the artefact store and scores its input example ({len(model.example)} "
+        f"rows) and the {len(model.probes())} probe rows of its {model.contract_source} contract",
+    )
+
+
+@gate("canary")
+def _canary(g: GateInput) -> Iterable[Outcome]:
+    """The candidate against today's production version on a replay set: score PSI, approval
+    rates at the serving threshold and flipped decisions, each within its bound."""
+    config = g.config.canary
+    if config is None or not config.enabled:
+        return
+    prod = g.production
+    if prod is None:
+        reason = (
+            "no production version to compare with"
+            if g.state.holder("production") is None
+            else f"v{g.info.version} is production already"
+        )
+        yield "canary", True, f"skipped: {reason}"
+        return
+    from ml.promotions import canary
+
+    try:
+        candidate = g.scoring_model()
+    except (RegistryError, ContractError):
+        yield "canary", False, f"not run: v{g.info.version} does not load (see loadable)"
+        return
+    try:
+        production = g.scoring_model(prod)
+    except (RegistryError, ContractError) as exc:
+        yield (
+            "canary",
+            False,
+            f"not run: production v{prod.version} does not load, so there is nothing to compare "
+            f"with ({exc}) (hint: fix production's artifacts, or set canary: {{enabled: false}} "
+            "for this model by PR)",
+        )
+        return
+    try:
+        figures = canary.compare(
+            candidate, production, canary.replay_for(config), *canary.threshold_of(config)
+        )
+    except (DataError, ConfigError) as exc:
+        yield "canary", False, f"not run: {exc}"
+        return
+    yield from canary.outcomes(figures, config)
+    if figures.rows < config.min_rows:
+        yield (
+            "canary:rows",
+            False,
+            f"only {figures.rows:,} replayed rows, fewer than min_rows {config.min_rows:,}: too "
+            "few to judge (hint: replay the holdout, widen the window, or lower min_rows by PR)",
+            figures.as_dict(),
         )
 
 
@@ -325,8 +574,11 @@ def check_version(
         if ready:
             g = GateInput(registry, info, state, config, rollback)
             for check in GATES.values():
-                for gate_name, passed, detail in check(g):
-                    results.append(_waive(GateResult(name, gate_name, passed, detail), rollback))
+                for outcome in check(g):
+                    gate_name, passed, detail = outcome[:3]
+                    figures = outcome[3] if len(outcome) > 3 else None
+                    result = GateResult(name, gate_name, passed, detail, figures=figures)
+                    results.append(_waive(result, rollback))
     return Verdict(name, version, tuple(results))
 
 
@@ -358,6 +610,10 @@ def evaluate(
     workers: int = 4,
 ) -> dict[str, Verdict]:
     """One verdict per desired model, models concurrently (each gate read is a round trip)."""
+    import os
+
+    # MLflow draws a progress bar per artifact download on stderr: noise between verdict lines.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     wanted = list(desired)
 
     def one(d: Desired) -> Verdict:
@@ -374,3 +630,37 @@ def evaluate(
         return {d.name: one(d) for d in wanted}
     with ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
         return {v.model: v for v in pool.map(one, wanted)}
+
+
+def gated_diff(
+    registry: Registry,
+    desired: Sequence[Desired],
+    observed: Observed,
+    envs: Sequence[str],
+    gates: GatesFile | None,
+    *,
+    stages: bool,
+    allow_skip_staging: bool = False,
+    workers: int = 4,
+) -> list[Action]:
+    """The reconciler's diff with gate verdicts for the models whose alias would move: diff,
+    evaluate those models once, diff again. Apply decides with it and plan renders it, so both
+    show the same verdicts. `gates=None` is the plain diff (nothing evaluated)."""
+    from ml.promotions.reconcile import diff
+
+    def run(verdicts: Mapping[str, Verdict] | None) -> list[Action]:
+        return diff(
+            desired,
+            observed,
+            envs,
+            verdicts,
+            stages=stages,
+            allow_skip_staging=allow_skip_staging,
+        )
+
+    actions = run(None)
+    moving = {a.model for a in actions if a.moves_alias}
+    movers = [d for d in desired if d.name in moving]
+    if gates is None or not movers:
+        return actions
+    return run(evaluate(registry, observed, movers, gates, workers))

@@ -1,24 +1,76 @@
 """`plan`: render the reconciler's actions (text, markdown for the PR comment, JSON).
 
 A ROLLBACK is a move to a version older than production, or once production; `rollback: true`
-in the spec also says the regression gate is waived. A REPAIR keeps the alias and fixes what an
-interrupted apply or an out-of-band edit left (stage mirror, records). Refused actions are shown
-with their reason; the CLI then exits non-zero.
+in the spec also says the gates that compare with production are waived (shown as WAIVED). A
+REPAIR keeps the alias and fixes what an interrupted apply or an out-of-band edit left (stage
+mirror, records). Refused actions are shown with their reason; the CLI then exits non-zero.
+
+When the gates were evaluated (`gates.gated_diff`: the models whose alias would move), every
+action carries its model's `Verdict`; the plan shows it once per model, with the canary's figures
+(a table in markdown, one line in text, the numbers in JSON).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from ml.promotions.reconcile import Action, Kind, Step
+from ml.promotions.gates import WAIVED_ON_ROLLBACK, GateResult, Verdict
+from ml.promotions.reconcile import Action, Kind, Refusal, Step
 
-_WAIVER = "rollback: true — regression gate waived; integrity gates apply"
+_WAIVED = ", ".join(sorted(WAIVED_ON_ROLLBACK))
+_WAIVER = f"rollback: true — {_WAIVED} gates waived, shown; integrity gates apply"
 
 
 def _cell(text: str | None) -> str:
     """One markdown table cell: one line, no column separator."""
     return " ".join((text or "").split()).replace("|", "/")
+
+
+def _pct(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def _canary(verdict: Verdict) -> Mapping[str, Any] | None:
+    """The canary's figures (every canary result carries them), or None when it did not run."""
+    return next((r.figures for r in verdict.results if r.family == "canary" and r.figures), None)
+
+
+def _canary_line(f: Mapping[str, Any]) -> str:
+    """One line of canary figures: what text output and a table caption show."""
+    return (
+        f"canary v{f['candidate']} vs production v{f['production']} on the {f['replay']}: "
+        f"{f['rows']:,} rows, score PSI {f['score_psi']:.4f}, approval "
+        f"{_pct(f['approval_production'])} → {_pct(f['approval_candidate'])} "
+        f"({f['approval_delta'] * 100:+.2f} pp) at PD < {f['threshold']:g}, "
+        f"{_pct(f['flip_share'])} of decisions flip"
+    )
+
+
+def _summary(verdict: Verdict) -> str:
+    """`gates passed`, `gates passed (1 waived)` or `2 gates FAILED: a, b`."""
+    if not verdict.passed:
+        names = ", ".join(r.gate for r in verdict.failures)
+        return f"{len(verdict.failures)} gate(s) FAILED: {names}"
+    waived = sum(r.waived for r in verdict.results)
+    return "gates passed" + (f" ({waived} waived by rollback)" if waived else "")
+
+
+def _result_json(r: GateResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"gate": r.gate, "result": r.label, "detail": r.detail}
+    if r.figures:
+        out["figures"] = dict(r.figures)
+    return out
+
+
+def _refusal(a: Action) -> str:
+    """Why `a` is refused; a gate refusal names the failed gates only, since the plan shows the
+    verdict with every detail and figure below."""
+    if a.refusal == Refusal.GATES and a.gates is not None:
+        return f"{_summary(a.gates)} (see the gates of v{a.gates.version})"
+    return "; ".join(a.reasons)
 
 
 def _repairs(a: Action) -> str:
@@ -33,12 +85,21 @@ class Plan:
     """Every action, in spec order."""
 
     actions: list[Action]
+    gated: bool = False  # the gates were evaluated (`gated_diff` with a gates file)
+
+    def verdicts(self) -> dict[str, Verdict]:
+        """The gate verdict of each model that has one, in spec order (one per model)."""
+        out: dict[str, Verdict] = {}
+        for a in self.actions:
+            if a.gates is not None and a.model not in out:
+                out[a.model] = a.gates
+        return out
 
     @staticmethod
     def arrow(a: Action) -> str:
         """`3 → 4`, `none → 1`, `4 (no change)`, `4 (repair: ...)` or `4 REFUSED: why`."""
         if a.kind == Kind.REFUSED:
-            return f"{a.desired} REFUSED: {'; '.join(a.reasons)}"
+            return f"{a.desired} REFUSED: {_refusal(a)}"
         if a.moves_alias:
             return f"{'none' if a.current is None else a.current} → {a.desired}"
         if a.kind == Kind.REPAIR:
@@ -64,6 +125,15 @@ class Plan:
             if mine[0].note:
                 line += f"  # {_cell(mine[0].note)}"
             lines.append(line)
+            verdict = self.verdicts().get(model)
+            if verdict is not None:
+                lines.append(f"  v{verdict.version}: {_summary(verdict)}")
+                for r in verdict.results:
+                    if not r.passed or r.waived:
+                        lines.append(f"    {r.label} {r.gate}: {r.detail}")
+                figures = _canary(verdict)
+                if figures:
+                    lines.append(f"  {_canary_line(figures)}")
         return "\n".join(lines)
 
     def markdown(self) -> str:
@@ -76,9 +146,9 @@ class Plan:
         ]
         for a in self.actions:
             if a.kind == Kind.REFUSED:
-                action = "**REFUSED**: " + "; ".join(a.reasons)
+                action = "**REFUSED**: " + _refusal(a)
             elif a.kind == Kind.ROLLBACK:
-                action = "**ROLLBACK**" + (" (regression gate waived)" if a.waiver else "")
+                action = "**ROLLBACK**" + (f" ({_WAIVED} gates waived)" if a.waiver else "")
             elif a.kind == Kind.PROMOTE:
                 action = "promote"
             elif a.kind == Kind.REPAIR:
@@ -92,7 +162,36 @@ class Plan:
                 f"| {a.model} | {a.env} | {current} | {a.desired} | {_cell(action)} "
                 f"| {_cell(a.note)} |"
             )
+        if not self.gated and any(a.moves_alias for a in self.actions):
+            out += ["", "_Gates not evaluated in this plan: `mlops promote validate` does._"]
+        for model, verdict in self.verdicts().items():
+            out += ["", f"#### {model} v{verdict.version}: {_summary(verdict)}", ""]
+            out += ["| gate | result | detail |", "|---|---|---|"]
+            for r in verdict.results:
+                label = r.label if r.passed and not r.waived else f"**{r.label}**"
+                out.append(f"| {_cell(r.gate)} | {label} | {_cell(r.detail)} |")
+            figures = _canary(verdict)
+            if figures:
+                out += ["", *self._canary_table(figures)]
         return "\n".join(out) + "\n"
+
+    @staticmethod
+    def _canary_table(f: Mapping[str, Any]) -> list[str]:
+        """The canary's figures as a table, bounds beside them."""
+        v, p = f["candidate"], f["production"]
+        excluded = f" ({f['excluded']:,} out of contract left out)" if f.get("excluded") else ""
+        return [
+            f"Canary: v{v} against production v{p} on the {_cell(f['replay'])}{excluded}; "
+            f"approved when PD < {f['threshold']:g} ({f['threshold_from']}).",
+            "",
+            f"| rows | approval v{p} | approval v{v} | delta | flips | score PSI |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {f['rows']:,} | {_pct(f['approval_production'])} "
+            f"| {_pct(f['approval_candidate'])} "
+            f"| {f['approval_delta'] * 100:+.2f} pp (max ±{f['max_approval_delta'] * 100:.2f}) "
+            f"| {_pct(f['flip_share'])} = {f['flips']:,} (max {_pct(f['max_flip_share'])}) "
+            f"| {f['score_psi']:.4f} (max {f['max_score_psi']:g}) |",
+        ]
 
     def json(self) -> str:
         """Machine-readable plan."""
@@ -112,4 +211,12 @@ class Plan:
             }
             for a in self.actions
         ]
-        return json.dumps({"steps": steps}, indent=2)
+        gates = {
+            model: {
+                "version": v.version,
+                "passed": v.passed,
+                "results": [_result_json(r) for r in v.results],
+            }
+            for model, v in self.verdicts().items()
+        }
+        return json.dumps({"steps": steps, "gates": gates}, indent=2)

@@ -397,6 +397,10 @@ def refusal_error(actions: Iterable[Action]) -> MlopsError | None:
     kinds = {a.refusal for a in refused}
     if Refusal.INTERRUPTED in kinds:
         return InterruptedOperationError(message)
-    if kinds & {Refusal.PROMPT, Refusal.STAGING_FIRST}:
+    if Refusal.PROMPT in kinds or (
+        # production refused because staging's move is refused by its gates: the gates are
+        # the cause (exit 5), as `promote validate` says
+        Refusal.STAGING_FIRST in kinds and Refusal.GATES not in kinds
+    ):
         return ApplyError(message)
     return GateError(message)
