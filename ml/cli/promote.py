@@ -89,10 +89,15 @@ def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = No
     verdicts = gate_checks.evaluate(registry, observed, desired, gates_file, settings.workers)
     results = [r for d in desired for r in verdicts[d.name].results]
     where = {d.name: d.where for d in desired}
+    from rich.markup import escape
+
     for r in results:
         colour = {"PASS": "green", "FAIL": "red", "WAIVED": "yellow"}[r.label]
         detail = r.detail if r.passed else f"{where[r.model]}: {r.detail}"
-        console.print(f"[{colour}]{r.label:6}[/] {r.model} {r.gate}: {detail}", highlight=False)
+        # escaped: a detail's own brackets ("[waived: rollback]") are text, not rich markup
+        console.print(
+            f"[{colour}]{r.label:6}[/] {escape(f'{r.model} {r.gate}: {detail}')}", highlight=False
+        )
     failed = [r for r in results if not r.passed]
     if failed:
         raise GateError(

@@ -78,7 +78,10 @@ class CanaryGates(BaseModel):
         if self.window is not None:
             from ml.monitoring.logs import parse_duration
 
-            parse_duration(self.window)
+            try:
+                parse_duration(self.window)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None  # reported with the file and line
         return self
 
 

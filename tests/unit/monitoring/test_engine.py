@@ -11,7 +11,7 @@ import pytest
 
 from ml.errors import DataError
 from ml.monitoring.config import MonitoringConfig, Sampling
-from ml.monitoring.engine import compare
+from ml.monitoring.engine import compare, score_psi
 
 CONFIG = MonitoringConfig()
 
@@ -101,3 +101,21 @@ def test_too_few_rows_and_missing_features_are_errors(
     with pytest.raises(DataError, match=r"current data lacks contract features AGE"):
         compare(current.drop(columns=["AGE"]), reference, thresholds=CONFIG.data_check,
                 config=CONFIG)  # fmt: skip
+
+
+def test_score_psi_is_the_figure_compare_reports(halves: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    # Given two score columns that differ (and a non-finite value, which both drop)
+    current, reference = (frame.copy() for frame in halves)
+    rng = np.random.default_rng(1)
+    reference["score"] = rng.beta(2, 6, len(reference))
+    current["score"] = rng.beta(3, 6, len(current))
+    current.loc[0, "score"] = np.nan
+    # When the PSI is computed alone and by the whole comparison
+    alone = score_psi(reference["score"].to_numpy(), current["score"].to_numpy())
+    whole = compare(current, reference, thresholds=CONFIG.drift, config=CONFIG)
+    # Then they are the same number (one implementation), and identical scores give 0
+    assert alone == pytest.approx(whole.summary["score"]["psi"], abs=1e-12)
+    assert alone > 0.01
+    assert score_psi(reference["score"], reference["score"]) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(DataError, match="no finite current score"):
+        score_psi([0.1, 0.2], [np.nan])
