@@ -68,8 +68,8 @@ class CanaryGates(BaseModel):
     seed: int = 0
     threshold: float | None = Field(default=None, ge=0, le=1)
     max_score_psi: float = Field(default=0.1, ge=0)
-    max_approval_delta: float = Field(default=0.02, ge=0, le=1)
-    max_flip_share: float = Field(default=0.05, ge=0, le=1)
+    max_approval_delta: float = Field(default=0.01, ge=0, le=1)
+    max_flip_share: float = Field(default=0.02, ge=0, le=1)
 
     @model_validator(mode="after")
     def _logs_named(self) -> CanaryGates:
