@@ -598,9 +598,9 @@ def check_run(registry: Registry, name: str, run_id: str, config: ModelGates) ->
     info = VersionInfo(name, 0, "READY", "None", run_id, source=f"runs:/{run_id}", tags=tags)
     g = GateInput(registry, info, ModelState(name, {}, {}, {}), config, rollback=False)
     results = [
-        GateResult(name, gate_name, passed, detail)
+        GateResult(name, *outcome[:3])  # run gates carry no figures
         for family in RUN_GATES
-        for gate_name, passed, detail in GATES[family](g)
+        for outcome in GATES[family](g)
     ]
     return Verdict(name, 0, tuple(results))
 
