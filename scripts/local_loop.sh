@@ -9,6 +9,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MLOPS=${MLOPS:-$ROOT/.venv/bin/mlops}
 export ML_HOME=${ML_HOME:-$ROOT/.mlops}
 export ML_TRAIN_CONFIG=${ML_TRAIN_CONFIG:-$ROOT/config/train.yaml}
+# The canary gate replays the reviewed holdout; the scratch repository has no data/ of its own.
+export ML_DATA_SOURCE=${ML_DATA_SOURCE:-$ROOT/data/uci_credit_card.csv.gz}
 export COLUMNS=${COLUMNS:-120}
 LOOP=${LOOP_DIR:-$ML_HOME/loop}
 export ML_PROMOTE_GATES_FILE=$ROOT/config/gates.yaml
