@@ -10,6 +10,9 @@ PY := $(BIN)/python
 UV_VERSION := 0.13.9
 # The extra set installed into the development environment.
 EXTRAS ?= dev
+# pytest workers for `make pytest` (pytest-xdist; tests/conftest.py groups what shares a fixture).
+# Most tests wait on real services, so more workers than cores still pay.
+PYTEST_WORKERS ?= 3
 
 # Checks that `make test` runs besides pytest; mk/*.mk files append to it.
 CHECKS :=
@@ -65,7 +68,7 @@ integration: install ## Integration and e2e tests on real services, no docker (P
 
 .PHONY: pytest
 pytest: install ## The whole pytest suite: unit, integration, e2e
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: test
 test: lint typecheck $(CHECKS) pytest ## Everything CI runs: lint, types, checks, all tests

@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.devservices import free_port
+from serve.scoring import Scorer
+from serve.settings import ServeSettings
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from serve.scoring import Scorer  # noqa: E402
-from serve.settings import ServeSettings  # noqa: E402
-from tests.fixtures.services import free_port  # noqa: E402 - the tests' helpers, from the root
 
 BIN = ROOT / ".venv" / "bin"
 PY = str(BIN / "python") if (BIN / "python").exists() else sys.executable

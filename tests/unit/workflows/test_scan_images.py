@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.fixtures.docker_stack import docker_client  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "scan_images.sh"
 # Split so this file holds no key-shaped string for the repository's own secret scan.
@@ -102,9 +104,8 @@ def _import(files: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def images() -> Iterator[dict[str, str]]:
-    if _docker("info").returncode != 0:
-        pytest.fail("no docker engine answers: start one (bash scripts/docker_engine.sh)")
+def images(docker_client: Any) -> Iterator[dict[str, str]]:
+    """Two imported images; `docker_client` starts the engine (or fails saying why)."""
     made = {
         "clean": _import({"app/README": "nothing to see\n"}),
         "leaky": _import({"app/deploy.env": f"AWS_ACCESS_KEY_ID={FAKE_ACCESS_KEY_ID}\n"}),
