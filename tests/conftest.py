@@ -19,7 +19,6 @@ from tests.fixtures.services import (  # noqa: F401
 )
 from tests.fixtures.terraform import aws_world  # noqa: F401  (platform + staging on moto)
 
-
 # `make pytest` runs on several xdist workers with `--dist loadgroup`; each group runs on one
 # worker. A file is a group (its module fixtures start once); files sharing an expensive
 # session fixture form one group, so the fixture is built once: the terraform-on-moto world, the

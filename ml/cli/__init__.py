@@ -7,6 +7,7 @@ verbs that need them (tests/unit/cli/test_imports.py fails otherwise).
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -41,6 +42,8 @@ def main(
 ) -> None:
     """GitOps for the credit-risk model: train, promote through promotions.yaml, serve."""
     state.traceback = traceback
+    # An error is one line on stderr: MLflow's download progress bars there are noise.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 app.command("train")(train_verbs.train)

@@ -440,7 +440,12 @@ def test_a_policy_without_ecs_tag_resource_fails_the_deploy_path(
     account: Account,
     resource_policies: dict[str, dict[str, Any]],
 ) -> None:
-    # Given the deploy role's rendered policy with ecs:TagResource taken out (the bug of issue 14)
+    # Given an image of a newer commit (so the deploy registers a new, tagged revision: the
+    # latest one already runs GIT_SHA's image after the test above)
+    as_identity("AKIARELEASE")
+    newer = "1f" * 20
+    push_path(released["serve_repository"].split("/", 1)[1], newer)
+    # and the deploy role's rendered policy with ecs:TagResource taken out (the bug of issue 14)
     as_identity("AKIADEPLOYSTAGING")
     deploy = _role(roles, "credit-risk-staging-github-deploy")
     stripped = json.loads(json.dumps(deploy.policies))
@@ -454,9 +459,10 @@ def test_a_policy_without_ecs_tag_resource_fails_the_deploy_path(
             statement["Action"] = [a for a in actions if a != "ecs:TagResource"] or [
                 "ecs:ListClusters"
             ]
-    image = f"{released['serve_repository']}:{GIT_SHA}"
+    image = f"{released['serve_repository']}:{newer}"
     with BotocoreRecorder() as recorder:
         deploy_path(released["cluster"], released["service"], released["family"], image)
+    assert "RegisterTaskDefinition" in {c.operation for c in recorder.calls}
 
     # When the same calls are evaluated, then the test fails, naming the missing action
     with pytest.raises(pytest.fail.Exception, match=r"ecs:TagResource .*RegisterTaskDefinition"):

@@ -58,9 +58,10 @@ def _created(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _registered_container(world: World, family: str) -> dict[str, Any]:
-    """The container terraform registered (the definition holds secret ARNs, unknown at plan)."""
+    """The container terraform registered (the definition holds secret ARNs, unknown at plan):
+    revision 1, since the deploy tests sharing this world register later ones."""
     ecs = world.moto.client("ecs")
-    found = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+    found = ecs.describe_task_definition(taskDefinition=f"{family}:1")["taskDefinition"]
     return dict(found["containerDefinitions"][0])
 
 

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fixtures.docker_stack import docker_client  # noqa: F401
+from tests.fixtures import docker_stack
 
 ROOT = Path(__file__).resolve().parents[3]
+docker_client = docker_stack.docker_client  # starts the engine, or fails saying why
 SCRIPT = ROOT / "scripts" / "scan_images.sh"
 # Split so this file holds no key-shaped string for the repository's own secret scan.
 FAKE_ACCESS_KEY_ID = "AK" + "IA" + "QYLPMN5HFIQR7XYZ"
@@ -105,7 +106,6 @@ def _import(files: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def images(docker_client: Any) -> Iterator[dict[str, str]]:
-    """Two imported images; `docker_client` starts the engine (or fails saying why)."""
     made = {
         "clean": _import({"app/README": "nothing to see\n"}),
         "leaky": _import({"app/deploy.env": f"AWS_ACCESS_KEY_ID={FAKE_ACCESS_KEY_ID}\n"}),
