@@ -18,7 +18,8 @@ AIRFLOW_LOCAL_HOME ?= $(CURDIR)/.airflow
 $(AIRFLOW_STAMP): $(AIRFLOW_LOCK) | $(BIN)/uv
 	rm -rf $(AIRFLOW_VENV)
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(AIRFLOW_VENV)
-	$(BIN)/uv pip sync --quiet --python $(AIRFLOW_BIN)/python --require-hashes $(AIRFLOW_LOCK)
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(AIRFLOW_BIN)/python --require-hashes \
+	  $(AIRFLOW_LOCK)
 	touch $@
 
 .PHONY: airflow-install

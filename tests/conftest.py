@@ -19,30 +19,45 @@ from tests.fixtures.services import (  # noqa: F401
 )
 from tests.fixtures.terraform import aws_world  # noqa: F401  (platform + staging on moto)
 
-# `make pytest` runs on several xdist workers with `--dist loadgroup`; each group runs on one
-# worker. A file is a group (its module fixtures start once); files sharing an expensive
-# session fixture form one group, so the fixture is built once: the terraform-on-moto world, the
-# docker engine and the images built in it.
-SHARED_FIXTURE_GROUPS = {"aws_world": "aws-world", "docker_client": "docker"}
-# The longest groups first, so that no long group starts last and runs alone.
+# `make pytest` runs on several xdist workers; a work unit (one worker, in order) is a test file,
+# so its module fixtures start once, or a group of files that share an expensive session
+# fixture, so that fixture is built once: the terraform-on-moto world, the docker engine and the
+# images built in it. (xdist's `loadgroup` cannot do this with pytest 9: it rewrites node ids.)
+# tests/unit/test_layout.py checks that every file using those fixtures is listed here.
+SHARED_FIXTURE_FILES = {
+    "tests/integration/test_iam_least_privilege.py": "aws-world",
+    "tests/integration/test_terraform_moto.py": "aws-world",
+    "tests/integration/test_compose_stack.py": "docker",
+    "tests/integration/test_deploy_images.py": "docker",
+    "tests/unit/workflows/test_scan_images.py": "docker",
+}
+# The longest units first, so that none of them starts last and runs alone.
 LONGEST_FIRST = (
     "docker",
     "aws-world",
     "tests/integration/test_deploy_transaction.py",
     "tests/integration/test_airflow_dags.py",
+    "tests/e2e/test_gitops_loop.py",
 )
 
 
-def _group(item: pytest.Item) -> str:
-    for fixture, group in SHARED_FIXTURE_GROUPS.items():
-        if fixture in item.fixturenames:
-            return group
-    return item.nodeid.split("::")[0]
+def work_unit(nodeid: str) -> str:
+    """The unit a test runs in: its file, or the group of files sharing its fixture."""
+    path = nodeid.split("::", 1)[0]
+    return SHARED_FIXTURE_FILES.get(path, path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByWorkUnit(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    groups = {id(item): _group(item) for item in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
-    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(groups[id(item)], len(rank)))  # stable: keeps file order
+    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+    # Stable: files keep their order within a rank. xdist hands units out in this order.
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))

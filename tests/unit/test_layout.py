@@ -1,5 +1,6 @@
-"""The tree's import rule: nothing outside tests/ imports tests/ (the benchmarks in scripts/ and
-the application share helpers through `ml`, e.g. `ml.devservices`)."""
+"""The tree's rules: nothing outside tests/ imports tests/ (the benchmarks in scripts/ and the
+application share helpers through `ml`, e.g. `ml.devservices`); every test file that uses a shared
+expensive fixture runs in that fixture's xdist work unit (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,18 @@ def test_nothing_outside_tests_imports_tests() -> None:
     assert len(sources) > 50
     offenders = [str(p.relative_to(ROOT)) for p in sources if _imports_tests(p)]
     assert offenders == []
+
+
+def test_files_sharing_an_expensive_fixture_share_a_work_unit() -> None:
+    from tests.conftest import SHARED_FIXTURE_FILES
+
+    fixtures = {"aws_world": "aws-world", "docker_client": "docker"}
+    found = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        if path == Path(__file__):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for fixture, unit in fixtures.items():
+            if fixture in text:
+                found[str(path.relative_to(ROOT))] = unit
+    assert found == SHARED_FIXTURE_FILES
