@@ -15,6 +15,7 @@ os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 from tests.fixtures.services import (  # noqa: F401
     mlflow_pg_server,
     mlflow_sqlite_server,
+    moto_url,
     postgres,
 )
 from tests.fixtures.terraform import aws_world  # noqa: F401  (platform + staging on moto)

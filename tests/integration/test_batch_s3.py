@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -19,23 +18,15 @@ from typer.testing import CliRunner
 
 from ml.cli import app
 from ml.features import CONTRACT
-from tests.fixtures.services import start_moto_server, stop_moto_server
 
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
-    yield server.url
-    stop_moto_server(server)
-
-
 def test_an_s3_object_is_scored_like_a_file(
-    moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key, value in {
-        "AWS_ENDPOINT_URL": moto,
+        "AWS_ENDPOINT_URL": moto_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-1",

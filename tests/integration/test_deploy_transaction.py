@@ -20,7 +20,6 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import boto3
 import pytest
 
 from tests.fixtures.ecs_standin import Build, TaskStandIn
-from tests.fixtures.services import MlflowServer, start_moto_server, stop_moto_server
+from tests.fixtures.services import MlflowServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import contextlib
@@ -45,14 +44,6 @@ SHA = {1: "1" * 40, 2: "2" * 40, 3: "3" * 40}
 GATES = ROOT / "tests" / "fixtures" / "tiny_model_gates.yaml"
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One moto server for the module; each test works in its own clusters and model."""
-    server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
-    yield server.url
-    stop_moto_server(server)
 
 
 def _aws(name: str, endpoint: str) -> Any:

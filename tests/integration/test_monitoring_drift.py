@@ -14,7 +14,6 @@ import gzip
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from ml.settings import DEFAULT_DATA_SHA256, MLSettings
 from ml.train_config import load_train_config
 from tests.fixtures.datasets import SHIFTED, shift
 from tests.fixtures.prediction_logs import as_records, prediction_lines
-from tests.fixtures.services import start_moto_server, stop_moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "uci_credit_card.csv.gz"
@@ -204,23 +202,16 @@ def test_a_version_without_a_reference_says_how_to_fix_it(
     assert "retrain it, or pass --reference PATH" in result.output
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
-    yield server.url
-    stop_moto_server(server)
-
-
 def test_s3_logs_and_a_cloudwatch_export(
-    trained: Trained, cli: CliRunner, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained: Trained, cli: CliRunner, moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import boto3
 
     urllib.request.urlopen(
-        urllib.request.Request(f"{moto}/moto-api/reset", method="POST"), timeout=5
+        urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=5
     )
     for key, value in {
-        "AWS_ENDPOINT_URL": moto,
+        "AWS_ENDPOINT_URL": moto_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-1",
