@@ -51,15 +51,19 @@ def _register(uri: str, names: list[str]) -> None:
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
+    from ml.contract import CONTRACT_FILE, Feature, ModelContract
     from ml.registry import Registry
 
     registry = Registry(uri)
     experiment = registry.ensure_experiment("bench-promote", None)
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=["a", "b", "c"])
     model = LogisticRegression().fit(x, (x["a"] > 0).astype(int))
+    # Its own contract, as ml.train logs one (the signature and loadable gates read it).
+    contract = ModelContract(tuple(Feature(f, "float", reason="bench model") for f in x.columns))
     with registry.fluent():
         with mlflow.start_run(experiment_id=experiment):
             mlflow.log_metrics({"roc_auc": 0.78, "ks": 0.4, "brier": 0.13})
+            mlflow.log_dict(contract.to_dict(), CONTRACT_FILE)
             info = mlflow.sklearn.log_model(
                 model,
                 name="model",
