@@ -18,10 +18,10 @@ The paths:
                                   describe images. docker's registry protocol cannot run against
                                   moto; the same ECR API operations (which AWS authorizes with the
                                   same IAM actions) stand in for it.
-  deploy         (deploy role)    the current ml/deploy/ecs.py functions: describe the image,
-                                  register a revision from the family's latest one (with its tags),
-                                  update the service, describe it. Rerun against the rewritten
-                                  deploy code by swapping `deploy_path`.
+  deploy         (deploy role)    the ECS and ECR calls of `mlops deploy`, with its functions in
+                                  its order (ml/deploy/transaction.py): the image in ECR, the
+                                  running revision, a revision from the family's latest one (with
+                                  its tags), the service update, one look at the rollout.
   MLflow deploy  (release role)   the same functions on the platform's MLflow service.
   promotion      (MLflow server)  a real `mlflow server --serve-artifacts` on the artefact bucket
                                   in moto: clients write and read models through it, so its task
