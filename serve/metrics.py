@@ -7,6 +7,7 @@ worker per container (the usual layout on ECS/Kubernetes).
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterator
 
@@ -18,6 +19,7 @@ from prometheus_client.registry import Collector
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
 MAX_SCORE_VERSIONS = 4
+SMALL_BATCH = 16  # up to this many scores per request, observed without numpy
 
 
 class _ScoreSeries:
@@ -42,24 +44,38 @@ class ScoreMetrics(Collector):
 
     def __init__(self, bounds: tuple[float, ...] = SCORE_BUCKETS) -> None:
         self._bounds = np.asarray(bounds, dtype=np.float64)
+        self._bound_list = [float(b) for b in bounds]
         self._labels = [f"{b:g}" for b in bounds] + ["+Inf"]
         self._series: OrderedDict[str, _ScoreSeries] = OrderedDict()
         self._lock = threading.Lock()
 
     def observe(self, version: str, scores: np.ndarray, threshold: float) -> None:
         """Count one request's scores; approved means below `threshold` (as the decisions)."""
-        per_bucket = np.bincount(
-            np.searchsorted(self._bounds, scores, side="left"), minlength=len(self._labels)
-        )
-        total = float(scores.sum())
-        approvals = int(np.count_nonzero(scores < threshold))
+        small = len(scores) <= SMALL_BATCH
+        if small:
+            # Plain Python for a few scores: five numpy calls cost ~10 µs, 3 % of a one-record
+            # request (bench-serve showed it).
+            values = scores.tolist()
+            indices = [bisect_left(self._bound_list, v) for v in values]
+            total = float(sum(values))
+            approvals = sum(1 for v in values if v < threshold)
+        else:
+            per_bucket = np.bincount(
+                np.searchsorted(self._bounds, scores, side="left"), minlength=len(self._labels)
+            )
+            total = float(scores.sum())
+            approvals = int(np.count_nonzero(scores < threshold))
         with self._lock:
             series = self._series.get(version)
             if series is None:
                 series = self._series[version] = _ScoreSeries(len(self._labels))
                 while len(self._series) > MAX_SCORE_VERSIONS:
                     self._series.popitem(last=False)
-            series.buckets += per_bucket
+            if small:
+                for i in indices:
+                    series.buckets[i] += 1
+            else:
+                series.buckets += per_bucket
             series.total += total
             series.count += len(scores)
             series.approvals += approvals

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -43,3 +44,20 @@ def test_only_the_latest_versions_keep_series() -> None:
         dict(labels)["version"] for name, labels in samples(metrics) if name == "serve_score_count"
     }
     assert versions == {str(v) for v in range(3, MAX_SCORE_VERSIONS + 3)}
+
+
+def test_a_few_scores_and_a_batch_are_counted_alike() -> None:
+    # Given the same 200 scores, observed one by one (the plain-Python path) or at once (numpy),
+    # bucket edges included
+    scores = np.concatenate([np.random.default_rng(3).random(190), [0.05, 0.5, 0.95, 0.0, 1.0]])
+    scores = np.concatenate([scores, np.full(5, 0.25)])
+    one_by_one, at_once = Metrics(), Metrics()
+    for s in scores:
+        one_by_one.observe_scores("1", np.array([s]), 0.5)
+    at_once.observe_scores("1", scores, 0.5)
+    # Then every bucket, the sum, the count and the approvals are the same
+    a, b = samples(one_by_one), samples(at_once)
+    score_samples = {k: v for k, v in a.items() if k[0].startswith(("serve_score", "serve_appr"))}
+    assert len(score_samples) > 20
+    for key, value in score_samples.items():
+        assert b[key] == pytest.approx(value), key
