@@ -141,8 +141,6 @@ def load_version(
     from serve.errors import ModelLoadError
     from serve.predictor import input_example, load_predictor, read_mlmodel, signature_of
 
-    # MLflow draws a progress bar per download on stderr: noise before the one-line summary.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     version, run_id = _resolve(registry, ref)
     model_dir = registry.download_version(ref.name, version, workdir / "model")
     contract_file = (

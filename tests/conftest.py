@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 
 from tests.fixtures.services import (  # noqa: F401
+    aws_on_moto,
     mlflow_pg_server,
     mlflow_sqlite_server,
     moto_url,

@@ -42,7 +42,8 @@ def main(
 ) -> None:
     """GitOps for the credit-risk model: train, promote through promotions.yaml, serve."""
     state.traceback = traceback
-    # An error is one line on stderr: MLflow's download progress bars there are noise.
+    # An error or a summary is one line on stderr: MLflow's download progress bars (every verb
+    # that downloads a version: predict, the gates) are noise there. Set once, for every verb.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 

@@ -22,16 +22,7 @@ from ml.features import CONTRACT
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_an_s3_object_is_scored_like_a_file(
-    moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key, value in {
-        "AWS_ENDPOINT_URL": moto_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
+def test_an_s3_object_is_scored_like_a_file(aws_on_moto: str, tmp_path: Path) -> None:
     uri = sqlite_store(tmp_path)
     version = log_tiny_version(uri, seed=7, contract=CONTRACT)
     MlflowClient(uri, registry_uri=uri).set_registered_model_alias(

@@ -203,20 +203,13 @@ def test_a_version_without_a_reference_says_how_to_fix_it(
 
 
 def test_s3_logs_and_a_cloudwatch_export(
-    trained: Trained, cli: CliRunner, moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained: Trained, cli: CliRunner, aws_on_moto: str, tmp_path: Path
 ) -> None:
     import boto3
 
     urllib.request.urlopen(
-        urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=5
+        urllib.request.Request(f"{aws_on_moto}/moto-api/reset", method="POST"), timeout=5
     )
-    for key, value in {
-        "AWS_ENDPOINT_URL": moto_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="logs", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     lines = trained.holdout_log.read_text().splitlines()
