@@ -185,6 +185,9 @@ class Registry:
         # A finished run's metrics and a version's MLmodel never change: read each once.
         self._metrics_cache: dict[str, dict[str, float]] = {}
         self._mlmodel_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        # Every download of the project goes through this adapter, and its callers print one
+        # line per result or error: MLflow's per-download progress bars on stderr are noise.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     @property
     def client(self) -> Any:

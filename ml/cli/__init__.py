@@ -7,7 +7,6 @@ verbs that need them (tests/unit/cli/test_imports.py fails otherwise).
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -42,9 +41,6 @@ def main(
 ) -> None:
     """GitOps for the credit-risk model: train, promote through promotions.yaml, serve."""
     state.traceback = traceback
-    # An error or a summary is one line on stderr: MLflow's download progress bars (every verb
-    # that downloads a version: predict, the gates) are noise there. Set once, for every verb.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 app.command("train")(train_verbs.train)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from ml import github
 from ml.errors import ApplyError
-from ml.promotions.gates import GatesFile, gated_diff
+from ml.promotions.gates import GatesFile, Verdict, gated_diff
 from ml.promotions.reconcile import (
     Action,
     Desired,
@@ -98,9 +98,10 @@ def decide(
     env: str,
     gates: GatesFile | None,
     options: ApplyOptions,
+    known: dict[tuple[str, int, bool, int | None], Verdict] | None = None,
 ) -> list[Action]:
     """Diff for one environment with gate verdicts for the models whose alias moves; raise the
-    refusal (nothing written) when any action is refused."""
+    refusal (nothing written) when any action is refused. `known`: see `gates.evaluate`."""
     actions = gated_diff(
         registry,
         desired,
@@ -110,6 +111,7 @@ def decide(
         stages=options.stages,
         allow_skip_staging=options.allow_skip_staging,
         workers=options.workers,
+        known=known,
     )
     error = refusal_error(actions)
     if error is not None:
@@ -223,8 +225,9 @@ def apply_spec(
     options = options or ApplyOptions()
     owner = options.owner or lease_owner()
     names = [d.name for d in desired]
+    known: dict[tuple[str, int, bool, int | None], Verdict] = {}  # the second look reuses them
     actions = decide(
-        registry, desired, observe(registry, names, options.workers), env, gates, options
+        registry, desired, observe(registry, names, options.workers), env, gates, options, known
     )
     todo = [d for d, a in zip(desired, actions, strict=True) if a.writes]
     if not todo:
@@ -238,7 +241,7 @@ def apply_spec(
         settle=options.settle,
     ):
         fresh = observe(registry, [d.name for d in todo], options.workers)
-        now = decide(registry, todo, fresh, env, gates, options)
+        now = decide(registry, todo, fresh, env, gates, options, known)
         writing = [a for a in now if a.writes]
 
         def run(action: Action) -> None:

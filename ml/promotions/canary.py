@@ -103,7 +103,7 @@ def threshold_of(config: CanaryGates) -> tuple[float, str]:
 
 @functools.lru_cache(maxsize=2)
 def _holdout(source: str, sha256: str, seed: int, test_size: float) -> pd.DataFrame:
-    """The holdout's features (cached per checksum: apply evaluates the gates twice)."""
+    """The holdout's features, read once per process and checksum (each verdict replays it)."""
     from ml.holdout import load_dataset
     from ml.train_config import TrainConfig
 

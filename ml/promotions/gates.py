@@ -611,23 +611,26 @@ def evaluate(
     desired: Iterable[Desired],
     gates: GatesFile,
     workers: int = 4,
+    known: dict[tuple[str, int, bool, int | None], Verdict] | None = None,
 ) -> dict[str, Verdict]:
-    """One verdict per desired model, models concurrently (each gate read is a round trip)."""
-    import os
+    """One verdict per desired model, models concurrently (each gate read is a round trip).
 
-    # MLflow draws a progress bar per artifact download on stderr: noise between verdict lines.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    `known` keeps verdicts across calls: a verdict depends on the version, the rollback flag
+    and the production version it is compared with, so apply's second look under the lease
+    reuses the first one's loads and canary unless production moved in between.
+    """
     wanted = list(desired)
+    seen = {} if known is None else known
 
     def one(d: Desired) -> Verdict:
-        return check_version(
-            registry,
-            observed.state(d.name),
-            d.name,
-            d.version,
-            gates.for_model(d.name),
-            rollback=d.rollback,
-        )
+        state = observed.state(d.name)
+        holder = state.holder("production") if state else None
+        key = (d.name, d.version, d.rollback, holder.version if holder else None)
+        if key not in seen:
+            seen[key] = check_version(
+                registry, state, d.name, d.version, gates.for_model(d.name), rollback=d.rollback
+            )
+        return seen[key]
 
     if workers <= 1 or len(wanted) <= 1:
         return {d.name: one(d) for d in wanted}
@@ -645,10 +648,12 @@ def gated_diff(
     stages: bool,
     allow_skip_staging: bool = False,
     workers: int = 4,
+    known: dict[tuple[str, int, bool, int | None], Verdict] | None = None,
 ) -> list[Action]:
     """The reconciler's diff with gate verdicts for the models whose alias would move: diff,
     evaluate those models once, diff again. Apply decides with it and plan renders it, so both
-    show the same verdicts. `gates=None` is the plain diff (nothing evaluated)."""
+    show the same verdicts. `gates=None` is the plain diff (nothing evaluated); `known` as in
+    `evaluate`."""
     from ml.promotions.reconcile import diff
 
     def run(verdicts: Mapping[str, Verdict] | None) -> list[Action]:
@@ -666,4 +671,4 @@ def gated_diff(
     movers = [d for d in desired if d.name in moving]
     if gates is None or not movers:
         return actions
-    return run(evaluate(registry, observed, movers, gates, workers))
+    return run(evaluate(registry, observed, movers, gates, workers, known))
