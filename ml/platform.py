@@ -7,8 +7,8 @@ protected), `mlops bootstrap` (create and set all of it), the workflow contract 
 workflow read exactly what the list says) and the table in docs/adopting.md (`python -m
 ml.platform table --write docs/adopting.md`).
 
-Also here, because it is the same GitHub REST reader: where terraform.yml's apply on main finds
-the plan a pull request reviewed (`plan_artifact_name`, `find_reviewed_plan`).
+The GitHub REST reader here is also what ml/reviewed_plan.py uses to find the terraform plan a
+pull request reviewed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -29,7 +28,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ml.errors import ConfigError, GitHubError
+from ml.errors import ConfigError
 
 DEFAULT_FILE = Path("config/platform.yaml")
 REPOSITORY = "repository"
@@ -451,110 +450,6 @@ def github_from_env(
     if not repo:
         raise ConfigError("preflight needs the repository: --repo OWNER/NAME or GITHUB_REPOSITORY")
     return GitHubReader(repo, token, env.get("GITHUB_API_URL") or "https://api.github.com")
-
-
-# --- The reviewed terraform plan ----------------------------------------------------------------
-#
-# terraform.yml plans each root on a pull request and uploads the plan under a name that says
-# what it was made from: `tfplan-<root>-<git tree id of infra/terraform>`. The apply on main
-# computes the same name from the merged commit and applies only an artefact of that name,
-# uploaded by a pull_request run of terraform.yml in this repository (not a fork). A merge that
-# changed infra/terraform in any way the plan did not see has another tree id: no artefact, no
-# apply. terraform itself refuses a plan whose state moved on ("stale"); the checksum next to
-# the plan refuses a file changed in transit (`make tf-apply-plan`).
-
-PLAN_WORKFLOW = ".github/workflows/terraform.yml"
-TERRAFORM_DIR = "infra/terraform"
-_TREE_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-
-
-def plan_artifact_name(root: str, tree: str) -> str:
-    """The artefact name of the plan of `root` made from infra/terraform tree `tree`."""
-    if root not in ROOTS:
-        raise ConfigError(f"--root {root!r}: use one of {', '.join(ROOTS)}")
-    if not _TREE_RE.match(tree):
-        raise ConfigError(f"{tree[:80]!r} is not a git tree id")
-    return f"tfplan-{root}-{tree}"
-
-
-def terraform_tree(cwd: Path | None = None) -> str:
-    """The git tree id of infra/terraform at HEAD: what a plan of this checkout is made from."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", f"HEAD:{TERRAFORM_DIR}"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except OSError as exc:
-        raise GitHubError(f"git rev-parse could not run: {exc}") from None
-    if done.returncode != 0:
-        detail = " ".join(done.stderr.split())[:200]
-        raise GitHubError(f"git rev-parse HEAD:{TERRAFORM_DIR} failed: {detail}")
-    return done.stdout.strip()
-
-
-@dataclass(frozen=True)
-class ReviewedPlan:
-    """The artefact a pull request's plan run uploaded, and where it came from."""
-
-    name: str
-    artifact_id: int
-    run_id: int
-    run_url: str
-    head_sha: str
-    created_at: str
-
-
-def find_reviewed_plan(github: GitHubReader, name: str) -> ReviewedPlan:
-    """The newest unexpired artefact `name` from a pull_request run of terraform.yml.
-
-    Artefacts from a fork's run, another workflow or another event are skipped (a fork's
-    pull_request run can upload anything under any name). Raises ConfigError naming what was
-    found and how to get a reviewed plan.
-    """
-    quoted = urllib.parse.quote(name, safe="")
-    status, doc = github.get(f"/actions/artifacts?name={quoted}&per_page=100")
-    if status != 200 or not isinstance(doc, dict):
-        raise GitHubError(
-            f"cannot list the artefacts named {name} (HTTP {status}); the job needs "
-            "`permissions: actions: read`"
-        )
-    artifacts = [a for a in doc.get("artifacts") or [] if not a.get("expired")]
-    artifacts.sort(key=lambda a: str(a.get("created_at") or ""), reverse=True)
-    skipped: list[str] = []
-    for artifact in artifacts:
-        run = artifact.get("workflow_run") or {}
-        run_id = int(run.get("id") or 0)
-        if run.get("head_repository_id") != run.get("repository_id"):
-            skipped.append(f"run {run_id} is a fork's")
-            continue
-        status, detail = github.get(f"/actions/runs/{run_id}")
-        if status != 200 or not isinstance(detail, dict):
-            skipped.append(f"run {run_id} unreadable (HTTP {status})")
-            continue
-        path = str(detail.get("path") or "").split("@", 1)[0]
-        if path != PLAN_WORKFLOW or detail.get("event") != "pull_request":
-            skipped.append(f"run {run_id} is {path or '?'} on {detail.get('event') or '?'}")
-            continue
-        return ReviewedPlan(
-            name=name,
-            artifact_id=int(artifact["id"]),
-            run_id=run_id,
-            run_url=str(detail.get("html_url") or ""),
-            head_sha=str(detail.get("head_sha") or run.get("head_sha") or ""),
-            created_at=str(artifact.get("created_at") or ""),
-        )
-    why = f" (skipped: {'; '.join(skipped)})" if skipped else ""
-    raise ConfigError(
-        f"no reviewed plan {name}{why}: nothing was applied. No pull request run of terraform.yml "
-        "in this repository planned exactly this infra/terraform, or that plan expired: re-run "
-        "the plan jobs of the merged pull request's terraform run, review the plan comment, then "
-        "re-run this job. If main's infra/terraform differs from what that pull request planned "
-        "(merged without an up-to-date branch), the next pull request changing infra/ plans it"
-    )
 
 
 # --- The table in docs/adopting.md ------------------------------------------------------------

@@ -144,8 +144,9 @@ def reviewed_plan(
         bool,
         typer.Option(
             "--find",
-            help="Find the artefact a pull request's plan run uploaded under this name "
-            "(GITHUB_TOKEN with actions: read, GITHUB_REPOSITORY).",
+            help="Find the artefact the plan run of the pull request merged as HEAD uploaded "
+            "under this name (GITHUB_TOKEN with actions, contents and pull-requests: read; "
+            "GITHUB_REPOSITORY).",
         ),
     ] = False,
     repo: Annotated[
@@ -155,12 +156,14 @@ def reviewed_plan(
     """The artefact name of ROOT's reviewed plan: tfplan-<root>-<git tree of infra/terraform>.
 
     terraform.yml's plan job uploads the plan under this name; the apply on main computes it
-    from the merged commit and, with --find, looks up the pull request run that uploaded it
-    (step outputs name, artifact_id, run_id). A merge whose infra/terraform differs from every
-    reviewed plan finds none: exit 2, nothing applied.
+    from the merged commit and, with --find, takes it only from the pull_request run of
+    terraform.yml at the head of the pull request merged as HEAD, whose workflow file is
+    main's (step outputs name, artifact_id, run_id). Anything else is refused with the reason:
+    exit 2, nothing applied.
     """
     from ml import github
-    from ml.platform import find_reviewed_plan, github_from_env, plan_artifact_name, terraform_tree
+    from ml.platform import github_from_env
+    from ml.reviewed_plan import find_reviewed_plan, main_commit, plan_artifact_name, terraform_tree
 
     name = plan_artifact_name(root, terraform_tree())
     if not find:
@@ -169,11 +172,14 @@ def reviewed_plan(
         return
     reader = github_from_env(repo=repo)
     if reader is None:
-        raise ConfigError("--find reads the GitHub API: set GITHUB_TOKEN (actions: read)")
-    plan = find_reviewed_plan(reader, name)
+        raise ConfigError(
+            "--find reads the GitHub API: set GITHUB_TOKEN (actions, contents, pull-requests: read)"
+        )
+    plan = find_reviewed_plan(reader, name, main_commit())
     console.print(
-        f"reviewed plan {plan.name}: artefact {plan.artifact_id} of pull request run "
-        f"{plan.run_url or plan.run_id} (head {plan.head_sha[:12]}, {plan.created_at})",
+        f"reviewed plan {plan.name}: artefact {plan.artifact_id} of pull request "
+        f"#{plan.pull_request}'s run {plan.run_url or plan.run_id} "
+        f"(head {plan.head_sha[:12]}, {plan.created_at})",
         highlight=False,
     )
     github.write_outputs(name=name, artifact_id=str(plan.artifact_id), run_id=str(plan.run_id))

@@ -197,7 +197,11 @@ def test_plan_and_apply_name_the_artefact_the_same_way() -> None:
     find = dry_run("tf-plan-find", "ROOT=platform")
     assert 'mlops reviewed-plan --root "platform" --find' in find
     jobs = load("terraform")["jobs"]
-    assert jobs["plans"]["permissions"] == {"contents": "read", "actions": "read"}
+    assert jobs["plans"]["permissions"] == {
+        "contents": "read",
+        "actions": "read",
+        "pull-requests": "read",
+    }
     assert jobs["plans"]["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
     assert jobs["plans"]["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
 
