@@ -37,11 +37,26 @@ workflow-fidelity: install ## List every workflow `run:` step with the test that
 
 CHECKS += workflow-lint
 
+# The jobs that guard promotions: without them a pull request's promotions.yaml and gates were
+# never checked against the registry. On a fork's pull request they are skipped (no secrets),
+# and a skipped job is not a failed one: `status` must still fail, and say what to run.
+CI_GUARD_JOBS := preflight promotions
+
 .PHONY: ci-status
-ci-status: ## The required CI check: fail if any needed job failed or was cancelled (NEEDS_RESULTS)
+ci-status: ## The required CI check: fail if a needed job failed or was cancelled (NEEDS_RESULTS), or a guard job (GUARD_RESULTS: job=result ...) did not succeed
 	@echo "needed jobs: $$NEEDS_RESULTS"
+	@echo "guard jobs: $$GUARD_RESULTS"
 	@case " $$NEEDS_RESULTS " in *" failure "*|*" cancelled "*) \
 	  echo "::error title=ci::a required job failed or was cancelled" >&2; exit 1;; esac
+	@missing=""; for job in $(CI_GUARD_JOBS); do \
+	  result=""; for pair in $$GUARD_RESULTS; do \
+	    case "$$pair" in "$$job="*) result="$${pair#*=}";; esac; done; \
+	  test "$$result" = success || missing="$$missing $$job ($${result:-not reported})"; \
+	done; \
+	test -z "$$missing" || { \
+	  pr="$${PR_NUMBER:-<number>}"; \
+	  echo "::error title=ci::promotions were not checked: the job(s)$$missing that guard promotions did not succeed (a fork's pull request gets no secrets, so they are skipped). A maintainer who has reviewed the diff runs: gh pr checkout $$pr && git push origin HEAD:refs/heads/fork-pr-$$pr && gh pr create --base main --head fork-pr-$$pr --fill  (CI then runs with the repository's configuration; merge that pull request, close this one)" >&2; \
+	  exit 1; }
 
 # --- Promotions (the mlops CLI) -------------------------------------------------------------
 .PHONY: promote-validate

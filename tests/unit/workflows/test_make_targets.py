@@ -50,17 +50,47 @@ def test_workflow_lint_is_part_of_make_test() -> None:
     assert "zizmor" in proc.stdout
 
 
+GUARDS_OK = "preflight=success promotions=success"
+
+
 @pytest.mark.parametrize("results", ["success success skipped", "success", ""])
 def test_ci_status_passes_when_nothing_failed(results: str) -> None:
-    proc = make("ci-status", env={"NEEDS_RESULTS": results})
+    proc = make("ci-status", env={"NEEDS_RESULTS": results, "GUARD_RESULTS": GUARDS_OK})
     assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.parametrize("results", ["success failure", "cancelled success", "failure"])
 def test_ci_status_fails_on_a_failed_or_cancelled_job(results: str) -> None:
-    proc = make("ci-status", env={"NEEDS_RESULTS": results})
+    proc = make("ci-status", env={"NEEDS_RESULTS": results, "GUARD_RESULTS": GUARDS_OK})
     assert proc.returncode != 0
     assert "failed or was cancelled" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("guards", "named"),
+    [
+        # A fork's pull request: preflight skipped (no secrets), promotions skipped with it
+        ("preflight=skipped promotions=skipped", "preflight (skipped) promotions (skipped)"),
+        # Only the promotions validation skipped
+        ("preflight=success promotions=skipped", "promotions (skipped)"),
+        # The workflow stopped reporting a guard at all
+        ("preflight=success", "promotions (not reported)"),
+    ],
+)
+def test_ci_status_fails_when_a_job_guarding_promotions_was_skipped(
+    guards: str, named: str
+) -> None:
+    # Given every needed job succeeded or was skipped (what GitHub reports on a fork's PR)
+    env = {"NEEDS_RESULTS": "skipped success success skipped", "GUARD_RESULTS": guards}
+    # When the required check runs
+    proc = make("ci-status", env={**env, "PR_NUMBER": "42"})
+    # Then it fails, names the skipped guards and tells a maintainer what to run
+    assert proc.returncode != 0
+    assert f"the job(s) {named} that guard promotions did not succeed" in proc.stderr
+    assert (
+        "gh pr checkout 42 && git push origin HEAD:refs/heads/fork-pr-42 && "
+        "gh pr create --base main --head fork-pr-42 --fill" in proc.stderr
+    )
 
 
 def test_promote_apply_refuses_an_unknown_environment() -> None:

@@ -157,6 +157,21 @@ def test_ci_status_job_needs_every_other_job_and_always_runs() -> None:
     assert make_targets(status) == {"ci-status"}
 
 
+def test_ci_status_is_given_the_result_of_every_job_that_guards_promotions() -> None:
+    # The guard jobs make's ci-status demands, each reported by ci.yml with its own result
+    guards = re.search(r"^CI_GUARD_JOBS := (.+)$", (ROOT / "mk" / "workflows.mk").read_text(), re.M)
+    assert guards is not None
+    ci = load("ci")["jobs"]
+    step = next(s for s in ci["status"]["steps"] if "GUARD_RESULTS" in s.get("env", {}))
+    reported = step["env"]["GUARD_RESULTS"]
+    for job in guards.group(1).split():
+        assert job in ci, f"ci-status guards {job}, which ci.yml does not have"
+        assert f"{job}=${{{{ needs.{job}.result }}}}" in reported
+    # The guards are what stands between a pull request and an unchecked promotion
+    assert {"preflight", "promotions"} <= set(guards.group(1).split())
+    assert "promote-validate" in make_targets(ci["promotions"])
+
+
 def test_ci_runs_the_whole_pr_gate() -> None:
     targets = set().union(*(make_targets(j) for j in load("ci")["jobs"].values()))
     expected = {"lint", "typecheck", "unit", "promote-validate", "promote-plan", "plan-comment"}
