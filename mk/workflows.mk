@@ -98,6 +98,10 @@ rollback-pr: install ## Open a rollback PR: ROLLBACK_MODEL (default credit-risk)
 # (DATA_REFERENCE=data/uci_credit_card.csv.gz; the workflow's data-reference input).
 RETRAIN_DATA_DEFAULT := data/uci_credit_card.csv.gz
 
+.PHONY: retrain-data-allowed
+retrain-data-allowed: install ## Refuse TRAIN_DATA / DATA_REFERENCE not on the allow-list (retrain_data in config/platform.yaml)
+	$(PY) -m ml.platform data-source --uri "$${TRAIN_DATA:-}" --uri "$${DATA_REFERENCE:-}"
+
 .PHONY: retrain-data-check
 retrain-data-check: install ## Gate TRAIN_DATA against DATA_REFERENCE (default models:/MODEL@production) before training; exit 15 on a breach
 	$(BIN)/mlops data check --current "$${TRAIN_DATA:-$(RETRAIN_DATA_DEFAULT)}" \

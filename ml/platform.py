@@ -150,6 +150,52 @@ class Entry(_Frozen):
         return self.source.output or self.name.lower()
 
 
+class RetrainData(_Frozen):
+    """Where retrain's dispatch inputs may take data from (retrain.yml's data-uri and
+    data-reference): the committed snapshot always, anything else only if listed here.
+
+    Whoever can dispatch retrain chooses the data the next production candidate learns from;
+    an arbitrary URL would let one person train it on anything. The list is reviewed like code.
+    """
+
+    paths: tuple[str, ...] = ("data/",)
+    https_hosts: tuple[str, ...] = ()
+    s3_buckets: tuple[str, ...] = ()
+
+    def refusal(self, uri: str) -> str | None:
+        """Why `uri` is not allowed (None when it is): names the rule and the fix."""
+        if not uri or uri.startswith("models:/"):
+            return None  # the snapshot (the workflow's default), or a registered version
+        fix = (
+            "use the committed snapshot (leave it empty), or add the source to retrain_data "
+            "in config/platform.yaml by pull request"
+        )
+        parsed = urllib.parse.urlparse(uri)
+        if parsed.scheme == "https":
+            host = (parsed.hostname or "").lower()
+            if parsed.username or parsed.password or parsed.port not in (None, 443):
+                return f"{uri!r}: credentials or a port in a data URL are not allowed; {fix}"
+            if host not in {h.lower() for h in self.https_hosts}:
+                allowed = ", ".join(self.https_hosts) or "none"
+                return f"{uri!r}: host {host!r} is not an allowed https host ({allowed}); {fix}"
+            return None
+        if parsed.scheme == "s3":
+            if parsed.netloc not in self.s3_buckets or not parsed.path.strip("/"):
+                allowed = ", ".join(self.s3_buckets) or "none"
+                return (
+                    f"{uri!r}: bucket {parsed.netloc!r} is not an allowed bucket ({allowed}); {fix}"
+                )
+            return None
+        if parsed.scheme:
+            return f"{uri!r}: scheme {parsed.scheme}:// is not allowed (https or s3 only); {fix}"
+        path = Path(uri)
+        if path.is_absolute() or ".." in path.parts:
+            return f"{uri!r}: only a path inside the repository is allowed; {fix}"
+        if not any(uri.startswith(prefix) for prefix in self.paths):
+            return f"{uri!r}: not under {', '.join(self.paths)}; {fix}"
+        return None
+
+
 class PlatformConfig(_Frozen):
     """config/platform.yaml, validated."""
 
@@ -159,6 +205,7 @@ class PlatformConfig(_Frozen):
     branch_protection: BranchProtection
     oidc_subject_claims: tuple[str, ...]
     mlflow_users: dict[str, MlflowUser]
+    retrain_data: RetrainData = RetrainData()
     variables: tuple[Entry, ...]
     secrets: tuple[Entry, ...]
 
@@ -190,6 +237,24 @@ class PlatformConfig(_Frozen):
                 raise ValueError(f"{entry.name}: a Secrets Manager value belongs in a secret")
             if kind == "variable" and (entry.write or entry.maps_to):
                 raise ValueError(f"{entry.name}: `write` and `maps_to` are for secrets")
+            if entry.write:
+                # A repository secret is readable by a workflow on any branch, and by pull
+                # requests of this repository: state-changing ones live in main-only
+                # environments, whose jobs no other ref can start.
+                for scope in entry.scopes:
+                    branches = self.environments[scope].branches if scope != REPOSITORY else None
+                    if branches != ("main",):
+                        raise ValueError(
+                            f"{entry.name}: a write secret belongs only in environments whose "
+                            f"deployment branch policy is main only, not in {scope}"
+                        )
+        by_name: dict[str, tuple[Kind, str | None, bool]] = {}
+        for kind, entry in self.entries():
+            shape = (kind, entry.maps_to, entry.write)
+            if by_name.setdefault(entry.name, shape) != shape:
+                raise ValueError(
+                    f"{entry.name}: entries of one name agree on kind, maps_to and write"
+                )
         for name, env in self.environments.items():
             unknown = set(env.reviewers) - set(self.teams)
             if unknown:
@@ -274,6 +339,15 @@ def load_platform(path: Path = DEFAULT_FILE) -> PlatformConfig:
 
 
 # --- What the workflows read ------------------------------------------------------------------
+
+
+def check_data_sources(config: PlatformConfig, uris: Iterable[str]) -> None:
+    """Refuse every retrain data source the list does not allow (ConfigError, all at once)."""
+    problems = [p for p in (config.retrain_data.refusal(u) for u in uris) if p]
+    if problems:
+        raise ConfigError(
+            "retrain refused its data source before reading a byte: " + "; ".join(problems)
+        )
 
 
 def workflow_reads(workflows_dir: Path) -> dict[str, set[tuple[Kind, str]]]:
@@ -507,16 +581,24 @@ def write_table(config: PlatformConfig, doc: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ml.platform table [--write DOC]` or `check` (list vs workflows)."""
+    """`python -m ml.platform table [--write DOC]`, `check` (list vs workflows) or
+    `data-source --uri URI ...` (retrain's data sources against the allow-list)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m ml.platform", description=__doc__)
-    parser.add_argument("action", choices=["table", "check"])
+    parser.add_argument("action", choices=["table", "check", "data-source"])
+    parser.add_argument(
+        "--uri", action="append", default=[], help="a retrain data source (data-source)"
+    )
     parser.add_argument("--write", type=Path, help="rewrite the table between the markers")
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE)
     args = parser.parse_args(argv)
     try:
         config = load_platform(args.file)
+        if args.action == "data-source":
+            check_data_sources(config, args.uri)
+            print(f"allowed: {', '.join(repr(u) for u in args.uri) or 'nothing given'}")
+            return 0
         if args.action == "check":
             problems = workflow_problems(config, Path(".github/workflows"))
             print("\n".join(problems) or "config/platform.yaml and the workflows agree")

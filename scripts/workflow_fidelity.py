@@ -56,13 +56,15 @@ EXPLICIT: dict[str, list[str]] = {
     # The plan artefact's name and lookup: the verb's tests, and the contract that plan and
     # apply compute the same name.
     "tf-plan-name": [
-        "tests/unit/test_platform.py",
+        "tests/unit/test_reviewed_plan.py",
         "tests/unit/workflows/test_terraform_contract.py",
     ],
     "tf-plan-find": [
-        "tests/unit/test_platform.py",
+        "tests/unit/test_reviewed_plan.py",
         "tests/unit/workflows/test_terraform_contract.py",
     ],
+    # `python -m ml.platform data-source`: the allow-list's tests.
+    "retrain-data-allowed": ["tests/unit/test_platform.py"],
     # apt-get through sudo on a runner: only its recipe can be checked here.
     "ci-monitoring-deps": ["tests/unit/workflows/test_make_targets.py"],
     # Installs the linters test_workflow_lint.py runs (and fails without).

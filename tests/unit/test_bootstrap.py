@@ -203,14 +203,23 @@ def test_dry_run_of_the_mlflow_users_grants_and_hides_passwords(
 ) -> None:
     out = _dry_run(outputs, human, "--step", "mlflow-users")
     uri = "platform:MLFLOW_TRACKING_URI"
-    for user in ("ci-reader", "deployer", "trainer"):
+    for user in ("ci-reader", "releaser", "staging-deployer", "deployer", "trainer"):
         assert f"POST {uri}/api/2.0/mlflow/users/create" in out
         assert f'"password": "<generated password of MLflow user {user}, not shown>"' in out
     grant = (
         '"permission": "EDIT", "resource_id": "credit-risk", "resource_type": "registered_model"'
     )
-    assert f'{grant}, "username": "deployer"' in out
+    for writer in ("releaser", "staging-deployer", "deployer"):
+        assert f'{grant}, "username": "{writer}"' in out
     assert f'{grant}, "username": "ci-reader"' not in out
+    # Each registry-writing environment gets its own user: production's only in production
+    for env, user in (("release", "releaser"), ("staging", "staging-deployer"),
+                      ("production", "deployer")):  # fmt: skip
+        (line,) = [
+            ln for ln in out.splitlines()
+            if f"gh secret set MLFLOW_DEPLOYER_PASSWORD --repo {REPO} --env {env} " in ln
+        ]  # fmt: skip
+        assert f"<generated password of MLflow user {user}, not shown>" in line
     _, secrets = _set_names(out)
     assert secrets == {
         (s, n)
@@ -295,7 +304,7 @@ def test_a_real_run_goes_through_gh_with_secrets_only_on_stdin(
         if c["argv"][:2] == ["secret", "set"]
     }
     assert secret_sets[("SERVICE_API_TOKEN", "production")] == "tok-NEVER-PRINT-production"
-    assert secret_sets[("PROMOTION_APP_PRIVATE_KEY", REPOSITORY)] == PEM
+    assert secret_sets[("PROMOTION_APP_PRIVATE_KEY", "bot")] == PEM
     # Variables: JSON on stdin; a 404 on update creates the variable instead
     api = [(c["argv"][2], c["argv"][3], c["stdin"]) for c in calls if c["argv"][0] == "api"]
     assert (
@@ -322,7 +331,7 @@ def test_a_real_run_changes_nothing_when_a_value_has_no_source(
     message = str(err.value)
     assert "nothing was changed on GitHub" in message
     assert "variable PROMOTION_APP_ID (repository)" in message
-    assert "secret PROMOTION_APP_PRIVATE_KEY (repository)" in message
+    assert "secret PROMOTION_APP_PRIVATE_KEY (bot)" in message
     assert _gh_calls(fake_gh) == []
 
 
@@ -487,7 +496,7 @@ def test_dry_run_creates_the_release_and_monitoring_environments_main_only(
         assert body["reviewers"] is None  # no approval: CD and the nightly job run unattended
         assert body["deployment_branch_policy"]["custom_branch_policies"] is True
         assert f"POST /repos/{REPO}/environments/{env}/deployment-branch-policies" in out
-    # The registry-writing identity goes to release too (it records releases)
+    # The release jobs get a registry-writing identity of their own (it records releases)
     _, secrets = _set_names(_dry_run(outputs, human, "--step", "mlflow-users"))
     assert ("release", "MLFLOW_DEPLOYER_PASSWORD") in secrets
 

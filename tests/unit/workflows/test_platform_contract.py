@@ -38,6 +38,10 @@ OPENS_PR = re.compile(
     r"gh pr create|mlops pr open|mlops rollback\b.*--pr\b|open_promotion_pr\.py open"
 )
 ENTRIES = {e.name: (kind, e) for kind, e in CONFIG.entries()}
+# Every scope holding a name (one name may have an entry per environment, each its own value).
+SCOPES: dict[str, set[str]] = {}
+for _kind, _entry in CONFIG.entries():
+    SCOPES.setdefault(_entry.name, set()).update(_entry.scopes)
 
 
 def events(doc: dict[str, Any]) -> set[str]:
@@ -113,8 +117,7 @@ def test_environment_names_are_read_only_in_jobs_of_that_environment(
         pytest.skip(f"{workflow}.yml not migrated yet")
     envs = effective_environments(workflow, job)
     for name in NAME_RE.findall(yaml.safe_dump(job)):
-        _, entry = ENTRIES[name]
-        scopes = set(entry.scopes)
+        scopes = SCOPES[name]
         if REPOSITORY in scopes:
             continue
         where = f"{workflow}/{job_id} reads {name} (scopes {sorted(scopes)}) in {envs}"
@@ -122,9 +125,10 @@ def test_environment_names_are_read_only_in_jobs_of_that_environment(
         assert envs <= scopes, where
 
 
-# The registry-writing identity: staging and production move aliases; `release` (CD on main)
-# records the release and the MLflow service's deploy. All three are main-only environments.
-REGISTRY_WRITERS = {"release", "staging", "production"}
+# The registry-writing identities: `release` (CD on main) records the release and the MLflow
+# service's deploy; staging and production move their aliases. All three are main-only
+# environments, and each holds its own MLflow user: production's exists only in production.
+REGISTRY_WRITERS = {"release": "releaser", "staging": "staging-deployer", "production": "deployer"}
 
 
 @pytest.mark.parametrize(("workflow", "job_id", "job"), jobs())
@@ -135,11 +139,102 @@ def test_only_main_only_cd_jobs_see_the_registry_writing_identity(
     if "MLFLOW_DEPLOYER_" in text:
         envs = effective_environments(workflow, job)
         assert envs, f"{workflow}/{job_id} has no environment"
-        assert envs <= REGISTRY_WRITERS, f"{workflow}/{job_id}: {envs}"
-    deployer = next(e for _, e in CONFIG.entries() if e.name == "MLFLOW_DEPLOYER_PASSWORD")
-    assert set(deployer.scopes) == REGISTRY_WRITERS
+        assert envs <= set(REGISTRY_WRITERS), f"{workflow}/{job_id}: {envs}"
+
+
+def test_each_registry_writing_environment_has_its_own_mlflow_user() -> None:
+    for name in ("MLFLOW_DEPLOYER_USERNAME", "MLFLOW_DEPLOYER_PASSWORD"):
+        users = {
+            scope: e.source.user
+            for _, e in CONFIG.entries()
+            if e.name == name
+            for scope in e.scopes
+        }
+        assert users == REGISTRY_WRITERS, name
+    usernames = [CONFIG.mlflow_users[u].username for u in REGISTRY_WRITERS.values()]
+    assert len(set(usernames)) == len(usernames)
     for scope in REGISTRY_WRITERS:
         assert CONFIG.environments[scope].branches == ("main",)
+    # The production writer is a secret of production and of nothing else
+    production = {
+        scope
+        for _, e in CONFIG.entries()
+        if e.source.what == "mlflow-user" and e.source.user == "deployer"
+        for scope in e.scopes
+    }
+    assert production == {"production"}
+
+
+# --- the GitHub App's private key ---------------------------------------------------------------
+
+APP_KEY = "PROMOTION_APP_PRIVATE_KEY"
+
+
+def _main_only(env: str) -> bool:
+    return env in CONFIG.environments and CONFIG.environments[env].branches == ("main",)
+
+
+def test_the_app_key_lives_only_in_main_only_environments() -> None:
+    scopes = SCOPES[APP_KEY]
+    assert REPOSITORY not in scopes
+    assert scopes
+    assert all(_main_only(s) for s in scopes), scopes
+
+
+@pytest.mark.parametrize(("workflow", "job_id", "job"), jobs())
+def test_the_app_key_is_readable_by_no_job_without_a_main_only_environment(
+    workflow: str, job_id: str, job: dict[str, Any]
+) -> None:
+    """A job reads an environment secret only when it runs in that environment, and an
+    environment whose deployment branch policy is main only runs no job of another ref."""
+    text = yaml.safe_dump(job)
+    reads = f"secrets.{APP_KEY}" in text
+    # A reusable workflow called with `secrets: inherit` gets every secret its caller can read.
+    inherits = job.get("secrets") == "inherit"
+    if not (reads or inherits):
+        return
+    envs = effective_environments(workflow, job)
+    if inherits and not reads:
+        # The called workflow's jobs are checked themselves; they must not read the key either
+        # unless they run in a main-only environment holding it.
+        return
+    assert envs, f"{workflow}/{job_id} reads {APP_KEY} without an environment"
+    assert all(_main_only(e) for e in envs), f"{workflow}/{job_id}: {envs}"
+    assert envs <= SCOPES[APP_KEY], f"{workflow}/{job_id}: {envs} do not hold {APP_KEY}"
+
+
+def test_every_app_token_is_minted_in_the_bot_environment() -> None:
+    minted = [
+        (w, j)
+        for w, j, job in jobs()
+        if any(str(s.get("uses", "")).startswith(APP_TOKEN_ACTION) for s in job.get("steps") or [])
+    ]
+    assert minted
+    for workflow, job_id in minted:
+        job = load(workflow)["jobs"][job_id]
+        assert job_environment(job) == "bot", f"{workflow}/{job_id}"
+
+
+# --- what a pull request's job can read ------------------------------------------------------
+
+ADOPTING = ROOT / "docs" / "adopting.md"
+PR_SECRETS_HEADING = "**What a pull request's job can read.**"
+
+
+def documented_pr_secrets() -> set[str]:
+    """The secret names docs/adopting.md lists as readable by a pull request's job."""
+    text = ADOPTING.read_text()
+    assert PR_SECRETS_HEADING in text, f"{ADOPTING} lost its paragraph {PR_SECRETS_HEADING}"
+    paragraph = text.split(PR_SECRETS_HEADING, 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"`([A-Z][A-Z0-9_]+)`", paragraph)) - {"GITHUB_TOKEN"}
+
+
+def test_every_repository_secret_is_the_documented_list_of_what_a_pull_request_reads() -> None:
+    repository = {e.name for kind, e in CONFIG.entries() if kind == "secret" and (
+        REPOSITORY in e.scopes)}  # fmt: skip
+    assert documented_pr_secrets() == repository
+    # None of them can change state
+    assert not {e.name for _, e in CONFIG.entries() if e.write} & repository
 
 
 @pytest.mark.parametrize("workflow", workflows())
@@ -181,8 +276,11 @@ def pr_opening_steps() -> list[tuple[str, str, dict[str, Any], int]]:
     for workflow, job_id, job in jobs():
         for index, step in enumerate(job.get("steps") or []):
             target = make_target(step)
-            # A recipe line continued with a backslash is one shell command.
-            if target and OPENS_PR.search(recipe(target).replace("\\\n", " ")):
+            # A recipe line continued with a backslash is one shell command; an error message
+            # that tells a person what to run is not the recipe running it.
+            lines = recipe(target).replace("\\\n", " ") if target else ""
+            lines = "\n".join(line for line in lines.splitlines() if "::error" not in line)
+            if target and OPENS_PR.search(lines):
                 found.append((workflow, job_id, job, index))
     return found
 
