@@ -837,10 +837,19 @@ def mlflow_users(
     except NotFoundError:
         experiment_id = None
     made: dict[str, tuple[str, str | None]] = {}
+    # Bootstrap's own users: a terraform-made user of the same name would take over (and rotate)
+    # that identity, e.g. an API reading the registry as production's writer.
+    generated = {u.username: k for k, u in config.mlflow_users.items() if u.username}
     for key, user in config.mlflow_users.items():
         grants = user_grants(config, key, models, experiment_id)
         if user.username is None:
             for root, (username, password) in _terraform_credentials(user, admin, values).items():
+                if username in generated:
+                    raise ConfigError(
+                        f"the MLflow user of {root}'s output {user.secret_output} is named "
+                        f"{username!r}, which is bootstrap's {generated[username]!r} user: give "
+                        "that secret another username (put-secret-value), then run this again"
+                    )
                 ensure_mlflow_user(admin, username, password, grants)
                 made[f"{key}/{root}"] = (username, password.value)
             continue
@@ -922,7 +931,7 @@ class Options:
 
 
 def model_names(promotions: Path) -> list[str]:
-    """The models promotions.yaml names (the deployer and trainer get EDIT on each)."""
+    """The models promotions.yaml names (the registry writers and the trainer get EDIT on each)."""
     try:
         doc = yaml.safe_load(promotions.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:

@@ -684,3 +684,119 @@ def test_roles_hold_nothing_beyond_their_root_and_environment(
         allowed = _allowed(_role(roles, name), requests, resource_policies)
         leaks = [r.describe() for r, ok in zip(requests, allowed, strict=True) if ok]
         assert not leaks, f"{name} is allowed more than it needs: {leaks}"
+
+
+# --- only the production path changes what production serves -----------------------------------
+
+
+def _production_requests() -> list[IamRequest]:
+    """What changing production's serving takes: a new revision of its family (tagged, naming
+    its task role) and a service update to it (names as production's root makes them)."""
+    prod = "credit-risk-production"
+    ecs = f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}"
+    family = f"{ecs}:task-definition/{prod}-api:7"
+    return [
+        IamRequest("ecs:UpdateService", f"{ecs}:service/{prod}/{prod}-api"),
+        IamRequest("ecs:RegisterTaskDefinition", family),
+        IamRequest("ecs:TagResource", family, {"ecs:CreateAction": "RegisterTaskDefinition"}),
+        IamRequest(
+            "iam:PassRole",
+            f"arn:aws:iam::{ACCOUNT_ID}:role/{prod}-a-task-20300101000000000000000001",
+            {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "credit-risk-staging-github-deploy",  # staging's deploy role (environment staging)
+        "credit-risk-github-release",  # CD's release jobs (environment release)
+        "credit-risk-github-train",  # retrain (environment retrain)
+    ],
+)
+def test_staging_and_release_identities_are_denied_production_serving(
+    name: str, roles: dict[str, Role], resource_policies: dict[str, dict[str, Any]]
+) -> None:
+    # Given the role as terraform rendered it, with its boundary if it has one
+    role = _role(roles, name)
+    requests = _production_requests()
+    decisions = evaluate(
+        requests,
+        role.policies,
+        f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role.name}/production-probe",
+        ACCOUNT_ID,
+        resource_policies,
+        role.boundary,
+    )
+    # Then every request that would change what production serves is denied, explicitly: an
+    # Allow added to the role later cannot undo it
+    results = {d.request.action: d.result for d in decisions}
+    assert results == dict.fromkeys(
+        ("ecs:UpdateService", "ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"),
+        "ExplicitlyDenied",
+    ), results
+    widened = {
+        **role.policies,
+        "too_broad": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["ecs:*", "iam:PassRole"], "Resource": "*"}
+            ],
+        },
+    }
+    again = evaluate(
+        requests,
+        widened,
+        f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role.name}/production-probe",
+        ACCOUNT_ID,
+        resource_policies,
+        None,  # not even the boundary: the role's own Deny holds
+    )
+    assert not [d.describe() for d in again if d.allowed]
+
+
+def test_the_deny_does_not_touch_the_roles_own_work(
+    roles: dict[str, Role], resource_policies: dict[str, dict[str, Any]]
+) -> None:
+    # Given the staging deploy role, with the same probe pointed at staging's own service
+    role = _role(roles, "credit-risk-staging-github-deploy")
+    staging = [
+        IamRequest(r.action, r.resource.replace("credit-risk-production", "credit-risk-staging"),
+                   r.context)
+        for r in _production_requests()
+    ]  # fmt: skip
+    decisions = evaluate(
+        staging,
+        role.policies,
+        f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role.name}/probe",
+        ACCOUNT_ID,
+        resource_policies,
+        role.boundary,
+    )
+    # Then updating and registering staging's own stays allowed (the probe is not vacuous)
+    allowed = {d.request.action for d in decisions if d.allowed}
+    assert {"ecs:UpdateService", "ecs:RegisterTaskDefinition", "ecs:TagResource"} <= allowed
+
+
+def test_production_s_deploy_role_alone_lacks_the_deny(aws_world: World) -> None:
+    """The production root renders its deploy role without `never_production` (it is the one
+    allowed path; its trust, environment production on main only, is checked by
+    tests/integration/test_terraform_moto.py::test_oidc_trust_binds_repository_environment_and_main),
+    staging's with it."""
+
+    def deploy_policies(plan: dict[str, Any]) -> set[str]:
+        found: set[str] = set()
+
+        def walk(module: dict[str, Any]) -> None:
+            for resource in module.get("resources", []):
+                if resource["address"].startswith("module.role_deploy.aws_iam_role_policy.this"):
+                    found.add(str(resource["index"]))
+            for child in module.get("child_modules", []):
+                walk(child)
+
+        walk(plan["planned_values"]["root_module"])
+        return found
+
+    assert deploy_policies(aws_world.plans["production"]) == {"deploy"}
+    assert deploy_policies(aws_world.plans["staging"]) == {"deploy", "never_production"}

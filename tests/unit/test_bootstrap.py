@@ -548,3 +548,32 @@ def test_a_real_run_stops_before_github_when_a_role_cannot_be_assumed(
     out = _dry_run(outputs, human)
     assert "a real run would stop here" in out
     assert "role release trusts environment cd" in out
+
+
+def test_an_api_user_named_like_a_registry_writer_is_refused() -> None:
+    """A terraform-made MLflow user (the API's reader) may not reuse the name of a user bootstrap
+    generates: it would rotate that identity's password and hand it to the API, e.g. make
+    staging's API read the registry as production's writer."""
+    secrets_sent: list[str | None] = []
+
+    class _Admin(bootstrap.MlflowAdmin):
+        def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+            secret = kwargs.get("secret")
+            secrets_sent.append(secret.value if secret is not None else None)
+            return {}
+
+    recorder = bootstrap.Recorder(lambda _line: None, dry_run=False)
+    admin = _Admin("http://127.0.0.1:1", "admin", "pw", recorder)
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:credit-risk-staging/mlflow-reader"
+    values = bootstrap.Values(
+        {"staging": {"mlflow_reader_secret_arn": {"value": arn}}, "production": {}},
+        {},
+        "",
+        False,
+        lambda _arn: {"username": "deployer", "password": "not-the-writers"},
+    )
+    with pytest.raises(ConfigError, match="named 'deployer', which is bootstrap's 'deployer' user"):
+        bootstrap.mlflow_users(CONFIG, admin, None, ["credit-risk"], "exp", None, values)
+    # And the API's password was never sent to MLflow (no user was given it)
+    assert secrets_sent
+    assert "not-the-writers" not in secrets_sent

@@ -11,7 +11,10 @@
 #   <p>-github-plan-<root>    (pull requests)                 terraform plan of one root, read-only
 #   <p>-github-terraform-<r>  infrastructure-<root>           terraform apply of one root
 # The deploy role of each environment lives in that environment's root (stack/), next to the
-# service it deploys.
+# service it deploys. What production serves is pinned in its task definition: only production's
+# deploy role (environment `production` on main) may change it. The release and train roles carry
+# an explicit Deny of that (policy `never_production` below), so no Allow added here later can
+# widen them into production.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -184,6 +187,40 @@ data "aws_iam_policy_document" "release" {
   }
 }
 
+# --- Nobody but production's deploy role changes what production serves ------------------------
+
+locals {
+  # Every production resource the environment root names starts with this (stack/main.tf).
+  production_prefix = "${var.project}-production"
+}
+
+data "aws_iam_policy_document" "never_production" {
+  statement {
+    sid    = "NeverChangeProductionServing"
+    effect = "Deny"
+    actions = [
+      "ecs:UpdateService",
+      "ecs:CreateService",
+      "ecs:DeleteService",
+      "ecs:RegisterTaskDefinition",
+      "ecs:DeregisterTaskDefinition",
+      "ecs:TagResource",
+    ]
+    resources = [
+      "${local.arn.ecs}:service/${local.production_prefix}/*",
+      "${local.arn.ecs}:task-definition/${local.production_prefix}-*:*",
+    ]
+  }
+
+  # A revision runs as the roles it names: passing production's would be as good as owning them.
+  statement {
+    sid       = "NeverPassProductionRoles"
+    effect    = "Deny"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.iam_arn}:role/${local.production_prefix}-*"]
+  }
+}
+
 module "role_release" {
   source = "../modules/github_role"
 
@@ -192,7 +229,10 @@ module "role_release" {
   oidc_provider_arn  = module.github_oidc.oidc_provider_arn
   github_repository  = var.github_repository
   github_environment = var.github_release_environment
-  policies           = { release = data.aws_iam_policy_document.release.json }
+  policies = {
+    release          = data.aws_iam_policy_document.release.json
+    never_production = data.aws_iam_policy_document.never_production.json
+  }
 }
 
 # --- Train: the retrain job's data (MLflow itself is reached over HTTP with its own users) ------
@@ -215,5 +255,8 @@ module "role_train" {
   oidc_provider_arn  = module.github_oidc.oidc_provider_arn
   github_repository  = var.github_repository
   github_environment = var.github_retrain_environment
-  policies           = { for d in data.aws_iam_policy_document.train : "train" => d.json }
+  policies = merge(
+    { for d in data.aws_iam_policy_document.train : "train" => d.json },
+    { never_production = data.aws_iam_policy_document.never_production.json },
+  )
 }

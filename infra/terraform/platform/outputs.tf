@@ -78,7 +78,7 @@ output "mlflow_artifact_bucket" {
 }
 
 output "mlflow_admin_secret_arn" {
-  description = "Secrets Manager secret of MLflow's basic-auth admin (username, password, flask_secret_key); the bootstrap creates the reader, deployer and trainer users with it."
+  description = "Secrets Manager secret of MLflow's basic-auth admin (username, password, flask_secret_key); the bootstrap creates the reader, registry-writer and trainer users with it."
   value       = module.mlflow.admin_secret_arn
 }
 

@@ -1,16 +1,23 @@
 # The environment's deploy role: `mlops deploy --env <env>` (GitHub environment <env>, main
 # only) registers a revision of the API's task definition family and rolls the service to it.
 # It carries the platform's permissions boundary for this environment, like every role this
-# root creates (the environment's terraform role may create no other kind).
+# root creates (the environment's terraform role may create no other kind). Only production's
+# deploy role (trusted from the `production` environment on main only) changes what production
+# serves: any other environment's deploy role also carries an explicit Deny of production's
+# service, task definitions and roles (`never_production`).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  ecs_arn     = "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
-  api_family  = module.api.task_definition_family
-  api_service = "${local.ecs_arn}:service/${aws_ecs_cluster.this.name}/${module.api.service_name}"
+  ecs_arn = "arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  iam_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}"
+  # Every production resource a root names starts with this (local.name of the production root).
+  production_prefix = "${var.project}-production"
+  is_production     = var.environment == "production"
+  api_family        = module.api.task_definition_family
+  api_service       = "${local.ecs_arn}:service/${aws_ecs_cluster.this.name}/${module.api.service_name}"
 }
 
 data "aws_iam_policy_document" "deploy" {
@@ -69,6 +76,34 @@ data "aws_iam_policy_document" "deploy" {
   }
 }
 
+data "aws_iam_policy_document" "never_production" {
+  count = local.is_production ? 0 : 1
+
+  statement {
+    sid    = "NeverChangeProductionServing"
+    effect = "Deny"
+    actions = [
+      "ecs:UpdateService",
+      "ecs:CreateService",
+      "ecs:DeleteService",
+      "ecs:RegisterTaskDefinition",
+      "ecs:DeregisterTaskDefinition",
+      "ecs:TagResource",
+    ]
+    resources = [
+      "${local.ecs_arn}:service/${local.production_prefix}/*",
+      "${local.ecs_arn}:task-definition/${local.production_prefix}-*:*",
+    ]
+  }
+
+  statement {
+    sid       = "NeverPassProductionRoles"
+    effect    = "Deny"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.iam_arn}:role/${local.production_prefix}-*"]
+  }
+}
+
 module "role_deploy" {
   source = "../modules/github_role"
 
@@ -78,5 +113,8 @@ module "role_deploy" {
   github_repository    = var.github_repository
   github_environment   = var.environment
   permissions_boundary = local.platform.permissions_boundary_arn[var.environment]
-  policies             = { deploy = data.aws_iam_policy_document.deploy.json }
+  policies = merge(
+    { deploy = data.aws_iam_policy_document.deploy.json },
+    { for d in data.aws_iam_policy_document.never_production : "never_production" => d.json },
+  )
 }
