@@ -240,7 +240,7 @@ def test_rollback_has_a_pr_path_and_a_break_glass_path() -> None:
     # registry-writing identity.
     pr = jobs["break-glass-pr"]
     assert pr["needs"] == "break-glass"
-    assert make_targets(pr) == {"rollback-pr"}
+    assert make_targets(pr) == {"preflight", "rollback-pr"}  # preflight: the bot environment
     outputs = glass["outputs"]
     assert outputs["rollback-model"] == "${{ steps.breakglass.outputs.rollback_model }}"
     assert outputs["rollback-to"] == "${{ steps.breakglass.outputs.rollback_to }}"
