@@ -21,6 +21,13 @@ class ConfigError(MlopsError):
     exit_code = 2
 
 
+class OutputError(ConfigError):
+    """An output file cannot be written (folder missing or read-only, disk full); nothing of
+    the command's outputs was left behind. The message names the path."""
+
+    exit_code = 2
+
+
 class DataError(MlopsError):
     """The dataset cannot be fetched, does not match its checksum, or cannot be parsed."""
 

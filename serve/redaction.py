@@ -196,7 +196,7 @@ class RedactingStream(io.TextIOBase):
     def fileno(self) -> int:
         return self.target.fileno()
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         with self._lock:
