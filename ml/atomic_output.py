@@ -88,6 +88,7 @@ class AtomicOutputs:
         self.paths = [Path(p) for p in paths]
         self.create_folders = create_folders
         self._staging: dict[Path, Path] = {}  # destination folder → its staging folder
+        self._created: list[Path] = []  # folders made here: removed again if nothing lands
         self._committed = False
 
     def __enter__(self) -> AtomicOutputs:
@@ -119,8 +120,10 @@ class AtomicOutputs:
                     raise OutputError(
                         f"cannot write {path}: folder {folder} does not exist; create it first"
                     )
+                missing = [folder, *(p for p in folder.parents if not p.exists())]
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
+                    self._created += missing
                 except OSError as exc:
                     raise OutputError(
                         f"cannot write {path}: cannot create folder {folder}: {_why(exc)}"
@@ -167,6 +170,11 @@ class AtomicOutputs:
         for staging in self._staging.values():
             shutil.rmtree(staging, ignore_errors=True)
         self._staging.clear()
+        if not self._committed:
+            for folder in self._created:  # deepest first; only if still empty
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        self._created.clear()
 
 
 @contextlib.contextmanager

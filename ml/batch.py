@@ -318,10 +318,11 @@ class _Digest:
 def _fetch(source: str, work: Path) -> tuple[Path, _Digest]:
     """A local path for `source` (ml.data.fetch: a path, https:// or s3://, downloaded into
     `work`, so memory stays flat) and its checksum, computed on a thread meanwhile."""
-    from ml.data import fetch
+    from ml.data import check_gzip, fetch
 
     try:
         path = fetch(source, work)
+        check_gzip(path, source)
     except DataError as exc:
         raise DataError(
             f"{exc}; --input takes a CSV or Parquet file: a path, https:// URL or s3://bucket/key"

@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ import pandas as pd
 from ml.errors import DataError
 
 _CHUNK = 1 << 20
+_SCAN = 1 << 16  # compressed bytes per step of `gzip_damage`: the break is located within this
 _DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -81,6 +83,52 @@ def _fetch_s3(bucket: str, key: str, workdir: Path) -> Path:
     return target
 
 
+def gzip_damage(path: Path) -> str | None:
+    """Where a gzip file breaks: None when it is not gzip or decompresses to its end; else the
+    compressed byte offset and the line of the text where it stops, and why.
+
+    gzip and pandas report a cut-short file as a bare `EOFError` ("Compressed file ended before
+    the end-of-stream marker was reached") that names neither the file nor the place.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        stream = zlib.decompressobj(wbits=31)
+        consumed = lines = text = 0
+        while block := fh.read(_SCAN):
+            pending = block
+            try:
+                while pending:
+                    data = stream.decompress(pending)
+                    lines += data.count(b"\n")
+                    text += len(data)
+                    pending = b""
+                    if stream.eof and stream.unused_data.strip(b"\0"):  # next gzip member
+                        pending = stream.unused_data
+                        stream = zlib.decompressobj(wbits=31)
+            except zlib.error as exc:
+                return (
+                    f"corrupt gzip data between bytes {consumed:,} and {consumed + len(block):,} "
+                    f"of {size:,} (after line {lines:,} of the text): {exc}"
+                )
+            consumed += len(block)
+    if not stream.eof:
+        return (
+            f"the gzip data is cut short: it ends at byte {size:,} without its end marker "
+            f"(after line {lines:,}, {text:,} bytes of text); copy the file again"
+        )
+    return None
+
+
+def check_gzip(path: Path, label: str | None = None) -> None:
+    """`DataError` naming `label` (default: the path) and where a gzip file breaks, if it does."""
+    damage = gzip_damage(path)
+    if damage is not None:
+        raise DataError(f"{label or path}: {damage}")
+
+
 def _is_gzip(path: Path) -> bool:
     with path.open("rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
@@ -92,8 +140,11 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as fh:
                 return fh.read()
         return path.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        damage = (
+            gzip_damage(path) if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile) else None
+        )
+        raise DataError(f"cannot read {path}: {damage or exc}") from exc
 
 
 def ingest(source: str, expected_sha256: str | None) -> tuple[pd.DataFrame, Snapshot]:
