@@ -225,19 +225,23 @@ def _with_repeat(record: dict[str, Any], key: str, value: Any) -> bytes:
     [
         (lambda r: b'{"records": [' + _with_repeat(r, "AGE", 40) + b"]}", "records.0.AGE"),
         (  # the second record repeats a key; the value is even the same
-            lambda r: b'{"records": ['
-            + json.dumps(r).encode()
-            + b", "
-            + _with_repeat(r, "LIMIT_BAL", r["LIMIT_BAL"])
-            + b"]}",
+            lambda r: (
+                b'{"records": ['
+                + json.dumps(r).encode()
+                + b", "
+                + _with_repeat(r, "LIMIT_BAL", r["LIMIT_BAL"])
+                + b"]}"
+            ),
             "records.1.LIMIT_BAL",
         ),
         (  # the envelope repeats "records": the first would be silently dropped
-            lambda r: b'{"records": ['
-            + json.dumps(r).encode()
-            + b'], "records": ['
-            + json.dumps(r).encode()
-            + b"]}",
+            lambda r: (
+                b'{"records": ['
+                + json.dumps(r).encode()
+                + b'], "records": ['
+                + json.dumps(r).encode()
+                + b"]}"
+            ),
             "records",
         ),
     ],
