@@ -247,8 +247,11 @@ def predict(
     if output.resolve() == rejects.resolve():
         raise ConfigError(f"--output and --rejects are the same file ({output}); name two files")
     with AtomicOutputs([output, rejects]) as outputs:
-        work = scratch_dir(Path(tempfile.gettempdir()), prefix="mlops-predict-")
+        work: Path | None = None
         try:
+            # Downloads go here, not beside the outputs: named by pid, so that what a SIGKILL
+            # leaves is removed by the next run.
+            work = scratch_dir(Path(tempfile.gettempdir()), prefix="mlops-predict-")
             local, digest = _fetch(source, work)
             model = load_version(registry, ref, work, nthread)
             streaming = time.perf_counter()
@@ -264,7 +267,8 @@ def predict(
             sha = digest.result()
             outputs.commit()
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - started
     rows, rejected = counts
     return Summary(
