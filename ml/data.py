@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from ml.errors import DataError
+from ml.errors import DataError, UnreachableError
 
 _CHUNK = 1 << 20
 _SCAN = 1 << 16  # compressed bytes per step of `gzip_damage`: the break is located within this
@@ -75,10 +75,17 @@ def _fetch_s3(bucket: str, key: str, workdir: Path) -> Path:
 
     if not bucket or not key:
         raise DataError(f"s3 URI needs a bucket and a key: s3://{bucket}/{key}")
+    from ml.waits import AWS_MAX_ATTEMPTS, boto_config, is_connection_failure
+
     target = workdir / Path(key).name
     try:
-        boto3.client("s3").download_file(bucket, key, str(target))
+        boto3.client("s3", config=boto_config()).download_file(bucket, key, str(target))
     except (BotoCoreError, ClientError) as exc:
+        if is_connection_failure(exc):
+            raise UnreachableError(
+                f"S3 did not answer for s3://{bucket}/{key} ({AWS_MAX_ATTEMPTS} attempts): "
+                f"{exc}; check the network, AWS_ENDPOINT_URL and the region, then rerun"
+            ) from exc
         raise DataError(f"cannot download s3://{bucket}/{key}: {exc}") from exc
     return target
 

@@ -49,6 +49,13 @@ class RegistryError(MlopsError):
     exit_code = 4
 
 
+class UnreachableError(MlopsError):
+    """An outside service (S3, an HTTP source) did not answer within the CLI's budget
+    (ml/waits.py); the message names it, where, and what to do. Same code as the registry's."""
+
+    exit_code = 4
+
+
 class SpecError(ConfigError):
     """`promotions.yaml` or `config/gates.yaml` is malformed; the message says file, line, fix."""
 

@@ -32,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 import numpy as np
 
-from ml.errors import ConfigError, DataError
+from ml.errors import ConfigError, DataError, UnreachableError
 from ml.monitoring.contract import feature_specs
 
 if TYPE_CHECKING:
@@ -183,7 +183,9 @@ def _s3_sources(uri: str) -> Iterator[tuple[str, IO[bytes]]]:
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     if not bucket:
         raise DataError(f"s3 URI needs a bucket: {uri} (e.g. s3://logs-bucket/exports/api/)")
-    client = boto3.client("s3")
+    from ml.waits import AWS_MAX_ATTEMPTS, boto_config, is_connection_failure
+
+    client = boto3.client("s3", config=boto_config())
     try:
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
@@ -201,6 +203,11 @@ def _s3_sources(uri: str) -> Iterator[tuple[str, IO[bytes]]]:
                     ) from exc
             yield f"s3://{bucket}/{key}", io.BytesIO(body)
     except (BotoCoreError, ClientError) as exc:
+        if is_connection_failure(exc):
+            raise UnreachableError(
+                f"S3 did not answer for {uri} ({AWS_MAX_ATTEMPTS} attempts): {exc}; check the "
+                "network, AWS_ENDPOINT_URL and the region, then rerun"
+            ) from None
         raise DataError(
             f"cannot read {uri}: {exc} (check the bucket, the prefix and the AWS credentials)"
         ) from None
