@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,7 +93,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         client.log_artifact(run_id, str(sample_path), REFERENCE_DIR)
         assert client.list_artifacts(run_id, CONTRACT_FILE) is not None
 
-        current = feature_frame(300, 6)
+        current = feature_frame(1200, 6)
         current.insert(0, "ID", np.arange(len(current)))
         current_csv = base / "current.csv"
         current.to_csv(current_csv, index=False)
@@ -112,7 +113,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         big.to_parquet(big_input, index=False)
 
         repo = base / "repo"
-        repo.mkdir()
+        shutil.copytree(ROOT / "config", repo / "config")  # train.yaml, gates, monitoring
         (repo / "promotions.yaml").write_text(
             f"models:\n  {NAME}:\n    version: {version}\n    note: cli failure tests\n"
         )
@@ -265,6 +266,7 @@ def test_a_registry_that_is_down_is_exit_4_in_bounded_time_one_line_no_secret(
     dead = world.uri(free_port())
 
     # When the verb runs
+    (tmp_path / "out").mkdir()
     outcome = mlops(world, VERBS[verb](world, tmp_path / "out"), dead)
 
     # Then it gives up within the budget, with one line naming the registry and the fix
@@ -276,7 +278,7 @@ def test_a_registry_that_is_down_is_exit_4_in_bounded_time_one_line_no_secret(
     assert "check that" in line, line
     assert outcome.stray() == [], outcome.err
     _no_secret(outcome, tmp_path)
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_server_stopped_mid_run_is_exit_4_naming_it(world: World, tmp_path: Path) -> None:
@@ -386,7 +388,7 @@ UNWRITABLE: dict[str, Callable[[World, Path], tuple[list[str], Path]]] = {
         tmp / "missing" / "rejects.parquet",
     ),
     "monitor drift": lambda w, tmp: (
-        ["monitor", "drift", "--logs", str(w.logs), "--out", str(READ_ONLY / "drift")],
+        [*_drift(w, READ_ONLY / "drift")],
         READ_ONLY / "drift" / "drift-report.html",
     ),
     "data check": lambda w, tmp: (
