@@ -215,10 +215,13 @@ class RedactingStream(io.TextIOBase):
         self.target.flush()
 
 
-def redact_standard_streams() -> None:
-    """Wrap `sys.stdout` and `sys.stderr` in a `RedactingStream` (idempotent), and mask log
-    records too. Secrets come from the environment (`register_secrets`)."""
-    install_log_redaction()
+def redact_standard_streams(logs: bool = True) -> None:
+    """Wrap `sys.stdout` and `sys.stderr` in a `RedactingStream` (idempotent), and with `logs`
+    mask every log record of the process too. Secrets come from the environment."""
+    if logs:
+        install_log_redaction()
+    else:
+        register_secrets(())
     if not isinstance(sys.stdout, RedactingStream):
         sys.stdout = RedactingStream(sys.stdout)
     if not isinstance(sys.stderr, RedactingStream):

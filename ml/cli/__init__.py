@@ -66,3 +66,9 @@ app.command("preflight")(platform_verbs.preflight)
 app.command("bootstrap")(platform_verbs.bootstrap)
 app.command("reviewed-plan")(platform_verbs.reviewed_plan)
 app.command("predict")(predict_verbs.predict)
+
+
+def run() -> None:
+    """The `mlops` console script: the CLI owns this process (see `ml.cli.base.prepare_process`)."""
+    state.own_process = True
+    app()

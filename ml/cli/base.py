@@ -56,6 +56,10 @@ R = TypeVar("R")
 
 class _State:
     traceback: bool = False
+    # True in the `mlops` console script (`ml.cli.run`): the process is the CLI's own, so the
+    # process-wide set-up applies (log records, service budgets, SIGTERM). In-process callers
+    # (CliRunner in tests, a notebook) get the masked output only.
+    own_process: bool = False
 
 
 state = _State()
@@ -79,11 +83,12 @@ def prepare_process(verb: str | None) -> None:
     logs, bound every wait on a service, and turn SIGTERM into `Terminated`.
 
     `mlops serve` keeps its own settings (its registry budget, uvicorn's signal handling).
+    Only the masking of stdout and stderr applies when the CLI runs inside another process.
     """
     from serve.redaction import redact_standard_streams
 
-    redact_standard_streams()
-    if verb == "serve":
+    redact_standard_streams(logs=state.own_process)
+    if verb == "serve" or not state.own_process:
         return
     from ml.waits import apply_defaults
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from ml.contract import CONTRACT_FILE
@@ -86,8 +85,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         client = MlflowClient(server.uri, registry_uri=server.uri)
         client.set_registered_model_alias(NAME, "production", version)
         run_id = client.get_model_version(NAME, version).run_id
-        reference = feature_frame(300, 5)
-        sample = build_reference(reference, np.random.default_rng(5).random(300))
+        reference = feature_frame(1500, 5)
+        sample = build_reference(reference, np.random.default_rng(5).random(len(reference)))
         sample_path = base / REFERENCE_FILE
         sample.to_parquet(sample_path, index=False)
         client.log_artifact(run_id, str(sample_path), REFERENCE_DIR)
@@ -102,9 +101,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         logs = base / "api.log"
         logs.write_text(prediction_lines(as_records(current), scores.tolist(), version=version))
 
-        rows = pd.read_csv(ROOT / "data" / "uci_credit_card.csv.gz", nrows=3000)
+        with gzip.open(ROOT / "data" / "uci_credit_card.csv.gz", "rt") as fh:
+            head = [next(fh) for _ in range(3001)]  # the header and 3,000 rows, as written
         train_csv = base / "train.csv"
-        rows.to_csv(train_csv, index=False)
+        train_csv.write_text("".join(head))
         train_sha = hashlib.sha256(train_csv.read_bytes()).hexdigest()
 
         # Enough rows that scoring takes a while on this machine (SIGTERM lands mid-run).
