@@ -176,15 +176,16 @@ def stage(source: str, expected_sha256: str | None, out_dir: Path) -> tuple[Path
     copy, whose sha256 is the snapshot's, instead of fetching the source again.
 
     Raises:
-        DataError: as `ingest`, or the staging folder cannot be written.
+        DataError: as `ingest`.
+        OutputError: the staging folder cannot be written (nothing is left half-written).
     """
+    from ml.atomic_output import AtomicOutputs, write_errors
+
     _, snapshot, raw = _load(source, expected_sha256)
     target = out_dir / f"data-{snapshot.sha256[:16]}.csv"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(raw)
-    except OSError as exc:
-        raise DataError(f"cannot stage {source} in {out_dir}: {exc}") from None
+    with AtomicOutputs([target], create_folders=True) as outputs, write_errors(target):
+        outputs.temporary(target).write_bytes(raw)
+        outputs.commit()
     return target, snapshot
 
 
