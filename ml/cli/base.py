@@ -97,13 +97,19 @@ def prepare_process(verb: str | None) -> None:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    """Print `error: MESSAGE` (one line, credentials masked) on stderr; the Exit to raise."""
+    """Print `error: MESSAGE` on stderr, credentials masked; the Exit to raise.
+
+    One line, unless the message was written as a list (indented lines: every failed data
+    validation check, say); then its layout is kept.
+    """
     from rich.markup import escape
 
-    from serve.redaction import scrub
+    from serve.redaction import redact, scrub
 
+    listed = any(line.startswith("  ") for line in message.splitlines()[1:])
+    text = redact(message) if listed else scrub(message, limit=2000)
     err_console.print(
-        f"[bold red]error:[/] {escape(scrub(message, limit=2000))}",
+        f"[bold red]error:[/] {escape(text)}",
         highlight=False,
         soft_wrap=True,
     )
