@@ -7,7 +7,9 @@ about CHUNK_ROWS rows, so memory stays flat whatever the file size: pyarrow pars
 reads the Parquet row groups) on its own threads, the contract is one vectorised check per chunk,
 and XGBoost scores the chunk's in-contract rows through its C API, releasing the GIL.
 
-Outputs, written beside their final names and renamed at the end (no half-written file):
+Outputs, written to temporaries beside their final names and renamed together at the end, after
+checking that both can be written (ml.atomic_output: no half-written file, no new scores next to
+old rejects, nothing left by SIGINT/SIGTERM):
 - scores: `row` (0-based position in the input), the input's id column when it has one (`ID`),
   `probability`, `model_version`;
 - rejects: rows out of contract or not numeric, with the `reason` and the values as read;
@@ -24,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -234,21 +237,38 @@ def predict(
         DataError: input missing, unreadable, or without the contract's columns.
         RegistryError: the model cannot be resolved or loaded.
     """
+    from ml.atomic_output import AtomicOutputs, scratch_dir
+
     started = time.perf_counter()
     rejects = rejects or output.with_name(f"{_stem(output)}.rejects.parquet")
     for path in (output, rejects):
         if path.suffix not in (".parquet", ".csv"):
             raise ConfigError(f"{path}: write .parquet or .csv (got {path.suffix or 'no suffix'})")
-        if not path.parent.is_dir():
-            raise ConfigError(f"cannot write {path}: directory {path.parent} does not exist")
-    with tempfile.TemporaryDirectory(prefix="mlops-predict-") as tmp:
-        work = Path(tmp)
-        local, digest = _fetch(source, work)
-        model = load_version(registry, ref, work, nthread)
-        streaming = time.perf_counter()
-        counts = _score_file(model, local, output, rejects, id_column, chunk_rows)
-        scoring = time.perf_counter() - streaming
-        sha = digest.result()
+    if output.resolve() == rejects.resolve():
+        raise ConfigError(f"--output and --rejects are the same file ({output}); name two files")
+    with AtomicOutputs([output, rejects]) as outputs:
+        work: Path | None = None
+        try:
+            # Downloads go here, not beside the outputs: named by pid, so that what a SIGKILL
+            # leaves is removed by the next run.
+            work = scratch_dir(Path(tempfile.gettempdir()), prefix="mlops-predict-")
+            local, digest = _fetch(source, work)
+            model = load_version(registry, ref, work, nthread)
+            streaming = time.perf_counter()
+            counts = _score_file(
+                model,
+                local,
+                outputs.temporary(output),
+                outputs.temporary(rejects),
+                id_column,
+                chunk_rows,
+            )
+            scoring = time.perf_counter() - streaming
+            sha = digest.result()
+            outputs.commit()
+        finally:
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - started
     rows, rejected = counts
     return Summary(
@@ -302,10 +322,11 @@ class _Digest:
 def _fetch(source: str, work: Path) -> tuple[Path, _Digest]:
     """A local path for `source` (ml.data.fetch: a path, https:// or s3://, downloaded into
     `work`, so memory stays flat) and its checksum, computed on a thread meanwhile."""
-    from ml.data import fetch
+    from ml.data import check_gzip, fetch
 
     try:
         path = fetch(source, work)
+        check_gzip(path, source)
     except DataError as exc:
         raise DataError(
             f"{exc}; --input takes a CSV or Parquet file: a path, https:// URL or s3://bucket/key"
@@ -415,11 +436,10 @@ def _features(batch: pa.RecordBatch, names: tuple[str, ...]) -> _Chunk:
 
 
 class _Sink:
-    """A Parquet or CSV writer to a temporary name, renamed into place by `commit`."""
+    """A Parquet or CSV writer to a temporary file (ml.atomic_output renames it into place)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.partial = path.with_name(f".{path.name}.partial")
         self._writer: Any = None
         self._schema: pa.Schema | None = None
 
@@ -427,27 +447,31 @@ class _Sink:
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
-        if self._writer is None:
-            self._schema = table.schema.with_metadata(metadata)
-            if self.path.suffix == ".csv":
-                self._writer = pcsv.CSVWriter(str(self.partial), self._schema)
-            else:
-                self._writer = pq.ParquetWriter(str(self.partial), self._schema)
-        self._writer.write_table(table.replace_schema_metadata(metadata))
+        from ml.atomic_output import write_errors
 
-    def commit(self, empty: pa.Schema, metadata: dict[str, str]) -> None:
-        """Close and rename; an input with no rows (or none rejected) still gets a file."""
+        with write_errors(self.path):
+            if self._writer is None:
+                self._schema = table.schema.with_metadata(metadata)
+                if self.path.suffix == ".csv":
+                    self._writer = pcsv.CSVWriter(str(self.path), self._schema)
+                else:
+                    self._writer = pq.ParquetWriter(str(self.path), self._schema)
+            self._writer.write_table(table.replace_schema_metadata(metadata))
+
+    def close(self, empty: pa.Schema, metadata: dict[str, str]) -> None:
+        """Finish the file; an input with no rows (or none rejected) still gets one."""
+        from ml.atomic_output import write_errors
+
         if self._writer is None:
             self.write(empty.empty_table(), metadata)
-        self._writer.close()
-        os.replace(self.partial, self.path)
+        with write_errors(self.path):
+            self._writer.close()
 
     def discard(self) -> None:
         if self._writer is not None:
-            # Already failing: the partial file goes either way.
+            # Already failing: the temporary goes with its staging folder either way.
             with contextlib.suppress(Exception):
                 self._writer.close()
-        self.partial.unlink(missing_ok=True)
 
 
 def _score_file(
@@ -535,11 +559,11 @@ def _score_stream(
                 rejected += int(bad.sum())
             rows += n
         empty_ids = pa.array([], id_type) if has_id else None
-        scores.commit(
+        scores.close(
             _scores_table(np.array([], np.int64), empty_ids, id_column, np.array([]), 0).schema,
             metadata,
         )
-        refused.commit(_rejects_schema(names, has_id, id_column, id_type), metadata)
+        refused.close(_rejects_schema(names, has_id, id_column, id_type), metadata)
     except BaseException:
         scores.discard()
         refused.discard()

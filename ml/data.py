@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +21,10 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from ml.errors import DataError
+from ml.errors import DataError, UnreachableError
 
 _CHUNK = 1 << 20
+_SCAN = 1 << 16  # compressed bytes per step of `gzip_damage`: the break is located within this
 _DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -73,12 +75,65 @@ def _fetch_s3(bucket: str, key: str, workdir: Path) -> Path:
 
     if not bucket or not key:
         raise DataError(f"s3 URI needs a bucket and a key: s3://{bucket}/{key}")
+    from ml.waits import AWS_MAX_ATTEMPTS, boto_config, is_connection_failure
+
     target = workdir / Path(key).name
     try:
-        boto3.client("s3").download_file(bucket, key, str(target))
+        boto3.client("s3", config=boto_config()).download_file(bucket, key, str(target))
     except (BotoCoreError, ClientError) as exc:
+        if is_connection_failure(exc):
+            raise UnreachableError(
+                f"S3 did not answer for s3://{bucket}/{key} ({AWS_MAX_ATTEMPTS} attempts): "
+                f"{exc}; check the network, AWS_ENDPOINT_URL and the region, then rerun"
+            ) from exc
         raise DataError(f"cannot download s3://{bucket}/{key}: {exc}") from exc
     return target
+
+
+def gzip_damage(path: Path) -> str | None:
+    """Where a gzip file breaks: None when it is not gzip or decompresses to its end; else the
+    compressed byte offset and the line of the text where it stops, and why.
+
+    gzip and pandas report a cut-short file as a bare `EOFError` ("Compressed file ended before
+    the end-of-stream marker was reached") that names neither the file nor the place.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        stream = zlib.decompressobj(wbits=31)
+        consumed = lines = text = 0
+        while block := fh.read(_SCAN):
+            pending = block
+            try:
+                while pending:
+                    data = stream.decompress(pending)
+                    lines += data.count(b"\n")
+                    text += len(data)
+                    pending = b""
+                    if stream.eof and stream.unused_data.strip(b"\0"):  # next gzip member
+                        pending = stream.unused_data
+                        stream = zlib.decompressobj(wbits=31)
+            except zlib.error as exc:
+                return (
+                    f"corrupt gzip data between bytes {consumed:,} and {consumed + len(block):,} "
+                    f"of {size:,} (after line {lines:,} of the text): {exc}"
+                )
+            consumed += len(block)
+    if not stream.eof:
+        return (
+            f"the gzip data is cut short: it ends at byte {size:,} without its end marker "
+            f"(after line {lines:,}, {text:,} bytes of text); copy the file again"
+        )
+    return None
+
+
+def check_gzip(path: Path, label: str | None = None) -> None:
+    """`DataError` naming `label` (default: the path) and where a gzip file breaks, if it does."""
+    damage = gzip_damage(path)
+    if damage is not None:
+        raise DataError(f"{label or path}: {damage}")
 
 
 def _is_gzip(path: Path) -> bool:
@@ -92,8 +147,11 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as fh:
                 return fh.read()
         return path.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        damage = (
+            gzip_damage(path) if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile) else None
+        )
+        raise DataError(f"cannot read {path}: {damage or exc}") from exc
 
 
 def ingest(source: str, expected_sha256: str | None) -> tuple[pd.DataFrame, Snapshot]:
@@ -118,15 +176,16 @@ def stage(source: str, expected_sha256: str | None, out_dir: Path) -> tuple[Path
     copy, whose sha256 is the snapshot's, instead of fetching the source again.
 
     Raises:
-        DataError: as `ingest`, or the staging folder cannot be written.
+        DataError: as `ingest`.
+        OutputError: the staging folder cannot be written (nothing is left half-written).
     """
+    from ml.atomic_output import AtomicOutputs, write_errors
+
     _, snapshot, raw = _load(source, expected_sha256)
     target = out_dir / f"data-{snapshot.sha256[:16]}.csv"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(raw)
-    except OSError as exc:
-        raise DataError(f"cannot stage {source} in {out_dir}: {exc}") from None
+    with AtomicOutputs([target], create_folders=True) as outputs, write_errors(target):
+        outputs.temporary(target).write_bytes(raw)
+        outputs.commit()
     return target, snapshot
 
 

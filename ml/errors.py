@@ -21,6 +21,13 @@ class ConfigError(MlopsError):
     exit_code = 2
 
 
+class OutputError(ConfigError):
+    """An output file cannot be written (folder missing or read-only, disk full); nothing of
+    the command's outputs was left behind. The message names the path."""
+
+    exit_code = 2
+
+
 class DataError(MlopsError):
     """The dataset cannot be fetched, does not match its checksum, or cannot be parsed."""
 
@@ -38,6 +45,13 @@ class DataValidationError(DataError):
 
 class RegistryError(MlopsError):
     """The MLflow registry is unreachable or does not hold what was asked for."""
+
+    exit_code = 4
+
+
+class UnreachableError(MlopsError):
+    """An outside service (S3, an HTTP source) did not answer within the CLI's budget
+    (ml/waits.py); the message names it, where, and what to do. Same code as the registry's."""
 
     exit_code = 4
 

@@ -105,10 +105,12 @@ def write_outputs(**values: str) -> None:
 
 def append_summary(markdown: str) -> None:
     """Append to the job summary (`GITHUB_STEP_SUMMARY`); a no-op outside Actions."""
+    from serve.redaction import redact
+
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if path:
         with open(path, "a", encoding="utf-8") as out:
-            out.write(markdown.rstrip("\n") + "\n")
+            out.write(redact(markdown.rstrip("\n")) + "\n")
 
 
 def _gh() -> str:
@@ -154,7 +156,10 @@ def push_and_open_pr(repo: Path, branch: str, title: str, body: str, *, push: bo
         run([gh, "auth", "setup-git"], cwd=repo)
     if push:
         git("push", "-u", "origin", branch, cwd=repo)
-    return run([gh, "pr", "create", "--head", branch, "--title", title, "--body", body], cwd=repo)
+    from serve.redaction import redact
+
+    args = ["pr", "create", "--head", branch, "--title", redact(title), "--body", redact(body)]
+    return run([gh, *args], cwd=repo)
 
 
 def remote_file(repo: Path, branch: str, path: str) -> str | None:
@@ -175,7 +180,11 @@ def marker_line(marker: str) -> str:
 
 
 def comment_body(marker: str, title: str, text: str, url: str | None = None) -> str:
-    """Markdown body: marker, title, the text (cut to GitHub's limit), a link to the run."""
+    """Markdown body: marker, title, the text (cut to GitHub's limit), a link to the run;
+    credentials masked (serve.redaction: a PR comment is readable by everyone with access)."""
+    from serve.redaction import redact
+
+    text, title = redact(text), redact(title)
     footer = f"\n\n<sub>[workflow run]({url})</sub>" if url else ""
     head = f"{marker_line(marker)}\n### {title}\n\n"
     room = MAX_COMMENT - len(head) - len(footer)

@@ -83,18 +83,47 @@ def _not_found(exc: Exception) -> bool:
     return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
 
 
+_REGISTRY = "the MLflow registry"
+_HINT = (
+    "check that the server is up and that MLFLOW_TRACKING_URI (or ML_TRACKING_URI) points at it, "
+    "then rerun"
+)
+# The remote registry the last `Registry` talks to (None for an embedded store), for the
+# progress line and the one-line error; set by `Registry.__init__`.
+_remote: str | None = None
+
+
 @contextmanager
 def registry_errors(what: str) -> Iterator[None]:
-    """Turn MLflow, database and connection failures into a `RegistryError` naming the call."""
+    """Turn MLflow, database and connection failures into a `RegistryError` naming the call.
+
+    An unreachable or silent server is one line naming it (credentials masked) and what to do;
+    a wait past a few seconds prints a progress line on stderr (CLI processes, see ml.waits).
+    """
+    from ml.waits import is_connection_failure, unreachable_message, waiting
+
+    remote = _remote
     try:
-        yield
+        if remote is None:
+            yield
+        else:
+            with waiting(_REGISTRY, remote):
+                yield
     except RegistryError:
         raise
     except (OSError, sqlite3.Error) as exc:
+        if remote is not None and is_connection_failure(exc):
+            raise RegistryError(
+                f"{what}: {unreachable_message(_REGISTRY, remote, exc, _HINT)}"
+            ) from exc
         raise RegistryError(f"{what}: {exc}") from exc
     except Exception as exc:
         from mlflow.exceptions import MlflowException
 
+        if remote is not None and is_connection_failure(exc):
+            raise RegistryError(
+                f"{what}: {unreachable_message(_REGISTRY, remote, exc, _HINT)}"
+            ) from exc
         if isinstance(exc, MlflowException):
             raise RegistryError(f"{what}: {exc}") from exc
         raise
@@ -188,6 +217,11 @@ class Registry:
         # Every download of the project goes through this adapter, and its callers print one
         # line per result or error: MLflow's per-download progress bars on stderr are noise.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        global _remote
+        if self.tracking_uri.startswith(("http://", "https://")):
+            from ml.waits import where
+
+            _remote = where(self.tracking_uri)
 
     @property
     def client(self) -> Any:

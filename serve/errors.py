@@ -31,6 +31,13 @@ class PayloadTooLargeError(ServeError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(ServeError):
+    """The request body is declared as something other than JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class ModelLoadError(ServeError):
     """A model could not be downloaded, parsed or warmed; the old one keeps serving."""
 

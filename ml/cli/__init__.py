@@ -21,7 +21,7 @@ from ml.cli import promote as promote_verbs
 from ml.cli import release as release_verbs
 from ml.cli import serve as serve_verbs
 from ml.cli import train as train_verbs
-from ml.cli.base import state
+from ml.cli.base import prepare_process, state
 
 app = typer.Typer(
     name="mlops",
@@ -35,12 +35,14 @@ app = typer.Typer(
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     traceback: Annotated[
         bool, typer.Option("--traceback", help="Show the full traceback on errors.")
     ] = False,
 ) -> None:
     """GitOps for the credit-risk model: train, promote through promotions.yaml, serve."""
     state.traceback = traceback
+    prepare_process(ctx.invoked_subcommand)
 
 
 app.command("train")(train_verbs.train)
@@ -64,3 +66,9 @@ app.command("preflight")(platform_verbs.preflight)
 app.command("bootstrap")(platform_verbs.bootstrap)
 app.command("reviewed-plan")(platform_verbs.reviewed_plan)
 app.command("predict")(predict_verbs.predict)
+
+
+def run() -> None:
+    """The `mlops` console script: the CLI owns this process (see `ml.cli.base.prepare_process`)."""
+    state.own_process = True
+    app()

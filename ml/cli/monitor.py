@@ -2,7 +2,8 @@
 
 The work is in `ml.monitoring` and `ml.notify`. A crossed threshold exits 15 (`MonitoringBreach`)
 after the report and summary are written, the figures pushed and the notification sent; pushing
-and notifying report on the job and never change its exit code.
+and notifying report on the job and never change its exit code. The report and the summary are
+written to temporaries and renamed together at the end (ml.atomic_output), credentials masked.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ml.cli.base import console, err_console, mlops_command
 from ml.errors import ConfigError, MonitoringBreach
 
 if TYPE_CHECKING:
+    from ml.atomic_output import AtomicOutputs
     from ml.monitoring.engine import Comparison
 
 monitor_app = typer.Typer(
@@ -114,6 +116,26 @@ def _step_summary(summary: dict[str, Any], title: str) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
+def _finish(
+    outputs: AtomicOutputs, out: Path, report_name: str, summary_name: str, summary: dict[str, Any]
+) -> None:
+    """The summary names the files' final places; write it (masked) and rename both into place."""
+    import json
+
+    from ml.atomic_output import write_errors
+    from serve.redaction import redact
+
+    summary["report"] = str(out / report_name)
+    if _run_url():
+        summary["report_url"] = _run_url()
+    target = out / summary_name
+    with write_errors(target):
+        outputs.temporary(target).write_text(
+            redact(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        )
+    outputs.commit()
+
+
 def _report(
     comparison: Comparison,
     *,
@@ -194,8 +216,9 @@ def drift(
     notify: NotifyOption = False,
 ) -> None:
     """Compare served inputs and scores with the version's reference; exit 15 on a breach."""
+    from ml.atomic_output import AtomicOutputs
     from ml.monitoring.config import load_monitoring_config
-    from ml.monitoring.drift import DRIFT_SUMMARY, DriftRequest, run_drift
+    from ml.monitoring.drift import DRIFT_REPORT, DRIFT_SUMMARY, DriftRequest, run_drift
     from ml.monitoring.logs import Window, parse_duration
     from ml.settings import MLSettings
 
@@ -207,19 +230,20 @@ def drift(
         span = Window(start=stop - parse_duration(window), end=stop)
     elif end_ts is not None:
         span = Window(end=end_ts)
-    request = DriftRequest(
-        logs=logs,
-        tracking_uri=settings.resolved_tracking_uri(),
-        out_dir=out,
-        config=load_monitoring_config(config),
-        window=span,
-        model=model,
-        version=version,
-        reference=reference,
-    )
-    comparison = run_drift(request)
-    if _run_url():
-        comparison.summary["report_url"] = _run_url()
+    thresholds = load_monitoring_config(config)
+    with AtomicOutputs([out / DRIFT_REPORT, out / DRIFT_SUMMARY], create_folders=True) as outputs:
+        request = DriftRequest(
+            logs=logs,
+            tracking_uri=settings.resolved_tracking_uri(),
+            out_dir=outputs.staging_folder(out),
+            config=thresholds,
+            window=span,
+            model=model,
+            version=version,
+            reference=reference,
+        )
+        comparison = run_drift(request)
+        _finish(outputs, out, DRIFT_REPORT, DRIFT_SUMMARY, comparison.summary)
     _report(
         comparison,
         out=out,
@@ -249,19 +273,23 @@ def data_check(
     notify: NotifyOption = False,
 ) -> None:
     """Gate new training data: quality, contract ranges and drift; exit 15 naming the checks."""
+    from ml.atomic_output import AtomicOutputs
     from ml.monitoring.config import load_monitoring_config
-    from ml.monitoring.drift import DATA_CHECK_SUMMARY, run_data_check
+    from ml.monitoring.drift import DATA_CHECK_REPORT, DATA_CHECK_SUMMARY, run_data_check
     from ml.settings import MLSettings
 
-    comparison = run_data_check(
-        current,
-        reference,
-        tracking_uri=MLSettings().resolved_tracking_uri(),
-        out_dir=out,
-        config=load_monitoring_config(config),
-    )
-    if _run_url():
-        comparison.summary["report_url"] = _run_url()
+    thresholds = load_monitoring_config(config)
+    tracking_uri = MLSettings().resolved_tracking_uri()
+    targets = [out / DATA_CHECK_REPORT, out / DATA_CHECK_SUMMARY]
+    with AtomicOutputs(targets, create_folders=True) as outputs:
+        comparison = run_data_check(
+            current,
+            reference,
+            tracking_uri=tracking_uri,
+            out_dir=outputs.staging_folder(out),
+            config=thresholds,
+        )
+        _finish(outputs, out, DATA_CHECK_REPORT, DATA_CHECK_SUMMARY, comparison.summary)
     _report(
         comparison,
         out=out,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 import numpy as np
 
-from ml.errors import ConfigError, DataError
+from ml.errors import ConfigError, DataError, UnreachableError
 from ml.monitoring.contract import feature_specs
 
 if TYPE_CHECKING:
@@ -182,7 +183,9 @@ def _s3_sources(uri: str) -> Iterator[tuple[str, IO[bytes]]]:
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     if not bucket:
         raise DataError(f"s3 URI needs a bucket: {uri} (e.g. s3://logs-bucket/exports/api/)")
-    client = boto3.client("s3")
+    from ml.waits import AWS_MAX_ATTEMPTS, boto_config, is_connection_failure
+
+    client = boto3.client("s3", config=boto_config())
     try:
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
@@ -191,12 +194,33 @@ def _s3_sources(uri: str) -> Iterator[tuple[str, IO[bytes]]]:
                 continue
             body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
             if body[:2] == b"\x1f\x8b":
-                body = gzip.decompress(body)
+                try:
+                    body = gzip.decompress(body)
+                except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                    raise DataError(
+                        f"s3://{bucket}/{key}: the gzip data is cut short or corrupt ({exc}); "
+                        "replace the object, then rerun"
+                    ) from exc
             yield f"s3://{bucket}/{key}", io.BytesIO(body)
     except (BotoCoreError, ClientError) as exc:
+        if is_connection_failure(exc):
+            raise UnreachableError(
+                f"S3 did not answer for {uri} ({AWS_MAX_ATTEMPTS} attempts): {exc}; check the "
+                "network, AWS_ENDPOINT_URL and the region, then rerun"
+            ) from None
         raise DataError(
             f"cannot read {uri}: {exc} (check the bucket, the prefix and the AWS credentials)"
         ) from None
+
+
+def _broken(name: str, lines: int, exc: BaseException) -> str:
+    """One line naming a log file that ends early or is corrupt, and where."""
+    from ml.data import gzip_damage
+
+    path = Path(name)
+    damage = gzip_damage(path) if path.is_file() else None
+    where = damage or f"unreadable after line {lines:,}: {exc}"
+    return f"{name}: {where} (remove or replace the file, then rerun)"
 
 
 def sources(location: str) -> Iterator[tuple[str, IO[bytes]]]:
@@ -266,8 +290,12 @@ def read_predictions(
     batch = _Batch()
     for name, stream in sources(location):
         stats.sources += 1
+        lines_before = stats.lines
         with stream:
-            _read_stream(name, stream, window, stats, batch)
+            try:
+                _read_stream(name, stream, window, stats, batch)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise DataError(_broken(name, stats.lines - lines_before, exc)) from exc
     if stats.sources == 0:
         raise DataError(f"no log files at {location} (is the prefix or folder right?)")
     seen = stats.requests + stats.malformed + stats.outside_window

@@ -106,10 +106,11 @@ def read_frame(location: str) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from ml.data import fetch
+    from ml.data import check_gzip, fetch
 
     with tempfile.TemporaryDirectory(prefix="frame-") as tmp:
         path = fetch(location, Path(tmp))
+        check_gzip(path, location)  # pandas would say only "EOFError" for a cut-short file
         try:
             with path.open("rb") as fh:
                 magic = fh.read(4)

@@ -15,7 +15,7 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 
 from serve.deps import check_token, current_model
-from serve.errors import PayloadTooLargeError
+from serve.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 from serve.logging import PredictionLog, request_id
 from serve.metrics import Metrics
 from serve.schemas import ErrorBody, PredictResponse
@@ -47,16 +47,32 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def check_content_type(request: Request) -> None:
+    """Refuse a body declared as anything but JSON (`application/json`, `…+json`); a request
+    without a Content-Type is read as JSON."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.partition(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        shown = media[:60] or "(empty)"
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {shown} is not JSON: send the body as application/json"
+        )
+
+
 @router.post(
     "/predict",
     response_model=PredictResponse,
     responses={
         401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
         413: {"model": ErrorBody, "description": "Body larger than SERVE_MAX_BODY_BYTES"},
+        415: {"model": ErrorBody, "description": "Content-Type is not application/json"},
         422: {
             "model": ErrorBody,
-            "description": "A field is unknown, missing, of the wrong type or out of the model's "
-            "contract (each error names the record and the field; the first 20 are listed)",
+            "description": "A field is unknown, missing, given twice, of the wrong type or out of "
+            "the model's contract (each error names the record and the field; the first 20 are "
+            "listed)",
         },
         503: {"model": ErrorBody, "description": "No model loaded yet"},
     },
@@ -71,6 +87,7 @@ async def predict(request: Request) -> Response:
     state = request.app.state
     settings: ServeSettings = state.settings
     check_token(request, settings)
+    check_content_type(request)
     model = current_model(state.store)
     metrics: Metrics = state.metrics
     prediction_log: PredictionLog = state.prediction_log

@@ -103,3 +103,39 @@ def test_s3_source_through_moto_server(tmp_path: Path, monkeypatch: pytest.Monke
             ingest("s3://data/other.csv", SHA)
     finally:
         server.stop()
+
+
+def test_a_cut_short_gzip_names_the_byte_and_the_line(tmp_path: Path) -> None:
+    import gzip
+
+    from ml.data import check_gzip, gzip_damage
+
+    text = "".join(f"{i},{i * 2}\n" for i in range(20_000)).encode()
+    whole = tmp_path / "whole.csv.gz"
+    whole.write_bytes(gzip.compress(text))
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+
+    assert gzip_damage(whole) is None
+    damage = gzip_damage(cut)
+    assert damage is not None
+    assert f"ends at byte {cut.stat().st_size:,}" in damage
+    assert "after line " in damage
+    with pytest.raises(DataError, match=r"^cut\.csv\.gz: the gzip data is cut short"):
+        check_gzip(cut, "cut.csv.gz")
+
+
+def test_corrupt_gzip_data_names_where(tmp_path: Path) -> None:
+    import gzip
+
+    from ml.data import gzip_damage
+
+    data = bytearray(gzip.compress(bytes(range(256)) * 4000))
+    data[100:400] = b"\xff" * 300
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(bytes(data))
+
+    damage = gzip_damage(bad)
+
+    assert damage is not None
+    assert damage.startswith("corrupt gzip data between bytes 0 and ")

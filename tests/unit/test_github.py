@@ -180,3 +180,17 @@ def test_pr_number_from_the_event(tmp_path: Path) -> None:
     assert github.pr_number({"GITHUB_EVENT_PATH": str(event)}) == 31
     with pytest.raises(GitHubError, match="no pull request"):
         github.pr_number({})
+
+
+def test_a_comment_body_masks_credentials() -> None:
+    from ml.github import comment_body
+
+    body = comment_body(
+        "plan",
+        "Plan",
+        "registry http://ci:s3cret-pw@mlflow:5000 said no\nAuthorization: Bearer xyz",
+    )
+
+    assert "s3cret-pw" not in body
+    assert "xyz" not in body
+    assert "http://ci:***@mlflow:5000" in body

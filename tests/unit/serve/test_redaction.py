@@ -82,3 +82,48 @@ def test_every_log_record_is_scrubbed_and_one_line(captured: io.StringIO) -> Non
     assert lines[1].startswith("load failed: RuntimeError: failed at http://u:***@h:1/x (")
     assert len(lines) == 2, "a traceback leaked into the log"
     assert "pw1234" not in captured.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer abc.def", "Authorization: Bearer ***"),
+        ('{"authorization": "Basic dXNlcjpw"}', '{"authorization": "Basic ***"}'),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", "aws_secret_access_key = ***"),
+        ("MLFLOW_TRACKING_PASSWORD=hunter22", "MLFLOW_TRACKING_PASSWORD=***"),
+        ("token ghp_abcdefghijklmnopqrstuvwxyz0123 used", "token *** used"),
+        ("two\nlines kept", "two\nlines kept"),
+    ],
+)
+def test_redact_masks_credential_shapes_and_keeps_the_layout(text: str, expected: str) -> None:
+    from serve.redaction import redact
+
+    assert redact(text) == expected
+
+
+def test_secrets_from_the_environment_and_its_uris_are_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from serve.redaction import redact, register_secrets
+
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "env-secret-1")
+    monkeypatch.setenv("ML_TRACKING_URI", "http://u:uri-secret-2@h:5000")
+    register_secrets([])
+
+    assert redact("a env-secret-1 b uri-secret-2 c") == "a *** b *** c"
+
+
+def test_a_redacting_stream_masks_a_secret_written_in_pieces() -> None:
+    from serve.redaction import RedactingStream
+
+    target = io.StringIO()
+    stream = RedactingStream(target)
+    stream.write("View run at: http://alice:hun")
+    stream.write("ter22@mlflow:5000/#/x\nnext ")
+    stream.write("line")
+    stream.flush()
+
+    assert target.getvalue() == "View run at: http://alice:***@mlflow:5000/#/x\nnext line"
+    with pytest.raises(TypeError):
+        stream.write(b"bytes")  # type: ignore[arg-type]
+    assert not hasattr(stream, "buffer")

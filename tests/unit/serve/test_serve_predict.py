@@ -214,15 +214,79 @@ def test_the_log_keeps_the_numbers_as_sent(model_dir: Path, record: dict[str, An
     assert isinstance(line["features"][0]["LIMIT_BAL"], int)
 
 
-def test_a_repeated_records_key_logs_the_records_scored(
-    model_dir: Path, record: dict[str, Any]
+def _with_repeat(record: dict[str, Any], key: str, value: Any) -> bytes:
+    """A record's JSON with `key` given a second time (json.dumps cannot write that)."""
+    text = json.dumps(record)
+    return f'{text[:-1]}, "{key}": {json.dumps(value)}}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (lambda r: b'{"records": [' + _with_repeat(r, "AGE", 40) + b"]}", "records.0.AGE"),
+        (  # the second record repeats a key; the value is even the same
+            lambda r: (
+                b'{"records": ['
+                + json.dumps(r).encode()
+                + b", "
+                + _with_repeat(r, "LIMIT_BAL", r["LIMIT_BAL"])
+                + b"]}"
+            ),
+            "records.1.LIMIT_BAL",
+        ),
+        (  # the envelope repeats "records": the first would be silently dropped
+            lambda r: (
+                b'{"records": ['
+                + json.dumps(r).encode()
+                + b'], "records": ['
+                + json.dumps(r).encode()
+                + b"]}"
+            ),
+            "records",
+        ),
+    ],
+)
+def test_a_key_given_twice_is_422_naming_it(
+    client: TestClient, record: dict[str, Any], body: Any, field: str
 ) -> None:
-    other = {**record, "AGE": 61}
-    body = (
-        b'{"records": ' + json.dumps([record]).encode() + b', "records": '
-        + json.dumps([other]).encode() + b"}"
-    )  # fmt: skip
+    response = client.post(
+        "/predict", content=body(record), headers={"Content-Type": "application/json"}
+    )
 
-    [line] = _logged_lines(model_dir, body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["field"] == field
+    assert error["type"] == "duplicate_key"
+    assert "more than once" in error["msg"]
 
-    assert line["features"] == [other]
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""],
+)
+def test_a_body_not_declared_as_json_is_415(
+    client: TestClient, record: dict[str, Any], content_type: str
+) -> None:
+    response = client.post(
+        "/predict",
+        content=json.dumps({"records": [record]}).encode(),
+        headers={"Content-Type": content_type},
+    )
+
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/vnd+json"]
+)
+def test_json_media_types_are_accepted(
+    client: TestClient, record: dict[str, Any], content_type: str
+) -> None:
+    response = client.post(
+        "/predict",
+        content=json.dumps({"records": [record]}).encode(),
+        headers={"Content-Type": content_type},
+    )
+
+    assert response.status_code == 200, response.text
