@@ -123,6 +123,27 @@ def _log_model(
     )
 
 
+def _governance_card(
+    governance: Governance | None,
+    inputs: list[str],
+    holdout: Holdout,
+    scores: object,
+    model_name: str,
+) -> str:
+    """The model card's governance section (ml/governance/card.py), or nothing without one."""
+    if governance is None:
+        return ""
+    import numpy as np
+
+    from ml.governance.card import card_section, reviewed_bounds
+    from ml.promotions.config import PromotionSettings
+
+    bounds = reviewed_bounds(PromotionSettings().gates_file, model_name)
+    return card_section(
+        governance, inputs, holdout.x_test, holdout.y_test, np.asarray(scores), bounds
+    )
+
+
 def with_params(
     config: TrainConfig, params: Mapping[str, object], kind: ModelKind | None
 ) -> TrainConfig:
@@ -205,6 +226,7 @@ def train_candidate(
                     data_rows=snapshot.rows,
                     git_sha=tags["git_sha"],
                 )
+                + (_governance_card(governance, inputs, holdout, scores, model_name))
             )
             mlflow.log_artifact(str(card))
             snapshot_file = out / "data_snapshot.json"
