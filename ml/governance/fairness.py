@@ -117,6 +117,9 @@ def group_figures(
 
 
 def _order(label: str) -> tuple[float, str]:
+    """Codes and bands in numeric order: "<25" first, then "25-34", ..., "60+"."""
+    if label.startswith("<"):
+        return (-math.inf, label)
     digits = "".join(ch for ch in label if ch.isdigit() or ch == "-")
     try:
         return (float(digits.split("-")[0] or "-1"), label)

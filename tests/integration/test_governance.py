@@ -292,7 +292,7 @@ def test_reason_codes_on_1000_holdout_rows(world: World, tmp_path: Path) -> None
 
 
 def test_the_release_report_names_every_figure(world: World, tmp_path: Path) -> None:
-    # Given a release of the champion, verified in staging
+    # Given a release of the champion, applied to production
     from ml.deploy import release as releases
 
     registry = Registry(world.uri)
@@ -304,9 +304,20 @@ def test_the_release_report_names_every_figure(world: World, tmp_path: Path) -> 
         {NAME: world.fair},
     )
     releases.create(registry, NAME, rel)
-    releases.verify(
-        registry, NAME, rel.id, "staging", checks=["smoke", "e2e"], run_url="https://ci/run/1"
-    )
+    # and the production apply record `mlops promote apply` leaves on the version (approver, PR)
+    from ml.promotions import records
+
+    registry.client.set_model_version_tag(
+        NAME,
+        str(world.fair),
+        records.record_tag("production", "a" * 40),
+        records.apply_record(
+            env="production", version=world.fair, previous=None, git_sha="a" * 40,
+            pr="https://github.com/o/r/pull/7", actor="model-approver-alice",
+            run_url="https://ci/run/1", time="2030-01-02T03:04:05Z", rollback=False,
+            allow_skip_staging=False,
+        ),
+    )  # fmt: skip
     # When its model risk record is written
     out = tmp_path / "record.md"
     result = CliRunner().invoke(
@@ -329,5 +340,7 @@ def test_the_release_report_names_every_figure(world: World, tmp_path: Path) -> 
     assert "| AGE | <25 (vs 35-44) |" in text
     assert "| SEX | no | 1 |" in text
     assert "| PAY_0 | Payment status of the most recent month (September) shows a delay |" in text
-    assert "| staging | release verified | CD |" in text
-    assert "https://ci/run/1" in text
+    assert (
+        "| production | promotion applied | model-approver-alice | 2030-01-02T03:04:05Z | "
+        "https://github.com/o/r/pull/7 |" in text
+    )
