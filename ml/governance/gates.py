@@ -138,11 +138,19 @@ def _fairness(g: GateInput) -> Iterable[Outcome]:
     if settings is None or settings.fairness is None:
         return
     try:
-        governance = governance_at(settings.file)
         model = g.scoring_model()
-        figures = version_figures(model, governance, settings.fairness)
     except (RegistryError, ContractError):
         yield "fairness", False, f"not run: v{g.info.version} does not load (see loadable)"
+        return
+    try:
+        governance = governance_at(settings.file)
+        figures = version_figures(model, governance, settings.fairness)
+    except ContractError as exc:
+        yield (
+            "fairness",
+            False,
+            f"not run: v{g.info.version}'s inputs cannot be read from the reviewed holdout ({exc})",
+        )
         return
     except (ConfigError, DataError) as exc:
         yield "fairness", False, f"not run: {exc}"

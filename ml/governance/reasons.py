@@ -26,13 +26,14 @@ import numpy as np
 
 from ml.governance.config import DEFAULT_PATH, Governance, governance_at
 
-GOVERNANCE_ENV = "GOVERNANCE_CONFIG"
-"""Environment variable naming the governance file serving and batch scoring read reason texts
-from (default: config/governance.yaml, relative to the working directory)."""
+GOVERNANCE_ENV = "ML_GOVERNANCE_CONFIG"
+"""Environment variable naming the governance file (MLSettings.governance_config for training):
+serving and batch scoring read the reason texts from it (default: config/governance.yaml,
+relative to the working directory)."""
 
 
 def configured_governance() -> Governance:
-    """The governance file `GOVERNANCE_CONFIG` names (default config/governance.yaml)."""
+    """The governance file `ML_GOVERNANCE_CONFIG` names (default config/governance.yaml)."""
     return governance_at(Path(os.environ.get(GOVERNANCE_ENV) or DEFAULT_PATH))
 
 
