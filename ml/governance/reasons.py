@@ -65,12 +65,28 @@ class ReasonCoder:
         self.top = governance.reasons.top
         self.approx = governance.reasons.method == "saabas"
         self.decline_threshold = governance.reasons.decline_threshold
+        self._paths: Any = None  # the numpy walk for a few records, compiled on first use
+
+    SMALL_BATCH = 12
+    """Up to this many finite records, per-path contributions come from the numpy walk
+    (ml/governance/path_contributions.py): a DMatrix costs more than the walk for one record."""
+
+    def _walk(self) -> Any:
+        if self._paths is None:
+            from ml.governance.path_contributions import compile_paths
+
+            self._paths = compile_paths(self.booster) or False  # False: XGBoost only
+        return self._paths
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """(rows, features + 1) exact contributions in log-odds; the last column is the bias."""
         import xgboost as xgb
 
         x = np.ascontiguousarray(matrix, dtype=np.float32)
+        if self.approx and len(x) <= self.SMALL_BATCH and np.isfinite(x).all():
+            walk = self._walk()
+            if walk:
+                return np.asarray(walk(x))
         # One thread for a few rows: OpenMP's start-up costs more than a small matrix.
         dmatrix = xgb.DMatrix(x, missing=np.nan, nthread=1 if len(x) < 256 else -1)
         out = self.booster.predict(

@@ -260,6 +260,12 @@ def test_reason_codes_on_1000_holdout_rows(world: World, tmp_path: Path) -> None
                 assert answer.status_code == 200, answer.text
                 for p in answer.json()["predictions"]:
                     served.append([r["feature"] for r in p["reasons"]] if "reasons" in p else None)
+            # One record a request (the numpy walk, not a DMatrix): the same reasons
+            singles = [i for i in range(len(records)) if declined[i]][:25]
+            for i in singles:
+                answer = client.post("/predict?reasons=true", json={"records": [records[i]]})
+                (p,) = answer.json()["predictions"]
+                assert [r["feature"] for r in p["reasons"]] == served[i], i
             plain = client.post("/predict", json={"records": records[:5]}).json()
             assert all("reasons" not in p for p in plain["predictions"])
             bad = client.post("/predict?reasons=perhaps", json={"records": records[:1]})

@@ -62,3 +62,34 @@ def test_protected_attributes_are_never_reasons_even_when_they_dominate() -> Non
     (got,) = coder.explain(x, np.array([True]))
     assert got is not None
     assert {r.feature for r in got}.isdisjoint({"SEX", "AGE"})
+
+
+def test_the_numpy_walk_gives_xgboosts_per_path_contributions() -> None:
+    # Given a booster with shallow and deep leaves (depth up to 4, pruned by min_child_weight)
+    from ml.governance.path_contributions import compile_paths
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(800, len(NAMES))).astype(np.float32)
+    y = (x[:, 2] + 0.5 * x[:, 3] ** 2 + rng.normal(size=800) > 0.5).astype(int)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 4, "min_child_weight": 30, "nthread": 1},
+        xgb.DMatrix(x, label=y, feature_names=NAMES),
+        num_boost_round=30,
+    )
+    walk = compile_paths(booster)
+    assert walk is not None
+    # Then it equals XGBoost's approx_contribs, and sums to the margin
+    probe = rng.normal(size=(50, len(NAMES))).astype(np.float32)
+    expected = booster.predict(
+        xgb.DMatrix(probe, feature_names=NAMES), pred_contribs=True, approx_contribs=True
+    )
+    assert np.abs(walk(probe) - expected).max() < 1e-5
+    margin = booster.predict(xgb.DMatrix(probe, feature_names=NAMES), output_margin=True)
+    assert np.abs(walk(probe).sum(axis=1) - margin).max() < 1e-4
+    # And the coder uses it for a few records, XGBoost for many: the same reasons either way
+    coder = ReasonCoder(booster, NAMES, GOVERNANCE)
+    few = coder.explain(probe[:3], np.ones(3, dtype=bool))
+    many = coder.explain(probe, np.ones(50, dtype=bool))[:3]
+    assert [[r.feature for r in rs or []] for rs in few] == [
+        [r.feature for r in rs or []] for rs in many
+    ]
