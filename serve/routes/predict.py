@@ -30,9 +30,9 @@ REASONS_PARAMETER: dict[str, Any] = {
     "in": "query",
     "required": False,
     "schema": {"type": "boolean", "default": False},
-    "description": "Add each prediction's reason codes (adverse-action reasons for a decline): "
-    "the top 4 features by exact XGBoost contribution, with reviewed texts; never a protected "
-    "attribute. Off by default: a request without it costs what it did.",
+    "description": "Add each declined prediction's reason codes (adverse-action reasons): the "
+    "top 4 features by the booster's own per-feature contributions, with reviewed texts; never a "
+    "protected attribute. Off by default: a request without it costs what it did.",
 }
 
 GENERIC_BODY: dict[str, Any] = {
