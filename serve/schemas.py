@@ -130,9 +130,10 @@ class Prediction(BaseModel):
     )
     reasons: list[ReasonCode] | None = Field(
         default=None,
-        description="Only with `?reasons=true`: up to 4 reason codes, the features that raised "
-        "this record's probability of default most (XGBoost's exact contributions), largest "
-        "first, with their reviewed texts. Never a protected attribute.",
+        description="Only with `?reasons=true`, and only for a decline: up to 4 reason codes, "
+        "the features that raised this record's probability of default most (the booster's "
+        "own per-feature contributions), largest first, with their reviewed texts. Never a "
+        "protected attribute.",
     )
 
 
