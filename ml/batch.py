@@ -39,6 +39,7 @@ import numpy as np
 
 from ml.contract import CONTRACT_FILE, ModelContract, Violations, contract_for, probe_rows
 from ml.errors import ConfigError, DataError, RegistryError
+from ml.governance.reasons import ReasonCoder, reason_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -229,8 +230,12 @@ def predict(
     id_column: str = "ID",
     nthread: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    reasons: bool = False,
 ) -> Summary:
     """Score `source` (a path or s3:// URI, CSV or Parquet) with the version `ref` names.
+
+    With `reasons`, every scored row also gets its reason codes (ml/governance/reasons.py):
+    columns `reason_1..k` (feature) and `reason_1_text..` (the reviewed text), as /predict.
 
     Raises:
         ConfigError: bad --model form or output path.
@@ -254,6 +259,7 @@ def predict(
             work = scratch_dir(Path(tempfile.gettempdir()), prefix="mlops-predict-")
             local, digest = _fetch(source, work)
             model = load_version(registry, ref, work, nthread)
+            coder = _reason_coder(model) if reasons else None
             streaming = time.perf_counter()
             counts = _score_file(
                 model,
@@ -262,6 +268,7 @@ def predict(
                 outputs.temporary(rejects),
                 id_column,
                 chunk_rows,
+                coder,
             )
             scoring = time.perf_counter() - streaming
             sha = digest.result()
@@ -286,6 +293,19 @@ def predict(
         rows_per_second=round(rows / seconds, 1) if seconds else 0.0,
         scoring_seconds=round(scoring, 3),
     )
+
+
+def _reason_coder(model: ScoringModel) -> ReasonCoder:
+    """The reason coder of a loaded version; ConfigError when it has no booster to explain."""
+    from ml.governance.reasons import coder_for, configured_governance
+
+    coder = coder_for(model.predictor, model.contract.names, configured_governance())
+    if coder is None:
+        raise ConfigError(
+            f"{model.name} v{model.version} is not a native booster: --reasons needs XGBoost's "
+            "exact contributions"
+        )
+    return coder
 
 
 def _stem(path: Path) -> str:
@@ -481,6 +501,7 @@ def _score_file(
     rejects: Path,
     id_column: str,
     chunk_rows: int,
+    coder: ReasonCoder | None = None,
 ) -> tuple[int, int]:
     """Stream, check, score and write; returns (rows, rejected).
 
@@ -492,7 +513,9 @@ def _score_file(
 
     for numeric in (True, False):
         try:
-            return _score_stream(model, path, output, rejects, id_column, chunk_rows, numeric)
+            return _score_stream(
+                model, path, output, rejects, id_column, chunk_rows, numeric, coder
+            )
         except pa.ArrowInvalid as exc:
             if not (numeric and "conversion error" in str(exc).lower()):
                 raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
@@ -507,6 +530,7 @@ def _score_stream(
     id_column: str,
     chunk_rows: int,
     numeric: bool,
+    coder: ReasonCoder | None = None,
 ) -> tuple[int, int]:
     import pyarrow as pa
 
@@ -547,10 +571,11 @@ def _score_stream(
             else:
                 probabilities = model.score(matrix[good]) if good.any() else np.empty(0)
                 kept = ids.filter(pa.array(good)) if ids is not None else None
-            scores.write(
-                _scores_table(row_ids[good], kept, id_column, probabilities, model.version),
-                metadata,
-            )
+            table = _scores_table(row_ids[good], kept, id_column, probabilities, model.version)
+            if coder is not None:
+                scored = matrix if good.all() else matrix[good]
+                table = reason_columns(table, coder, scored, probabilities)
+            scores.write(table, metadata)
             if bad.any():
                 refused.write(
                     _rejects_table(row_ids, bad, batch, has_id, id_column, chunk, violations),
@@ -559,10 +584,10 @@ def _score_stream(
                 rejected += int(bad.sum())
             rows += n
         empty_ids = pa.array([], id_type) if has_id else None
-        scores.close(
-            _scores_table(np.array([], np.int64), empty_ids, id_column, np.array([]), 0).schema,
-            metadata,
-        )
+        empty = _scores_table(np.array([], np.int64), empty_ids, id_column, np.array([]), 0)
+        if coder is not None:
+            empty = reason_columns(empty, coder, np.empty((0, len(names))), np.empty(0))
+        scores.close(empty.schema, metadata)
         refused.close(_rejects_schema(names, has_id, id_column, id_type), metadata)
     except BaseException:
         scores.discard()

@@ -135,8 +135,8 @@ def model_card(
     return f"""# Model card: {model_name} ({kind})
 
 **Use**: probability that a credit-card client defaults on next month's payment. A decision aid
-for credit officers, not an automated decision; review fairness (SEX, AGE, MARRIAGE are inputs)
-before any use on people.
+for credit officers, not an automated decision. Protected attributes, fairness figures and
+reason codes: the Governance section below (config/governance.yaml, docs/governance.md).
 
 **Data**: UCI "default of credit card clients" (Taiwan, 2005), {data_rows} rows,
 sha256 `{data_sha256}`. Stratified holdout of {evaluation.rows} rows,

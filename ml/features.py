@@ -8,6 +8,7 @@ UCI documentation of dataset 350 (Yeh & Lien 2009) and data/PROVENANCE.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from ml.contract import Feature, ModelContract
@@ -144,8 +145,13 @@ TRAINING_COLUMNS = ModelContract((ID, *FEATURE_COLUMNS, TARGET_COLUMN))
 ALL_COLUMNS: tuple[Feature, ...] = TRAINING_COLUMNS.features
 
 
-def build_pipeline(kind: ModelKind, params: dict[str, Any], seed: int) -> Pipeline:
+def build_pipeline(
+    kind: ModelKind, params: dict[str, Any], seed: int, inputs: Sequence[str] | None = None
+) -> Pipeline:
     """Build the untrained pipeline for one candidate.
+
+    `inputs` are the features it may use (default: all; see ml/governance/training.py): the
+    logistic baseline drops the others in its column transformer.
 
     XGBoost takes the raw columns (trees need no scaling or encoding), so its pipeline is the
     classifier alone and the fitted booster is the whole model: it is logged natively and served
@@ -170,10 +176,12 @@ def build_pipeline(kind: ModelKind, params: dict[str, Any], seed: int) -> Pipeli
         )
         return Pipeline([("model", classifier)])
     if kind == "logreg":
-        numeric = [name for name in FEATURES if name not in CATEGORICAL]
+        used = list(inputs) if inputs is not None else FEATURES
+        numeric = [name for name in used if name not in CATEGORICAL]
+        codes = [name for name in CATEGORICAL if name in used]
         preprocess = ColumnTransformer(
             [
-                ("codes", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+                ("codes", OneHotEncoder(handle_unknown="ignore"), codes),
                 (
                     "numeric",
                     QuantileTransformer(output_distribution="normal", random_state=seed),

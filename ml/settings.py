@@ -45,6 +45,10 @@ class MLSettings(BaseSettings):
     train_config: Path = Field(
         default=Path("config/train.yaml"), description="Reviewed hyperparameters and split."
     )
+    governance_config: Path = Field(
+        default=Path("config/governance.yaml"),
+        description="Reviewed protected attributes, reference groups and reason texts.",
+    )
 
     def resolved_tracking_uri(self) -> str:
         """The tracking URI to use: the configured one, or the embedded SQLite store."""

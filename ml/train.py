@@ -33,8 +33,10 @@ from ml.contract import CONTRACT_FILE
 from ml.data import Snapshot
 from ml.errors import ConfigError, ContractError, RegistryError
 from ml.evaluate import Evaluation, evaluate, model_card, write_plots
-from ml.features import CONTRACT, MODEL_KINDS, ModelKind, build_pipeline
+from ml.features import CONTRACT, FEATURES, MODEL_KINDS, ModelKind, build_pipeline
 from ml.github import git_dirty, git_sha
+from ml.governance.config import Governance, load_governance
+from ml.governance.training import check_reason_texts
 from ml.holdout import Holdout, load_dataset
 from ml.monitoring.reference import log_reference
 from ml.registry import Registry, VersionInfo, registry_errors
@@ -92,6 +94,7 @@ class Registration:
 def _log_model(
     kind: ModelKind, pipeline: Pipeline, holdout: Holdout
 ) -> mlflow.models.model.ModelInfo:
+    # The signature keeps every contract column, protected ones too (ml/governance/training.py).
     example = holdout.x_train.head(5)
     signature = infer_signature(example, pipeline.predict_proba(example)[:, 1])
     # Serving and batch scoring enforce the contract on the signature's columns: they must agree.
@@ -117,6 +120,27 @@ def _log_model(
         input_example=example,
         pyfunc_predict_fn="predict_proba",
         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+    )
+
+
+def _governance_card(
+    governance: Governance | None,
+    inputs: list[str],
+    holdout: Holdout,
+    scores: object,
+    model_name: str,
+) -> str:
+    """The model card's governance section (ml/governance/card.py), or nothing without one."""
+    if governance is None:
+        return ""
+    import numpy as np
+
+    from ml.governance.card import card_section, reviewed_bounds
+    from ml.promotions.config import PromotionSettings
+
+    bounds = reviewed_bounds(PromotionSettings().gates_file, model_name)
+    return card_section(
+        governance, inputs, holdout.x_test, holdout.y_test, np.asarray(scores), bounds
     )
 
 
@@ -157,20 +181,34 @@ def train_candidate(
     tags: dict[str, str],
     model_name: str,
     experiment_id: str,
+    governance: Governance | None = None,
 ) -> CandidateResult:
-    """Fit, evaluate and log one candidate in its own MLflow run (inside `Registry.fluent()`)."""
+    """Fit, evaluate and log one candidate in its own MLflow run (inside `Registry.fluent()`).
+
+    `governance` (default: none) says which protected columns the model may not use: they stay
+    in the data and the signature, and the model is fit blind to them (ml/governance/training.py).
+    """
+    from ml.governance import training as governed
+
     params = dict(getattr(config.candidates, kind))
+    inputs = governance.model_inputs(FEATURES) if governance else FEATURES
+    excluded = governance.excluded if governance else ()
     run_name = f"{kind}-{tags['training_session'][:8]}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({**tags, "model_type": kind})
         mlflow.log_params({**params, "seed": config.seed, "test_size": config.test_size})
-        pipeline = build_pipeline(kind, params, config.seed)
-        pipeline.fit(holdout.x_train, holdout.y_train)
+        pipeline = build_pipeline(kind, params, config.seed, inputs)
+        pipeline.fit(governed.blind(holdout.x_train, excluded, CONTRACT), holdout.y_train)
         scores = pipeline.predict_proba(holdout.x_test)[:, 1]
         evaluation = evaluate(holdout.y_test, scores)
         mlflow.log_metrics(evaluation.as_metrics())
         # At the run root (CONTRACTS.md): serving, batch scoring and the gates read it from there.
-        mlflow.log_dict(CONTRACT.to_dict(), CONTRACT_FILE)
+        mlflow.log_dict(
+            governed.contract_record(CONTRACT, governance) if governance else CONTRACT.to_dict(),
+            CONTRACT_FILE,
+        )
+        if governance:
+            mlflow.set_tag(governed.PROTECTED_TAG, governed.protected_tag(governance, inputs))
         # What this version saw (features + its scores): monitoring compares production with it.
         log_reference(holdout.x_train, pipeline.predict_proba(holdout.x_train)[:, 1])
         with tempfile.TemporaryDirectory(prefix="eval-") as tmp:
@@ -188,6 +226,7 @@ def train_candidate(
                     data_rows=snapshot.rows,
                     git_sha=tags["git_sha"],
                 )
+                + (_governance_card(governance, inputs, holdout, scores, model_name))
             )
             mlflow.log_artifact(str(card))
             snapshot_file = out / "data_snapshot.json"
@@ -227,6 +266,8 @@ def train_candidates(
     sha = data_sha256 if data_source else (data_sha256 or settings.data_sha256)
     progress(f"ingesting and validating {source}")
     holdout, snapshot = load_dataset(source, sha, config)
+    governance = load_governance(settings.governance_config)
+    check_reason_texts(governance, governance.model_inputs(FEATURES))
 
     settings.home.mkdir(parents=True, exist_ok=True)
     registry = Registry(settings.resolved_tracking_uri())
@@ -246,7 +287,14 @@ def train_candidates(
             progress(f"training {kind}")
             candidates.append(
                 train_candidate(
-                    kind, config, holdout, snapshot, tags, settings.model_name, experiment_id
+                    kind,
+                    config,
+                    holdout,
+                    snapshot,
+                    tags,
+                    settings.model_name,
+                    experiment_id,
+                    governance,
                 )
             )
     champion = max(candidates, key=lambda c: c.evaluation.roc_auc)

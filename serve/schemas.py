@@ -113,12 +113,27 @@ class ModelRef(BaseModel):
     version: str
 
 
+class ReasonCode(BaseModel):
+    """One reason for a score (an adverse-action reason for a decline)."""
+
+    feature: str = Field(description="The input feature, e.g. PAY_0.")
+    text: str = Field(description="Its reviewed text (config/governance.yaml).")
+    contribution: float = Field(description="Its exact contribution to the log-odds (> 0).")
+
+
 class Prediction(BaseModel):
     """The score of one record."""
 
     probability: float = Field(description="Probability of default, 0..1.")
     decision: Literal["approve", "decline"] = Field(
         description="decline if probability >= threshold."
+    )
+    reasons: list[ReasonCode] | None = Field(
+        default=None,
+        description="Only with `?reasons=true`, and only for a decline: up to 4 reason codes, "
+        "the features that raised this record's probability of default most (the booster's "
+        "own per-feature contributions), largest first, with their reviewed texts. Never a "
+        "protected attribute.",
     )
 
 

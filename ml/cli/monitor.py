@@ -345,3 +345,47 @@ def notify(
             push_cd_event(pushgateway, event, fields["model"], fields["env"], fields.get("version"))
         except PushError as exc:
             err_console.print(f"[yellow]warning:[/] {escape(str(exc))}")
+
+
+@monitor_app.command("fairness")
+@mlops_command
+def fairness(
+    logs: Annotated[
+        str,
+        typer.Option("--logs", help="Serving prediction logs: a file, a folder or s3://prefix."),
+    ],
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="Only requests in the last DURATION (24h, 90m, 7d)."),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="Model name (gates, labels).")] = (
+        "credit-risk"
+    ),
+    gates: Annotated[
+        Path, typer.Option("--gates", help="The gates file with the fairness bounds.")
+    ] = Path("config/gates.yaml"),
+    governance: Annotated[
+        Path, typer.Option("--governance", help="The reviewed governance file.")
+    ] = Path("config/governance.yaml"),
+    pushgateway: PushOption = None,
+) -> None:
+    """Approval rate per protected group over the served decisions, against each reference
+    group (four-fifths rule); exit 15 when a group is below the bound (docs/governance.md)."""
+    import json
+
+    from ml.governance.card import reviewed_bounds
+    from ml.governance.config import load_governance
+    from ml.governance.monitoring import approval_by_group, push_fairness
+    from ml.monitoring.logs import Window, parse_duration, read_predictions
+
+    span = Window()
+    if window:
+        stop = time.time()
+        span = Window(start=stop - parse_duration(window), end=stop)
+    frame, _ = read_predictions(logs, span)
+    summary = approval_by_group(frame, load_governance(governance), reviewed_bounds(gates, model))
+    if pushgateway:
+        push_fairness(pushgateway, model, summary)
+    typer.echo(json.dumps(summary, sort_keys=True))
+    if summary["breaches"]:
+        raise MonitoringBreach("approval ratio below the bound: " + "; ".join(summary["breaches"]))

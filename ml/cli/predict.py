@@ -40,6 +40,14 @@ def predict(
         int | None,
         typer.Option("--threads", min=1, help="XGBoost threads (default: every usable CPU)."),
     ] = None,
+    reasons: Annotated[
+        bool,
+        typer.Option(
+            "--reasons",
+            help="Add each row's reason codes (reason_1..4 and reason_1_text..) from the "
+            "booster's exact contributions, texts from config/governance.yaml.",
+        ),
+    ] = False,
 ) -> None:
     """Score a file with the version's booster and contract, as serving does; print a summary."""
     from ml.batch import ModelRef
@@ -49,5 +57,7 @@ def predict(
 
     ref = ModelRef.parse(model)
     registry = Registry(MLSettings().resolved_tracking_uri())
-    summary = score_file(registry, ref, input_, output, rejects, id_column, threads)
+    summary = score_file(
+        registry, ref, input_, output, rejects, id_column, threads, reasons=reasons
+    )
     typer.echo(summary.to_json())

@@ -159,3 +159,36 @@ def verify(
         run_url=github.run_url(),
     )  # fmt: skip
     console.print(f"release {rel.id} verified in {env}: {rel.verified[env].checks}")
+
+
+@release_app.command("report")
+@mlops_command
+def report(
+    release_id: ReleaseOption,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the markdown here (default: print it)."),
+    ] = None,
+    gates: Annotated[Path, typer.Option("--gates", help="The reviewed gates file.")] = Path(
+        "config/gates.yaml"
+    ),
+    governance: Annotated[
+        Path, typer.Option("--governance", help="The reviewed governance file.")
+    ] = Path("config/governance.yaml"),
+) -> None:
+    """Write the model risk record of a release (markdown): data, training config, metrics,
+    gates and fairness with figures, canary, reason texts, approvals (docs/governance.md)."""
+    from ml.deploy import release as releases
+    from ml.governance.config import load_governance
+    from ml.governance.report import release_report
+    from ml.promotions.gates import load_gates
+
+    registry = _registry()
+    rel = releases.get(registry, _model(), release_id)
+    text = release_report(registry, _model(), rel, load_gates(gates), load_governance(governance))
+    if output is None:
+        typer.echo(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    console.print(f"model risk record of release {rel.id}: {output}")

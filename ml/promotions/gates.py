@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ml.errors import ConfigError, ContractError, DataError, RegistryError, SpecError
+from ml.governance.fairness import GovernanceGates
 from ml.promotions.records import is_rollback
 from ml.promotions.spec import line_of, load_yaml, plain
 
@@ -97,6 +98,7 @@ class ModelGates(BaseModel):
     allow_schema_change: bool | None = None
     servable_flavors: tuple[str, ...] | None = None
     canary: CanaryGates | None = None
+    governance: GovernanceGates | None = None  # ml/governance/gates.py
 
 
 class GatesFile(BaseModel):
@@ -128,6 +130,8 @@ def load_gates(path: Path) -> GatesFile:
         problems = []
         for e in exc.errors():
             fields = CanaryGates.model_fields if "canary" in e["loc"] else ModelGates.model_fields
+            if "governance" in e["loc"]:
+                fields = GovernanceGates.model_fields
             problems.append(
                 f"{path}:{line_of(root, tuple(e['loc']))}: "
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
@@ -672,3 +676,7 @@ def gated_diff(
     if gates is None or not movers:
         return actions
     return run(evaluate(registry, observed, movers, gates, workers, known))
+
+
+# The governance gates register themselves here, after `canary` (protected-inputs, fairness).
+from ml.governance import gates as _governance_gates  # noqa: E402, F401

@@ -18,17 +18,30 @@ from serve.deps import check_token, current_model
 from serve.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 from serve.logging import PredictionLog, request_id
 from serve.metrics import Metrics
+from serve.reasons import add_reasons
 from serve.schemas import ErrorBody, PredictResponse
 from serve.scoring import Scorer
 from serve.settings import ServeSettings
 
 router = APIRouter(tags=["predict"])
 
+REASONS_PARAMETER: dict[str, Any] = {
+    "name": "reasons",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": "Add each declined prediction's reason codes (adverse-action reasons): the "
+    "top 4 features by the booster's own per-feature contributions, with reviewed texts; never a "
+    "protected attribute. Off by default: a request without it costs what it did.",
+}
+
 GENERIC_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": {"type": "object"}}},
-    }
+    },
+    # Read from the query string in the handler (no FastAPI dependency: see `predict`).
+    "parameters": [REASONS_PARAMETER],
 }
 
 
@@ -98,9 +111,11 @@ async def predict(request: Request) -> Response:
     probabilities = scores.tolist()
     threshold = settings.threshold
     decisions = ["decline" if p >= threshold else "approve" for p in probabilities]
-    predictions = [
+    predictions: list[dict[str, Any]] = [
         {"probability": p, "decision": d} for p, d in zip(probabilities, decisions, strict=True)
     ]
+    if request.query_params.get("reasons"):
+        add_reasons(request.query_params["reasons"], model, parsed.matrix, predictions)
     metrics.count_predictions(decisions)
     metrics.observe_scores(model.version, scores, threshold)
     payload = {
