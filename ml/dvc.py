@@ -3,7 +3,8 @@
 DVC lives in its own environment (`.venv-dvc`, `make dvc-install`): dvc-s3 pulls aiobotocore,
 which pins botocore to a narrow range that the application's boto3/MLflow lock does not allow
 (mk/dvc.mk). So the application never imports `dvc`; it runs the executable, found as
-`$DVC_BIN`, else `.venv-dvc/bin/dvc` in the repository, else `dvc` on the PATH.
+`$DVC_BIN`, else `.venv-dvc/bin/dvc` in the repository (or in the checkout `ml` is installed
+from), else `dvc` on the PATH.
 
 Every call sets two environment defaults: analytics off (`DVC_NO_ANALYTICS`, besides
 `core.analytics false` in the committed config) and `AWS_REQUEST_CHECKSUM_CALCULATION=
@@ -72,9 +73,11 @@ def binary(root: Path) -> str:
         if not Path(explicit).is_file():
             raise ConfigError(f"DVC_BIN={explicit} does not exist (hint: `make dvc-install`)")
         return explicit
-    local = root / ".venv-dvc" / "bin" / "dvc"
-    if local.is_file():
-        return str(local)
+    # The repository's own environment, else the one next to this installation's checkout.
+    for base in (root, Path(__file__).resolve().parents[1]):
+        local = base / ".venv-dvc" / "bin" / "dvc"
+        if local.is_file():
+            return str(local)
     found = shutil.which("dvc")
     if found:
         return found
