@@ -38,15 +38,15 @@ dvc-lock: $(BIN)/uv ## Re-compile dvc-env/requirements.txt (hashed) after editin
 
 .PHONY: dvc-pull
 dvc-pull: install dvc-install ## dvc pull: the data of dvc.lock from the remote (credentials from the environment)
-	$(DVC_ENV) $(DVC) pull
+	$(DVC_ENV) $(BIN)/mlops data pull
 
 .PHONY: dvc-repro
 dvc-repro: install dvc-install ## dvc repro: run the stages whose data, params or command changed
-	$(DVC_ENV) $(DVC) repro
+	$(DVC_ENV) $(BIN)/mlops data repro
 
 .PHONY: dvc-push
 dvc-push: install dvc-install ## dvc push: the pipeline's data to the remote
-	$(DVC_ENV) $(DVC) push
+	$(DVC_ENV) $(BIN)/mlops data push
 
 .PHONY: dvc-status
 dvc-status: install dvc-install ## Fail when dvc.lock is stale (names the stage and what changed)
@@ -67,3 +67,12 @@ bench-dvc: install dvc-install ## No-op dvc repro, the whole pipeline on 30k row
 # The DVC tests (tests/integration/test_dvc_*.py) run in `make pytest` (so `make test`) and
 # `make integration` (CI): both put the environment they start in place first.
 pytest integration: dvc-install
+
+# `make promotion-pr` (mk/workflows.mk) commits these with promotions.yaml: the retrain's new
+# dvc.lock and reports (unchanged files add nothing to the commit).
+PROMOTION_PR_INCLUDE := --include dvc.lock --include reports
+
+.PHONY: dvc-diff-plan
+dvc-diff-plan: install dvc-install ## dvc-diff against origin/BASE_REF, appended to the promotion plan (build/promotion-plan.md)
+	$(DVC_ENV) $(BIN)/mlops data diff --base "origin/$${BASE_REF:-main}" --output build/pipeline-diff.md
+	mkdir -p build && cat build/pipeline-diff.md >> build/promotion-plan.md

@@ -59,7 +59,7 @@ app.command("deploy")(deploy_verbs.deploy)
 app.command("smoke")(deploy_verbs.smoke)
 app.add_typer(monitor_verbs.monitor_app, name="monitor")
 monitor_verbs.data_app.command("ingest")(train_verbs.ingest)
-for _verb in ("add", "validate", "evaluate", "register", "status", "diff"):
+for _verb in ("add", "validate", "evaluate", "register", "status", "diff", "pull", "repro", "push"):
     monitor_verbs.data_app.command(_verb)(getattr(data_verbs, _verb))
 app.add_typer(monitor_verbs.data_app, name="data")
 app.command("notify")(monitor_verbs.notify)

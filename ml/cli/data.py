@@ -175,3 +175,33 @@ def diff(
         typer.echo(json.dumps({"output": str(output)}))
     else:
         typer.echo(text)
+
+
+def _dvc_verb(*args: str) -> None:
+    from ml import dvc
+
+    out = dvc.run(dvc.repo_root(), *args)
+    if out.strip():
+        typer.echo(out.rstrip())
+
+
+@mlops_command
+def pull() -> None:
+    """`dvc pull`: fetch the data dvc.lock and the .dvc pointers name from the remote."""
+    _dvc_verb("pull")
+
+
+@mlops_command
+def repro(
+    force: Annotated[
+        bool, typer.Option("--force", help="Run every stage, changed or not.")
+    ] = False,
+) -> None:
+    """`dvc repro`: run the stages whose data, params or command changed; update dvc.lock."""
+    _dvc_verb("repro", *(["--force"] if force else []))
+
+
+@mlops_command
+def push() -> None:
+    """`dvc push`: send the pipeline's data to the remote (before a version names it)."""
+    _dvc_verb("push")

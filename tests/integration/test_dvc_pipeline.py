@@ -135,8 +135,8 @@ def world(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     _git(origin, "add", "-A")
     _git(origin, "commit", "-qm", "pipeline")
     _remote_config(origin, moto_url)
-    _dvc(env, origin, "repro")
-    _dvc(env, origin, "push")
+    _run([str(MLOPS), "data", "repro"], origin, env)
+    _run([str(MLOPS), "data", "push"], origin, env)
     out = _run([str(MLOPS), "data", "register"], origin, env)
     version = int(re.search(r"version (\d+)", out).group(1))  # type: ignore[union-attr]
     run_id = json.loads((origin / "build/pipeline/run.json").read_text())["run_id"]
@@ -197,7 +197,7 @@ def test_push_wipe_the_cache_pull_gives_the_provenance_bytes(world: World) -> No
     staged = world.origin / "build/pipeline/train.csv"
     staged.unlink()
     # When it is pulled back from the remote
-    _dvc(world.env, world.origin, "pull")
+    _run([str(MLOPS), "data", "pull"], world.origin, world.env)
     # Then its sha256 is the one data/PROVENANCE.md promises
     provenance = (ROOT / "data/PROVENANCE.md").read_text()
     promised = re.search(r"\b[0-9a-f]{64}\b", provenance).group(0)  # type: ignore[union-attr]
@@ -243,8 +243,12 @@ def test_a_stale_lock_fails_the_check_and_a_params_change_reruns_only_its_stages
     assert "stage ingest" not in message
     assert "Traceback" not in message
     # When the pipeline is reproduced, only the stages that read the parameter run
-    assert _ran(_dvc(world.env, clone, "repro")) == ["train", "evaluate"]
+    assert _ran(_run([str(MLOPS), "data", "repro"], clone, world.env)) == ["train", "evaluate"]
     _run([str(MLOPS), "data", "status"], clone, world.env)
+    # and the PR's plan comment shows the parameter and metrics against the base branch
+    diff = _run([str(MLOPS), "data", "diff", "--base", "origin/main"], clone, world.env)
+    assert "candidates.logreg.C" in diff
+    assert "reports/train_metrics.json" in diff
 
 
 def test_the_promotion_pr_commits_the_new_lock(
