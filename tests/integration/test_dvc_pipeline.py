@@ -1,7 +1,7 @@
 """The DVC pipeline end to end: dvc.yaml's stages (`mlops` verbs), a moto S3 remote, MLflow.
 
 One module fixture builds an "origin" repository from this checkout's pipeline files (dvc.yaml,
-params.yaml, .dvc/config, the data), with a smaller xgboost (100 trees) so the module trains
+params.yaml, .dvc/config, the data), with a smaller xgboost (50 trees) so the module trains
 three times in reasonable time: `dvc repro` there, `dvc push` to moto (server mode, as dvc-s3's
 own tests do; the endpoint is in `.dvc/config.local` as a user of an S3-compatible store sets
 it), the champion registered in a real MLflow store (SQLite) and `dvc.lock` committed. The tests
@@ -128,8 +128,9 @@ def world(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         (origin / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / rel, origin / rel)
     config = yaml.safe_load((origin / "config/train.yaml").read_text())
-    config["candidates"]["xgboost"]["n_estimators"] = 100  # the test's budget, not the model's
-    config["candidates"]["xgboost"]["learning_rate"] = 0.1
+    # The test's budget, not the model's: three trainings in the module.
+    config["candidates"]["xgboost"].update(n_estimators=50, learning_rate=0.2)
+    config["candidates"]["logreg"]["max_iter"] = 300
     (origin / "config/train.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     _git(origin, "init", "-q", "-b", "main")
     _git(origin, "add", "-A")
@@ -277,6 +278,10 @@ def test_the_promotion_pr_commits_the_new_lock(
     assert "promotions.yaml" in files
     assert "reports/train_metrics.json" in files
     assert _git(world.bare, "show", f"{branch}:dvc.lock") == (clone / "dvc.lock").read_text()
+    # and `mlops history` shows the data version next to the promotion
+    md5 = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]["ingest"]["outs"][0]["md5"]
+    history = _run([str(MLOPS), "history", MODEL], clone, env)
+    assert f"[data md5 {md5[:12]} build/pipeline/train.csv]" in history.splitlines()[-1]
 
 
 @pytest.mark.parametrize(
