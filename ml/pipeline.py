@@ -214,13 +214,22 @@ def add_data(
     frame, snapshot = ingest(str(file), sha256)
     validation_report(frame, sha256)  # raises, naming every failed check
 
-    target = root / "data" / (name or file.name)
+    filename = name or file.name
+    if "/" in filename or filename.startswith(".") or filename.endswith(".dvc"):
+        raise ConfigError(f"--name {filename!r}: a plain file name under data/, e.g. 2026-11.csv")
+    target = root / "data" / filename
     rel = target.relative_to(root).as_posix()
     if _git_tracked(root, rel):
         raise ConfigError(f"{rel} is tracked by git: add the new data under another name (--name)")
-    if file.resolve() != target.resolve():
+    copied = file.resolve() != target.resolve()
+    if copied:
         shutil.copyfile(file, target)
-    dvc.run(root, "add", rel)
+    try:
+        dvc.run(root, "add", rel)
+    except DataError:
+        if copied:  # leave nothing behind that git or DVC would pick up later
+            target.unlink(missing_ok=True)
+        raise
     pointer = f"{rel}.dvc"
     md5 = next(o.md5 for o in dvc.tracked_files(root) if o.path == rel)
     _point_params(root / PARAMS_FILE, rel, sha256)

@@ -67,10 +67,12 @@ def validate(
 ) -> None:
     """Check a data file against the contract and write its validation report (exit 3 if bad)."""
     from ml.data import ingest
+    from ml.errors import DataError
     from ml.pipeline import _sha256_of_csv, validation_report, write_json
 
-    sha = _sha256_of_csv(file) if file.is_file() else None
-    frame, snapshot = ingest(str(file), sha)
+    if not file.is_file():
+        raise DataError(f"{file}: no such file (hint: run the ingest stage, `dvc repro ingest`)")
+    frame, snapshot = ingest(str(file), _sha256_of_csv(file))
     write_json(report, validation_report(frame, snapshot.sha256))
     console.print(f"{file}: {snapshot.rows} rows pass the contract; report {report}")
 
