@@ -281,7 +281,7 @@ def test_the_promotion_pr_commits_the_new_lock(
     # and `mlops history` shows the data version next to the promotion
     md5 = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]["ingest"]["outs"][0]["md5"]
     history = _run([str(MLOPS), "history", MODEL], clone, env)
-    assert f"[data md5 {md5[:12]} build/pipeline/train.csv]" in " ".join(history.split())
+    assert f"| data md5 {md5[:12]} build/pipeline/train.csv" in " ".join(history.split())
 
 
 @pytest.mark.parametrize(
