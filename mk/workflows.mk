@@ -118,7 +118,7 @@ evaluation-report: install ## Evaluation report of MODEL_VERSION vs production (
 
 .PHONY: promotion-pr
 promotion-pr: install ## Branch + commit promotions.yaml -> MODEL_VERSION, open the PR (never merges)
-	$(BIN)/mlops pr open --version "$$MODEL_VERSION"
+	$(BIN)/mlops pr open --version "$$MODEL_VERSION" $(PROMOTION_PR_INCLUDE)
 
 # --- Images, releases and deployment (docs/deploy.md) -----------------------------------------
 IMAGES_JSON := build/images.json

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TypedDict, Unpack
 
 import mlflow
+import pandas as pd
 import sklearn
 import xgboost
 from mlflow.models import infer_signature
@@ -33,11 +34,12 @@ from ml.contract import CONTRACT_FILE
 from ml.data import Snapshot
 from ml.errors import ConfigError, ContractError, RegistryError
 from ml.evaluate import Evaluation, evaluate, model_card, write_plots
-from ml.features import CONTRACT, FEATURES, MODEL_KINDS, ModelKind, build_pipeline
+from ml.features import CONTRACT, FEATURES, MODEL_KINDS, TARGET, ModelKind, build_pipeline
 from ml.github import git_dirty, git_sha
 from ml.governance.config import Governance, load_governance
 from ml.governance.training import check_reason_texts
 from ml.holdout import Holdout, load_dataset
+from ml.lineage import LINEAGE_TAGS, Lineage, lock_tags, log_dataset, of_file
 from ml.monitoring.reference import log_reference
 from ml.registry import Registry, VersionInfo, registry_errors
 from ml.settings import MLSettings
@@ -182,11 +184,14 @@ def train_candidate(
     model_name: str,
     experiment_id: str,
     governance: Governance | None = None,
+    lineage: Lineage | None = None,
 ) -> CandidateResult:
     """Fit, evaluate and log one candidate in its own MLflow run (inside `Registry.fluent()`).
 
     `governance` (default: none) says which protected columns the model may not use: they stay
     in the data and the signature, and the model is fit blind to them (ml/governance/training.py).
+    The training data is the run's MLflow dataset input: the DVC object when `lineage` says DVC
+    tracks it (source = its URL in the remote, digest = its md5), else the snapshot's source.
     """
     from ml.governance import training as governed
 
@@ -197,6 +202,7 @@ def train_candidate(
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({**tags, "model_type": kind})
         mlflow.log_params({**params, "seed": config.seed, "test_size": config.test_size})
+        log_dataset(_labelled(holdout), lineage, snapshot.source, TARGET)
         pipeline = build_pipeline(kind, params, config.seed, inputs)
         pipeline.fit(governed.blind(holdout.x_train, excluded, CONTRACT), holdout.y_train)
         scores = pipeline.predict_proba(holdout.x_test)[:, 1]
@@ -247,6 +253,15 @@ class TrainOptions(TypedDict, total=False):
     progress: Progress  # told what is happening (the CLI's spinner)
 
 
+def _labelled(holdout: Holdout) -> pd.DataFrame:
+    """The whole data set again (features and target), as the dataset input logs it."""
+    frames = [
+        holdout.x_train.assign(**{TARGET: holdout.y_train}),
+        holdout.x_test.assign(**{TARGET: holdout.y_test}),
+    ]
+    return pd.concat(frames).sort_index()
+
+
 def train_candidates(
     settings: MLSettings, kinds: Sequence[ModelKind], **options: Unpack[TrainOptions]
 ) -> TrainedRuns:
@@ -281,6 +296,10 @@ def train_candidates(
         "data_source": snapshot.source,
         "training_session": uuid.uuid4().hex,
     }
+    # DVC lineage (ml.lineage): the data's md5, path and remote when DVC tracks the file.
+    lineage = of_file(source)
+    if lineage is not None:
+        tags.update(lineage.tags())
     candidates = []
     with registry.fluent():
         for kind in kinds:
@@ -295,6 +314,7 @@ def train_candidates(
                     settings.model_name,
                     experiment_id,
                     governance,
+                    lineage,
                 )
             )
     champion = max(candidates, key=lambda c: c.evaluation.roc_auc)
@@ -341,6 +361,15 @@ def register_run(registry: Registry, model_name: str, run_id: str) -> Registrati
     kind = tags.get("model_type", "unknown")
     auc = run.data.metrics.get("roc_auc")
     data_sha = tags.get("data_sha256", "")
+    # The lock is final only now (`dvc repro` writes it stage by stage): its hash goes on the
+    # run here, and with the run's other DVC tags on the version.
+    dvc_tags = {k: v for k, v in tags.items() if k in LINEAGE_TAGS}
+    locked = lock_tags(tags)
+    if locked:
+        with registry_errors(f"tag run {run_id} with its dvc.lock"):
+            for key, value in locked.items():
+                registry.client.set_tag(run_id, key, value)
+        dvc_tags.update(locked)
     version = registry.register(
         model_name,
         model_uri,
@@ -351,6 +380,7 @@ def register_run(registry: Registry, model_name: str, run_id: str) -> Registrati
             "data_rows": tags.get("data_rows", ""),
             "model_type": kind,
             "candidates": tags.get("candidates", json.dumps({kind: auc})),
+            **dvc_tags,
         },
         description=(
             f"{kind} champion, holdout ROC-AUC "

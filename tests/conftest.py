@@ -39,6 +39,7 @@ LONGEST_FIRST = (
     "aws-world",
     "tests/integration/test_deploy_transaction.py",
     "tests/integration/test_airflow_dags.py",
+    "tests/integration/test_dvc_pipeline.py",
     "tests/e2e/test_gitops_loop.py",
 )
 

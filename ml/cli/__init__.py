@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import data as data_verbs
 from ml.cli import deploy as deploy_verbs
 from ml.cli import images as images_verbs
 from ml.cli import monitor as monitor_verbs
@@ -60,6 +61,8 @@ app.command("deploy")(deploy_verbs.deploy)
 app.command("smoke")(deploy_verbs.smoke)
 app.add_typer(monitor_verbs.monitor_app, name="monitor")
 monitor_verbs.data_app.command("ingest")(train_verbs.ingest)
+for _verb in ("add", "validate", "evaluate", "register", "status", "diff", "pull", "repro", "push"):
+    monitor_verbs.data_app.command(_verb)(getattr(data_verbs, _verb))
 app.add_typer(monitor_verbs.data_app, name="data")
 app.command("notify")(monitor_verbs.notify)
 app.command("preflight")(platform_verbs.preflight)

@@ -47,6 +47,12 @@ def open_pr(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON line: model, version, branch, url.")
     ] = False,
+    include: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--include", help="Also commit this path (repeatable): dvc.lock, reports/, pointers."
+        ),
+    ] = None,
 ) -> None:
     """Branch, set the version in promotions.yaml, push and open the PR (never merges)."""
     import json
@@ -63,10 +69,12 @@ def open_pr(
     settings = MLSettings()
     registry = Registry(settings.resolved_tracking_uri())
     name = model or settings.model_name
+    if clone and include:
+        raise ConfigError("--include commits files of this checkout: drop --clone")
     if clone:
         url = open_promotion_pr_in_clone(registry, name, version, clone, file)
     else:
-        url = open_promotion_pr(registry, name, version, file)
+        url = open_promotion_pr(registry, name, version, file, include=include or ())
     github.write_outputs(pr_url=url)
     if as_json:
         branch = promotion_branch(name, version)

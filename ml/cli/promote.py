@@ -279,8 +279,9 @@ def history(
         prod = e.production or {}
         applied = f" | production {prod.get('time')} by {prod.get('actor')}" if prod else ""
         pr = f" PR #{e.pr}" if e.pr else ""
+        data = f" | data {e.data}" if e.data else ""
         console.print(
-            f"{e.when} {e.commit} {e.author}{pr}: {move}{flag} — {e.subject}{applied}",
+            f"{e.when} {e.commit} {e.author}{pr}: {move}{flag} — {e.subject}{applied}{data}",
             highlight=False,
         )
     if not events:

@@ -108,6 +108,17 @@ def train(
         ),
     ] = True,
     as_json: JsonOption = False,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-file",
+            help="Also write the candidates' holdout metrics, rounded, as JSON (a DVC metric).",
+        ),
+    ] = None,
+    run_file: Annotated[
+        Path | None,
+        typer.Option("--run-file", help="Also write the --json line here (the DVC pipeline)."),
+    ] = None,
 ) -> None:
     """Train the candidates, log them to MLflow and register the champion as a new version."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -145,19 +156,32 @@ def train(
             registry = Registry(settings.resolved_tracking_uri())
             version = register_run(registry, settings.model_name, runs.champion.run_id).version
     champion = runs.champion
+    payload: dict[str, object] = {
+        "model": settings.model_name,
+        "run_id": champion.run_id,
+        "model_type": champion.kind,
+        "roc_auc": champion.evaluation.roc_auc,
+        "candidates": {c.kind: c.run_id for c in runs.candidates},
+        "data_source": runs.snapshot.source,
+        "data_sha256": runs.snapshot.sha256,
+        "version": version.version if version else None,
+    }
+    if metrics_file or run_file:
+        from ml.pipeline import rounded, write_json
+
+        if metrics_file:
+            write_json(
+                metrics_file,
+                {
+                    "champion": champion.kind,
+                    **{c.kind: rounded(c.evaluation.as_metrics()) for c in runs.candidates},
+                },
+            )
+        if run_file:
+            run_file.parent.mkdir(parents=True, exist_ok=True)
+            run_file.write_text(json.dumps(payload, sort_keys=True) + "\n", encoding="utf-8")
     if as_json:
-        _emit(
-            {
-                "model": settings.model_name,
-                "run_id": champion.run_id,
-                "model_type": champion.kind,
-                "roc_auc": champion.evaluation.roc_auc,
-                "candidates": {c.kind: c.run_id for c in runs.candidates},
-                "data_source": runs.snapshot.source,
-                "data_sha256": runs.snapshot.sha256,
-                "version": version.version if version else None,
-            }
-        )
+        _emit(payload)
     else:
         console.print(
             _metrics_table("Holdout metrics", {c.kind: c.evaluation for c in runs.candidates})
@@ -416,6 +440,10 @@ def ingest(
     out: Annotated[
         Path, typer.Option("--out", help="Folder for the verified copy (the data gate reads it).")
     ] = Path("build/data"),
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="File name of the copy (default: data-<sha256 prefix>.csv)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fetch a training data set, verify its sha256 and stage a verified copy for later steps."""
@@ -428,6 +456,8 @@ def ingest(
     source = data or settings.data_source
     sha = data_sha256 if data else settings.data_sha256
     path, snapshot = stage(source, sha, out)
+    if name:  # a fixed name: the DVC pipeline's ingest output (dvc.yaml)
+        path = path.replace(out / name)
     if as_json:
         _emit(
             {

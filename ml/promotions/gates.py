@@ -303,6 +303,14 @@ def _tags(g: GateInput) -> Iterable[tuple[str, bool, str]]:
         yield f"tag:{tag}", bool(value), f"{tag}={value!r}" if value else f"missing tag {tag}"
 
 
+@gate("data_in_remote")
+def _data_in_remote(g: GateInput) -> Iterable[tuple[str, bool, str]]:
+    # The object the version was trained on is still in the DVC remote (ml.lineage).
+    from ml.lineage import data_in_remote
+
+    yield from data_in_remote(g.info.tags, f"{g.info.name} v{g.info.version}")
+
+
 def _bound(g: GateInput, kind: str, bounds: Mapping[str, float] | None, sign: str) -> Iterable:
     metrics = g.metrics()
     for metric, limit in sorted((bounds or {}).items()):

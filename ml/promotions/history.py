@@ -41,6 +41,7 @@ class Event:
     pr: str | None
     staging: dict[str, Any] | None
     production: dict[str, Any] | None
+    data: str | None = None  # the version's DVC data: "md5 <12> <path>" (ml.lineage tags)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -193,9 +194,19 @@ def history(spec_path: Path, model: str, state: ModelState | None) -> list[Event
             staging=staging.get(i),
             production=production.get(i),
             pr=(production.get(i) or {}).get("pr") or event.pr,
+            data=_data_version(state, event.to_version),
         )
         for i, event in enumerate(events)
     ]
+
+
+def _data_version(state: ModelState | None, version: int | None) -> str | None:
+    """The DVC data a version was trained on, from its lineage tags; None without them."""
+    info = state.versions.get(version) if state and version is not None else None
+    md5 = info.tags.get("dvc_data_md5") if info else None
+    if not info or not md5:
+        return None
+    return f"md5 {md5[:12]} {info.tags.get('dvc_data_path', '')}".strip()
 
 
 def events_json(events: list[Event]) -> str:

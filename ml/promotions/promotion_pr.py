@@ -10,6 +10,7 @@ candidate's holdout metrics next to production's; `mlops evaluate --report` prin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,11 +99,18 @@ def promotion_branch(model: str, version: int) -> str:
 
 
 def open_promotion_pr(
-    registry: Registry, model: str, version: int, spec_path: Path, *, pushed: bool = False
+    registry: Registry,
+    model: str,
+    version: int,
+    spec_path: Path,
+    *,
+    pushed: bool = False,
+    include: Sequence[Path] = (),
 ) -> str:
     """Branch, edit, commit, push and `gh pr create`; return the PR URL. Never merges.
 
     `pushed`: the branch is on origin already (a retried step); only the PR is opened.
+    `include`: more paths committed with the spec (the DVC pipeline's `dvc.lock` and reports).
     """
     cmp = compare(registry, model, version)
     repo = spec_path.resolve().parent
@@ -110,7 +118,10 @@ def open_promotion_pr(
     if not pushed:
         edit_entry(spec_path, model, version=version, note=cmp.note(), rollback=False)
         github.commit_on_branch(
-            repo, branch, [spec_path.resolve()], f"promote({model}): v{version}\n\n{cmp.note()}"
+            repo,
+            branch,
+            [spec_path.resolve(), *(p.resolve() for p in include)],
+            f"promote({model}): v{version}\n\n{cmp.note()}",
         )
     run = github.run_url()
     body = "\n".join(

@@ -1,0 +1,96 @@
+# --- DVC remote: the data of the training pipeline (dvc.yaml, docs/data.md) -----------------------
+#
+# A prefix of the platform bucket (the MLflow artifact bucket): encrypted at rest with the
+# platform KMS key by the bucket's default encryption, TLS-only and versioned by its policy and
+# configuration (modules/mlflow), so the data inherits what the models already have. The repository
+# commits the URL (`dvc_remote_url` below) in .dvc/config; credentials come from the job's OIDC
+# role, never from the config.
+#
+# Who may use it: the retrain role reads and writes (dvc pull, dvc push of new pipeline data);
+# the roles listed in dvc_remote_readers (e.g. a CI role that runs the data-in-remote gate, or a
+# model-risk reviewer rebuilding a version) only read. DVC lists the prefix to find what is
+# missing (`dvc push`/`status -c`), so s3:ListBucket is granted on the prefix alone.
+
+locals {
+  dvc_prefix     = trim(var.dvc_remote_prefix, "/")
+  dvc_bucket_arn = module.mlflow.artifact_bucket_arn
+  dvc_objects    = "${module.mlflow.artifact_bucket_arn}/${local.dvc_prefix}/*"
+}
+
+data "aws_iam_policy_document" "dvc_read" {
+  statement {
+    sid       = "ListDvcPrefix"
+    actions   = ["s3:ListBucket"]
+    resources = [local.dvc_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.dvc_prefix}/*", local.dvc_prefix]
+    }
+  }
+
+  statement {
+    sid       = "ReadDvcObjects"
+    actions   = ["s3:GetObject"]
+    resources = [local.dvc_objects]
+  }
+
+  statement {
+    sid       = "DecryptDvcObjects"
+    actions   = ["kms:Decrypt"]
+    resources = [module.kms.key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "dvc_write" {
+  source_policy_documents = [data.aws_iam_policy_document.dvc_read.json]
+
+  statement {
+    sid       = "WriteDvcObjects"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [local.dvc_objects]
+  }
+
+  statement {
+    sid       = "EncryptDvcObjects"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [module.kms.key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "dvc_train" {
+  name   = "dvc-remote-read-write"
+  role   = module.role_train.name
+  policy = data.aws_iam_policy_document.dvc_write.json
+}
+
+resource "aws_iam_role_policy" "dvc_readers" {
+  for_each = toset(var.dvc_remote_readers)
+
+  name   = "dvc-remote-read"
+  role   = each.value
+  policy = data.aws_iam_policy_document.dvc_read.json
+}
+
+variable "dvc_remote_prefix" {
+  description = "Prefix of the platform bucket that holds the DVC remote (.dvc/config's url is s3://<bucket>/<prefix>)."
+  type        = string
+  default     = "dvc"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9/_-]*$", trim(var.dvc_remote_prefix, "/")))
+    error_message = "dvc_remote_prefix: lower-case letters, digits, '/', '_' and '-' only."
+  }
+}
+
+variable "dvc_remote_readers" {
+  description = "Names of IAM roles that may read (never write) the DVC remote, e.g. the role of a job that runs the data-in-remote gate."
+  type        = list(string)
+  default     = []
+}
+
+output "dvc_remote_url" {
+  description = "URL of the DVC remote: the `url` of remote \"platform\" in .dvc/config."
+  value       = "s3://${module.mlflow.artifact_bucket_name}/${local.dvc_prefix}"
+}

@@ -1,0 +1,209 @@
+"""`mlops data add|validate|evaluate|register|status|diff`: the DVC pipeline's verbs.
+
+`dvc.yaml` runs `data ingest` → `data validate` → `train` → `data evaluate`; the retrain
+workflow then runs `data register` (the champion becomes a version, with the final lock's hash);
+PR CI runs `data status` (fails on a stale `dvc.lock`, naming the stage) and `data diff`
+(metrics and params against the base branch, for the plan comment). `data add FILE` brings new
+data in: validated first, then `dvc add`, `dvc push` and a commit for a pull request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ml.cli.base import console, mlops_command
+
+ReportOption = Annotated[
+    Path, typer.Option("--report", help="Where the validation report (a DVC metric) goes.")
+]
+RunFileOption = Annotated[
+    Path, typer.Option("--run-file", help="The train stage's JSON line with the champion run id.")
+]
+
+
+@mlops_command
+def add(
+    file: Annotated[Path, typer.Argument(help="New training data: CSV, optionally gzipped.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="File name under data/ (default: FILE's name).")
+    ] = None,
+    push: Annotated[
+        bool, typer.Option("--push/--no-push", help="Push the data to the DVC remote.")
+    ] = True,
+    commit: Annotated[
+        bool,
+        typer.Option("--commit/--no-commit", help="Commit the pointer and params.yaml."),
+    ] = True,
+) -> None:
+    """Validate new data against the contract, `dvc add` it, push it and commit it for a PR.
+
+    Bad data is refused before anything is copied, added, pushed or committed (exit 3, naming
+    every failed check).
+    """
+    from ml import dvc
+    from ml.pipeline import add_data
+
+    added = add_data(dvc.repo_root(), file, name=name, push=push, commit=commit)
+    console.print(
+        f"{added.path}: {added.rows} rows, sha256 {added.sha256}, DVC md5 {added.md5}; "
+        f"{'pushed' if added.pushed else 'not pushed (`dvc push`)'}; "
+        + (
+            f"committed {added.commit[:12]}: open a pull request, CI checks the pipeline"
+            if added.commit
+            else f"commit {added.pointer} and params.yaml"
+        ),
+        highlight=False,
+    )
+
+
+@mlops_command
+def validate(
+    file: Annotated[Path, typer.Argument(help="The ingest stage's verified CSV.")],
+    report: ReportOption = Path("reports/validation.json"),
+) -> None:
+    """Check a data file against the contract and write its validation report (exit 3 if bad)."""
+    from ml.data import ingest
+    from ml.errors import DataError
+    from ml.pipeline import _sha256_of_csv, validation_report, write_json
+
+    if not file.is_file():
+        raise DataError(f"{file}: no such file (hint: run the ingest stage, `dvc repro ingest`)")
+    frame, snapshot = ingest(str(file), _sha256_of_csv(file))
+    write_json(report, validation_report(frame, snapshot.sha256))
+    console.print(f"{file}: {snapshot.rows} rows pass the contract; report {report}")
+
+
+@mlops_command
+def evaluate(
+    run_file: RunFileOption = Path("build/pipeline/run.json"),
+    metrics: Annotated[Path, typer.Option("--metrics", help="Metrics file (a DVC metric).")] = Path(
+        "reports/metrics.json"
+    ),
+    plots: Annotated[
+        Path, typer.Option("--plots", help="Folder for the ROC curve (a DVC plot).")
+    ] = Path("reports/plots"),
+) -> None:
+    """Score the champion run's model on its holdout; fail unless it reproduces its metrics."""
+    import tempfile
+
+    from ml.errors import GateError, RegistryError
+    from ml.evaluate import _score_model_dir, evaluate
+    from ml.holdout import load_dataset
+    from ml.pipeline import evaluation_metrics, roc_points, run_id_from, write_json
+    from ml.registry import Registry
+    from ml.settings import MLSettings
+    from ml.train import MODEL_URI_TAG
+    from ml.train_config import load_train_config
+
+    settings = MLSettings()
+    registry = Registry(settings.resolved_tracking_uri())
+    run_id = run_id_from(run_file)
+    tags = registry.run_tags(run_id)
+    model_uri, source, sha = (tags.get(k) for k in (MODEL_URI_TAG, "data_source", "data_sha256"))
+    if not model_uri or not source or not sha:
+        raise RegistryError(f"run {run_id} is not a training run of this project")
+    holdout, _ = load_dataset(source, sha, load_train_config(settings.train_config))
+    with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
+        local = registry.download_model(model_uri, Path(tmp))
+        scores = _score_model_dir(local, model_uri, holdout.x_test)
+    result = evaluate(holdout.y_test, scores)
+    logged = registry.run_metrics(run_id)
+    if abs(logged.get("roc_auc", result.roc_auc) - result.roc_auc) > 1e-6:
+        raise GateError(
+            f"run {run_id}: the logged model scores ROC-AUC {result.roc_auc:.6f}, "
+            f"the run logged {logged['roc_auc']:.6f}: it is not the model that was evaluated"
+        )
+    write_json(metrics, evaluation_metrics(result, tags.get("model_type", "unknown")))
+    plots.mkdir(parents=True, exist_ok=True)
+    (plots / "roc.csv").write_text(roc_points(holdout.y_test, scores), encoding="utf-8")
+    console.print(f"run {run_id}: ROC-AUC {result.roc_auc:.6f} reproduced; {metrics}, {plots}")
+
+
+@mlops_command
+def register(run_file: RunFileOption = Path("build/pipeline/run.json")) -> None:
+    """Register the pipeline's champion run as a new version (with the final dvc.lock's hash)."""
+    from ml import github
+    from ml.pipeline import run_id_from
+    from ml.registry import Registry
+    from ml.settings import MLSettings
+    from ml.train import register_run
+
+    settings = MLSettings()
+    run_id = run_id_from(run_file)
+    done = register_run(Registry(settings.resolved_tracking_uri()), settings.model_name, run_id)
+    number = done.version.version
+    verb = "Registered" if done.created else "Already registered:"
+    console.print(
+        f"{verb} {settings.model_name} version {number} from run {run_id}.", highlight=False
+    )
+    github.write_outputs(version=str(number))
+
+
+@mlops_command
+def status() -> None:
+    """Fail (exit 3) when dvc.lock does not match dvc.yaml, the params or the data pointers."""
+    from ml import dvc
+    from ml.errors import DataError
+    from ml.pipeline import stale_message, stale_stages
+
+    stale = stale_stages(dvc.status(dvc.repo_root()))
+    if stale:
+        raise DataError(stale_message(stale))
+    console.print("dvc.lock is up to date with dvc.yaml, params and data pointers")
+
+
+@mlops_command
+def diff(
+    base: Annotated[
+        str, typer.Option("--base", envvar="BASE_REF", help="Git revision to compare with.")
+    ] = "main",
+    output: Annotated[Path, typer.Option("--output", help="Markdown for the plan comment.")] = Path(
+        "build/pipeline-diff.md"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the path as JSON.")] = False,
+) -> None:
+    """Render `dvc metrics diff` and `dvc params diff` against BASE as markdown."""
+    from ml import dvc
+    from ml.pipeline import diff_markdown
+
+    text = diff_markdown(dvc.repo_root(), base)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps({"output": str(output)}))
+    else:
+        typer.echo(text)
+
+
+def _dvc_verb(*args: str) -> None:
+    from ml import dvc
+
+    out = dvc.run(dvc.repo_root(), *args)
+    if out.strip():
+        typer.echo(out.rstrip())
+
+
+@mlops_command
+def pull() -> None:
+    """`dvc pull`: fetch the data dvc.lock and the .dvc pointers name from the remote."""
+    _dvc_verb("pull")
+
+
+@mlops_command
+def repro(
+    force: Annotated[
+        bool, typer.Option("--force", help="Run every stage, changed or not.")
+    ] = False,
+) -> None:
+    """`dvc repro`: run the stages whose data, params or command changed; update dvc.lock."""
+    _dvc_verb("repro", *(["--force"] if force else []))
+
+
+@mlops_command
+def push() -> None:
+    """`dvc push`: send the pipeline's data to the remote (before a version names it)."""
+    _dvc_verb("push")
