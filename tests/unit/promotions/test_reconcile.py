@@ -82,19 +82,19 @@ ROWS = [
         stage_writes=["v2=Staging", "v2=Production", "v1=Archived"]),
     Row("production alone, never in staging: refused", BASE,
         {"production": (Kind.REFUSED, Sync.PENDING, [])}, envs=("production",),
-        refusal=Refusal.STAGING_FIRST, reason="never applied to staging"),
+        refusal=Refusal.STAGING_FIRST, reason="never verified in staging"),
     Row("production alone, --allow-skip-staging", BASE,
         {"production": (Kind.PROMOTE, Sync.PENDING, FULL_ARCHIVE)}, envs=("production",),
         allow_skip=True),
-    Row("alias moved outside git: drift, apply moves it back",
+    Row("alias moved outside git: drift, apply re-syncs it (not a rollback)",
         model(M, [version(M, 1, "Production", **REC), version(M, 2, "Production")],
               {"staging": 1, "production": 2}, applied(staging=1, production=1)),
-        {"production": (Kind.ROLLBACK, Sync.DRIFT, [Step.PENDING, Step.ALIAS, Step.STAGE,
+        {"production": (Kind.RESYNC, Sync.DRIFT, [Step.PENDING, Step.ALIAS, Step.STAGE,
                                                     Step.RECORD, Step.CLEAR])}, desired=1,
         envs=("production",), reason="alias moved outside git: v1 → v2"),
     Row("alias removed outside git", model(M, [version(M, 1, "Production", **REC)],
         {"staging": 1}, applied(staging=1, production=1)),
-        {"production": (Kind.PROMOTE, Sync.DRIFT, [Step.PENDING, Step.ALIAS, Step.RECORD,
+        {"production": (Kind.RESYNC, Sync.DRIFT, [Step.PENDING, Step.ALIAS, Step.RECORD,
                                                    Step.CLEAR])},
         desired=1, envs=("production",), reason="alias removed outside git"),
     Row("alias set outside git (never applied)", model(M, [version(M, 1), version(M, 2)],
@@ -197,7 +197,9 @@ def _verdict(passed: bool) -> Verdict:
     ],
 )  # fmt: skip
 def test_gate_verdicts_are_inputs(state: ModelState, passed: bool, kind: Kind) -> None:
-    action = diff([Desired(M, 2)], Observed({M: state}), ("staging",), {M: _verdict(passed)})[0]
+    action = diff(
+        [Desired(M, 2)], Observed({M: state}), ("staging",), {(M, "staging"): _verdict(passed)}
+    )[0]
     assert action.kind == kind
     if kind == Kind.REFUSED:
         assert action.refusal == Refusal.GATES
