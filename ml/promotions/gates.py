@@ -45,7 +45,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ml.errors import ConfigError, ContractError, DataError, RegistryError, SpecError
 from ml.promotions.records import (
@@ -132,16 +139,17 @@ class ModelGates(BaseModel):
         "it (24h, 90m, 7d); checked against the staging apply record.",
     )
 
-    @model_validator(mode="after")
-    def _soak_is_duration(self) -> ModelGates:
-        if self.soak is not None:
+    @field_validator("soak")
+    @classmethod
+    def _soak_is_duration(cls, soak: str | None) -> str | None:
+        if soak is not None:
             from ml.monitoring.logs import parse_duration
 
             try:
-                parse_duration(self.soak)
+                parse_duration(soak)
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
-        return self
+        return soak
 
 
 class GatesFile(BaseModel):

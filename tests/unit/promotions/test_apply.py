@@ -5,6 +5,7 @@ a real `mlflow server`.)"""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,4 +151,27 @@ def test_a_second_apply_writes_nothing() -> None:
     registry.writes.clear()
     _apply(registry, "staging")
     _apply(registry, "production")
+    assert registry.writes == []
+
+
+def test_a_staging_lease_held_by_a_dead_runner_does_not_block_production() -> None:
+    # Given v2 applied to staging, then a staging runner that died holding staging's lease
+    registry = MemoryRegistry(_base())
+    _apply(registry, "staging")
+    state = registry.states[M]
+    registry.states[M] = replace(state, tags={**state.tags, "lease.staging": _lease("dead", 60)})
+    # When production is applied by another owner
+    _apply(registry, "production", ApplyOptions(owner="run-2", settle=0))
+    # Then production moved, under its own lease only, and staging's lease is untouched
+    assert registry.states[M].aliases["production"] == 2
+    assert "model tag lease.production" in registry.writes
+    assert json.loads(registry.states[M].tags["lease.staging"])["owner"] == "dead"
+
+
+def test_a_live_lease_in_the_same_environment_still_refuses() -> None:
+    base = _base()
+    tags = {**base.tags, "lease.staging": _lease("run-9", 10)}
+    registry = MemoryRegistry(model(M, list(base.versions.values()), base.aliases, tags))
+    with pytest.raises(LeaseError, match=r"credit-risk in staging is leased by run-9.*unlock"):
+        _apply(registry, "staging")
     assert registry.writes == []
