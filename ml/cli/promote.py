@@ -77,6 +77,8 @@ def _settings() -> PromotionSettings:
 @mlops_command
 def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = None) -> None:
     """Check the spec and every gate against the live registry; non-zero exit on any failure."""
+    from dataclasses import replace
+
     from ml.promotions import gates as gate_checks
     from ml.promotions.reconcile import desired_from, observe
     from ml.promotions.spec import load_spec
@@ -87,10 +89,20 @@ def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = No
     desired = desired_from(loaded)
     registry = _registry()
     observed = observe(registry, [d.name for d in desired], settings.workers)
+    cache = settings.cache()
     verdicts = gate_checks.evaluate(
-        registry, observed, desired, gates_file, settings.workers, settings.cache()
+        registry, observed, desired, gates_file, settings.workers, cache
     )
-    results = [r for d in desired for r in verdicts[d.name].results]
+    # an entry pinned apart is judged at both versions (production's is `Desired.version`)
+    apart = [replace(d, version=d.at("staging")) for d in desired if d.at("staging") != d.version]
+    staging = gate_checks.evaluate(registry, observed, apart, gates_file, settings.workers, cache)
+    results = [
+        r
+        for d in desired
+        for v in (verdicts[d.name], staging.get(d.name))
+        if v is not None
+        for r in v.results
+    ]
     where = {d.name: d.where for d in desired}
     from rich.markup import escape
 

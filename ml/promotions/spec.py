@@ -50,8 +50,11 @@ _BOTH_FORMS = (
     "`version` and `environments` together: keep one (hint: `version: N` pins both "
     "environments; `environments: {staging: N, production: M}` pins them apart)"
 )
-_NO_FORM = "no version: write `version: N` or `environments: {staging: N, production: M}`"
-_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
+_NO_FORM = (
+    "Field required: `version: N` (hint: or `environments: {staging: N, production: M}` to pin "
+    "the environments apart)"
+)
+_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)$")  # a sign or zero is the range check's to name
 _VERSION_KEYS = ("version",)
 _PIN_KEYS = ("staging", "production")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -107,13 +110,17 @@ class ModelEntry(BaseModel):
         description="Explicit rollback marker: waives the regression gate (integrity gates stay).",
     )
 
-    @model_validator(mode="after")
-    def _one_form(self) -> ModelEntry:
-        if self.version is not None and self.environments is not None:
-            raise ValueError(_BOTH_FORMS)
-        if self.version is None and self.environments is None:
-            raise ValueError(_NO_FORM)
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _one_form(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if "version" in data and "environments" in data:
+                raise ValueError(_BOTH_FORMS)
+            if "version" not in data and "environments" not in data:
+                raise ValueError(_NO_FORM)
+            if "version" in data and data["version"] is None:
+                raise ValueError("version: Input should be a valid integer (got None)")
+        return data
 
     def version_in(self, env: str) -> int:
         """The version git wants in `env` (`staging` or `production`)."""
@@ -306,7 +313,10 @@ def _refuse_loose_scalars(path: Path, text: str, models: CommentedMap) -> None:
             checks += [(pins, k, "version") for k in _PIN_KEYS]
         checks.append((entry, "rollback", "bool"))
         for node, key, kind in checks:
-            if key not in node or isinstance(node[key], str | CommentedMap | list):
+            value = node.get(key)
+            if kind == "version" and (not isinstance(value, int) or isinstance(value, bool)):
+                continue  # not a number: the type check names it
+            if kind == "bool" and not isinstance(value, bool):
                 continue
             line, raw = _raw_scalar(lines, node, key)
             if kind == "version" and not _DECIMAL.match(raw):

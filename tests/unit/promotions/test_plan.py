@@ -141,3 +141,18 @@ def test_a_plan_without_gates_says_so_first_in_every_format() -> None:
     assert ungated.markdown().splitlines()[2].startswith("**Gates NOT evaluated")
     assert json.loads(ungated.json())["gates_evaluated"] is False
     assert "Gates NOT evaluated" not in Plan(actions, gated=True).text()
+
+
+def test_a_hostile_note_is_shown_as_text_in_the_terminal_and_the_pr_comment() -> None:
+    note = '<img src=x onerror="alert(1)"> **approved** @org/admins \x1b[2J\x1b]0;owned\x07'
+    plan = _plan(3, 4, note=note)
+    md = plan.markdown()
+    assert "<img" not in md
+    assert "&lt;img src=x" in md
+    assert "\\*\\*approved\\*\\*" in md
+    assert "\\@org/admins" in md
+    assert "\x1b" not in md
+    text = plan.text()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\\x1b[2J" in text

@@ -127,7 +127,7 @@ def test_version_and_environments_together_name_the_line(tmp_path: Path) -> None
 
 def test_an_entry_without_a_version_says_both_forms(tmp_path: Path) -> None:
     path = _spec(tmp_path, "models:\n  a:\n    note: x\n")
-    with pytest.raises(SpecError, match=r"`version: N` or `environments:"):
+    with pytest.raises(SpecError, match=r"Field required: `version: N`.*`environments:"):
         load_spec(path)
 
 
@@ -139,7 +139,6 @@ def test_an_entry_without_a_version_says_both_forms(tmp_path: Path) -> None:
         ("version: 3_0", 3),
         ("version: +3", 3),
         ("version: 0o7", 3),
-        ("version: 4.0", 3),
         ("environments: {staging: 0x2, production: 1}", 3),
         ("environments:\n      staging: 1\n      production: 010", 5),
     ],
