@@ -461,7 +461,9 @@ def acquire_lease(
     """
     tag = lease_tag(env)
     tags = registry.model_tags(model)
-    for key in dict.fromkeys((tag, LEASE_TAG)):
+    # an environment's lease yields to a model-wide one; a model-wide one to every lane's
+    keys = (tag, LEASE_TAG) if env is not None else (LEASE_TAG, *sorted(find_leases(tags)))
+    for key in dict.fromkeys(keys):
         found = Lease.parse(tags.get(key))
         if found is not None and found.live() and found.owner != owner:
             scope = f" in {env}" if env else ""

@@ -175,3 +175,17 @@ def test_a_live_lease_in_the_same_environment_still_refuses() -> None:
     with pytest.raises(LeaseError, match=r"credit-risk in staging is leased by run-9.*unlock"):
         _apply(registry, "staging")
     assert registry.writes == []
+
+
+def test_a_model_wide_lease_and_an_environment_lease_still_exclude_each_other() -> None:
+    from ml.promotions.records import acquire_lease
+
+    # Given an apply holding staging's lease
+    base = _base()
+    tags = {**base.tags, "lease.staging": _lease("run-9", 10)}
+    registry = MemoryRegistry(model(M, list(base.versions.values()), base.aliases, tags))
+    # Then an older writer's model-wide lease (both lanes) is refused, naming the holder
+    with pytest.raises(LeaseError, match="leased by run-9"):
+        acquire_lease(registry, M, "deploy-1", settle=0)  # type: ignore[arg-type]
+    # while production's lane is free
+    acquire_lease(registry, M, "deploy-1", settle=0, env="production")  # type: ignore[arg-type]
