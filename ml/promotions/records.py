@@ -397,8 +397,9 @@ def lease_owner(env: Mapping[str, str] | None = None) -> str:
     """Who takes the lease: ML_PROMOTE_LEASE_OWNER, else the workflow run (a re-run attempt of
     the same run is the same owner, so it can finish what a killed attempt left), else
     `user@host:pid:start` - unique per process, so two terminals on one machine never both
-    proceed. A lease a crashed local run left lapses at its expiry, or `mlops promote unlock`
-    releases it (it can tell a dead local holder from a live one by the pid)."""
+    proceed. A lease whose local holder is gone (the pid no longer runs on this host) counts as
+    lapsed, so a rerun after a crash proceeds; from another host it lapses at its expiry, or
+    `mlops promote unlock` releases it."""
     env = os.environ if env is None else env
     if env.get("ML_PROMOTE_LEASE_OWNER"):
         return env["ML_PROMOTE_LEASE_OWNER"]
@@ -465,7 +466,10 @@ def acquire_lease(
     keys = (tag, LEASE_TAG) if env is not None else (LEASE_TAG, *sorted(find_leases(tags)))
     for key in dict.fromkeys(keys):
         found = Lease.parse(tags.get(key))
-        if found is not None and found.live() and found.owner != owner:
+        # a holder on this host whose process is gone can never finish: its lease has lapsed
+        # (a rerun after a local crash or SIGKILL proceeds, as a CI re-run attempt does)
+        dead = found is not None and holder_alive(found.owner) is False
+        if found is not None and found.live() and found.owner != owner and not dead:
             scope = f" in {env}" if env else ""
             raise LeaseError(
                 f"{model}{scope} is leased by {found.holder()} (hint: wait; if that run is dead, "

@@ -222,6 +222,8 @@ def test_staging_and_production_pinned_apart(
     code, out, err = _run(server, gates, "promote", "plan", "--file", str(spec))
     assert code == 0, out + err
     assert "staging 1 → 2, production 1 (no change)" in out
+    detailed = ("promote", "plan", "--file", str(spec), "--detailed-exitcode")
+    assert _run(server, gates, *detailed)[0] == 20  # valid, with changes
     assert _apply(server, gates, spec, "staging")[0] == 0
     code, out, err = _apply(server, gates, spec, "production")
 
@@ -231,6 +233,7 @@ def test_staging_and_production_pinned_apart(
     code, out, err = _run(server, gates, "promote", "status", "--file", str(spec))
     assert code == 0, out + err
     assert out.count("in-sync") == 2
+    assert _run(server, gates, *detailed)[0] == 0  # nothing to change
 
     # And `version: 2` then moves production, since staging has verified v2
     write_spec(spec, {name: 2})

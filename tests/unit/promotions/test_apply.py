@@ -189,3 +189,21 @@ def test_a_model_wide_lease_and_an_environment_lease_still_exclude_each_other() 
         acquire_lease(registry, M, "deploy-1", settle=0)  # type: ignore[arg-type]
     # while production's lane is free
     acquire_lease(registry, M, "deploy-1", settle=0, env="production")  # type: ignore[arg-type]
+
+
+def test_a_rerun_after_a_local_crash_takes_over_the_dead_process_s_lease() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    # Given staging's lease left by a local apply whose process is gone (SIGKILL)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    owner = f"ada@{socket.gethostname()}:{dead}:20300101T000000.000000Z"
+    base = _base()
+    tags = {**base.tags, "lease.staging": _lease(owner, 60)}
+    registry = MemoryRegistry(model(M, list(base.versions.values()), base.aliases, tags))
+    # When another process on this host applies
+    _apply(registry, "staging", ApplyOptions(owner=f"ada@{socket.gethostname()}:1:x", settle=0))
+    # Then it proceeds: a dead holder can never finish, its lease has lapsed
+    assert registry.states[M].aliases["staging"] == 2
