@@ -113,6 +113,11 @@ def append_summary(markdown: str) -> None:
             out.write(redact(markdown.rstrip("\n")) + "\n")
 
 
+def gh_path() -> str:
+    """The GitHub CLI's path; `GitHubError` (exit 12) naming how to get it when missing."""
+    return _gh()
+
+
 def _gh() -> str:
     found = shutil.which("gh")
     if found is None:

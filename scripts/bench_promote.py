@@ -5,7 +5,10 @@ workers, MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: its job workers slow every re
 on this machine; export it as true to see that) on a free 127.0.0.1 port, registers 20 tiny
 models (one logged artifact, 20 registered names), then applies staging and production with the
 gates on and the engine's default concurrency (ML_PROMOTE_WORKERS), and once more to show the
-idempotent no-op. Prints wall time and REST calls per model, counted at the `requests` level
+idempotent no-op. Each apply gets its own `VerdictCache` over one fresh folder, as two
+`mlops promote apply` processes on one machine share `ML_PROMOTE_VERDICT_CACHE`: production's
+apply reuses the verdicts staging's computed (production did not move in between). Prints wall
+time and REST calls per model, counted at the `requests` level
 (every MLflow REST and artifact call goes through it). The lease's settle wait
 (ML_PROMOTE_LEASE_SETTLE, 0.2 s per apply) is included.
 """
@@ -80,14 +83,13 @@ def main() -> None:
     from ml.devservices import start_mlflow_server, stop_mlflow_server
     from ml.promotions.apply import ApplyContext, ApplyOptions, apply_spec
     from ml.promotions.config import PromotionSettings
-    from ml.promotions.gates import load_gates
+    from ml.promotions.gates import VerdictCache, load_gates
     from ml.promotions.reconcile import desired_from
     from ml.promotions.spec import load_spec
     from ml.registry import Registry
 
     settings = PromotionSettings()
     workers = settings.workers
-    options = ApplyOptions(workers=workers, settle=settings.lease_settle)
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # as in the mlflow image
     with tempfile.TemporaryDirectory(prefix="bench-promote-") as tmp:
         base = Path(tmp)
@@ -113,18 +115,26 @@ def main() -> None:
             ctx = ApplyContext.from_env(git_sha_="bench", actor="bench", pr="0")
             registry = Registry(uri)
             requests.Session.request = _counting  # type: ignore[method-assign,assignment]
+            verdicts = base / "verdicts"  # empty: the first apply computes every verdict
             for label in ("first apply", "second apply (no-op)"):
                 CALLS.clear()
                 SECONDS.clear()
                 t0 = time.perf_counter()
+                computed = 0
                 for env in ("staging", "production"):
+                    cache = VerdictCache(verdicts)  # one per process, as the CLI's
+                    options = ApplyOptions(
+                        workers=workers, settle=settings.lease_settle, cache=cache
+                    )
                     apply_spec(registry, desired, env, ctx, gates=gates_file, options=options)
+                    computed += cache.computed
                 wall = time.perf_counter() - t0
                 total = sum(CALLS.values())
                 print(
                     f"{label} ({workers} workers): {MODELS} models x 2 envs in {wall:.2f} s; "
                     f"{total} REST calls "
-                    f"= {total / MODELS:.1f} per model ({total / MODELS / 2:.1f} per model-env)"
+                    f"= {total / MODELS:.1f} per model ({total / MODELS / 2:.1f} per model-env); "
+                    f"{computed} verdicts computed"
                 )
                 for call, count in sorted(CALLS.items()):
                     print(f"    {count:4d}  {SECONDS[call]:6.2f} s  {call}")

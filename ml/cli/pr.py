@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ml.cli.base import console, mlops_command
+from ml.cli.base import console, err_console, mlops_command
 from ml.errors import ConfigError
 
 pr_app = typer.Typer(
@@ -54,15 +54,15 @@ def open_pr(
         ),
     ] = None,
 ) -> None:
-    """Branch, set the version in promotions.yaml, push and open the PR (never merges)."""
+    """Branch, set the version in promotions.yaml, push and open the PR (never merges).
+
+    Checks `gh`, the `origin` remote and a clean checkout first (exit 12, nothing changed); the
+    branch, commit and push it makes are reported on stderr, the PR URL on stdout.
+    """
     import json
 
     from ml import github
-    from ml.promotions.promotion_pr import (
-        open_promotion_pr,
-        open_promotion_pr_in_clone,
-        promotion_branch,
-    )
+    from ml.promotions.promotion_pr import open_promotion_pr, open_promotion_pr_in_clone
     from ml.registry import Registry
     from ml.settings import MLSettings
 
@@ -72,16 +72,23 @@ def open_pr(
     if clone and include:
         raise ConfigError("--include commits files of this checkout: drop --clone")
     if clone:
-        url = open_promotion_pr_in_clone(registry, name, version, clone, file)
+        opened = open_promotion_pr_in_clone(registry, name, version, clone, file)
     else:
-        url = open_promotion_pr(registry, name, version, file, include=include or ())
-    github.write_outputs(pr_url=url)
+        opened = open_promotion_pr(registry, name, version, file, include=include or ())
+    for step in opened.steps:
+        err_console.print(step, markup=False, highlight=False)
+    github.write_outputs(pr_url=opened.url)
     if as_json:
-        branch = promotion_branch(name, version)
-        payload = {"model": name, "version": version, "branch": branch, "url": url}
+        payload = {
+            "model": name,
+            "version": version,
+            "branch": opened.branch,
+            "commit": opened.commit,
+            "url": opened.url,
+        }
         typer.echo(json.dumps(payload, sort_keys=True))
     else:
-        typer.echo(url)
+        typer.echo(opened.url)
 
 
 @pr_app.command("comment")

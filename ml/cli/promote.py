@@ -1,4 +1,5 @@
-"""`mlops promote {validate,plan,apply,status}`, `mlops history` and `mlops rollback`.
+"""`mlops promote {validate,plan,apply,status,unlock}`, `mlops history`, `mlops rollback` and
+`mlops versions`.
 
 Verbs parse options, call `ml.promotions`, print and exit; every verb reads the registry URI
 (`MLFLOW_TRACKING_URI`, default the embedded store under ML_HOME) and `--file` (default
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ml.cli.base import console, err_console, mlops_command
-from ml.errors import GateError
+from ml.errors import GateError, LeaseError
 
 if TYPE_CHECKING:
     from ml.promotions.config import PromotionSettings
@@ -76,6 +77,8 @@ def _settings() -> PromotionSettings:
 @mlops_command
 def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = None) -> None:
     """Check the spec and every gate against the live registry; non-zero exit on any failure."""
+    from dataclasses import replace
+
     from ml.promotions import gates as gate_checks
     from ml.promotions.reconcile import desired_from, observe
     from ml.promotions.spec import load_spec
@@ -86,8 +89,20 @@ def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = No
     desired = desired_from(loaded)
     registry = _registry()
     observed = observe(registry, [d.name for d in desired], settings.workers)
-    verdicts = gate_checks.evaluate(registry, observed, desired, gates_file, settings.workers)
-    results = [r for d in desired for r in verdicts[d.name].results]
+    cache = settings.cache()
+    verdicts = gate_checks.evaluate(
+        registry, observed, desired, gates_file, settings.workers, cache
+    )
+    # an entry pinned apart is judged at both versions (production's is `Desired.version`)
+    apart = [replace(d, version=d.at("staging")) for d in desired if d.at("staging") != d.version]
+    staging = gate_checks.evaluate(registry, observed, apart, gates_file, settings.workers, cache)
+    results = [
+        r
+        for d in desired
+        for v in (verdicts[d.name], staging.get(d.name))
+        if v is not None
+        for r in v.results
+    ]
     where = {d.name: d.where for d in desired}
     from rich.markup import escape
 
@@ -109,6 +124,11 @@ def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = No
     )
 
 
+PLAN_CHANGES_EXIT = 20
+"""`promote plan --detailed-exitcode` exit when the plan is valid and apply would change
+something (0: nothing to change); refusals keep their own codes (5 gates, 7, 8, 16)."""
+
+
 @promote_app.command("plan")
 @mlops_command
 def plan(
@@ -119,19 +139,28 @@ def plan(
     stages: StagesOption = None,
     gates: GatesOption = None,
     with_gates: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--with-gates/--without-gates",
-            help="Evaluate the gates of the models whose alias would move and show their "
-            "verdicts and canary figures (default: with markdown, the PR comment; text and json "
-            "stay a fast registry read, `promote validate` evaluates the gates).",
+            help="Evaluate the gates of every move that changes an alias (default) and show "
+            "their verdicts; --without-gates is a fast registry read whose output says first "
+            "that no gate was evaluated.",
         ),
-    ] = None,
+    ] = True,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help=f"Exit {PLAN_CHANGES_EXIT} when the plan is valid and has changes, 0 when it "
+            "has none (like terraform plan -detailed-exitcode); refusals keep their codes.",
+        ),
+    ] = False,
 ) -> None:
-    """Show, per model and environment, current → desired; non-zero exit when one is refused.
+    """Show, per model and environment, current → desired and the gate verdicts.
 
-    ROLLBACK marks a step back. With gates (the markdown plan by default) a failed gate refuses
-    the move, as apply would.
+    Exit 0: valid; 5: a gate failed (the failing gates are named); 7: refused (missing version,
+    staging first); 8: `rollback: true` to a version production never ran; 16: interrupted.
+    ROLLBACK marks a step back, RE-SYNC a return to the version git last applied.
     """
     from ml.promotions.gates import gated_diff, load_gates
     from ml.promotions.plan import Plan
@@ -141,8 +170,7 @@ def plan(
 
     desired = desired_from(load_spec(file))
     settings = _settings()
-    evaluate = fmt == Format.markdown if with_gates is None else with_gates
-    gates_file = load_gates(gates or settings.gates_file) if evaluate else None
+    gates_file = load_gates(gates or settings.gates_file) if with_gates else None
     registry = _registry()
     observed = observe(registry, [d.name for d in desired], settings.workers)
     actions = gated_diff(
@@ -153,13 +181,19 @@ def plan(
         gates_file,
         stages=settings.stages if stages is None else stages,
         workers=settings.workers,
+        cache=settings.cache(),
     )
     result = Plan(actions, gated=gates_file is not None)
     out = {Format.text: result.text, Format.markdown: result.markdown, Format.json: result.json}
     typer.echo(out[fmt]())
     error = refusal_error(actions)
+    failing = result.failing()
+    if failing and (error is None or isinstance(error, GateError)):
+        raise GateError("gates failed: " + "; ".join(failing) + " (details in the plan above)")
     if error is not None:
         raise error
+    if detailed_exitcode and result.changes:
+        raise typer.Exit(PLAN_CHANGES_EXIT)
 
 
 @promote_app.command("apply")
@@ -209,15 +243,17 @@ def apply(
         workers=workers or settings.workers,
         lease_seconds=settings.lease_seconds,
         settle=settings.lease_settle,
+        cache=settings.cache(),
     )
     ctx = ApplyContext.from_env(git_sha_=sha, actor=actor, pr=pr, run_url=run_url)
     actions = apply_spec(_registry(), desired, env.value, ctx, gates=gates_file, options=options)
     for a in actions:
         if a.writes:
             done = "; ".join(w.detail for w in a.writes if w.detail)
-            console.print(f"{a.model}: {a.env} → v{a.desired}: {done}", highlight=False)
+            kind = " (re-sync: recorded as a repair)" if a.resync else ""
+            console.print(f"{a.model}: {a.env} → v{a.desired}{kind}: {done}", markup=False)
         else:
-            console.print(f"{a.model}: {a.env} v{a.desired}: nothing changed", highlight=False)
+            console.print(f"{a.model}: {a.env} v{a.desired}: nothing changed", markup=False)
     if not any(a.writes for a in actions):
         console.print("nothing changed")
 
@@ -239,21 +275,36 @@ def status(
     from ml.promotions import ENVIRONMENTS
     from ml.promotions.reconcile import desired_from, diff, observe
     from ml.promotions.spec import load_spec
-    from ml.promotions.status import EnvStatus, status_error, status_json
+    from ml.promotions.status import (
+        EnvStatus,
+        lease_rows,
+        status_error,
+        status_json,
+        with_leases,
+    )
 
     desired = desired_from(load_spec(file))
     settings = _settings()
-    observed = observe(_registry(), [d.name for d in desired], settings.workers)
+    names = [d.name for d in desired]
+    observed = observe(_registry(), names, settings.workers)
     envs = (env.value,) if env else ENVIRONMENTS
     actions = diff(desired, observed, envs, stages=settings.stages if stages is None else stages)
-    rows = [EnvStatus.of(a) for a in actions]
+    rows = with_leases([EnvStatus.of(a, file) for a in actions], lease_rows(observed, names))
     if as_json:
         typer.echo(status_json(rows))
     else:
+        from rich.markup import escape
+
         colours = {"in-sync": "green", "pending": "yellow", "interrupted": "magenta"}
         for r in rows:
             colour = colours.get(r.state, "red")
-            console.print(f"[{colour}]{r.state:11}[/] {r.model} {r.message}", highlight=False)
+            fix = f" (fix: {r.fix})" if r.fix else ""
+            console.print(
+                f"[{colour}]{r.state:11}[/] {escape(f'{r.model} {r.message}{fix}')}",
+                highlight=False,
+            )
+            if r.lease:
+                console.print(f"[yellow]{'lease':11}[/] {escape(r.lease)}", highlight=False)
     error = status_error(rows, fail_on_pending=fail_on_pending)
     if error is not None:
         raise error
@@ -273,6 +324,8 @@ def history(
     if as_json:
         typer.echo(events_json(events))
         return
+    from ml.promotions.render import terminal
+
     for e in events:
         move = f"{e.from_version or 'none'} → {e.to_version}"
         flag = " ROLLBACK" if e.rollback else ""
@@ -281,9 +334,22 @@ def history(
         pr = f" PR #{e.pr}" if e.pr else ""
         data = f" | data {e.data}" if e.data else ""
         console.print(
-            f"{e.when} {e.commit} {e.author}{pr}: {move}{flag} — {e.subject}{applied}{data}",
+            terminal(
+                f"{e.when} {e.commit} {e.author}{pr}: {move}{flag} — {e.subject}{applied}{data}"
+            ),
+            markup=False,
             highlight=False,
         )
+        for r in e.repairs:
+            console.print(
+                terminal(
+                    f"    REPAIR {r.get('environment')}: re-synced to v{r.get('version')} at "
+                    f"{r.get('time')} by {r.get('actor')} (the alias had been moved outside git "
+                    f"to v{r.get('previous')})"
+                ),
+                markup=False,
+                highlight=False,
+            )
     if not events:
         err_console.print(f"no history for {model} in {file}")
 
@@ -307,9 +373,74 @@ def rollback(
     from ml.promotions.rollback import commit_rollback, open_pr, write_rollback
 
     result = write_rollback(file, model, _registry().model_state(model), to, reason)
-    console.print(f"{file}: {model} → v{result.to_version} ({result.note})", highlight=False)
+    console.print(f"{file}: {model} → v{result.to_version} ({result.note})", markup=False)
     if commit or pr:
         branch = commit_rollback(file, result)
-        console.print(f"committed on branch {branch}")
+        console.print(f"committed on branch {branch}", markup=False)
         if pr:
-            console.print(open_pr(file, result, branch))
+            console.print(open_pr(file, result, branch), markup=False)
+
+
+@promote_app.command("unlock")
+@mlops_command
+def unlock(
+    env: Annotated[Env, typer.Option("--env", help="Environment whose lease to release.")],
+    file: FileOption = Path("promotions.yaml"),
+    model: Annotated[
+        str | None, typer.Option("--model", help="One model (default: every model in the spec).")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Release a lease whose holder may be alive (it may be mid-write)."
+        ),
+    ] = False,
+) -> None:
+    """Release a lease a failed run left: expired, or held by a process that is gone (exit 11
+    when the holder may be alive; --force overrides)."""
+    from ml.promotions.records import LEASE_TAG, Lease, holder_alive, lease_tag
+    from ml.promotions.spec import load_spec
+
+    names = [model] if model else list(load_spec(file).spec.models)
+    registry = _registry()
+    refused = []
+    released = 0
+    for name in names:
+        tags = registry.model_tags(name)
+        for tag in (lease_tag(env.value), LEASE_TAG):
+            lease = Lease.parse(tags.get(tag))
+            if lease is None:
+                continue
+            gone = not lease.live() or holder_alive(lease.owner) is False
+            if not gone and not force:
+                refused.append(f"{name} ({tag}): held by {lease.holder()}")
+                continue
+            registry.delete_model_tag(name, tag)
+            released += 1
+            console.print(f"released {name} {tag} (was {lease.holder()})", markup=False)
+    if refused:
+        raise LeaseError(
+            "live lease(s), not released: "
+            + "; ".join(refused)
+            + " (hint: wait for the holder, or pass --force if you know it is dead)"
+        )
+    if not released:
+        console.print(f"no lease in {env.value}", markup=False)
+
+
+@mlops_command
+def versions(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every version of a model: aliases, stage, key metrics, data version, when and by whom
+    each environment got it."""
+    from ml.errors import RegistryError
+    from ml.promotions.versions import version_rows, versions_json, versions_text
+
+    registry = _registry()
+    state = registry.model_state(model)
+    if state is None:
+        raise RegistryError(f"{model} is not registered (hint: check the name)")
+    rows = version_rows(registry, state)
+    typer.echo(versions_json(model, rows) if as_json else versions_text(model, rows))

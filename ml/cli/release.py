@@ -33,10 +33,12 @@ def _model() -> str:
     return DeploySettings().model_name
 
 
-def _spec_models(file: Path) -> dict[str, int]:
-    from ml.promotions.spec import load_spec
+def _spec_models(file: Path, env: str = "staging") -> dict[str, int]:
+    """The versions git wants in `env` (a release is built for staging first; an entry pinned
+    apart with `environments:` names each environment's own)."""
+    from ml.promotions.spec import desired_versions, load_spec
 
-    return {name: entry.version for name, entry in load_spec(file).spec.models.items()}
+    return desired_versions(load_spec(file), env)
 
 
 @release_app.command("models")

@@ -1,7 +1,8 @@
 """`apply --env`: execute the reconciler's actions for one environment, then verify them.
 
 Order per model: observe all → evaluate gates for the models whose alias moves → diff; any
-refused action stops everything before a write. Then, under the lease of every model to write,
+refused action stops everything before a write. Then, under the lease of every model to write
+in this environment (`lease.<env>`: the other environment's lane is never blocked),
 observe and diff again (the state may have moved while we waited) and run each action's writes:
 `promotion.<env>.pending` (this apply, its commit and the previous version) BEFORE the alias,
 then the alias, the stage mirror, the version's apply record and `promotion.<env>.version`.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from ml import github
 from ml.errors import ApplyError
-from ml.promotions.gates import GatesFile, Verdict, gated_diff
+from ml.promotions.gates import GatesFile, VerdictCache, gated_diff
 from ml.promotions.reconcile import (
     Action,
     Desired,
@@ -38,6 +39,7 @@ from ml.promotions.records import (
     begin_operation,
     end_operation,
     lease_owner,
+    lease_tag,
     leased,
     now_iso,
     pending_operation,
@@ -89,6 +91,7 @@ class ApplyOptions:
     owner: str | None = None  # lease owner; default `lease_owner()`
     lease_seconds: float = 900
     settle: float = 0.2  # seconds between writing the lease and reading it back
+    cache: VerdictCache | None = None  # verdicts across calls (default: memory, this apply)
 
 
 def decide(
@@ -98,10 +101,10 @@ def decide(
     env: str,
     gates: GatesFile | None,
     options: ApplyOptions,
-    known: dict[tuple[str, int, bool, int | None], Verdict] | None = None,
+    cache: VerdictCache | None = None,
 ) -> list[Action]:
     """Diff for one environment with gate verdicts for the models whose alias moves; raise the
-    refusal (nothing written) when any action is refused. `known`: see `gates.evaluate`."""
+    refusal (nothing written) when any action is refused. `cache`: see `gates.VerdictCache`."""
     actions = gated_diff(
         registry,
         desired,
@@ -111,7 +114,7 @@ def decide(
         stages=options.stages,
         allow_skip_staging=options.allow_skip_staging,
         workers=options.workers,
-        known=known,
+        cache=cache if cache is not None else options.cache,
     )
     error = refusal_error(actions)
     if error is not None:
@@ -131,6 +134,7 @@ def _record(action: Action, ctx: ApplyContext) -> str:
         time=ctx.time,
         rollback=action.rollback,
         allow_skip_staging=action.skip_staging,
+        resync=action.resync,
     )
 
 
@@ -144,8 +148,10 @@ def verify(
     if state is None:
         raise ApplyError(f"{name} vanished during apply")
     problems = []
-    lease = Lease.parse(state.tags.get(LEASE_TAG))
-    if lease is None or lease.owner != owner:
+    # this environment's lease, or the model-wide one an older writer (a deploy) takes
+    lease = Lease.parse(state.tags.get(lease_tag(env)))
+    wide = Lease.parse(state.tags.get(LEASE_TAG))
+    if (lease is None or lease.owner != owner) and (wide is None or wide.owner != owner):
         problems.append(f"the lease is now {lease.holder() if lease else 'gone'}")
     op = pending_operation(state.tags, env)
     if op is None or op.git_sha != ctx.git_sha or op.version != v:
@@ -154,7 +160,7 @@ def verify(
     if info is None or record_tag(env, ctx.git_sha) not in info.tags:
         problems.append(f"the apply record {record_tag(env, ctx.git_sha)} is missing")
     tags = {k: val for k, val in state.tags.items() if k != pending_tag(env)}
-    desired = Desired(name, v, action.waiver)
+    desired = Desired(name, v, action.waiver, pins=((env, v),))
     again = diff(
         [desired],
         Observed({name: replace(state, tags=tags)}),
@@ -225,9 +231,9 @@ def apply_spec(
     options = options or ApplyOptions()
     owner = options.owner or lease_owner()
     names = [d.name for d in desired]
-    known: dict[tuple[str, int, bool, int | None], Verdict] = {}  # the second look reuses them
+    cache = options.cache or VerdictCache()  # the second look under the lease reuses verdicts
     actions = decide(
-        registry, desired, observe(registry, names, options.workers), env, gates, options, known
+        registry, desired, observe(registry, names, options.workers), env, gates, options, cache
     )
     todo = [d for d, a in zip(desired, actions, strict=True) if a.writes]
     if not todo:
@@ -239,9 +245,10 @@ def apply_spec(
         run_url=ctx.run_url,
         seconds=options.lease_seconds,
         settle=options.settle,
+        env=env,
     ):
         fresh = observe(registry, [d.name for d in todo], options.workers)
-        now = decide(registry, todo, fresh, env, gates, options, known)
+        now = decide(registry, todo, fresh, env, gates, options, cache)
         writing = [a for a in now if a.writes]
 
         def run(action: Action) -> None:

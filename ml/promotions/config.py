@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from ml.promotions.gates import VerdictCache
 
 
 class PromotionSettings(BaseSettings):
@@ -23,10 +27,27 @@ class PromotionSettings(BaseSettings):
         default=4, ge=1, le=32, description="Models read and applied concurrently."
     )
     lease_seconds: float = Field(
-        default=900, gt=0, description="How long an apply's lease lives if never released."
+        default=900,
+        gt=0,
+        description="How long an apply's lease (per model and environment) lives if never "
+        "released: a dead holder blocks its own environment at most this long (or until "
+        "`mlops promote unlock`). It covers an apply's bounded waits: gates (canary), writes "
+        "and verification take minutes at most.",
     )
     lease_settle: float = Field(
         default=0.2,
         ge=0,
         description="Seconds between writing the lease and reading it back (see records).",
     )
+    verdict_cache: Path | None = Field(
+        default=Path(".mlops/verdicts"),
+        description="Folder where gate verdicts persist across validate, plan and apply "
+        "(keyed by candidate, production, gates and replay data); empty: memory only.",
+    )
+
+    def cache(self) -> VerdictCache:
+        """The verdict cache these settings name."""
+        from ml.promotions.gates import VerdictCache
+
+        folder = self.verdict_cache
+        return VerdictCache(folder if folder is not None and str(folder) not in ("", ".") else None)

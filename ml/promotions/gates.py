@@ -16,22 +16,52 @@ production" is the wrong question; the waived results still show, figures and al
 The integrity gates, the tags, the contract, the loadability and the absolute floors stay (an
 old version below today's floor is not a safe place to roll back to, and lowering a floor is
 itself a reviewed change to `config/gates.yaml`).
+
+A re-sync (the alias moved outside git, apply puts back the version git last applied) is not a
+promotion: the gates in `COMPARES_WITH_PRODUCTION` do not apply (the "production" they would
+compare with is the hand-moved version) and show as RE-SYNC with the reason; the integrity gates
+still run. `soak` is production's own gate: the version must have been verified in staging at
+least that long ago (the staging apply record's time).
+
+A verdict is computed once: `VerdictCache` keys it by what it depends on (the candidate and its
+run, the production version and its run, the model's effective gates, the replay data, the
+rollback and re-sync flags) and keeps it in memory and on disk (`ML_PROMOTE_VERDICT_CACHE`), so
+validate, plan, apply staging and apply production score each pair once. `soak` depends on the
+clock and is never cached; a failure that may be transient (a load or a read that failed) is not
+written to disk.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ml.errors import ConfigError, ContractError, DataError, RegistryError, SpecError
 from ml.governance.fairness import GovernanceGates
-from ml.promotions.records import is_rollback
+from ml.promotions.records import (
+    first_verified,
+    has_record,
+    is_rollback,
+    pending_operation,
+)
 from ml.promotions.spec import line_of, load_yaml, plain
 
 if TYPE_CHECKING:
@@ -44,6 +74,12 @@ LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
 WAIVED_ON_ROLLBACK = frozenset({"regression", "canary"})
 """Gate names an explicit `rollback: true` waives (shown as WAIVED with their figures): the ones
 that compare the candidate with the production version the rollback is undoing."""
+COMPARES_WITH_PRODUCTION = frozenset({"regression", "canary"})
+"""Gates that judge a candidate against production: not applicable to a re-sync (shown as
+RE-SYNC); `signature` then checks only that the version's contract fits its own signature."""
+_CACHEABLE_FAILURES = frozenset({"tag", "floor", "ceiling", "regression", "rollback-marker"})
+"""Failures that are facts about the versions (a canary failure with figures is one too); any
+other failure may be transient (a download that failed) and is never written to disk."""
 RUN_GATES = ("tag", "floor", "ceiling")
 """Gates that judge a training run on its own records (tags, logged metrics), so they can run
 before the run is registered (`check_run`); the others need a version (flavor, signature,
@@ -99,6 +135,23 @@ class ModelGates(BaseModel):
     servable_flavors: tuple[str, ...] | None = None
     canary: CanaryGates | None = None
     governance: GovernanceGates | None = None  # ml/governance/gates.py
+    soak: str | None = Field(
+        default=None,
+        description="Minimum time a version runs verified in staging before production takes "
+        "it (24h, 90m, 7d); checked against the staging apply record.",
+    )
+
+    @field_validator("soak")
+    @classmethod
+    def _soak_is_duration(cls, soak: str | None) -> str | None:
+        if soak is not None:
+            from ml.monitoring.logs import parse_duration
+
+            try:
+                parse_duration(soak)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return soak
 
 
 class GatesFile(BaseModel):
@@ -151,10 +204,14 @@ class GateResult:
     waived: bool = False
     figures: Mapping[str, Any] | None = field(default=None, compare=False)
     """The numbers behind it, for the plan comment and JSON (the canary's)."""
+    resync: bool = False
+    """Not applicable: the move is a re-sync (see `COMPARES_WITH_PRODUCTION`)."""
 
     @property
     def label(self) -> str:
-        """PASS / FAIL / WAIVED."""
+        """PASS / FAIL / WAIVED / RE-SYNC."""
+        if self.resync:
+            return "RE-SYNC"
         if self.waived:
             return "WAIVED"
         return "PASS" if self.passed else "FAIL"
@@ -198,10 +255,14 @@ class GateInput:
     config: ModelGates
     rollback: bool
     cache: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False, repr=False)
+    resync: bool = False
 
     @property
     def production(self) -> VersionInfo | None:
-        """The version production serves, when it is another one."""
+        """The version production serves, when it is another one (None for a re-sync: the alias
+        names a version moved there outside git, nothing to judge the candidate against)."""
+        if self.resync:
+            return None
         prod = self.state.holder("production")
         return prod if prod is not None and prod.version != self.info.version else None
 
@@ -423,10 +484,11 @@ def _signature(g: GateInput) -> Iterable[tuple[str, bool, str]]:
         yield "signature", False, f"no usable contract: {exc}"
         return
     if prod is None:
+        aside = "; not compared with production: re-sync" if g.resync else ""
         yield (
             "signature",
             True,
-            f"its {source} contract ({len(mine.features)} features) fits its signature",
+            f"its {source} contract ({len(mine.features)} features) fits its signature{aside}",
         )
         return
     hint = " (hint: set allow_schema_change: true in the gates file by PR)"
@@ -549,6 +611,24 @@ def _waive(result: GateResult, rollback: bool) -> GateResult:
     return result
 
 
+def _not_applicable(g: GateInput, family: str) -> GateResult | None:
+    """The RE-SYNC result standing for a gate that compares with production, when configured."""
+    if family == "regression" and not g.config.max_regression:
+        return None
+    if family == "canary" and (g.config.canary is None or not g.config.canary.enabled):
+        return None
+    holder = g.state.holder("production")
+    moved = f"v{holder.version}" if holder is not None else "no version"
+    return GateResult(
+        g.info.name,
+        family,
+        True,
+        f"not applicable: re-sync to v{g.info.version}, the version git last applied (the alias "
+        f"names {moved}, moved outside git); nothing to compare the candidate with",
+        resync=True,
+    )
+
+
 def check_version(
     registry: Registry,
     state: ModelState | None,
@@ -557,8 +637,11 @@ def check_version(
     config: ModelGates,
     *,
     rollback: bool,
+    resync: bool = False,
 ) -> Verdict:
-    """Every gate for one model's desired version; integrity failures stop before metrics."""
+    """Every gate for one model's desired version; integrity failures stop before metrics.
+
+    `resync`: the gates in `COMPARES_WITH_PRODUCTION` show as RE-SYNC instead of running."""
     results: list[GateResult] = []
     info = state.versions.get(version) if state else None
     if state is None:
@@ -587,8 +670,13 @@ def check_version(
         ready = info.status == "READY"
         results.append(GateResult(name, "ready", ready, f"status {info.status} (need READY)"))
         if ready:
-            g = GateInput(registry, info, state, config, rollback)
-            for check in GATES.values():
+            g = GateInput(registry, info, state, config, rollback, resync=resync)
+            for family, check in GATES.items():
+                if resync and family in COMPARES_WITH_PRODUCTION:
+                    shown = _not_applicable(g, family)
+                    if shown is not None:
+                        results.append(shown)
+                    continue
                 for outcome in check(g):
                     gate_name, passed, detail = outcome[:3]
                     figures = outcome[3] if len(outcome) > 3 else None
@@ -617,32 +705,232 @@ def check_run(registry: Registry, name: str, run_id: str, config: ModelGates) ->
     return Verdict(name, 0, tuple(results))
 
 
+def soak_result(
+    state: ModelState | None, name: str, version: int, config: ModelGates, *, rollback: bool
+) -> GateResult | None:
+    """Production's `soak` gate: the version was verified in staging at least `soak` ago.
+
+    None when no soak is configured. An explicit rollback (break-glass) waives it; it depends
+    on the clock, so it is never cached.
+    """
+    if config.soak is None or state is None or version not in state.versions:
+        return None
+    from ml.monitoring.logs import parse_duration
+
+    need = parse_duration(config.soak)
+    info = state.versions[version]
+    since = first_verified(info, "staging", pending_operation(state.tags, "staging"))
+    if since is None:
+        result = GateResult(
+            name,
+            "soak",
+            False,
+            f"v{version} was never verified in staging; production needs {config.soak} there "
+            "(hint: apply --env staging and wait, or lower `soak` by PR)",
+        )
+    else:
+        soaked = (datetime.now(UTC) - since).total_seconds()
+        result = GateResult(
+            name,
+            "soak",
+            soaked >= need,
+            f"verified in staging at {since:%Y-%m-%dT%H:%M:%SZ}: {soaked / 3600:.1f} h of the "
+            f"{config.soak} soak"
+            + ("" if soaked >= need else " (hint: wait, or lower `soak` by PR)"),
+        )
+    if rollback and not result.passed:
+        return replace(
+            result, passed=True, waived=True, detail=result.detail + " [waived: rollback]"
+        )
+    return result
+
+
+def _fingerprint(path: Path) -> str:
+    """Size and mtime of a file, or of every file under a folder (cheap; content changes that
+    keep both are caught by the data checksum the holdout is keyed by)."""
+    if path.is_file():
+        st = path.stat()
+        return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    if path.is_dir():
+        return "|".join(_fingerprint(p) for p in sorted(path.rglob("*")) if p.is_file())
+    return f"{path}:missing"
+
+
+def replay_key(config: ModelGates) -> str | None:
+    """What the canary's replay data is, as a cache key part; None when it cannot be told
+    cheaply (an s3:// prefix, a time window), so the verdict is not kept across processes."""
+    canary = config.canary
+    if canary is None or not canary.enabled:
+        return "no-canary"
+    if canary.replay == "holdout":
+        from ml.settings import MLSettings
+
+        settings = MLSettings()
+        train = Path(settings.train_config)
+        digest = hashlib.sha256(train.read_bytes()).hexdigest() if train.is_file() else "none"
+        return f"holdout:{settings.data_source}:{settings.data_sha256}:{digest}"
+    if canary.window or not canary.logs or "://" in canary.logs:
+        return None
+    return "logs:" + hashlib.sha256(_fingerprint(Path(canary.logs)).encode()).hexdigest()
+
+
+def _verdict_json(verdict: Verdict) -> str:
+    return json.dumps(
+        {
+            "model": verdict.model,
+            "version": verdict.version,
+            "results": [
+                {**asdict(r), "figures": dict(r.figures) if r.figures else None}
+                for r in verdict.results
+            ],
+        },
+        default=float,
+        sort_keys=True,
+    )
+
+
+def _verdict_from(raw: str) -> Verdict | None:
+    try:
+        data = json.loads(raw)
+        results = tuple(GateResult(**r) for r in data["results"])
+        return Verdict(str(data["model"]), int(data["version"]), results)
+    except (ValueError, KeyError, TypeError):
+        return None  # an unreadable entry is a miss
+
+
+def _durable(verdict: Verdict) -> bool:
+    """True when every failure is a fact about the versions (see `_CACHEABLE_FAILURES`)."""
+    return all(
+        r.family in _CACHEABLE_FAILURES or (r.family == "canary" and r.figures)
+        for r in verdict.failures
+    )
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class VerdictCache:
+    """Verdicts by what they depend on, in memory and (with `directory`) on disk.
+
+    The key: model, candidate version and run, production version and run, rollback and
+    re-sync flags, the model's effective gates and the replay data (`replay_key`). A key whose
+    replay data cannot be told cheaply is kept in memory only.
+    """
+
+    def __init__(self, directory: Path | None = None) -> None:
+        """`directory`: where verdicts persist across processes (None: memory only)."""
+        self.directory = directory
+        self.memory: dict[str, Verdict] = {}
+        self.computed = 0  # verdicts evaluated (not found), for tests and the benchmark
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(
+        state: ModelState | None,
+        name: str,
+        version: int,
+        config: ModelGates,
+        *,
+        rollback: bool,
+        resync: bool,
+    ) -> tuple[str, bool]:
+        """(key, durable): `durable` when the key names everything the verdict reads."""
+        info = state.versions.get(version) if state else None
+        holder = None if resync or state is None else state.holder("production")
+        replay = replay_key(config)
+        parts = {
+            "model": name,
+            "version": version,
+            "run": info.run_id if info else None,
+            "status": info.status if info else None,
+            # the version's own tags (required_tags); apply records change nothing a gate reads
+            # except "was it ever production" (the rollback marker)
+            "tags": sorted(kv for kv in info.tags.items() if not kv[0].startswith("promotion."))
+            if info
+            else None,
+            "ran_in_production": has_record(info, "production") if info else None,
+            "production": [holder.version, holder.run_id] if holder else None,
+            "rollback": rollback,
+            "resync": resync,
+            "gates": config.model_dump(mode="json", exclude={"soak"}),
+            "replay": replay,
+            # the governance gates read this reviewed file: a changed file is a new verdict
+            "governance": _file_digest(config.governance.file) if config.governance else None,
+        }
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest(), replay is not None
+
+    def get_or_compute(self, key: str, durable: bool, compute: Callable[[], Verdict]) -> Verdict:
+        """The cached verdict for `key`, or `compute()` it once and keep it."""
+        with self._lock:
+            if key in self.memory:
+                return self.memory[key]
+        path = self.directory / f"{key}.json" if self.directory and durable else None
+        if path is not None and path.is_file():
+            found = _verdict_from(path.read_text(encoding="utf-8"))
+            if found is not None:
+                with self._lock:
+                    self.memory[key] = found
+                return found
+        verdict = compute()
+        with self._lock:
+            self.memory[key] = verdict
+            self.computed += 1
+        if path is not None and _durable(verdict):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(_verdict_json(verdict), encoding="utf-8")
+                tmp.replace(path)
+            except OSError:
+                pass  # a cache that cannot be written only costs time
+        return verdict
+
+
 def evaluate(
     registry: Registry,
     observed: Observed,
     desired: Iterable[Desired],
     gates: GatesFile,
     workers: int = 4,
-    known: dict[tuple[str, int, bool, int | None], Verdict] | None = None,
+    cache: VerdictCache | None = None,
+    *,
+    env: str | None = None,
+    resync: frozenset[str] = frozenset(),
 ) -> dict[str, Verdict]:
     """One verdict per desired model, models concurrently (each gate read is a round trip).
 
-    `known` keeps verdicts across calls: a verdict depends on the version, the rollback flag
-    and the production version it is compared with, so apply's second look under the lease
-    reuses the first one's loads and canary unless production moved in between.
+    `env`: the environment the versions move in (`Desired.at(env)`; production adds its `soak`
+    gate); None judges `Desired.version` without soak (validate). `resync`: models whose move is
+    a re-sync. `cache` keeps verdicts across calls and processes (see `VerdictCache`).
     """
     wanted = list(desired)
-    seen = {} if known is None else known
+    cache = cache if cache is not None else VerdictCache()
 
     def one(d: Desired) -> Verdict:
         state = observed.state(d.name)
-        holder = state.holder("production") if state else None
-        key = (d.name, d.version, d.rollback, holder.version if holder else None)
-        if key not in seen:
-            seen[key] = check_version(
-                registry, state, d.name, d.version, gates.for_model(d.name), rollback=d.rollback
-            )
-        return seen[key]
+        version = d.at(env) if env else d.version
+        config = gates.for_model(d.name)
+        again = d.name in resync
+        key, durable = VerdictCache.key(
+            state, d.name, version, config, rollback=d.rollback, resync=again
+        )
+        verdict = cache.get_or_compute(
+            key,
+            durable,
+            lambda: check_version(
+                registry, state, d.name, version, config, rollback=d.rollback, resync=again
+            ),
+        )
+        if env == "production" and not again:
+            soak = soak_result(state, d.name, version, config, rollback=d.rollback)
+            if soak is not None:
+                verdict = replace(verdict, results=(*verdict.results, soak))
+        return verdict
 
     if workers <= 1 or len(wanted) <= 1:
         return {d.name: one(d) for d in wanted}
@@ -660,15 +948,16 @@ def gated_diff(
     stages: bool,
     allow_skip_staging: bool = False,
     workers: int = 4,
-    known: dict[tuple[str, int, bool, int | None], Verdict] | None = None,
+    cache: VerdictCache | None = None,
 ) -> list[Action]:
-    """The reconciler's diff with gate verdicts for the models whose alias would move: diff,
-    evaluate those models once, diff again. Apply decides with it and plan renders it, so both
-    show the same verdicts. `gates=None` is the plain diff (nothing evaluated); `known` as in
-    `evaluate`."""
+    """The reconciler's diff with gate verdicts for the moves that change an alias: diff,
+    evaluate those (model, environment) pairs once, diff again. Apply decides with it and plan
+    renders it, so both show the same verdicts. `gates=None` is the plain diff (nothing
+    evaluated); `cache` as in `evaluate` (a version judged for staging is not judged again for
+    production unless production moved)."""
     from ml.promotions.reconcile import diff
 
-    def run(verdicts: Mapping[str, Verdict] | None) -> list[Action]:
+    def run(verdicts: Mapping[tuple[str, str], Verdict] | None) -> list[Action]:
         return diff(
             desired,
             observed,
@@ -679,11 +968,20 @@ def gated_diff(
         )
 
     actions = run(None)
-    moving = {a.model for a in actions if a.moves_alias}
-    movers = [d for d in desired if d.name in moving]
-    if gates is None or not movers:
+    if gates is None or not any(a.moves_alias for a in actions):
         return actions
-    return run(evaluate(registry, observed, movers, gates, workers, known))
+    cache = cache if cache is not None else VerdictCache()
+    verdicts: dict[tuple[str, str], Verdict] = {}
+    for env in envs:
+        moving = [a for a in actions if a.env == env and a.moves_alias]
+        if not moving:
+            continue
+        names = {a.model for a in moving}
+        resync = frozenset(a.model for a in moving if a.resync)
+        movers = [d for d in desired if d.name in names]
+        found = evaluate(registry, observed, movers, gates, workers, cache, env=env, resync=resync)
+        verdicts.update({(name, env): v for name, v in found.items()})
+    return run(verdicts)
 
 
 # The governance gates register themselves here, after `canary` (protected-inputs, fairness).

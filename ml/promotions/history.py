@@ -3,7 +3,10 @@
 Each commit that changed `promotions.yaml` (`git log --follow`) gives when, who and from → to in
 git; the version's apply records (`ml.promotions.records`) give when it reached staging/production,
 by whom and from which PR/run. A record belongs to the change in effect at the commit it applied:
-CD applies the merge commit, while git log shows the commit that changed the file.
+CD applies the merge commit, while git log shows the commit that changed the file. A re-sync
+(apply restoring git's version after the alias was moved outside git) is listed under its change
+as a repair, never as a promotion. The timeline follows production's version (`version:`, or
+`environments.production`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class Event:
     staging: dict[str, Any] | None
     production: dict[str, Any] | None
     data: str | None = None  # the version's DVC data: "md5 <12> <path>" (ml.lineage tags)
+    repairs: tuple[dict[str, Any], ...] = ()
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -56,6 +60,15 @@ def _entry_at(repo: Path, commit: str, path: str, model: str) -> dict[str, Any] 
     except Exception:  # an unparsable revision is shown as unknown, not fatal
         return None
     return entry if isinstance(entry, dict) else None
+
+
+def entry_version(entry: dict[str, Any] | None, env: str = "production") -> int | None:
+    """The version an entry of any revision names for `env` (either form), or None."""
+    if not entry:
+        return None
+    pins = entry.get("environments")
+    value = pins.get(env) if isinstance(pins, dict) else entry.get("version")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _locate(spec_path: Path) -> tuple[Path, str]:
@@ -138,6 +151,8 @@ def _applies(matcher: _Matcher, state: ModelState | None, env: str) -> dict[int,
     found: dict[int, list[tuple[bool, str, dict[str, Any]]]] = {}
     for info in state.versions.values() if state else []:
         for record in records(info, env):
+            if record.get("resync"):
+                continue  # a repair, listed apart
             match = matcher.event_of(record, info.version)
             if match is not None:
                 index, by_commit = match
@@ -145,6 +160,21 @@ def _applies(matcher: _Matcher, state: ModelState | None, env: str) -> dict[int,
                     (not by_commit, str(record.get("time", "")), record)
                 )
     return {index: min(matches, key=lambda m: m[:2])[2] for index, matches in found.items()}
+
+
+def _repairs(matcher: _Matcher, state: ModelState | None) -> dict[int, list[dict[str, Any]]]:
+    """Event index → the re-sync records (repairs) made while that change was in force."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for info in state.versions.values() if state else []:
+        for env in ("staging", "production"):
+            for record in records(info, env):
+                if not record.get("resync"):
+                    continue
+                match = matcher.event_of(record, info.version)
+                index = match[0] if match else len(matcher.events) - 1
+                if index >= 0:
+                    out.setdefault(index, []).append(record)
+    return {i: sorted(r, key=lambda x: str(x.get("time", ""))) for i, r in out.items()}
 
 
 def history(spec_path: Path, model: str, state: ModelState | None) -> list[Event]:
@@ -155,8 +185,7 @@ def history(spec_path: Path, model: str, state: ModelState | None) -> list[Event
     previous: int | None = None
     peak: int | None = None
     for sha, when, author, subject, entry in _log(repo, rel, model):
-        version = entry.get("version") if entry else None
-        version = version if isinstance(version, int) else None
+        version = entry_version(entry)
         if version == previous:
             if events:
                 in_effect[sha] = len(events) - 1
@@ -188,6 +217,7 @@ def history(spec_path: Path, model: str, state: ModelState | None) -> list[Event
     matcher = _Matcher(repo, rel, events, in_effect)
     staging = _applies(matcher, state, "staging")
     production = _applies(matcher, state, "production")
+    repairs = _repairs(matcher, state)
     return [
         replace(
             event,
@@ -195,6 +225,7 @@ def history(spec_path: Path, model: str, state: ModelState | None) -> list[Event
             production=production.get(i),
             pr=(production.get(i) or {}).get("pr") or event.pr,
             data=_data_version(state, event.to_version),
+            repairs=tuple(repairs.get(i, ())),
         )
         for i, event in enumerate(events)
     ]

@@ -3,11 +3,14 @@
 A ROLLBACK is a move to a version older than production, or once production; `rollback: true`
 in the spec also says the gates that compare with production are waived (shown as WAIVED). A
 REPAIR keeps the alias and fixes what an interrupted apply or an out-of-band edit left (stage
-mirror, records). Refused actions are shown with their reason; the CLI then exits non-zero.
+mirror, records); a RE-SYNC puts back the version git last applied after the alias was moved
+outside git (the gates that compare with production show as RE-SYNC). Refused actions are shown
+with their reason; the CLI then exits non-zero with the failing gates named.
 
-When the gates were evaluated (`gates.gated_diff`: the models whose alias would move), every
-action carries its model's `Verdict`; the plan shows it once per model, with the canary's figures
-(a table in markdown, one line in text, the numbers in JSON).
+When the gates were evaluated (`gates.gated_diff`: the moves that change an alias), every such
+action carries its `Verdict`; the plan shows each once, with the canary's figures (a table in
+markdown, one line in text, the numbers in JSON). When they were not, every format says so
+first. Notes are the PR author's free text: shown escaped (`render`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ml.promotions import render
 from ml.promotions.gates import WAIVED_ON_ROLLBACK, GateResult, Verdict
 from ml.promotions.reconcile import Action, Kind, Refusal, Step
 
 _WAIVED = ", ".join(sorted(WAIVED_ON_ROLLBACK))
 _WAIVER = f"rollback: true — {_WAIVED} gates waived, shown; integrity gates apply"
+NOT_EVALUATED = (
+    "Gates NOT evaluated (--without-gates): verdicts unknown; run `mlops promote plan` without "
+    "--without-gates, or `mlops promote validate`, to evaluate them."
+)
 
 
 def _cell(text: str | None) -> str:
@@ -88,18 +96,48 @@ class Plan:
     gated: bool = False  # the gates were evaluated (`gated_diff` with a gates file)
 
     def verdicts(self) -> dict[str, Verdict]:
-        """The gate verdict of each model that has one, in spec order (one per model)."""
+        """The gate verdict of each model that has one, in spec order (one per model: the
+        first environment's; `judged` has each environment's)."""
         out: dict[str, Verdict] = {}
         for a in self.actions:
             if a.gates is not None and a.model not in out:
                 out[a.model] = a.gates
         return out
 
+    def judged(self) -> list[tuple[str, list[str], Verdict]]:
+        """(model, environments, verdict): one entry per distinct verdict, in spec order (a
+        version judged alike for staging and production shows once)."""
+        out: list[tuple[str, list[str], Verdict]] = []
+        for a in self.actions:
+            if a.gates is None:
+                continue
+            same = next((e for e in out if e[0] == a.model and e[2] == a.gates), None)
+            if same is not None:
+                same[1].append(a.env)
+            else:
+                out.append((a.model, [a.env], a.gates))
+        return out
+
+    def failing(self) -> list[str]:
+        """`model vN (env): gate, gate` for every verdict with a failed gate."""
+        return [
+            f"{model} v{v.version} ({', '.join(envs)}): " + ", ".join(r.gate for r in v.failures)
+            for model, envs, v in self.judged()
+            if not v.passed
+        ]
+
+    @property
+    def changes(self) -> bool:
+        """True when applying would write anything."""
+        return any(a.writes for a in self.actions)
+
     @staticmethod
     def arrow(a: Action) -> str:
         """`3 → 4`, `none → 1`, `4 (no change)`, `4 (repair: ...)` or `4 REFUSED: why`."""
         if a.kind == Kind.REFUSED:
             return f"{a.desired} REFUSED: {_refusal(a)}"
+        if a.kind == Kind.RESYNC:
+            return f"{'none' if a.current is None else a.current} → {a.desired} (RE-SYNC)"
         if a.moves_alias:
             return f"{'none' if a.current is None else a.current} → {a.desired}"
         if a.kind == Kind.REPAIR:
@@ -108,7 +146,7 @@ class Plan:
 
     def text(self) -> str:
         """One line per model: `credit-risk: staging 3 → 4, production 3 → 4 after approval`."""
-        lines = []
+        lines = [] if self.gated else [NOT_EVALUATED]
         for model in dict.fromkeys(a.model for a in self.actions):
             mine = [a for a in self.actions if a.model == model]
             parts = []
@@ -123,13 +161,12 @@ class Plan:
             if any(a.waiver for a in mine):
                 line += f" ({_WAIVER})"
             if mine[0].note:
-                line += f"  # {_cell(mine[0].note)}"
+                line += f"  # {render.terminal(mine[0].note)}"
             lines.append(line)
-            verdict = self.verdicts().get(model)
-            if verdict is not None:
-                lines.append(f"  v{verdict.version}: {_summary(verdict)}")
+            for _, envs, verdict in (j for j in self.judged() if j[0] == model):
+                lines.append(f"  v{verdict.version} ({', '.join(envs)}): {_summary(verdict)}")
                 for r in verdict.results:
-                    if not r.passed or r.waived:
+                    if not r.passed or r.waived or r.resync:
                         lines.append(f"    {r.label} {r.gate}: {r.detail}")
                 figures = _canary(verdict)
                 if figures:
@@ -138,9 +175,13 @@ class Plan:
 
     def markdown(self) -> str:
         """A table for the PR comment and the job summary."""
-        out = [
-            "### Promotion plan",
-            "",
+        out = ["### Promotion plan", ""]
+        if not self.gated:
+            out += [f"**{NOT_EVALUATED}**", ""]
+        failing = self.failing()
+        if failing:
+            out += ["**Gates FAILED** (apply refuses these moves): " + "; ".join(failing), ""]
+        out += [
             "| model | environment | current | desired | action | note |",
             "|---|---|---|---|---|---|",
         ]
@@ -153,6 +194,8 @@ class Plan:
                 action = "promote"
             elif a.kind == Kind.REPAIR:
                 action = f"repair: {_repairs(a)}"
+            elif a.kind == Kind.RESYNC:
+                action = "**RE-SYNC** (alias moved outside git; back to the version last applied)"
             else:
                 action = "no change"
             if a.writes and a.env == "production":
@@ -160,15 +203,17 @@ class Plan:
             current = "—" if a.current is None else str(a.current)
             out.append(
                 f"| {a.model} | {a.env} | {current} | {a.desired} | {_cell(action)} "
-                f"| {_cell(a.note)} |"
+                f"| {render.markdown(a.note)} |"
             )
-        if not self.gated and any(a.moves_alias for a in self.actions):
-            out += ["", "_Gates not evaluated in this plan: `mlops promote validate` does._"]
-        for model, verdict in self.verdicts().items():
-            out += ["", f"#### {model} v{verdict.version}: {_summary(verdict)}", ""]
+        for model, envs, verdict in self.judged():
+            out += [
+                "",
+                f"#### {model} v{verdict.version} ({', '.join(envs)}): {_summary(verdict)}",
+                "",
+            ]
             out += ["| gate | result | detail |", "|---|---|---|"]
             for r in verdict.results:
-                label = r.label if r.passed and not r.waived else f"**{r.label}**"
+                label = r.label if r.passed and not (r.waived or r.resync) else f"**{r.label}**"
                 out.append(f"| {_cell(r.gate)} | {label} | {_cell(r.detail)} |")
             figures = _canary(verdict)
             if figures:
@@ -204,6 +249,7 @@ class Plan:
                 "desired": a.desired,
                 "changes": bool(a.writes),
                 "rollback": a.kind == Kind.ROLLBACK,
+                "resync": a.kind == Kind.RESYNC,
                 "waiver": a.waiver,
                 "note": a.note,
                 "writes": [w.detail for w in a.writes],
@@ -219,4 +265,23 @@ class Plan:
             }
             for model, v in self.verdicts().items()
         }
-        return json.dumps({"steps": steps, "gates": gates}, indent=2)
+        by_env = [
+            {
+                "model": model,
+                "environments": envs,
+                "version": v.version,
+                "passed": v.passed,
+                "results": [_result_json(r) for r in v.results],
+            }
+            for model, envs, v in self.judged()
+        ]
+        return json.dumps(
+            {
+                "gates_evaluated": self.gated,
+                "failing": self.failing(),
+                "steps": steps,
+                "gates": gates,
+                "verdicts": by_env,
+            },
+            indent=2,
+        )

@@ -6,12 +6,17 @@ never merges: CI, the model approvers (CODEOWNERS) and CD do the rest. `open_pro
 does the same in a fresh clone of the remote's default branch, for a long-lived checkout (an
 Airflow worker) that must stay on its branch. `compare` puts the
 candidate's holdout metrics next to production's; `mlops evaluate --report` prints the same table.
+
+No side effect before the preconditions hold (`preflight`): `gh` installed, an `origin` remote,
+and (in the current checkout) no uncommitted change to tracked files and no local branch of that
+name. What it does make (a branch, a commit, a push) is reported in `PrOpened`, and the current
+checkout is switched back to the branch it was on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml import github
@@ -98,6 +103,75 @@ def promotion_branch(model: str, version: int) -> str:
     return f"promote/{model}-v{version}"
 
 
+@dataclass(frozen=True)
+class PrOpened:
+    """What `pr open` did: the PR, and every branch, commit and push it made."""
+
+    url: str
+    branch: str
+    commit: str | None
+    steps: tuple[str, ...] = field(default=())
+
+
+def preflight(repo: Path, branch: str, *, checkout: bool, include: Sequence[Path] = ()) -> None:
+    """Raise `GitHubError` (exit 12) before any side effect when the PR cannot be opened.
+
+    `checkout`: the current checkout is edited (not a fresh clone), so its tracked files must be
+    clean (but for the `include` paths, which the PR commits) and the branch must not exist
+    locally.
+    """
+    github.gh_path()
+    remotes = github.git("remote", cwd=repo).split()
+    if "origin" not in remotes:
+        raise GitHubError(
+            f"{repo}: no `origin` remote to push the branch to (hint: `git remote add origin "
+            "URL`, or pass --clone URL)"
+        )
+    if not checkout:
+        return
+    allowed = [p.resolve() for p in include]
+    status = github.git("status", "--porcelain", "--untracked-files=no", cwd=repo)
+    dirty = [
+        line[3:]
+        for line in status.splitlines()
+        if line.strip() and not any((repo / line[3:]).resolve().is_relative_to(a) for a in allowed)
+    ]
+    if dirty:
+        files = ", ".join(dirty[:5])
+        raise GitHubError(
+            f"{repo}: uncommitted changes ({files}); nothing was changed (hint: commit or stash "
+            "them, or pass --clone origin to work in a fresh clone)"
+        )
+    if not github.in_actions():  # Actions commits as the bot (`commit_on_branch`)
+        try:
+            github.git("var", "GIT_COMMITTER_IDENT", cwd=repo)
+        except GitHubError:
+            raise GitHubError(
+                "git has no identity to commit with; nothing was changed (hint: git config "
+                "user.name / user.email)"
+            ) from None
+    exists = github.git("branch", "--list", branch, cwd=repo)
+    if exists.strip():
+        raise GitHubError(
+            f"{repo}: branch {branch} exists already; nothing was changed (hint: delete it with "
+            f"`git branch -D {branch}` or promote another version)"
+        )
+
+
+def _undo(repo: Path, spec: Path, start: str, branch: str) -> None:
+    """Put the checkout back as it was after a failed commit (best effort, each step alone)."""
+    for args in (
+        ("reset", "-q", "--", str(spec)),
+        ("checkout", "--", str(spec)),
+        ("switch", start),
+        ("branch", "-D", branch),
+    ):
+        try:
+            github.git(*args, cwd=repo)
+        except GitHubError:
+            continue
+
+
 def open_promotion_pr(
     registry: Registry,
     model: str,
@@ -105,24 +179,40 @@ def open_promotion_pr(
     spec_path: Path,
     *,
     pushed: bool = False,
+    checkout: bool = True,
     include: Sequence[Path] = (),
-) -> str:
-    """Branch, edit, commit, push and `gh pr create`; return the PR URL. Never merges.
+) -> PrOpened:
+    """Check, then branch, edit, commit, push and `gh pr create`. Never merges.
 
     `pushed`: the branch is on origin already (a retried step); only the PR is opened.
-    `include`: more paths committed with the spec (the DVC pipeline's `dvc.lock` and reports).
+    `checkout`: `spec_path` is in the user's checkout (switched back to its branch afterwards).
+    `include`: more paths committed with the spec (the DVC pipeline's `dvc.lock` and reports);
+    they may be the checkout's only uncommitted changes.
     """
-    cmp = compare(registry, model, version)
     repo = spec_path.resolve().parent
     branch = promotion_branch(model, version)
+    preflight(repo, branch, checkout=checkout and not pushed, include=include)
+    cmp = compare(registry, model, version)
+    steps: list[str] = []
+    commit: str | None = None
     if not pushed:
+        start = github.git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo)
         edit_entry(spec_path, model, version=version, note=cmp.note(), rollback=False)
-        github.commit_on_branch(
-            repo,
-            branch,
-            [spec_path.resolve(), *(p.resolve() for p in include)],
-            f"promote({model}): v{version}\n\n{cmp.note()}",
-        )
+        try:
+            github.commit_on_branch(
+                repo,
+                branch,
+                [spec_path.resolve(), *(p.resolve() for p in include)],
+                f"promote({model}): v{version}\n\n{cmp.note()}",
+            )
+        except GitHubError:
+            _undo(repo, spec_path.resolve(), start, branch)
+            raise
+        commit = github.git("rev-parse", "HEAD", cwd=repo)
+        steps.append(f"created branch {branch} from {start} with commit {commit[:12]}")
+        if checkout and start != "HEAD":
+            github.git("switch", start, cwd=repo)
+            steps.append(f"switched the checkout back to {start}")
     run = github.run_url()
     body = "\n".join(
         [
@@ -136,13 +226,20 @@ def open_promotion_pr(
         ]
     )
     title = f"Promote {model} to v{version}"
-    return github.push_and_open_pr(repo, branch, title, body, push=not pushed)
+    try:
+        url = github.push_and_open_pr(repo, branch, title, body, push=not pushed)
+    except GitHubError as exc:
+        made = "; ".join(steps) or "nothing"
+        raise GitHubError(f"{exc} (made before the failure: {made})") from None
+    steps.append(f"pushed {branch} to origin" if not pushed else f"{branch} was on origin already")
+    steps.append(f"opened {url}")
+    return PrOpened(url, branch, commit, tuple(steps))
 
 
 def open_promotion_pr_in_clone(
     registry: Registry, model: str, version: int, remote: str, spec_path: Path
-) -> str:
-    """`open_promotion_pr` in a throw-away clone of `remote`'s default branch; the PR URL.
+) -> PrOpened:
+    """`open_promotion_pr` in a throw-away clone of `remote`'s default branch.
 
     `remote` is a URL, a path, or the name of a remote of the current checkout (`origin`). The
     current checkout is left as it is (branch, index, files), and the PR starts from the
@@ -162,6 +259,7 @@ def open_promotion_pr_in_clone(
 
     if spec_path.is_absolute():
         raise ConfigError(f"--file {spec_path}: with --clone, give the path inside the repository")
+    github.gh_path()  # before the clone: no work when the PR cannot be opened
     url = github.remote_url(remote)
     branch = promotion_branch(model, version)
     with tempfile.TemporaryDirectory(prefix="promotion-pr-") as tmp:
@@ -172,11 +270,11 @@ def open_promotion_pr_in_clone(
             pushed_spec = Path(tmp) / "pushed.yaml"
             pushed_spec.write_text(existing, encoding="utf-8")
             entry = load_spec(pushed_spec).spec.models.get(model)
-            if entry is None or entry.version != version:
+            if entry is None or entry.version_in("production") != version:
                 raise GitHubError(
                     f"{branch} exists on the remote with other content (hint: delete the branch "
                     "or promote another version)"
                 )
         return open_promotion_pr(
-            registry, model, version, work / spec_path, pushed=existing is not None
+            registry, model, version, work / spec_path, pushed=existing is not None, checkout=False
         )

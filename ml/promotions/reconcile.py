@@ -7,8 +7,15 @@ interrupted, drift). The three consumers never compare anything themselves: `pla
 actions, `apply` executes their writes and verifies by diffing again, `status` prints `sync`.
 
 Environments are diffed in order (staging, then production): with both, production's
-prerequisite "applied to staging first" and its stage mirror see staging's planned move, so a
-plan previews the whole of CD.
+prerequisite "verified in staging first" and its stage mirror see staging's planned move, so a
+plan previews the whole of CD. Lanes never block each other: production's prerequisite is a
+finished staging record of the version (`records.verified_in`), never staging's live state, and
+an explicit rollback to a version production ran before skips it (break-glass).
+
+A re-sync is not a promotion: when the alias was moved outside git and git's version is the one
+last applied to that environment, the action is RESYNC (integrity gates apply; the gates that
+compare a candidate with production do not, see `gates.COMPARES_WITH_PRODUCTION`), recorded as a
+repair.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from ml.errors import ApplyError, GateError, InterruptedOperationError, MlopsError
+from ml.errors import ApplyError, GateError, InterruptedOperationError, MlopsError, RollbackError
 from ml.promotions.records import (
     ENVIRONMENTS,
     STAGE_OF,
@@ -30,6 +37,7 @@ from ml.promotions.records import (
     pending_operation,
     pending_tag,
     stage_fixes,
+    verified_in,
 )
 
 if TYPE_CHECKING:
@@ -40,21 +48,32 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Desired:
-    """What git asks for one model (from promotions.yaml)."""
+    """What git asks for one model (from promotions.yaml).
+
+    `version` is what both environments run, unless `pins` (`environments:` in the spec) gives
+    each environment its own: ask `at(env)`.
+    """
 
     name: str
     version: int
     rollback: bool = False
     note: str | None = None
     where: str = ""
+    pins: tuple[tuple[str, int], ...] = ()
+
+    def at(self, env: str) -> int:
+        """The version git wants in `env`."""
+        return dict(self.pins).get(env, self.version)
 
 
 def desired_from(loaded: LoadedSpec) -> list[Desired]:
-    """The spec's models, in file order."""
-    return [
-        Desired(name, e.version, e.rollback, e.note, loaded.where(name))
-        for name, e in loaded.spec.models.items()
-    ]
+    """The spec's models, in file order (`version` is production's for a pinned-apart entry)."""
+    out = []
+    for name, e in loaded.spec.models.items():
+        pins = tuple((env, e.version_in(env)) for env in ENVIRONMENTS) if e.pinned_apart else ()
+        version = e.version_in("production")
+        out.append(Desired(name, version, e.rollback, e.note, loaded.where(name), pins))
+    return out
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,7 @@ class Kind(StrEnum):
     NOOP = "noop"  # the registry holds it
     PROMOTE = "promote"  # the alias moves (first time or forward)
     ROLLBACK = "rollback"  # the alias moves to an older or former production version
+    RESYNC = "resync"  # the alias moved outside git; it goes back to the version git last applied
     REPAIR = "repair"  # the alias is right; the mirror, records or a pending record are not
     REFUSED = "refused"  # cannot be applied; `refusal` and `reasons` say why
 
@@ -101,6 +121,7 @@ class Refusal(StrEnum):
     GATES = "gates"
     STAGING_FIRST = "staging-first"
     INTERRUPTED = "interrupted"  # another operation (deploy/revert) is in flight
+    NOT_A_ROLLBACK = "not-a-rollback"  # `rollback: true` to a version production never ran
 
 
 class Step(StrEnum):
@@ -151,6 +172,11 @@ class Action:
     def moves_alias(self) -> bool:
         """True when apply moves the alias."""
         return any(w.step == Step.ALIAS for w in self.writes)
+
+    @property
+    def resync(self) -> bool:
+        """True when apply restores the version git last applied (a repair, not a promotion)."""
+        return self.kind == Kind.RESYNC
 
 
 def _interrupted_stages(state: ModelState, env: str) -> list[str]:
@@ -204,7 +230,7 @@ def _fields(
 ) -> dict[str, object]:
     """The fields every action of `d` in `env` carries, whatever its kind."""
     return {
-        "model": d.name, "env": env, "desired": d.version, "current": current,
+        "model": d.name, "env": env, "desired": d.at(env), "current": current,
         "applied": applied, "previous": previous, "rollback": rollback, "waiver": d.rollback,
         "note": d.note, "where": d.where, "interrupted": interrupted, "gates": verdict,
     }  # fmt: skip
@@ -234,7 +260,7 @@ def _diff_env(
     """One model in one environment. `aliases` are the model's aliases as they will be when
     this env's turn comes (staging's planned move included); `staging_ok` is whether staging
     will hold the version by then (None: decide from the observed state)."""
-    v = d.version
+    v = d.at(env)
     current, applied = state.aliases.get(env), applied_version(state.tags, env)
     op = pending_operation(state.tags, env)
     sync, why = _sync(env, state, v, stages)
@@ -244,7 +270,11 @@ def _diff_env(
         if resuming and op is not None
         else (applied if applied is not None else current)
     )
-    rollback = is_rollback(state, v) or (d.rollback and current != v)
+    # git's version is the one last applied here and the alias left it outside git: put it back
+    resync = current != v and applied == v and op is None
+    if resync:
+        previous = current
+    rollback = not resync and (is_rollback(state, v) or (d.rollback and current != v))
     base = _fields(d, env, current, applied, previous, rollback, op, verdict)
     info = state.versions.get(v)
     if state.tags.get("mlflow.prompt.is_prompt", "").lower() == "true":
@@ -287,21 +317,38 @@ def _diff_env(
         return Action(**base, kind=Kind.NOOP, sync=sync, reasons=tuple(why))  # type: ignore[arg-type]
 
     skip = False
-    if env == "production" and needs_alias:
+    ran_here = verified_in(info, env, op)
+    if env == "production" and needs_alias and d.rollback and not resync and not ran_here:
+        prod = current if current is not None else applied
+        newer = f", and is newer than production's v{prod}" if prod is not None and v > prod else ""
+        return _refused(
+            base,
+            Refusal.NOT_A_ROLLBACK,
+            [
+                f"{d.name}: `rollback: true` but v{v} was never applied to production{newer}: a "
+                "rollback returns production to a version it ran before (hint: remove "
+                "`rollback: true` to promote it through staging and every gate, or name a "
+                "version production ran; `mlops history` lists them)"
+            ],
+            sync,
+        )
+    # break-glass: a rollback to a version production ran before never waits for staging
+    break_glass = d.rollback and ran_here
+    if env == "production" and needs_alias and not resync and not break_glass:
         if staging_ok is None:
-            staging_op = pending_operation(state.tags, "staging")
-            staging_ok = staging_op is None and (
-                applied_version(state.tags, "staging") == v or has_record(info, "staging")
-            )
+            # the version was verified in staging; staging's live state (a deploy in flight,
+            # a dead holder's pending record) is staging's business, not production's
+            staging_ok = verified_in(info, "staging", pending_operation(state.tags, "staging"))
         if not staging_ok:
             if not allow_skip_staging:
                 return _refused(
                     base,
                     Refusal.STAGING_FIRST,
                     [
-                        f"{d.name} v{v} was never applied to staging (or staging's apply did not "
-                        "finish); production refuses it (hint: apply --env staging first, or pass "
-                        "--allow-skip-staging, which is recorded on the version)"
+                        f"{d.name} v{v} was never verified in staging (never applied there, or "
+                        "staging's apply did not finish); production refuses it (hint: apply "
+                        "--env staging first, or pass --allow-skip-staging, which is recorded "
+                        "on the version)"
                     ],
                     sync,
                 )
@@ -320,7 +367,10 @@ def _diff_env(
     if applied != v:
         writes.append(Write(Step.APPLIED, v, f"tag {applied_tag(env)}={v}"))
     writes.append(Write(Step.CLEAR, None, "verify, then clear the pending record"))
-    kind = (Kind.ROLLBACK if rollback else Kind.PROMOTE) if needs_alias else Kind.REPAIR
+    if resync:
+        kind = Kind.RESYNC
+    else:
+        kind = (Kind.ROLLBACK if rollback else Kind.PROMOTE) if needs_alias else Kind.REPAIR
     return Action(
         **base,  # type: ignore[arg-type]
         kind=kind,
@@ -335,16 +385,16 @@ def diff(
     desired: Iterable[Desired],
     observed: Observed,
     envs: Sequence[str] = ENVIRONMENTS,
-    verdicts: Mapping[str, Verdict] | None = None,
+    verdicts: Mapping[tuple[str, str], Verdict] | None = None,
     *,
     stages: bool = True,
     allow_skip_staging: bool = False,
 ) -> list[Action]:
     """Pure: one `Action` per model and environment, in spec order then `envs` order.
 
-    `verdicts` (from `gates.evaluate`) block alias moves whose gates failed; None means the
-    gates were not evaluated (plan, status). Envs are diffed in order, each seeing the previous
-    one's planned alias move.
+    `verdicts` (from `gates.evaluate`, keyed by (model, environment)) block alias moves whose
+    gates failed; None means the gates were not evaluated (status). Envs are diffed in order,
+    each seeing the previous one's planned alias move.
     """
     unknown_env = [e for e in envs if e not in STAGE_OF]
     if unknown_env:
@@ -352,7 +402,6 @@ def diff(
     actions: list[Action] = []
     for d in desired:
         state = observed.state(d.name)
-        verdict = (verdicts or {}).get(d.name)
         if state is None:
             reason = (
                 f"unknown model {d.name!r}: not registered in MLflow (hint: check the name, "
@@ -371,15 +420,17 @@ def diff(
                 env,
                 aliases,
                 staging_ok,
-                verdict,
+                (verdicts or {}).get((d.name, env)),
                 stages=stages,
                 allow_skip_staging=allow_skip_staging,
             )
             actions.append(action)
-            if env == "staging":
-                staging_ok = action.kind != Kind.REFUSED
-                if staging_ok:
-                    aliases["staging"] = d.version
+            # the plan previews CD: staging's planned move verifies production's version only
+            # when both environments want the same one (a refused staging move leaves
+            # production to staging's records: lanes)
+            if env == "staging" and action.kind != Kind.REFUSED:
+                aliases["staging"] = d.at("staging")
+                staging_ok = True if d.at("staging") == d.at("production") else None
     return actions
 
 
@@ -397,6 +448,8 @@ def refusal_error(actions: Iterable[Action]) -> MlopsError | None:
     kinds = {a.refusal for a in refused}
     if Refusal.INTERRUPTED in kinds:
         return InterruptedOperationError(message)
+    if Refusal.NOT_A_ROLLBACK in kinds:
+        return RollbackError(message)
     if Refusal.PROMPT in kinds or (
         # production refused because staging's move is refused by its gates: the gates are
         # the cause (exit 5), as `promote validate` says

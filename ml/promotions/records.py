@@ -8,8 +8,12 @@ Tags (CONTRACTS.md "Registry records"):
 - model tag `promotion.<env>.version`: the version git last applied to `env` (what status expects).
 - model tag `promotion.<env>.pending`: an `Operation` in flight, written BEFORE any alias write and
   deleted after verification. Found later, it means that operation was interrupted.
-- model tag `lease`: a `Lease` (owner, run, expiry) that keeps two applies/deploys apart as far as
-  a lease can without compare-and-set (see `acquire_lease`).
+- model tag `lease.<env>`: a `Lease` (owner, run, expiry) that keeps two applies/deploys of the
+  same environment apart as far as a lease can without compare-and-set (see `acquire_lease`).
+  Lanes never block each other: staging's lease and pending record never stop production (whose
+  precondition is a *verified* staging record of the version, `verified_in`), so a staging deploy
+  in flight or a dead staging runner leaves production and the break-glass rollback free. The
+  model-wide `lease` tag of older writers is still honoured while live.
 
 Public API for other writers (the deploy verb): `begin_operation` / `end_operation` around any
 alias move, and `acquire_lease` / `release_lease` / `leased` around the whole transaction.
@@ -37,6 +41,7 @@ ENVIRONMENTS: tuple[str, ...] = ("staging", "production")
 STAGE_OF = {"staging": "Staging", "production": "Production"}
 OPS = ("apply", "deploy", "revert")
 LEASE_TAG = "lease"
+"""The model-wide lease of older writers (honoured while live; new leases are per environment)."""
 _NOT_IN_KEY = re.compile(r"[^0-9A-Za-z_-]")
 _MODEL_TAG_SUFFIXES = ("version", "pending")
 
@@ -77,6 +82,11 @@ def pending_tag(env: str) -> str:
     return f"promotion.{env}.pending"
 
 
+def lease_tag(env: str | None) -> str:
+    """Model tag of `env`'s lease (`lease.<env>`); None: the model-wide tag older writers used."""
+    return LEASE_TAG if env is None else f"{LEASE_TAG}.{env}"
+
+
 def record_tag(env: str, git_sha: str) -> str:
     """Version tag of the apply of `git_sha` to `env`.
 
@@ -98,6 +108,38 @@ def has_record(info: VersionInfo, env: str) -> bool:
     return any(_is_record(key, env) for key in info.tags)
 
 
+def verified_in(info: VersionInfo, env: str, pending: Operation | None) -> bool:
+    """True when an apply or deploy of `info` to `env` finished (was verified there).
+
+    A record is written before verification; the one of an operation still pending (same
+    version, same commit) is not proof yet. Any other record of the version is.
+    """
+    for key, raw in info.tags.items():
+        if not _is_record(key, env):
+            continue
+        sha = (_loads(raw) or {}).get("git_sha")
+        if pending is not None and pending.version == info.version and sha == pending.git_sha:
+            continue
+        return True
+    return False
+
+
+def first_verified(info: VersionInfo, env: str, pending: Operation | None) -> datetime | None:
+    """When `info` was first verified in `env` (its earliest finished record), or None."""
+    times = []
+    for key, raw in info.tags.items():
+        if not _is_record(key, env):
+            continue
+        data = _loads(raw) or {}
+        sha = data.get("git_sha")
+        if pending is not None and pending.version == info.version and sha == pending.git_sha:
+            continue
+        when = _parse_time(data.get("time"))
+        if when is not None:
+            times.append(when)
+    return min(times) if times else None
+
+
 def records(info: VersionInfo, env: str) -> list[dict[str, Any]]:
     """Every apply of `info` to `env`, oldest first; an unreadable one as `{"raw": value}`."""
     found = [_loads(raw) or {"raw": raw} for key, raw in info.tags.items() if _is_record(key, env)]
@@ -116,8 +158,12 @@ def apply_record(
     time: str,
     rollback: bool,
     allow_skip_staging: bool,
+    resync: bool = False,
 ) -> str:
-    """JSON of one apply record (the format `records` reads and `history` joins with git)."""
+    """JSON of one apply record (the format `records` reads and `history` joins with git).
+
+    `resync`: the apply restored git's version after the alias was moved outside git (a
+    repair, not a promotion)."""
     return json.dumps(
         {
             "environment": env,
@@ -130,6 +176,7 @@ def apply_record(
             "previous": previous,
             "rollback": rollback,
             "allow_skip_staging": allow_skip_staging,
+            "resync": resync,
         },
         sort_keys=True,
     )
@@ -343,17 +390,51 @@ class Lease:
         return f"{self.owner}{run} until {self.expires}"
 
 
+_PROCESS_START = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
 def lease_owner(env: Mapping[str, str] | None = None) -> str:
     """Who takes the lease: ML_PROMOTE_LEASE_OWNER, else the workflow run (a re-run attempt of
     the same run is the same owner, so it can finish what a killed attempt left), else
-    user@host (a rerun after a local crash is not locked out for the lease's lifetime)."""
+    `user@host:pid:start` - unique per process, so two terminals on one machine never both
+    proceed. A lease whose local holder is gone (the pid no longer runs on this host) counts as
+    lapsed, so a rerun after a crash proceeds; from another host it lapses at its expiry, or
+    `mlops promote unlock` releases it."""
     env = os.environ if env is None else env
     if env.get("ML_PROMOTE_LEASE_OWNER"):
         return env["ML_PROMOTE_LEASE_OWNER"]
     if env.get("GITHUB_RUN_ID"):
         return f"{env.get('GITHUB_REPOSITORY', '')}#run{env['GITHUB_RUN_ID']}"
     user = env.get("USER") or env.get("USERNAME") or "user"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{socket.gethostname()}:{os.getpid()}:{_PROCESS_START}"
+
+
+def holder_alive(owner: str) -> bool | None:
+    """Whether a default local owner (`user@host:pid:start`) is still running: None when that
+    cannot be told from here (another host, a CI run, a custom owner)."""
+    match = re.fullmatch(r"[^@]*@(?P<host>[^:]+):(?P<pid>\d+):\S+", owner)
+    if match is None or match["host"] != socket.gethostname():
+        return None
+    if int(match["pid"]) == os.getpid():
+        return True
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_leases(tags: Mapping[str, str]) -> dict[str, Lease]:
+    """Every lease tag on a model (`lease`, `lease.<env>`) → its lease, live or not."""
+    out = {}
+    for key, raw in tags.items():
+        if key == LEASE_TAG or key.startswith(LEASE_TAG + "."):
+            lease = Lease.parse(raw)
+            if lease is not None:
+                out[key] = lease
+    return out
 
 
 def acquire_lease(
@@ -364,8 +445,10 @@ def acquire_lease(
     run_url: str | None = None,
     seconds: float = 900,
     settle: float = 0.2,
+    env: str | None = None,
 ) -> Lease:
-    """Take the model's lease or raise `LeaseError` naming the live holder.
+    """Take the lease of `model` in `env` (None: model-wide, as older writers did) or raise
+    `LeaseError` naming the live holder. A live model-wide lease blocks every environment.
 
     Read → refuse if another owner's lease is live → write ours → wait `settle` → read again and
     refuse if another owner's write landed after ours. Without compare-and-set in MLflow this
@@ -377,9 +460,21 @@ def acquire_lease(
     workflows (`concurrency:`) remains the primary guard; verification after writes catches what
     slips through.
     """
-    found = Lease.parse(registry.model_tags(model).get(LEASE_TAG))
-    if found is not None and found.live() and found.owner != owner:
-        raise LeaseError(f"{model} is leased by {found.holder()} (hint: wait, or retry later)")
+    tag = lease_tag(env)
+    tags = registry.model_tags(model)
+    # an environment's lease yields to a model-wide one; a model-wide one to every lane's
+    keys = (tag, LEASE_TAG) if env is not None else (LEASE_TAG, *sorted(find_leases(tags)))
+    for key in dict.fromkeys(keys):
+        found = Lease.parse(tags.get(key))
+        # a holder on this host whose process is gone can never finish: its lease has lapsed
+        # (a rerun after a local crash or SIGKILL proceeds, as a CI re-run attempt does)
+        dead = found is not None and holder_alive(found.owner) is False
+        if found is not None and found.live() and found.owner != owner and not dead:
+            scope = f" in {env}" if env else ""
+            raise LeaseError(
+                f"{model}{scope} is leased by {found.holder()} (hint: wait; if that run is dead, "
+                f"`mlops promote unlock --env {env or '<env>'}` releases it)"
+            )
     start = datetime.now(UTC)
     lease = Lease(
         owner=owner,
@@ -387,21 +482,22 @@ def acquire_lease(
         acquired=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         expires=(start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-    registry.set_model_tag(model, LEASE_TAG, json.dumps(asdict(lease), sort_keys=True))
+    registry.set_model_tag(model, tag, json.dumps(asdict(lease), sort_keys=True))
     if settle:
         _time.sleep(settle)
-    now = Lease.parse(registry.model_tags(model).get(LEASE_TAG))
+    now = Lease.parse(registry.model_tags(model).get(tag))
     if now is None or now.owner != owner:
         held = now.holder() if now else "nobody (deleted)"
         raise LeaseError(f"{model}: lost the lease race to {held} (hint: retry later)")
     return lease
 
 
-def release_lease(registry: Registry, model: str, owner: str) -> None:
-    """Drop the lease if it is still ours (never someone else's)."""
-    current = Lease.parse(registry.model_tags(model).get(LEASE_TAG))
+def release_lease(registry: Registry, model: str, owner: str, env: str | None = None) -> None:
+    """Drop the lease of `env` if it is still ours (never someone else's)."""
+    tag = lease_tag(env)
+    current = Lease.parse(registry.model_tags(model).get(tag))
     if current is not None and current.owner == owner:
-        registry.delete_model_tag(model, LEASE_TAG)
+        registry.delete_model_tag(model, tag)
 
 
 @contextmanager
@@ -413,22 +509,26 @@ def leased(
     run_url: str | None = None,
     seconds: float = 900,
     settle: float = 0.2,
+    env: str | None = None,
 ) -> Iterator[list[Lease]]:
-    """Hold the lease of every model in `models` (sorted, so two holders never cross) for a
-    block; released on the way out, error or not. A model whose lease cannot be taken releases
-    the ones already held and raises `LeaseError`."""
+    """Hold the lease of every model in `models` in `env` (sorted, so two holders never cross)
+    for a block; released on the way out, error or not. A model whose lease cannot be taken
+    releases the ones already held and raises `LeaseError`. `env=None` takes the model-wide
+    lease older writers use (it blocks every environment)."""
     held: list[str] = []
     leases: list[Lease] = []
     try:
         for model in sorted(models):
             leases.append(
-                acquire_lease(registry, model, owner, run_url=run_url, seconds=seconds, settle=0)
+                acquire_lease(
+                    registry, model, owner, run_url=run_url, seconds=seconds, settle=0, env=env
+                )
             )
             held.append(model)
         if settle and held:
             _time.sleep(settle)
             for model in held:
-                now = Lease.parse(registry.model_tags(model).get(LEASE_TAG))
+                now = Lease.parse(registry.model_tags(model).get(lease_tag(env)))
                 if now is None or now.owner != owner:
                     holder = now.holder() if now else "nobody (deleted)"
                     raise LeaseError(f"{model}: lost the lease race to {holder}")
@@ -436,6 +536,6 @@ def leased(
     finally:
         for model in held:
             try:
-                release_lease(registry, model, owner)
+                release_lease(registry, model, owner, env)
             except MlopsError:
                 continue

@@ -4,6 +4,11 @@ The target is the version applied to production before the current one (registry
 `apply`; git history when the registry has none). The edit keeps comments and layout (ruamel.yaml
 round trip) and sets `rollback: true` plus a note, which makes the waiver of the regression gate
 explicit in validate/plan output. Integrity gates, required tags, signature and floors still apply.
+
+A rollback is a rollback: the target must be older than the version production runs and must
+have run there (an apply record on the version), or nothing is written (exit 8). A spec that
+already names the target while the alias was moved outside git is a drift, and the message names
+the re-sync that repairs it. An `environments:` entry gets its production pin changed only.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from pathlib import Path
 
 from ml import github
 from ml.errors import RollbackError
-from ml.promotions.history import git_events
-from ml.promotions.records import records
+from ml.promotions.history import entry_version, git_events
+from ml.promotions.records import applied_version, has_record, records
 from ml.promotions.spec import edit_entry, load_spec
 from ml.registry import ModelState
 
@@ -40,11 +45,7 @@ def previous_production(state: ModelState | None, current: int, spec_path: Path,
     ]
     if applied:
         return max(applied)[1]
-    seen = [
-        e["version"]
-        for *_, e in git_events(spec_path, model)
-        if e and isinstance(e.get("version"), int)
-    ]
+    seen = [v for *_, e in git_events(spec_path, model) if (v := entry_version(e)) is not None]
     older = [v for v in seen if v != current]
     if older:
         return older[-1]
@@ -64,17 +65,58 @@ def write_rollback(
         raise RollbackError(
             f"{spec_path}: no model {model!r} (known: {sorted(loaded.spec.models)})"
         )
-    current = entry.version
+    wanted = entry.version_in("production")
+    current = wanted
     if state is not None and state.aliases.get("production") is not None:
         current = state.aliases["production"]
     target = to if to is not None else previous_production(state, current, spec_path, model)
-    if target == entry.version:
-        raise RollbackError(f"{model}: {spec_path} already names v{target}")
-    if state is not None and target not in state.versions:
-        raise RollbackError(f"{model} v{target} does not exist in the registry")
+    where = loaded.where(model)
+    if target == wanted:
+        applied = applied_version(state.tags, "production") if state else None
+        if current != wanted and applied == wanted:
+            raise RollbackError(
+                f"{where}: {model}: the spec already names v{target} for production, and the "
+                f"alias was moved outside git to v{current} (hint: `mlops promote apply --env "
+                f"production --file {spec_path}` re-syncs it; `mlops promote status` shows it)"
+            )
+        raise RollbackError(f"{where}: {model}: {spec_path} already names v{target}")
+    _check_target(state, model, target, current, spec_path)
     note = f"rollback: production v{current} → v{target}" + (f" ({reason})" if reason else "")
-    edit_entry(spec_path, model, version=target, note=note, rollback=True)
+    edit_entry(spec_path, model, version=target, note=note, rollback=True, env="production")
     return RollbackResult(model, current, target, note)
+
+
+def _check_target(
+    state: ModelState | None, model: str, target: int, current: int, spec_path: Path
+) -> None:
+    """Refuse (RollbackError, exit 8) a target that is not older than production or that
+    production never ran; nothing is written before this passes."""
+    if state is None:
+        raise RollbackError(f"{model} is not registered (hint: check the model name)")
+    if target not in state.versions:
+        raise RollbackError(
+            f"{model} v{target} does not exist in the registry "
+            f"(registered: {sorted(state.versions) or 'none'})"
+        )
+    if target >= current:
+        raise RollbackError(
+            f"{model}: v{target} is not older than production's v{current}; a rollback goes back "
+            "(hint: promote it by editing promotions.yaml, through staging and every gate)"
+        )
+    ran = [v for v, info in state.versions.items() if has_record(info, "production")]
+    if ran and target not in ran:
+        raise RollbackError(
+            f"{model}: v{target} was never applied to production (it ran: "
+            f"{', '.join(f'v{v}' for v in sorted(ran))}; hint: pick one of those, or promote "
+            f"v{target} through staging and every gate)"
+        )
+    if not ran:  # a registry from before apply records: git's history is the evidence
+        seen = {v for *_, e in git_events(spec_path, model) if (v := entry_version(e)) is not None}
+        if target not in seen:
+            raise RollbackError(
+                f"{model}: v{target} was never named for production in {spec_path}'s history "
+                "and the registry has no apply records (hint: pick a version production ran)"
+            )
 
 
 def commit_rollback(spec_path: Path, result: RollbackResult) -> str:

@@ -54,7 +54,9 @@ def _model(server: MlflowServer, versions: int = 2, **kw: object) -> str:
 
 
 def _cli(server: MlflowServer, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), env={"MLFLOW_TRACKING_URI": server.uri})
+    # the tests' gates for every verb (the plan evaluates them too)
+    env = {"MLFLOW_TRACKING_URI": server.uri, "ML_PROMOTE_GATES_FILE": str(GATES)}
+    result = CliRunner().invoke(app, list(args), env=env)
     return result.exit_code, " ".join(result.output.split())
 
 
@@ -109,7 +111,7 @@ def test_production_refuses_a_version_never_in_staging(
 
     code, out = _cli(mlflow_pg_server, "promote", "apply", "--env", "production", *base)
     assert code == ApplyError.exit_code, out
-    assert "never applied to staging" in out
+    assert "never verified in staging" in out
     assert snapshot(mlflow_pg_server.uri, [name]) == before
 
     code, out = _cli(
@@ -242,7 +244,8 @@ def test_rollback_waives_regression_visibly(mlflow_pg_server: MlflowServer, tmp_
     code, out = _cli(mlflow_pg_server, "promote", "plan", "--file", str(spec), "--format", "json")
     assert json.loads(CliRunner().invoke(app, ["promote", "plan", "--file", str(spec), "--format",
                                                 "json"], env={"MLFLOW_TRACKING_URI":
-                                                mlflow_pg_server.uri}).output)["steps"][1][
+                                                mlflow_pg_server.uri, "ML_PROMOTE_GATES_FILE":
+                                                str(GATES)}).stdout)["steps"][1][
         "rollback"
     ]  # fmt: skip
 

@@ -156,7 +156,7 @@ def test_an_identical_candidate_passes_the_canary(world: World) -> None:
         "promote", "plan", "--file", str(spec), "--gates", str(gates), "--format", "markdown"
     )
     assert code == 0, md
-    assert f"#### {world.name} v{version}: gates passed" in md
+    assert f"#### {world.name} v{version} (staging, production): gates passed" in md
     assert "| rows | approval v1 | approval v2 | delta | flips | score PSI |" in md
     row = next(line for line in md.splitlines() if line.startswith("| 2,000 |"))
     assert "+0.00 pp (max ±1.00)" in row

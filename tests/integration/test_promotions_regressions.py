@@ -39,7 +39,12 @@ def _cli(server: MlflowServer, *args: str, **env: str) -> tuple[int, str]:
     result = CliRunner().invoke(
         app,
         list(args),
-        env={"MLFLOW_TRACKING_URI": server.uri, "ML_PROMOTE_LEASE_SETTLE": "0", **env},
+        env={
+            "MLFLOW_TRACKING_URI": server.uri,
+            "ML_PROMOTE_LEASE_SETTLE": "0",
+            "ML_PROMOTE_GATES_FILE": str(GATES),  # the plan evaluates the gates too
+            **env,
+        },
     )
     return result.exit_code, " ".join(result.output.split())
 
@@ -139,7 +144,7 @@ def test_a_killed_apply_is_interrupted_not_drift_and_blocks_production(
     # And production refuses v2 until staging's apply has finished
     code, out = _apply(mlflow_sqlite_server, spec, "production")
     assert code == 7, out
-    assert "never applied to staging" in out
+    assert "never verified in staging" in out
 
     # And a rerun (the same owner: a re-run of the job) finishes it; production then follows
     assert _apply(mlflow_sqlite_server, spec, "staging")[0] == 0

@@ -140,3 +140,135 @@ def test_the_repository_gates_file_is_plain_yaml_with_the_canary_in_defaults() -
         "max_approval_delta",
         "max_flip_share",
     }
+
+
+# --- re-sync, soak and the verdict cache ------------------------------------------------------
+
+
+def test_a_re_sync_shows_production_comparisons_as_not_applicable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ml.promotions import gates as g
+    from ml.promotions.gates import GatesFile, ModelGates, check_version
+    from tests.fixtures.memory_registry import model, version
+
+    def compares(_: object) -> list[tuple[str, bool, str]]:
+        raise AssertionError("a re-sync must not compare with the hand-moved version")
+
+    def floor(_: object) -> list[tuple[str, bool, str]]:
+        return [("floor:roc_auc", True, "roc_auc 0.78 >= 0.75")]
+
+    monkeypatch.setattr(g, "GATES", {"floor": floor, "regression": compares, "canary": compares})
+    state = model("m", [version("m", 1), version("m", 3)], {"production": 3})
+    config = GatesFile.model_validate(
+        {"defaults": {"max_regression": {"roc_auc": 0.005}, "canary": {}}}
+    ).for_model("m")
+    verdict = check_version(None, state, "m", 1, config, rollback=False, resync=True)  # type: ignore[arg-type]
+    labels = {r.gate: r.label for r in verdict.results}
+    assert labels == {
+        "exists": "PASS", "ready": "PASS", "floor:roc_auc": "PASS",
+        "regression": "RE-SYNC", "canary": "RE-SYNC",
+    }  # fmt: skip
+    assert verdict.passed
+    assert "re-sync to v1" in next(r.detail for r in verdict.results if r.gate == "canary")
+    assert ModelGates().soak is None
+
+
+def _record(hours_ago: float, sha: str = "abc") -> str:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    when = datetime.now(UTC) - timedelta(hours=hours_ago)
+    return json.dumps({"git_sha": sha, "time": when.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+
+@pytest.mark.parametrize(
+    ("tags", "rollback", "label"),
+    [
+        ({}, False, "FAIL"),  # never verified in staging
+        ({"promotion.staging.abc": _record(2)}, False, "FAIL"),  # 2 h of 24 h
+        ({"promotion.staging.abc": _record(30)}, False, "PASS"),
+        ({"promotion.staging.abc": _record(2)}, True, "WAIVED"),  # break-glass
+    ],
+)
+def test_soak_is_checked_against_the_staging_record(
+    tags: dict[str, str], rollback: bool, label: str
+) -> None:
+    from ml.promotions.gates import ModelGates, soak_result
+    from tests.fixtures.memory_registry import model, version
+
+    state = model("m", [version("m", 1, **tags)], {})
+    result = soak_result(state, "m", 1, ModelGates(soak="24h"), rollback=rollback)
+    assert result is not None
+    assert result.label == label, result.detail
+    assert soak_result(state, "m", 1, ModelGates(), rollback=False) is None
+
+
+def test_a_bad_soak_duration_names_the_line(tmp_path: Path) -> None:
+    path = _gates(tmp_path, "defaults:\n  soak: soon\n")
+    with pytest.raises(SpecError, match=rf"{path}:2: defaults\.soak"):
+        load_gates(path)
+
+
+def _verdict(passed: bool = True, gate: str = "floor:roc_auc") -> object:
+    from ml.promotions.gates import Verdict
+
+    return Verdict("m", 2, (GateResult("m", gate, passed, "x", figures={"rows": 1}),))
+
+
+def test_the_verdict_cache_scores_each_pair_once_across_processes(tmp_path: Path) -> None:
+    from ml.promotions.gates import ModelGates, VerdictCache
+    from tests.fixtures.memory_registry import model, version
+
+    state = model("m", [version("m", 1), version("m", 2)], {"production": 1})
+    config = ModelGates(floors={"roc_auc": 0.75})
+    key, durable = VerdictCache.key(state, "m", 2, config, rollback=False, resync=False)
+    calls = []
+
+    def compute() -> object:
+        calls.append(1)
+        return _verdict()
+
+    first = VerdictCache(tmp_path)
+    assert first.get_or_compute(key, durable, compute) == first.get_or_compute(
+        key, durable, compute
+    )
+    # a later process (validate → plan → apply staging → apply production) reads it from disk
+    second = VerdictCache(tmp_path)
+    assert second.get_or_compute(key, durable, compute) == _verdict()
+    assert (len(calls), first.computed, second.computed) == (1, 1, 0)
+
+
+def test_the_cache_key_follows_what_a_verdict_depends_on() -> None:
+    from dataclasses import replace
+
+    from ml.promotions.gates import ModelGates, VerdictCache
+    from tests.fixtures.memory_registry import model, version
+
+    base = model("m", [version("m", 1), version("m", 2), version("m", 3)], {"production": 1})
+    config = ModelGates(floors={"roc_auc": 0.75})
+
+    def key(state: object = base, cfg: ModelGates = config, **kw: bool) -> str:
+        flags = {"rollback": False, "resync": False, **kw}
+        return VerdictCache.key(state, "m", 2, cfg, **flags)[0]  # type: ignore[arg-type]
+
+    recorded = replace(
+        base,
+        versions={
+            **base.versions,
+            2: replace(base.versions[2], tags={"promotion.staging.a": "{}"}),
+        },
+    )
+    assert key(recorded) == key()  # an apply record is not an input of the gates
+    assert key(model("m", list(base.versions.values()), {"production": 3})) != key()
+    assert key(cfg=ModelGates(floors={"roc_auc": 0.8})) != key()
+    assert key(rollback=True) != key()
+    assert key(resync=True) != key()
+
+
+def test_a_failure_that_may_be_transient_is_not_kept_on_disk(tmp_path: Path) -> None:
+    from ml.promotions.gates import VerdictCache
+
+    VerdictCache(tmp_path).get_or_compute("k", True, lambda: _verdict(False, "loadable"))
+    VerdictCache(tmp_path).get_or_compute("f", True, lambda: _verdict(False, "floor:roc_auc"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]

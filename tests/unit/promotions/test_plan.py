@@ -18,11 +18,12 @@ REC = {"promotion.staging.a": "{}", "promotion.production.a": "{}"}
 def _plan(
     current: int | None, desired: int, note: str | None = None, rollback: bool = False
 ) -> Plan:
-    versions = [version(M, n, **(REC if n == current else {})) for n in (3, 4)]
+    # every version up to the current one ran in both environments
+    versions = [version(M, n, **(REC if current and n <= current else {})) for n in (3, 4)]
     aliases = {} if current is None else {"staging": current, "production": current}
     tags = {} if current is None else {applied_tag(e): str(current) for e in aliases}
     observed = Observed({M: model(M, versions, aliases, tags)})
-    return Plan(diff([Desired(M, desired, rollback, note)], observed, stages=False))
+    return Plan(diff([Desired(M, desired, rollback, note)], observed, stages=False), gated=True)
 
 
 def test_text_line_matches_the_issue() -> None:
@@ -56,7 +57,7 @@ def test_a_multi_line_note_stays_in_its_table_cell() -> None:
     lines = _plan(3, 4, note="line one\nline | two").markdown().splitlines()
     row = next(line for line in lines if line.startswith("| credit-risk | production"))
     assert row == (
-        "| credit-risk | production | 3 | 4 | promote after approval | line one line / two |"
+        "| credit-risk | production | 3 | 4 | promote after approval | line one line \\| two |"
     )
 
 
@@ -80,17 +81,18 @@ def _gated(passed: bool, rollback: bool = False) -> Plan:
     if rollback:
         results = tuple(_waive(r, rollback=True) for r in results)
     verdict = Verdict(M, desired, results)
-    versions = [version(M, n, **(REC if n == current else {})) for n in (3, 4)]
+    versions = [version(M, n, **(REC if n <= current else {})) for n in (3, 4)]
     aliases = {"staging": current, "production": current}
     tags = {applied_tag(e): str(current) for e in aliases}
     observed = Observed({M: model(M, versions, aliases, tags)})
     desired_ = [Desired(M, desired, rollback)]
-    return Plan(diff(desired_, observed, stages=False, verdicts={M: verdict}), gated=True)
+    verdicts = {(M, env): verdict for env in ("staging", "production")}
+    return Plan(diff(desired_, observed, stages=False, verdicts=verdicts), gated=True)
 
 
 def test_the_markdown_plan_shows_the_verdict_and_the_canary_figures() -> None:
     md = _gated(passed=True).markdown()
-    assert "#### credit-risk v4: gates passed" in md
+    assert "#### credit-risk v4 (staging, production): gates passed" in md
     assert "| canary:score_psi | PASS | score PSI 0.4123 (max 0.1) |" in md
     assert (
         "Canary: v4 against production v3 on the holdout of data.csv; approved when PD < 0.5" in md
@@ -100,7 +102,7 @@ def test_the_markdown_plan_shows_the_verdict_and_the_canary_figures() -> None:
         "| 6,000 | 88.00% | 80.00% | -8.00 pp (max ±1.00) | 8.00% = 480 (max 2.00%) "
         "| 0.4123 (max 0.1) |"
     ) in md
-    assert "Gates not evaluated" not in md
+    assert "Gates NOT evaluated" not in md
 
 
 def test_a_gate_refusal_names_the_failed_gates_and_the_verdict_says_why() -> None:
@@ -108,6 +110,10 @@ def test_a_gate_refusal_names_the_failed_gates_and_the_verdict_says_why() -> Non
     md = plan.markdown()
     assert "**REFUSED**: 1 gate(s) FAILED: canary:score_psi (see the gates of v4)" in md
     assert "| canary:score_psi | **FAIL** |" in md
+    assert (
+        "**Gates FAILED** (apply refuses these moves): credit-risk v4 (staging, production): " in md
+    )
+    assert plan.failing() == ["credit-risk v4 (staging, production): canary:score_psi"]
     text = plan.text()
     assert "staging 4 REFUSED: 1 gate(s) FAILED: canary:score_psi" in text
     assert "    FAIL canary:score_psi: score PSI 0.4123 (max 0.1)" in text
@@ -124,11 +130,29 @@ def test_a_rollback_shows_the_waived_canary_with_its_figures() -> None:
     md = _gated(passed=False, rollback=True).markdown()
     assert "**ROLLBACK** (canary, regression gates waived)" in md
     assert "| canary:score_psi | **WAIVED** | score PSI 0.4123 (max 0.1) [waived: rollback] |" in md
-    assert "#### credit-risk v3: gates passed (1 waived by rollback)" in md
+    assert "#### credit-risk v3 (staging, production): gates passed (1 waived by rollback)" in md
     assert "| 6,000 |" in md
 
 
-def test_a_plan_without_gates_says_so_when_an_alias_moves() -> None:
-    assert "_Gates not evaluated in this plan" in _plan(3, 4).markdown()
-    assert "Gates not evaluated" not in _plan(4, 4).markdown()
-    assert json.loads(_plan(3, 4).json())["gates"] == {}
+def test_a_plan_without_gates_says_so_first_in_every_format() -> None:
+    actions = _plan(3, 4).actions
+    ungated = Plan(actions, gated=False)
+    assert ungated.text().splitlines()[0].startswith("Gates NOT evaluated (--without-gates)")
+    assert ungated.markdown().splitlines()[2].startswith("**Gates NOT evaluated")
+    assert json.loads(ungated.json())["gates_evaluated"] is False
+    assert "Gates NOT evaluated" not in Plan(actions, gated=True).text()
+
+
+def test_a_hostile_note_is_shown_as_text_in_the_terminal_and_the_pr_comment() -> None:
+    note = '<img src=x onerror="alert(1)"> **approved** @org/admins \x1b[2J\x1b]0;owned\x07'
+    plan = _plan(3, 4, note=note)
+    md = plan.markdown()
+    assert "<img" not in md
+    assert "&lt;img src=x" in md
+    assert "\\*\\*approved\\*\\*" in md
+    assert "\\@org/admins" in md
+    assert "\x1b" not in md
+    text = plan.text()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\\x1b[2J" in text

@@ -141,7 +141,13 @@ def test_pr_open_pushes_a_branch_and_opens_a_pr_without_merging(
 
     # Then the branch is on origin with promotions.yaml at v2, and gh opened (not merged) a PR
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "https://github.com/o/r/pull/12"
+    assert result.stdout.strip() == "https://github.com/o/r/pull/12"
+    # and every side effect is reported (stderr), the checkout back on main, unchanged
+    assert "created branch promote/credit-risk-v2 from main with commit " in result.stderr
+    assert "switched the checkout back to main" in result.stderr
+    assert "pushed promote/credit-risk-v2 to origin" in result.stderr
+    assert _git(work, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert "version: 1" in (work / "promotions.yaml").read_text()
     assert "pr_url=https://github.com/o/r/pull/12" in outputs.read_text()
     pushed = _git(origin, "show", "promote/credit-risk-v2:promotions.yaml")
     assert "version: 2" in pushed
@@ -167,6 +173,48 @@ def test_pr_open_without_gh_is_a_clear_error(
         env={"MLFLOW_TRACKING_URI": registry_uri},
     )
     assert result.exit_code in (2, 12), result.output
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ["no gh", "no origin", "uncommitted change", "branch exists"],
+)
+def test_pr_open_checks_gh_remote_and_a_clean_tree_before_any_side_effect(
+    registry_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    # Given a checkout with one precondition broken
+    _, work = _origin_and_checkout(tmp_path)
+    if broken == "no gh":
+        bin_dir = tmp_path / "nogh"
+        bin_dir.mkdir()
+        git = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
+        (bin_dir / "git").symlink_to(git)
+        monkeypatch.setenv("PATH", str(bin_dir))
+    else:
+        _stand_in_gh(tmp_path, monkeypatch, "echo https://github.com/o/r/pull/1\n")
+    if broken == "no origin":
+        _git(work, "remote", "remove", "origin")
+    if broken == "uncommitted change":
+        (work / "promotions.yaml").write_text(SPEC + "# local edit\n")
+    if broken == "branch exists":
+        _git(work, "branch", "promote/credit-risk-v2")
+    before = (work / "promotions.yaml").read_text()
+    branches = _git(work, "branch", "--list")
+    monkeypatch.chdir(work)
+
+    # When the PR is opened
+    result = CliRunner().invoke(
+        app, ["pr", "open", "--version", "2"], env={"MLFLOW_TRACKING_URI": registry_uri, **IDENTITY}
+    )
+
+    # Then exit 12 with one line naming the problem, and nothing changed: file, branch, HEAD
+    assert result.exit_code == 12, result.output
+    assert {"no gh": "`gh`", "no origin": "no `origin` remote",
+            "uncommitted change": "uncommitted changes",
+            "branch exists": "exists already"}[broken] in result.output  # fmt: skip
+    assert (work / "promotions.yaml").read_text() == before
+    assert _git(work, "branch", "--list") == branches
+    assert _git(work, "rev-parse", "--abbrev-ref", "HEAD") == "main"
 
 
 def test_pr_open_in_a_clone_leaves_the_checkout_alone(
@@ -229,7 +277,7 @@ def test_a_retried_pr_open_in_a_clone_reuses_the_pushed_branch(
     # Then the retry opens the PR for the branch already pushed, without a second commit
     assert first.exit_code == 12, first.output
     assert second.exit_code == 0, second.output
-    assert second.output.strip() == "https://github.com/o/r/pull/14"
+    assert second.stdout.strip() == "https://github.com/o/r/pull/14"
     assert _git(origin, "rev-parse", "promote/credit-risk-v2") == pushed
 
     # and a branch of that name holding another version is refused, not overwritten

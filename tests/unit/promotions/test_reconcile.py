@@ -82,19 +82,19 @@ ROWS = [
         stage_writes=["v2=Staging", "v2=Production", "v1=Archived"]),
     Row("production alone, never in staging: refused", BASE,
         {"production": (Kind.REFUSED, Sync.PENDING, [])}, envs=("production",),
-        refusal=Refusal.STAGING_FIRST, reason="never applied to staging"),
+        refusal=Refusal.STAGING_FIRST, reason="never verified in staging"),
     Row("production alone, --allow-skip-staging", BASE,
         {"production": (Kind.PROMOTE, Sync.PENDING, FULL_ARCHIVE)}, envs=("production",),
         allow_skip=True),
-    Row("alias moved outside git: drift, apply moves it back",
+    Row("alias moved outside git: drift, apply re-syncs it (not a rollback)",
         model(M, [version(M, 1, "Production", **REC), version(M, 2, "Production")],
               {"staging": 1, "production": 2}, applied(staging=1, production=1)),
-        {"production": (Kind.ROLLBACK, Sync.DRIFT, [Step.PENDING, Step.ALIAS, Step.STAGE,
+        {"production": (Kind.RESYNC, Sync.DRIFT, [Step.PENDING, Step.ALIAS, Step.STAGE,
                                                     Step.RECORD, Step.CLEAR])}, desired=1,
         envs=("production",), reason="alias moved outside git: v1 → v2"),
     Row("alias removed outside git", model(M, [version(M, 1, "Production", **REC)],
         {"staging": 1}, applied(staging=1, production=1)),
-        {"production": (Kind.PROMOTE, Sync.DRIFT, [Step.PENDING, Step.ALIAS, Step.RECORD,
+        {"production": (Kind.RESYNC, Sync.DRIFT, [Step.PENDING, Step.ALIAS, Step.RECORD,
                                                    Step.CLEAR])},
         desired=1, envs=("production",), reason="alias removed outside git"),
     Row("alias set outside git (never applied)", model(M, [version(M, 1), version(M, 2)],
@@ -197,7 +197,9 @@ def _verdict(passed: bool) -> Verdict:
     ],
 )  # fmt: skip
 def test_gate_verdicts_are_inputs(state: ModelState, passed: bool, kind: Kind) -> None:
-    action = diff([Desired(M, 2)], Observed({M: state}), ("staging",), {M: _verdict(passed)})[0]
+    action = diff(
+        [Desired(M, 2)], Observed({M: state}), ("staging",), {(M, "staging"): _verdict(passed)}
+    )[0]
     assert action.kind == kind
     if kind == Kind.REFUSED:
         assert action.refusal == Refusal.GATES
@@ -236,3 +238,103 @@ def test_an_unreadable_pending_record_is_still_interrupted() -> None:
     assert action.sync == Sync.INTERRUPTED
     assert "unreadable record" in action.reasons[0]
     assert json.loads(Operation("apply", 1, None, "s", None, None, "a", "t").to_json())["op"]
+
+
+# --- lanes: staging's live state never blocks production --------------------------------------
+
+# v1 ran in both environments; v2 was verified in staging (commit aaa) and is production's target
+VERIFIED = model(M, [version(M, 1, "Production", **REC), version(M, 2, "Staging", **STG)],
+                 {"staging": 2, "production": 1}, applied(staging=2, production=1))  # fmt: skip
+
+
+def _with_tags(state: ModelState, **tags: str) -> ModelState:
+    return replace(state, tags={**state.tags, **tags})
+
+
+STAGING_IN_FLIGHT = _with_tags(
+    VERIFIED,
+    **pending("staging", op="deploy", v=3, prev=2, release="r3"),
+    **{"lease.staging": json.dumps({"owner": "dead-runner", "run_url": None, "acquired": "T",
+                                    "expires": "2999-01-01T00:00:00Z"})},
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "state", [VERIFIED, STAGING_IN_FLIGHT], ids=["staging idle", "staging deploy in flight"]
+)
+def test_production_needs_a_verified_staging_record_never_staging_s_live_state(
+    state: ModelState,
+) -> None:
+    # Given v2 verified in staging, and (second case) a staging deploy of v3 in flight whose
+    # runner died holding staging's lease
+    # When production is diffed for v2
+    action = diff([Desired(M, 2)], Observed({M: state}), ("production",))[0]
+    # Then production promotes: staging's pending record and lease are staging's business
+    assert action.kind == Kind.PROMOTE, action.reasons
+    assert refusal_error([action]) is None
+
+
+def test_break_glass_rollback_goes_through_whatever_staging_is_doing() -> None:
+    # Given production on v2 and staging mid-deploy of v3 (pending record, a dead holder's lease)
+    state = model(M, [version(M, 1, "Archived", **REC), version(M, 2, "Production", **REC),
+                      version(M, 3, "Staging")], {"staging": 3, "production": 2},
+                  {**applied(staging=2, production=2),
+                   **pending("staging", op="deploy", v=3, prev=2, release="r3")})  # fmt: skip
+    # When break-glass takes production back to v1
+    action = diff([Desired(M, 1, rollback=True)], Observed({M: state}), ("production",))[0]
+    # Then it is a rollback with writes, not refused
+    assert action.kind == Kind.ROLLBACK, action.reasons
+    assert action.moves_alias
+
+
+def test_a_version_whose_staging_apply_is_still_pending_is_not_verified_there() -> None:
+    # Given staging's apply of v2 wrote its record (commit abc123) but was never verified
+    record = json.dumps({"git_sha": "abc123", "time": "T", "version": 2})
+    state = model(M, [version(M, 1, "Production", **REC),
+                      version(M, 2, **{"promotion.staging.abc123": record})],
+                  {"staging": 2, "production": 1},
+                  {**applied(staging=2, production=1), **pending("staging")})  # fmt: skip
+    # Then production refuses v2: the record is not proof until staging's apply finishes
+    action = diff([Desired(M, 2)], Observed({M: state}), ("production",))[0]
+    assert action.refusal == Refusal.STAGING_FIRST
+
+
+# --- rollbacks are rollbacks ------------------------------------------------------------------
+
+
+def test_rollback_true_to_a_version_production_never_ran_is_refused_with_exit_8() -> None:
+    from ml.errors import RollbackError
+
+    # Given production on v1, v2 only ever in staging
+    actions = diff([Desired(M, 2, rollback=True)], Observed({M: BASE}), ("production",))
+    # Then the plan refuses it as not a rollback (exit 8), naming why
+    assert actions[0].refusal == Refusal.NOT_A_ROLLBACK
+    assert (
+        "never applied to production, and is newer than production's v1" in (actions[0].reasons[0])
+    )
+    assert isinstance(refusal_error(actions), RollbackError)
+
+
+def test_a_re_sync_is_not_a_rollback_and_skips_staging_first() -> None:
+    # Given git applied v2 to production; someone moved the alias back to v1 by hand
+    state = model(M, [version(M, 1, "Production", **REC), version(M, 2, **REC)],
+                  {"staging": 2, "production": 1}, applied(staging=2, production=2))  # fmt: skip
+    action = diff([Desired(M, 2)], Observed({M: state}), ("production",))[0]
+    # Then apply re-syncs: it moves the alias back, records the hand-moved version as previous
+    assert (action.kind, action.sync, action.resync) == (Kind.RESYNC, Sync.DRIFT, True)
+    assert (action.previous, action.rollback) == (1, False)
+    assert action.moves_alias
+
+
+# --- environments pinned apart ----------------------------------------------------------------
+
+
+def test_pins_move_staging_and_leave_production() -> None:
+    # Given v1 in both environments; git pins staging to v2 and production to v1
+    state = model(M, [version(M, 1, "Production", **REC), version(M, 2)],
+                  {"staging": 1, "production": 1}, applied(staging=1, production=1))  # fmt: skip
+    pinned = Desired(M, 1, pins=(("staging", 2), ("production", 1)))
+    staging, production = diff([pinned], Observed({M: state}))
+    # Then staging promotes to v2 and production stays on v1 (no change)
+    assert (staging.kind, staging.desired) == (Kind.PROMOTE, 2)
+    assert (production.kind, production.desired) == (Kind.NOOP, 1)

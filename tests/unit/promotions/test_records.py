@@ -105,3 +105,39 @@ def test_the_lease_owner_is_the_run_in_actions_else_user_at_host() -> None:
     assert lease_owner({"GITHUB_RUN_ID": "42", "GITHUB_REPOSITORY": "o/r"}) == "o/r#run42"
     assert lease_owner({"ML_PROMOTE_LEASE_OWNER": "me"}) == "me"
     assert lease_owner({"USER": "ada"}).startswith("ada@")
+
+
+def test_the_default_lease_owner_is_unique_per_process() -> None:
+    import subprocess
+    import sys
+
+    from ml.promotions.records import holder_alive, lease_owner
+
+    code = "from ml.promotions.records import lease_owner; print(lease_owner({'USER': 'u'}))"
+    others = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    mine = lease_owner({"USER": "u"})
+    assert len(others | {mine}) == 3  # two terminals on one machine are two owners
+    assert mine.startswith("u@")
+    assert holder_alive(mine) is True
+    assert all(holder_alive(o) is False for o in others)  # those processes have exited
+    assert holder_alive("org/repo#run42") is None  # a CI run: cannot be told from here
+    assert lease_owner({"ML_PROMOTE_LEASE_OWNER": "x", "USER": "u"}) == "x"
+
+
+def test_verified_in_ignores_the_record_of_an_apply_still_pending() -> None:
+    import json
+
+    from ml.promotions.records import Operation, verified_in
+    from tests.fixtures.memory_registry import version
+
+    mine = json.dumps({"git_sha": "new", "time": "T"})
+    pending = Operation("apply", 2, 1, "new", None, None, "ci", "T")
+    assert not verified_in(version("m", 2, **{"promotion.staging.new": mine}), "staging", pending)
+    older = {"promotion.staging.old": json.dumps({"git_sha": "old"}), "promotion.staging.new": mine}
+    assert verified_in(version("m", 2, **older), "staging", pending)
+    assert verified_in(version("m", 2, **{"promotion.staging.new": mine}), "staging", None)
