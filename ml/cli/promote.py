@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ml.cli.base import console, err_console, mlops_command
-from ml.errors import GateError
+from ml.errors import DriftError, GateError
 
 if TYPE_CHECKING:
     from ml.promotions.config import PromotionSettings
@@ -255,6 +255,13 @@ def status(
             colour = colours.get(r.state, "red")
             console.print(f"[{colour}]{r.state:11}[/] {r.model} {r.message}", highlight=False)
     error = status_error(rows, fail_on_pending=fail_on_pending)
+    from ml.deploy import pinned  # the alias against the version the running tasks pin
+
+    unpinned = pinned.from_environment(_registry())
+    for finding in unpinned:
+        console.print(f"[red]{'drift':11}[/] {finding}", highlight=False)
+    if error is None and unpinned:
+        error = DriftError("; ".join(unpinned))
     if error is not None:
         raise error
 
@@ -269,10 +276,15 @@ def history(
     from ml.promotions.history import events_json
     from ml.promotions.history import history as timeline
 
-    events = timeline(file, model, _registry().model_state(model))
+    state = _registry().model_state(model)
+    events = timeline(file, model, state)
     if as_json:
         typer.echo(events_json(events))
         return
+    from ml.deploy.approval import approval_lines  # who approved each release's production job
+
+    for line in approval_lines(state.tags if state else {}):
+        console.print(line, highlight=False)
     for e in events:
         move = f"{e.from_version or 'none'} → {e.to_version}"
         flag = " ROLLBACK" if e.rollback else ""

@@ -108,3 +108,23 @@ def fetch_approvals(client: GitHubClient, run_id: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def approval_lines(tags: dict[str, str]) -> list[str]:
+    """`mlops history`'s lines for the approvals recorded on the releases among a model's tags,
+    oldest first: `<time> release R: approved by U for production (run N): "comment"`."""
+    out = []
+    for key, raw in tags.items():
+        if not key.startswith(releases.TAG_PREFIX):
+            continue
+        try:
+            rel = releases.Release.model_validate_json(raw)
+        except ValueError:
+            continue
+        for a in rel.approvals:
+            comment = f': "{a.get("comment")}"' if a.get("comment") else ""
+            out.append(
+                f"{a.get('time')} release {rel.id}: {a.get('state')} by {a.get('user')} for "
+                f"{', '.join(a.get('environments') or [])} (run {a.get('run_id')}){comment}"
+            )
+    return sorted(out)

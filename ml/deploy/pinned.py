@@ -1,0 +1,63 @@
+"""Does the alias record what runs? In AWS a task serves the version its task definition pins,
+and the environment's alias is the registry's record of it, moved after a verified deploy. An
+alias moved by hand (the MLflow UI, a user with EDIT on the model) changes nothing that runs,
+which is exactly why it must be reported: the registry then lies about production.
+
+`status` calls `disagreement` (through `from_environment` in the CLI) for the environment whose
+ECS service is configured in the job (ECS_CLUSTER / ECS_SERVICE).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml.deploy import ecs
+from ml.deploy.ecs import ServiceRef
+from ml.registry import Registry
+
+
+def disagreement(
+    registry: Registry,
+    ecs_client: Any,
+    service: ServiceRef,
+    model: str,
+    env: str,
+    container: str | None = None,
+) -> str | None:
+    """A one-line finding when `env`'s alias of `model` is not the version the service's
+    running task definition pins; None when they agree, or when the revision pins nothing
+    (a service that still follows the alias)."""
+    running = ecs.current_task_definition(ecs_client, service)
+    image, pinned = ecs.running_pair(ecs_client, running, container)
+    if pinned is None:
+        return None
+    state = registry.model_state(model)
+    alias = state.aliases.get(env) if state else None
+    if alias == pinned:
+        return None
+    return (
+        f"{model}@{env} names version {alias}, but {service} runs {running} which pins version "
+        f"{pinned} ({image}): the alias was moved outside a deploy (hint: `mlops deploy --env "
+        f"{env} --release R` of the release that should run restores both)"
+    )
+
+
+def from_environment(registry: Registry) -> list[str]:
+    """`disagreement` for the service the job's environment configures (ECS_CLUSTER,
+    ECS_SERVICE, DEPLOY_ENVIRONMENT or production); nothing when no service is configured."""
+    import os
+
+    from ml.deploy.settings import DeploySettings
+
+    settings = DeploySettings()
+    if not (settings.ecs_cluster and settings.ecs_service):
+        return []
+    import boto3
+
+    client = boto3.client("ecs", region_name=settings.aws_region)
+    env = os.environ.get("DEPLOY_ENVIRONMENT", "production")
+    found = disagreement(
+        registry, client, ServiceRef(settings.ecs_cluster, settings.ecs_service),
+        settings.model_name, env, settings.container,
+    )  # fmt: skip
+    return [found] if found else []
