@@ -352,6 +352,10 @@ def test_clean_staging_then_production_deploy_of_one_release(world: World) -> No
                 {"name": "TF_CHANGE", "value": "kept"}]}],
         )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
         assert w.service_td("production") == w.tds["production"]  # the service still runs :1
+        # And the approval page names the release, its digest and its staging verification
+        page = _ok(w.mlops(base, "release", "summary", "--release", "r1"))
+        assert f"record digest: `{digest}`" in page
+        assert "- staging: verified (smoke, e2e)" in page
         # And production deploys the same release after approval (bound to the run's digest)
         _ok(_deploy(w, "production", prd, "r1", "--digest", digest))
 
@@ -637,6 +641,7 @@ class TcpProxy:
         self.sock.listen(32)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self._open: list[Any] = []
+        self.down = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -648,6 +653,9 @@ class TcpProxy:
             try:
                 client, _ = self.sock.accept()
             except OSError:
+                return
+            if self.down:  # (a connection accepted while stopping is refused too)
+                client.close()
                 return
             upstream = socket.create_connection(self.target)
             self._open += [client, upstream]
@@ -663,7 +671,13 @@ class TcpProxy:
             dst.close()
 
     def stop(self) -> None:
-        """The outage: the port refuses connections, open ones are cut."""
+        import socket
+
+        """The outage: the port refuses connections, open ones are cut. shutdown() first: a close()
+        alone does not wake the thread blocked in accept(), which keeps the port listening."""
+        self.down = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         for s in self._open:
             with contextlib.suppress(OSError):
@@ -783,6 +797,17 @@ def test_production_takes_only_its_runs_release_scanned_sealed_and_never_steps_b
         assert proc.returncode == 2
         assert "--newest is refused for production" in " ".join(proc.stderr.split())
 
+        # And the production job records who approved its run (GitHub's run approvals API: the
+        # recorded response, served locally), shown in the release's history
+        with _github_approvals() as api:
+            proc = w.mlops(
+                w.env("production", prd.url, GITHUB_RUN_ID="4242", GITHUB_TOKEN="t",
+                      GITHUB_REPOSITORY="lender/credit-risk", GITHUB_API_URL=api),
+                "release", "approvals", "--release", "rN1",
+            )  # fmt: skip
+        assert "approved by model-risk-approver for production" in _ok(proc)
+        assert json.loads(w.tags()["release.rN1"])["approvals"][0]["run_id"] == "4242"
+
         # When production is asked for a release without a scan record, or one whose scan
         # (recorded trivy result) has a HIGH finding with a fix
         w.release("r-noscan", 2, 2, report=None, git_sha=c_new)
@@ -817,6 +842,33 @@ def test_production_takes_only_its_runs_release_scanned_sealed_and_never_steps_b
         assert proc.returncode == 14
         assert "failed the integrity check" in " ".join(proc.stderr.split())
         assert (w.service_td("production"), w.revisions("production")) == (running, revisions)
+
+
+@contextlib.contextmanager
+def _github_approvals() -> Any:
+    """GitHub's run approvals endpoint for run 4242, answering the recorded response
+    (tests/fixtures/github/run_approvals.json); GitHub cannot be reached from here."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = (ROOT / "tests" / "fixtures" / "github" / "run_approvals.json").read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/repos/lender/credit-risk/actions/runs/4242/approvals"
+            self.send_response(200 if ok else 404)
+            self.end_headers()
+            self.wfile.write(body if ok else b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
 
 
 # --- break-glass -------------------------------------------------------------------------------
