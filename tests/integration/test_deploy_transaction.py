@@ -518,6 +518,7 @@ class Sampler:
 
         self.url = url
         self.pairs: list[tuple[str, str]] = []
+        self.timed: list[tuple[float, tuple[str, str]]] = []  # (monotonic time, pair)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -532,6 +533,7 @@ class Sampler:
                         body = got.json()
                         pair = (body["deployment"]["git_commit"], body["model"]["version"])
                         self.pairs.append(pair)
+                        self.timed.append((time.monotonic(), pair))
                 self._stop.wait(0.05)
 
     def __enter__(self) -> Sampler:
@@ -884,14 +886,26 @@ def test_break_glass_rollback_end_to_end(world: World) -> None:
             w.verify(rid)
             w.ship(prd, "production", rid)
         assert prd.metadata()["model"]["version"] == "2"
-        # When the break-glass runs (workflow_dispatch after one approval)
+        # When the break-glass runs (workflow_dispatch after one approval), sampled
         out_file = w.tmp / "github_output"
-        out = _ok(
-            w.mlops(
-                w.env("production", prd.url, GITHUB_OUTPUT=str(out_file)),
-                "deploy", "--env", "production", "--previous-verified", "--reason", "bad scores",
-            )
-        )  # fmt: skip
+        with Sampler(prd.url) as sampler:
+            started = time.monotonic()
+            out = _ok(
+                w.mlops(
+                    w.env("production", prd.url, GITHUB_OUTPUT=str(out_file)),
+                    "deploy", "--env", "production", "--previous-verified", "--reason",
+                    "bad scores",
+                )
+            )  # fmt: skip
+            finished = time.monotonic() - started
+        # Then every sample was r2's or r1's pair, r1's from some point on (docs/performance.md
+        # publishes these figures: pytest -s -k break_glass)
+        assert set(sampler.pairs) <= {(SHA[1], "1"), (SHA[2], "2")}
+        back = min(t for t, pair in sampler.timed if pair == (SHA[1], "1")) - started
+        print(
+            f"\nrollback (stand-ins): r1 served {back:.1f} s after the break-glass started; "
+            f"verified (rollout, smoke, records) and exited after {finished:.1f} s"
+        )
         # Then production runs r1 again: alias v1 and build 1's image, served now
         assert w.alias("production") == 1
         td = w.service_td("production")
