@@ -290,6 +290,10 @@ def deploy(
     assert rel is not None
     if newest:
         chosen = releases.newest(registry, settings.model_name, target.env, rel, _history(git_ref))
+        if chosen.id != rel.id and service is Service.serve:
+            from dataclasses import replace
+
+            run.opts = replace(run.opts, gates=_release_gates(gates, chosen))
         if chosen.id != rel.id:
             console.print(
                 f"release {rel.id} is superseded: {target.env} takes release {chosen.id} "

@@ -188,7 +188,15 @@ class Deployment:
         resume), or a refusal before anything was written.
         """
         with _signals_interrupt():
-            return self._run(rel)
+            try:
+                return self._run(rel)
+            except DeployInterrupted as sig:  # before the first write, or during a revert
+                t = self.target
+                raise DeployInterruptedError(
+                    f"deploy of release {rel.id} to {t.env} interrupted by {sig.signal_name} "
+                    f"(phase {self.record.phase if self.record else 'none: nothing written'}); "
+                    f"rerun `mlops deploy --env {t.env} --release {rel.id}` to converge"
+                ) from None
 
     def _run(self, rel: Release) -> Outcome:
         t, kind = self.target, self.target.kind
