@@ -344,11 +344,9 @@ class Deployment:
         pair (the revisions are pinned), the alias has not moved, and the unfinished record makes
         the next run of any release resume from the state before this one."""
         t = self.target
+        # No registry write here: the phase already recorded says where it stopped, and every
+        # call spends the 10 s GitHub allows (the lease release on the way out is the one kept).
         note = f"interrupted by {sig.signal_name} at step {step}"
-        try:
-            self._write(error=note)
-        except Exception as exc:  # best effort: the unfinished phase is already recorded
-            note += f" (record not updated: {exc})"
         raise DeployInterruptedError(
             f"deploy of release {rel.id} to {t.env} {note}; the alias was not moved, ECS keeps "
             f"the revision it was given (every task serves the previous release or {rel.id}). "
