@@ -53,11 +53,18 @@ def from_environment(registry: Registry) -> list[str]:
     if not (settings.ecs_cluster and settings.ecs_service):
         return []
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client("ecs", region_name=settings.aws_region)
+    from ml.errors import ConfigError
+
     env = os.environ.get("DEPLOY_ENVIRONMENT", "production")
-    found = disagreement(
-        registry, client, ServiceRef(settings.ecs_cluster, settings.ecs_service),
-        settings.model_name, env, settings.container,
-    )  # fmt: skip
+    ref = ServiceRef(settings.ecs_cluster, settings.ecs_service)
+    try:
+        client = boto3.client("ecs", region_name=settings.aws_region)
+        found = disagreement(registry, client, ref, settings.model_name, env, settings.container)
+    except (BotoCoreError, ClientError) as exc:
+        raise ConfigError(
+            f"cannot read the task definition {ref} runs ({exc}); the job needs AWS credentials "
+            "with ecs:DescribeServices and ecs:DescribeTaskDefinition, or unset ECS_CLUSTER"
+        ) from None
     return [found] if found else []
