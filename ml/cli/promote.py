@@ -255,11 +255,11 @@ def status(
             colour = colours.get(r.state, "red")
             console.print(f"[{colour}]{r.state:11}[/] {r.model} {r.message}", highlight=False)
     error = status_error(rows, fail_on_pending=fail_on_pending)
-    from ml.deploy import pinned  # the alias against the version the running tasks pin
+    from ml.deploy import pinned  # alias vs the running pin; tampered release records
 
-    unpinned = pinned.from_environment(_registry())
+    unpinned = pinned.findings(_registry())
     for finding in unpinned:
-        console.print(f"[red]{'drift':11}[/] {finding}", highlight=False)
+        (err_console if as_json else console).print(f"[red]{'drift':11}[/] {finding}")
     if error is None and unpinned:
         error = DriftError("; ".join(unpinned))
     if error is not None:

@@ -3,8 +3,9 @@ and the environment's alias is the registry's record of it, moved after a verifi
 alias moved by hand (the MLflow UI, a user with EDIT on the model) changes nothing that runs,
 which is exactly why it must be reported: the registry then lies about production.
 
-`status` calls `disagreement` (through `from_environment` in the CLI) for the environment whose
-ECS service is configured in the job (ECS_CLUSTER / ECS_SERVICE).
+`status` calls `findings`: `disagreement` for the environment whose ECS service is configured in
+the job (ECS_CLUSTER / ECS_SERVICE), and the release records' digest chain (a record rewritten
+after its creation).
 """
 
 from __future__ import annotations
@@ -68,3 +69,14 @@ def from_environment(registry: Registry) -> list[str]:
             "with ecs:DescribeServices and ecs:DescribeTaskDefinition, or unset ECS_CLUSTER"
         ) from None
     return [found] if found else []
+
+
+def findings(registry: Registry) -> list[str]:
+    """What `mlops promote status` reports from the deploy side: an alias the running task
+    definition does not pin, and release records that fail the digest chain."""
+    from ml.deploy import release as releases
+    from ml.deploy.settings import DeploySettings
+
+    model = DeploySettings().model_name
+    chain = releases.verify_chain(releases.list_all(registry, model))
+    return from_environment(registry) + [f"release records: {p}" for p in chain]

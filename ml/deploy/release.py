@@ -281,6 +281,11 @@ def verify(
         )
     if env in release.verified:
         return release
+    problems = verify_chain(list_all(registry, model))
+    if problems:
+        raise ReleaseError(
+            "release records failed the integrity check, nothing recorded: " + "; ".join(problems)
+        )
     verified = {
         **release.verified,
         env: Verification(time=now_iso(), run_url=run_url, checks=checks),
