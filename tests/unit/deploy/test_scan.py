@@ -50,3 +50,20 @@ def test_the_record_names_tool_db_and_findings_per_digest() -> None:
 def test_the_repository_ignore_file_loads() -> None:
     root = Path(__file__).resolve().parents[3]
     assert isinstance(scan.load_accepted(root / ".trivyignore.yaml"), list)
+
+
+def test_a_scan_that_cannot_run_fails_and_records_no_pass(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ml.cli import app
+
+    pushed = tmp_path / "images.json"
+    pushed.write_text(json.dumps({"images": {"serve": "r.example/serve@sha256:" + "a" * 64}}))
+    out = tmp_path / "scan.json"
+    result = CliRunner().invoke(
+        app, ["images", "scan", "--images", str(pushed), "--output", str(out),
+              "--trivy", str(tmp_path / "no-trivy")],
+    )  # fmt: skip
+    assert result.exit_code == 13, result.output
+    assert "make install" in " ".join(result.output.split())
+    assert not out.exists()
