@@ -128,21 +128,37 @@ push-images: install ## Build serve + mlflow once, push <repo>:<GIT_SHA>; digest
 	mkdir -p build
 	$(BIN)/mlops images push --output $(IMAGES_JSON)
 
+SCAN_JSON ?= build/scan.json
+
+.PHONY: scan-release
+scan-release: install ## trivy image over the digests push-images pushed (HIGH/CRITICAL with a fix fail); record to build/scan.json
+	$(BIN)/mlops images scan --images $(IMAGES_JSON) --output $(SCAN_JSON)
+
 .PHONY: release
-release: install ## Record the release of this commit (images from build/images.json, versions from promotions.yaml)
-	$(BIN)/mlops release create --images $(IMAGES_JSON)
+release: install ## Record and seal the release of this commit (images + scan from build/, versions from promotions.yaml); tags its digests release-<id>
+	$(BIN)/mlops release create --images $(IMAGES_JSON) --scan $(SCAN_JSON)
+
+.PHONY: release-summary
+release-summary: install ## The approval page: RELEASE's digests, versions, gate figures, scan, staging verification to the job summary
+	$(BIN)/mlops release summary --release "$$RELEASE"
+
+.PHONY: release-approvals
+release-approvals: install ## Record who approved this run's production deployment in RELEASE's history (GitHub's run approvals API)
+	$(BIN)/mlops release approvals --release "$$RELEASE"
 
 .PHONY: desired-version
 desired-version: install ## Print (and output to Actions) the version promotions.yaml asks for
 	$(BIN)/mlops release models --model $(MODEL)
 
-# DEPLOY_NEWEST=1 (CD): deploy the newest release ENV may take when it is newer on main than
-# RELEASE, keep what runs when that is newer still (.github/workflows/cd.yml, queue semantics).
+# DEPLOY_NEWEST=1 (CD, staging only): deploy the newest release staging may take when it is
+# newer on main than RELEASE, keep what runs when that is newer still (.github/workflows/cd.yml,
+# queue semantics). Production deploys exactly RELEASE, bound to RELEASE_DIGEST (the digest
+# `release create` output), or ends superseded (exit 17).
 .PHONY: deploy
-deploy: install ## Deploy RELEASE to ENV (one transaction: alias + task definition, wait, smoke, revert); DEPLOY_NEWEST=1: or a newer one
+deploy: install ## Deploy RELEASE to ENV (one transaction: pinned task definition, wait, smoke, alias; or revert); staging with DEPLOY_NEWEST=1: or a newer one
 	@case "$(ENV)" in staging|production) ;; *) echo "error: ENV must be staging or production" >&2; exit 2;; esac
 	@test -n "$$RELEASE" || { echo "error: RELEASE is not set (a release id: the first 12 characters of its commit)" >&2; exit 2; }
-	$(BIN)/mlops deploy --env $(ENV) --release "$$RELEASE" $${DEPLOY_NEWEST:+--newest}
+	$(BIN)/mlops deploy --env $(ENV) --release "$$RELEASE"$(if $(filter staging,$(ENV)), $${DEPLOY_NEWEST:+--newest}) $${RELEASE_DIGEST:+--digest "$$RELEASE_DIGEST"}
 
 .PHONY: deploy-mlflow
 deploy-mlflow: install ## The platform's MLflow service to RELEASE's mlflow image, only when its digest changed (DEPLOY_NEWEST=1: or a newer one)

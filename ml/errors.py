@@ -2,7 +2,7 @@
 
 The CLI maps these to exit codes in one place (`ml.cli.base.mlops_command`), so every failure a
 user can cause ends with a one-line message and a stable exit code instead of a traceback. Each
-class states its code (CONTRACTS: 2 config/spec ... 16 interrupted); a subclass shares its
+class states its code (2 config/spec ... 16 interrupted, 17 superseded); a subclass shares its
 parent's code only where the contract groups them (a spec error is a config error).
 """
 
@@ -132,6 +132,20 @@ class InterruptedOperationError(MlopsError):
     """`status` found an interrupted apply or deploy (a `promotion.<env>.pending` record)."""
 
     exit_code = 16
+
+
+class DeployInterruptedError(InterruptedOperationError):
+    """SIGINT/SIGTERM stopped a deploy (a cancelled job): nothing was reverted, the alias did
+    not move, and the unfinished deploy record makes the next run resume."""
+
+    exit_code = 16
+
+
+class SupersededError(MlopsError):
+    """A newer release already reached the environment: this older one is not deployed (a
+    waiting production run approved after a newer one shipped never steps production back)."""
+
+    exit_code = 17
 
 
 class SmokeTestError(MlopsError):

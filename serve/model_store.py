@@ -160,13 +160,13 @@ def _beside(model_dir: Path, name: str) -> Path | None:
 def load_from_registry(
     registry: Registry,
     name: str,
-    alias: str,
+    alias: str | None,
     version: str,
     run_id: str | None,
     max_batch: int,
 ) -> LoadedModel:
     """Download version `version` and its run's contract, and load them; the alias is recorded,
-    not re-resolved.
+    not re-resolved (None: the version was pinned, not reached through an alias).
 
     Raises:
         RegistryUnavailableError: a download failed (the watcher retries later).
@@ -195,7 +195,7 @@ def load_from_registry(
             version=version,
             alias=alias,
             source="registry",
-            uri=f"models:/{name}@{alias}",
+            uri=f"models:/{name}@{alias}" if alias is not None else f"models:/{name}/{version}",
             run_id=run_id,
             metrics=metrics,
             max_batch=max_batch,

@@ -17,8 +17,10 @@ PLACEHOLDERS = frozenset({"changeme", "change-me", "changethis", "secret", "toke
 class ServeSettings(BaseSettings):
     """What to serve, from where, and how the HTTP server runs.
 
-    The registry is the source of truth (`models:/<name>@<alias>`, polled for changes);
-    `model_path` is the fallback for a mounted MLflow model directory when no registry answers.
+    The registry is the source of truth: `models:/<name>/<model_version>` when a version is
+    pinned (AWS tasks: the release's version), else `models:/<name>@<alias>`, polled for
+    changes (compose, local); `model_path` is the fallback for a mounted MLflow model directory
+    when no registry answers.
     """
 
     model_config = SettingsConfigDict(
@@ -30,6 +32,14 @@ class ServeSettings(BaseSettings):
     )
     model_name: str = Field(default="credit-risk", description="Registered model name.")
     model_alias: str = Field(default="production", description="Alias to serve and follow.")
+    model_version: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Pinned version: served instead of the alias, which is then never polled (what an "
+            "ECS task definition sets, so a task serves exactly its release)."
+        ),
+    )
     tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SERVE_TRACKING_URI"),
@@ -96,6 +106,12 @@ class ServeSettings(BaseSettings):
                 f"{self.environment}"
             )
         return self
+
+    def follows(self) -> str:
+        """What this process serves from the registry, in words (/metadata, /health)."""
+        if self.model_version is not None:
+            return f"{self.model_name} version {self.model_version} (pinned)"
+        return f"{self.model_name}@{self.model_alias}"
 
     def scoring_thread_count(self) -> int:
         """`scoring_threads`, or this worker's share of the CPUs the process may run on, less

@@ -1,5 +1,9 @@
 """Follow the alias: poll the registry, load and warm a new version in the background, swap.
 
+With a pinned version (`SERVE_MODEL_VERSION`, what an ECS task definition sets) the watcher loads
+that version and then stops polling: the alias may move (it records what runs once a deploy is
+verified) without the process changing what it serves, so a task answers exactly its release.
+
 Runs in a daemon thread (registry calls are blocking HTTP); the event loop never waits on it.
 /health is degraded, with the reason in one line, whenever the version the alias points at is
 not the one served: registry unreachable, alias unset, or the version failed to load (also
@@ -77,7 +81,20 @@ class Watcher:
             except Exception as exc:  # the thread must outlive any surprise; health says why
                 log.error("poll failed unexpectedly", exc_info=exc)
                 self._degrade(f"watcher error: {type(exc).__name__}: {exc}")
+            if self.pinned_and_served():
+                log.info("serving pinned %s: no more registry polls", self.settings.follows())
+                return
             self._stop.wait(self.settings.poll_interval)
+
+    def pinned_and_served(self) -> bool:
+        """True once the pinned version is the one served (nothing left to poll for)."""
+        pinned, current = self.settings.model_version, self.store.current
+        return (
+            pinned is not None
+            and current is not None
+            and current.source == "registry"
+            and current.version == str(pinned)
+        )
 
     def _degrade(self, reason: str | None, alias_version: str | None = None) -> None:
         """Set what /health says; log it when it changes (not on every poll of an outage)."""
@@ -119,16 +136,23 @@ class Watcher:
             elif current is None:
                 self._degrade("no MLFLOW_TRACKING_URI and no SERVE_MODEL_PATH: nothing to serve")
             return
-        target = f"{s.model_name}@{s.model_alias}"
+        if self.pinned_and_served():
+            return
+        target = s.follows()
+        alias = None if s.model_version is not None else s.model_alias
         try:
-            found = self.registry().get_by_alias(s.model_name, s.model_alias)
+            if s.model_version is not None:
+                found = self.registry().get_version(s.model_name, s.model_version)
+            else:
+                found = self.registry().get_by_alias(s.model_name, s.model_alias)
             self.metrics.registry_up.set(1)
         except RegistryError as exc:
             self.metrics.registry_up.set(0)
             self._fallback(f"registry unreachable, cannot resolve {target}: {exc}")
             return
         if found is None:
-            self._fallback(f"{target} is not set in the registry")
+            what = "does not exist" if alias is None else "is not set"
+            self._fallback(f"{target} {what} in the registry")
             return
         version = str(found.version)
         if current is not None and current.source == "registry" and current.version == version:
@@ -146,7 +170,7 @@ class Watcher:
             return
         try:
             model = load_from_registry(
-                self.registry(), s.model_name, s.model_alias, version, found.run_id, s.max_batch
+                self.registry(), s.model_name, alias, version, found.run_id, s.max_batch
             )
         except ModelLoadError as exc:
             reason = (

@@ -71,6 +71,55 @@ def _history(ref: str) -> list[str]:
         ) from None
 
 
+def _release_gates(path: Path | None, rel: Any) -> Any:
+    """The gates file of the release's commit (`git show <sha>:<path>`), not the checkout's:
+    a release is judged by the gates it was reviewed with. The checkout's file when the
+    checkout is that commit, when a file is named (--gates, ML_PROMOTE_GATES_FILE), or when no
+    release is named (break-glass keeps integrity gates)."""
+    import os
+    import tempfile
+
+    from ml import github
+    from ml.errors import GitHubError
+    from ml.promotions.config import PromotionSettings
+    from ml.promotions.gates import load_gates
+
+    file = path or PromotionSettings().gates_file
+    explicit = path is not None or "ML_PROMOTE_GATES_FILE" in os.environ
+    if rel is None or explicit or rel.git_sha == github.git_sha():
+        return load_gates(file)
+    try:
+        text = github.git("show", f"{rel.git_sha}:{Path(file).as_posix()}")
+    except GitHubError as exc:
+        raise ConfigError(
+            f"cannot read {file} at release {rel.id}'s commit {rel.git_sha[:12]} ({exc}); "
+            "check out with fetch-depth: 0, or pass --gates explicitly"
+        ) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / Path(file).name
+        copy.write_text(text)
+        return load_gates(copy)
+
+
+def _production_checks(registry: Any, settings: Any, git_ref: str, digest: str | None) -> Any:
+    """Production's refusals, each raising with nothing written: superseded by a newer release
+    already running there (exit 17), no passing or a stale scan, a tampered record (14)."""
+    from ml.deploy import release as releases
+
+    model = settings.model_name
+
+    def not_superseded(rel: Any) -> None:
+        releases.refuse_superseded(registry, model, "production", rel, lambda: _history(git_ref))
+
+    def scanned(rel: Any) -> None:
+        releases.require_scan(rel, settings.scan_max_age_hours)
+
+    def intact(rel: Any) -> None:
+        releases.require_intact(registry, model, rel, digest)
+
+    return (intact, not_superseded, scanned)
+
+
 @mlops_command
 def deploy(
     env: Annotated[
@@ -135,11 +184,22 @@ def deploy(
         float | None,
         typer.Option("--smoke-timeout", help="Smoke retries, s (DEPLOY_SMOKE_TIMEOUT)."),
     ] = None,
+    digest: Annotated[
+        str | None,
+        typer.Option(
+            "--digest",
+            help="The release record's digest as `release create` printed it (a job output): "
+            "production refuses a record that no longer hashes to it.",
+        ),
+    ] = None,
 ) -> None:
-    """Deploy a release as one transaction: alias + task definition, wait, smoke, or revert.
+    """Deploy a release as one transaction: a task definition pinning the release's image and
+    model version, wait, smoke, then the alias; or revert.
 
     Exit 9: failed and reverted (verified); 10: the revert failed too (a human must act);
-    11: another lease holds the model; 13: image not in ECR; 14: release missing/unverified.
+    11: another lease holds the model; 13: image not in ECR; 14: release missing, unverified,
+    unscanned or tampered with; 16: interrupted (SIGINT/SIGTERM; rerun to resume);
+    17: superseded (a newer release already runs there; nothing deployed).
     """
     from ml import github
     from ml.deploy import release as releases
@@ -176,9 +236,23 @@ def deploy(
         raise ConfigError("pass exactly one of --release R and --previous-verified")
     if newest and previous_verified:
         raise ConfigError("--newest goes forward; --previous-verified goes back: pass one")
+    if newest and service is Service.serve and env is DeployEnv.production:
+        raise ConfigError(
+            "--newest is refused for production: a production job deploys exactly the release "
+            "its run built and staging verified (--release R), or ends superseded"
+        )
+    registry = _registry()
+    rel = (
+        None if previous_verified else releases.get(registry, settings.model_name, str(release_id))
+    )
+    production = service is Service.serve and env is DeployEnv.production
+    checks: tuple[Any, ...] = ()
+    if production and rel is not None:
+        checks = _production_checks(registry, settings, git_ref, digest)
     options = Options(
         stages=_stages(stages),
-        gates=_gates(gates) if service is Service.serve else None,
+        gates=_release_gates(gates, rel) if service is Service.serve else None,
+        production_checks=checks,
         allow_skip_staging=allow_skip_staging,
         rollout_timeout=timeout or settings.rollout_timeout,
         poll_interval=poll or settings.poll_interval,
@@ -188,7 +262,6 @@ def deploy(
         lease_settle=PromotionSettings().lease_settle,
         owner=lease_owner(),
     )
-    registry = _registry()
     ecs_client, ecr_client = _clients(settings.aws_region)
 
     def say(msg: str) -> None:
@@ -214,9 +287,13 @@ def deploy(
             release=done.to_release.id, rollback_model=first[0], rollback_to=str(first[1])
         )
         return
-    rel = releases.get(registry, settings.model_name, str(release_id))
+    assert rel is not None
     if newest:
         chosen = releases.newest(registry, settings.model_name, target.env, rel, _history(git_ref))
+        if chosen.id != rel.id and service is Service.serve:
+            from dataclasses import replace
+
+            run.opts = replace(run.opts, gates=_release_gates(gates, chosen))
         if chosen.id != rel.id:
             console.print(
                 f"release {rel.id} is superseded: {target.env} takes release {chosen.id} "

@@ -85,6 +85,68 @@ def push(
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+@images_app.command("scan")
+@mlops_command
+def scan(
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", help="JSON written by `mlops images push --output`."),
+    ] = None,
+    release_id: Annotated[
+        str | None,
+        typer.Option("--release", help="Rescan this release's digests and record it there."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the scan record here (`release create --scan`)."
+        ),
+    ] = None,
+    ignorefile: Annotated[
+        Path, typer.Option("--ignorefile", help="Accepted findings, as `make scan-images`.")
+    ] = Path(".trivyignore.yaml"),
+    trivy: Annotated[str, typer.Option("--trivy", help="trivy binary.")] = ".venv/bin/trivy",
+) -> None:
+    """Scan the digests CD pushed (trivy image: HIGH/CRITICAL with a fix fail, .trivyignore.yaml
+    accepts); exit 13 on a finding, after writing the record (production refuses it)."""
+    from ml.deploy import release as releases
+    from ml.deploy import scan as scanning
+    from ml.errors import ImageError
+
+    if (images is None) == (release_id is None):
+        raise ConfigError("pass exactly one of --images FILE and --release R")
+    registry = model = None
+    if images is not None:
+        try:
+            pushed = json.loads(images.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{images}: not the JSON of `mlops images push` ({exc})") from exc
+        refs = sorted((pushed.get("images") or {}).values())
+    else:
+        from ml.cli.release import _model, _registry
+
+        registry, model = _registry(), _model()
+        rel = releases.get(registry, model, str(release_id))
+        refs = [r for r in (rel.serve_image, rel.mlflow_image) if r]
+    if not refs:
+        raise ConfigError("no image to scan")
+    done = scanning.scan(refs, trivy, ignorefile)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(done.model_dump_json(indent=2) + "\n")
+    if registry is not None and model is not None:
+        releases.add_rescan(registry, model, str(release_id), done)
+    for ref, found in done.images.items():
+        state = "FAILED: " + "; ".join(found) if found else "no blocking finding"
+        console.print(f"{ref}: {state}", highlight=False)
+    console.print(f"trivy {done.tool_version}, DB of {done.db_updated_at}", highlight=False)
+    if not done.passed:
+        raise ImageError(
+            "HIGH/CRITICAL vulnerabilities with a fix in the pushed images (fix them, or accept "
+            "one in .trivyignore.yaml with a statement and an expired_at)"
+        )
+
+
 @images_app.command("sizes")
 @mlops_command
 def sizes(tag: Annotated[str, typer.Option("--tag", help="Local tag.")] = "latest") -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ml.cli.base import console, err_console, mlops_command
-from ml.errors import GateError, LeaseError
+from ml.errors import DriftError, GateError, LeaseError
 
 if TYPE_CHECKING:
     from ml.promotions.config import PromotionSettings
@@ -306,6 +306,13 @@ def status(
             if r.lease:
                 console.print(f"[yellow]{'lease':11}[/] {escape(r.lease)}", highlight=False)
     error = status_error(rows, fail_on_pending=fail_on_pending)
+    from ml.deploy import pinned  # alias vs the running pin; tampered release records
+
+    unpinned = pinned.findings(_registry())
+    for finding in unpinned:
+        (err_console if as_json else console).print(f"[red]{'drift':11}[/] {finding}")
+    if error is None and unpinned:
+        error = DriftError("; ".join(unpinned))
     if error is not None:
         raise error
 
@@ -320,12 +327,16 @@ def history(
     from ml.promotions.history import events_json
     from ml.promotions.history import history as timeline
 
-    events = timeline(file, model, _registry().model_state(model))
+    state = _registry().model_state(model)
+    events = timeline(file, model, state)
     if as_json:
         typer.echo(events_json(events))
         return
+    from ml.deploy.approval import approval_lines  # who approved each release's production job
     from ml.promotions.render import terminal
 
+    for line in approval_lines(state.tags if state else {}):
+        console.print(terminal(line), markup=False, highlight=False)
     for e in events:
         move = f"{e.from_version or 'none'} → {e.to_version}"
         flag = " ROLLBACK" if e.rollback else ""

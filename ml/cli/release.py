@@ -1,4 +1,5 @@
-"""`mlops release create|show|list|verify`: the immutable unit CD promotes (ml.deploy.release)."""
+"""`mlops release create|show|list|verify|audit|summary|approvals|untag`: the immutable unit CD
+promotes (ml.deploy.release)."""
 
 from __future__ import annotations
 
@@ -82,9 +83,20 @@ def create(
     file: Annotated[
         Path, typer.Option("--file", "-f", help="Model versions come from this spec.")
     ] = Path("promotions.yaml"),
+    scan: Annotated[
+        Path | None,
+        typer.Option("--scan", help="Scan record of the digests (`mlops images scan --output`)."),
+    ] = None,
+    ecr_tag: Annotated[
+        bool,
+        typer.Option(
+            "--ecr-tag/--no-ecr-tag",
+            help="Tag the digests release-<id> in ECR (the lifecycle policy keeps them).",
+        ),
+    ] = True,
 ) -> None:
-    """Record a release on the served model; the same content again is a no-op (exit 0),
-    other content under an existing id is refused (exit 14)."""
+    """Record (and seal) a release on the served model; the same content again is a no-op
+    (exit 0), other content under an existing id is refused (exit 14). Prints `digest=`."""
     from ml import github
     from ml.deploy import release as releases
 
@@ -100,11 +112,40 @@ def create(
         raise ConfigError("no serve image: pass --images FILE or --serve-image REPO@sha256:...")
     mlflow = mlflow_image or (pushed.get("images") or {}).get("mlflow")
     models = _spec_models(file)
-    rel = releases.build(release_id or sha[:12], sha, serve, mlflow, models)
+    scanned = None
+    if scan is not None:
+        try:
+            scanned = releases.ScanRecord.model_validate_json(scan.read_text())
+        except (OSError, ValueError) as exc:
+            msg = f"{scan}: not the JSON of `mlops images scan --output` ({exc})"
+            raise ConfigError(msg) from None
+    rel = releases.build(release_id or sha[:12], sha, serve, mlflow, models, scanned)
     stored, created = releases.create(_registry(), _model(), rel)
     verb = "created" if created else "already exists (same content)"
     console.print(f"release {stored.id} {verb}: {stored.models} {stored.serve_image}")
-    github.write_outputs(release=stored.id)
+    if ecr_tag:
+        _tag_images(stored, remove=False)
+    github.write_outputs(release=stored.id, digest=stored.digest or "")
+
+
+def _ecr() -> Any:
+    import boto3
+
+    from ml.deploy.settings import DeploySettings
+
+    return boto3.client("ecr", region_name=DeploySettings().aws_region)
+
+
+def _tag_images(rel: Any, *, remove: bool) -> None:
+    from ml.deploy.images import release_image_tag, tag_in_ecr, untag_in_ecr
+
+    ecr, tag = _ecr(), release_image_tag(rel.id)
+    for image in (rel.serve_image, rel.mlflow_image):
+        if image is None:
+            continue
+        changed = untag_in_ecr(ecr, image, tag) if remove else tag_in_ecr(ecr, image, tag)
+        what = ("removed from" if remove else "added to") if changed else "unchanged on"
+        console.print(f"ECR tag {tag} {what} {image}", highlight=False)
 
 
 @release_app.command("show")
@@ -194,3 +235,86 @@ def report(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     console.print(f"model risk record of release {rel.id}: {output}")
+
+
+@release_app.command("audit")
+@mlops_command
+def audit() -> None:
+    """Check the release records' digest chain; exit 14 naming any record rewritten after its
+    creation (production refuses to deploy while one is)."""
+    from ml.deploy import release as releases
+
+    found = releases.list_all(_registry(), _model())
+    problems = releases.verify_chain(found)
+    if problems:
+        from ml.errors import ReleaseError
+
+        raise ReleaseError("release records failed the integrity check: " + "; ".join(problems))
+    sealed = sum(1 for r in found if r.digest)
+    console.print(f"{len(found)} release(s), {sealed} sealed: the digest chain is intact")
+
+
+@release_app.command("summary")
+@mlops_command
+def summary(
+    release_id: ReleaseOption,
+    gates: Annotated[
+        Path, typer.Option("--gates", help="Gates file of the release's commit.")
+    ] = Path("config/gates.yaml"),
+) -> None:
+    """What the production approver approves: release id, digests, model versions, gate
+    figures, scan and staging verification (the job summary, GITHUB_STEP_SUMMARY, and stdout)."""
+    from ml import github
+    from ml.deploy.approval import summary_markdown
+
+    text = summary_markdown(_registry(), _model(), release_id, gates)
+    github.append_summary(text)
+    typer.echo(text)
+
+
+@release_app.command("approvals")
+@mlops_command
+def approvals(release_id: ReleaseOption) -> None:
+    """Record who approved this workflow run's deployments (GitHub's run approvals API) in the
+    release's history (`mlops history` shows it); needs GITHUB_TOKEN and GITHUB_RUN_ID."""
+    import os
+
+    from ml.deploy import release as releases
+    from ml.deploy.approval import fetch_approvals
+    from ml.github import GitHubClient
+
+    run_id = os.environ.get("GITHUB_RUN_ID")
+    if not run_id:
+        raise ConfigError("GITHUB_RUN_ID is not set: approvals are read for a workflow run")
+    found = fetch_approvals(GitHubClient.from_env(), run_id)
+    rel = releases.add_approvals(_registry(), _model(), release_id, found)
+    for a in found:
+        console.print(
+            f"release {rel.id}: {a['state']} by {a['user']} for {', '.join(a['environments'])} "
+            f"at {a['time']}",
+            highlight=False,
+        )
+    if not found:
+        console.print(f"release {rel.id}: no approval recorded for run {run_id}")
+
+
+@release_app.command("untag")
+@mlops_command
+def untag(release_id: ReleaseOption) -> None:
+    """Remove a withdrawn release's release-<id> tags from ECR (its digests may then expire)."""
+    from ml.deploy import records
+    from ml.deploy import release as releases
+
+    registry, model = _registry(), _model()
+    rel = releases.get(registry, model, release_id)
+    if not rel.withdrawn:
+        raise ConfigError(
+            f"release {rel.id} is not withdrawn: its images are kept (a break-glass rollback "
+            "withdraws a release)"
+        )
+    state = registry.model_state(model)
+    for env in ("staging", "production"):
+        deployed = records.read_deploy(state.tags if state else {}, env)
+        if deployed is not None and deployed.release == rel.id and deployed.phase == "done":
+            raise ConfigError(f"release {rel.id} is what {env} runs: its images are kept")
+    _tag_images(rel, remove=True)

@@ -2,6 +2,9 @@
 
 Why each piece is shaped the way it is:
 
+- **A revision pins the release**: the container runs the release's image digest with
+  `SERVE_MODEL_VERSION` set to its model version (serve then ignores the alias), so every task
+  of a revision answers exactly one release's (git SHA, version) pair, during a rollout too.
 - **A revision is built from the family's latest ACTIVE revision**, not from the revision the
   service runs: terraform registers new revisions when it changes environment variables, CPU,
   memory or roles, and a deploy that copied the running revision would silently undo them.
@@ -46,6 +49,9 @@ _REGISTER_KEYS = (
     "ephemeralStorage",
     "runtimePlatform",
 )
+
+# The serve setting that pins a task to one model version (serve/settings.py).
+PIN_VARIABLE = "SERVE_MODEL_VERSION"
 
 RolloutKind = Literal["stable", "in-progress", "circuit-breaker", "failed", "superseded"]
 
@@ -125,15 +131,39 @@ def _container(task_def: dict[str, Any], container: str | None) -> dict[str, Any
 
 def container_image(ecs: Any, task_definition: str, container: str | None = None) -> str:
     """The image `container` (default: the first) of a task definition runs."""
+    return running_pair(ecs, task_definition, container)[0]
+
+
+def _pinned(container: dict[str, Any]) -> int | None:
+    for item in container.get("environment") or []:
+        if item.get("name") == PIN_VARIABLE and str(item.get("value", "")).isdigit():
+            return int(item["value"])
+    return None
+
+
+def running_pair(
+    ecs: Any, task_definition: str, container: str | None = None
+) -> tuple[str, int | None]:
+    """(image, pinned model version or None) of `container` (default: the first)."""
     described = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-    return str(_container(described, container)["image"])
+    found = _container(described, container)
+    return str(found["image"]), _pinned(found)
+
+
+def _with_pin(container: dict[str, Any], image: str, version: int | None) -> dict[str, Any]:
+    if version is None:
+        return {**container, "image": image}
+    env = [e for e in container.get("environment") or [] if e.get("name") != PIN_VARIABLE]
+    env.append({"name": PIN_VARIABLE, "value": str(version)})
+    return {**container, "image": image, "environment": env}
 
 
 def register_from_latest(
-    ecs: Any, family: str, image: str, container: str | None = None
+    ecs: Any, family: str, image: str, container: str | None = None, version: int | None = None
 ) -> tuple[str, bool]:
-    """A revision of `family` that runs `image`: the latest one if it already does, else a copy
-    of the latest ACTIVE revision with only that container's image replaced.
+    """A revision of `family` that runs `image` (pinned to model `version` when given): the
+    latest one if it already does, else a copy of the latest ACTIVE revision with only that
+    container's image and `SERVE_MODEL_VERSION` replaced.
 
     Returns:
         (task definition ARN, True when a new revision was registered).
@@ -142,11 +172,11 @@ def register_from_latest(
     described = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
     task_def = described["taskDefinition"]
     target = _container(task_def, container)
-    if target["image"] == image:
+    if target["image"] == image and (version is None or _pinned(target) == version):
         return str(task_def["taskDefinitionArn"]), False
     spec = {key: task_def[key] for key in _REGISTER_KEYS if task_def.get(key) not in (None, [])}
     spec["containerDefinitions"] = [
-        {**c, "image": image} if c["name"] == target["name"] else c
+        _with_pin(c, image, version) if c["name"] == target["name"] else c
         for c in task_def["containerDefinitions"]
     ]
     if described.get("tags"):

@@ -400,6 +400,58 @@ def ensure_in_ecr(ecr: Any, image: str) -> None:
         raise ImageError(f"image {image} is not in ECR; nothing was changed")
 
 
+RELEASE_TAG_PREFIX = "release-"
+
+
+def release_image_tag(release_id: str) -> str:
+    """The ECR tag a release adds to its digests; the lifecycle policy (modules/ecr) never
+    expires an image carrying a `release-*` tag."""
+    return f"{RELEASE_TAG_PREFIX}{release_id}"
+
+
+def tag_in_ecr(ecr: Any, image: str, tag: str) -> bool:
+    """Add `tag` to the image `image` names by digest (a second PutImage of the same
+    manifest); True when added now, False when it already carried it.
+
+    Raises:
+        ImageError: the digest is not in ECR, or `tag` names another image (tags are
+            immutable in these repositories).
+    """
+    ref = ImageRef.parse(image)
+    if not ref.digest:
+        raise ImageError(f"{image}: a release tags images by digest only")
+    got = ecr.batch_get_image(repositoryName=ref.repository, imageIds=[{"imageDigest": ref.digest}])
+    images = got.get("images") or []
+    if not images:
+        raise ImageError(f"image {image} is not in ECR; cannot tag it {tag}")
+    found = images[0]
+    try:
+        ecr.put_image(
+            repositoryName=ref.repository, imageManifest=found["imageManifest"], imageTag=tag,
+            imageDigest=ref.digest,
+            **({"imageManifestMediaType": found["imageManifestMediaType"]}
+               if found.get("imageManifestMediaType") else {}),
+        )  # fmt: skip
+    except ecr.exceptions.ImageAlreadyExistsException:
+        return False
+    except ecr.exceptions.ImageTagAlreadyExistsException as exc:
+        raise ImageError(
+            f"tag {tag} already names another image in {ref.repository} (tags are immutable); "
+            "a release id is used once"
+        ) from exc
+    return True
+
+
+def untag_in_ecr(ecr: Any, image: str, tag: str) -> bool:
+    """Remove `tag` from the repository of `image` (the image stays while another tag, e.g. its
+    git SHA, names it); True when removed, False when it was not there. Only `release-*` tags."""
+    if not tag.startswith(RELEASE_TAG_PREFIX):
+        raise ImageError(f"refusing to remove {tag!r}: only {RELEASE_TAG_PREFIX}* tags")
+    ref = ImageRef.parse(image)
+    got = ecr.batch_delete_image(repositoryName=ref.repository, imageIds=[{"imageTag": tag}])
+    return bool(got.get("imageIds"))
+
+
 def outputs(pushed: list[Pushed], git_sha: str) -> dict[str, Any]:
     """The JSON `mlops images push` prints (and `mlops release create --images` reads)."""
     return {

@@ -21,10 +21,10 @@ from ml.registry import Registry
 # Phases in order; the last three end a deploy (CONTRACTS.md).
 PHASES = (
     "started",
-    "alias-moved",
     "task-registered",
     "rolling-out",
     "smoke",
+    "moving-alias",
     "reverting",
     "done",
     "reverted",

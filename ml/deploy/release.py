@@ -1,17 +1,28 @@
 """A release: the immutable unit CD promotes (serve image digest, mlflow image digest, model
-name → version, git SHA), like Kargo's Freight moving through Stages.
+name → version, git SHA, the scan of those digests), like Kargo's Freight moving through Stages.
 
-Stored as the model tag `release.<id>` on the served model (CONTRACTS.md), so the one registry
-both environments read also holds what each of them verified. The content never changes once
-created (creating an existing id with other content is an error); what grows is its history:
+Stored as the model tag `release.<id>` on the served model, so the one registry both
+environments read also holds what each of them verified. The content never changes once created
+(creating an existing id with other content is an error); what grows is its history:
 `verified.<env>` (staging: smoke + e2e, recorded by `mlops release verify`; production: the
-deploy's own smoke test) and `withdrawn.<env>` (a break-glass rollback moved away from it).
+deploy's own smoke test), `withdrawn.<env>` (a break-glass rollback moved away from it),
+`rescans` (a later scan of the same digests) and `approvals` (who approved its production job).
+
+Integrity: model tags can be rewritten by every identity with EDIT on the model (the release and
+staging jobs' MLflow users among them). Each release is sealed at creation: `digest` is the
+SHA-256 of its sealed part (content, scan, `prev`), and `prev` is the digest of the release
+created before it, a chain `verify_chain` checks. CD passes the digest `release create` printed
+to the production job as a job output (which no MLflow user can write), and production refuses a
+release whose record no longer hashes to it, or a broken chain.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -41,8 +52,30 @@ class Verification(BaseModel):
     checks: list[str] = Field(default_factory=list)
 
 
+class ScanRecord(BaseModel):
+    """The vulnerability scan of a release's digests (`mlops images scan`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tool: str = "trivy"
+    tool_version: str
+    db_updated_at: str | None = None
+    time: str
+    # image reference (by digest) -> blocking findings (HIGH/CRITICAL with a fix, not accepted)
+    images: dict[str, list[str]]
+
+    @property
+    def passed(self) -> bool:
+        """No blocking finding in any image."""
+        return not any(self.images.values())
+
+    def covers(self, image: str | None) -> bool:
+        """Whether `image` (a digest reference) was scanned."""
+        return image is None or image in self.images
+
+
 class Release(BaseModel):
-    """One release; `content()` is what may never change."""
+    """One release; `content()` is what may never change, `sealed()` what its digest covers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -52,8 +85,13 @@ class Release(BaseModel):
     mlflow_image: str | None = None
     models: dict[str, int]
     created: str
+    scan: ScanRecord | None = None
+    prev: str | None = None
+    digest: str | None = None
     verified: dict[str, Verification] = Field(default_factory=dict)
     withdrawn: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    rescans: list[ScanRecord] = Field(default_factory=list)
+    approvals: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -88,6 +126,21 @@ class Release(BaseModel):
         """The immutable part: what was built and which model versions it serves."""
         return self.model_dump(include={"id", "git_sha", "serve_image", "mlflow_image", "models"})
 
+    def sealed(self) -> dict[str, Any]:
+        """What the digest covers: the content, the scan at creation and the chain link."""
+        scan = self.scan.model_dump(mode="json") if self.scan else None
+        return {**self.content(), "scan": scan, "prev": self.prev, "created": self.created}
+
+    def compute_digest(self) -> str:
+        """SHA-256 of `sealed()` in canonical JSON (sorted keys, no spaces)."""
+        canonical = json.dumps(self.sealed(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def latest_scan(self) -> ScanRecord | None:
+        """The newest scan: a rescan, else the one at creation."""
+        found = [s for s in (self.scan, *self.rescans) if s is not None]
+        return max(found, key=lambda s: s.time) if found else None
+
     def to_json(self) -> str:
         """Tag value."""
         return json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True)
@@ -107,8 +160,10 @@ def build(
     serve_image: str,
     mlflow_image: str | None,
     models: dict[str, int],
+    scan: ScanRecord | None = None,
 ) -> Release:
-    """A new release value (not stored); bad input is a `ReleaseError` naming the field."""
+    """A new release value (not stored, not sealed); bad input is a `ReleaseError` naming the
+    field."""
     try:
         return Release(
             id=release_id,
@@ -117,6 +172,7 @@ def build(
             mlflow_image=mlflow_image,
             models=models,
             created=now_iso(),
+            scan=scan,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -155,6 +211,17 @@ def create(registry: Registry, model: str, release: Release) -> tuple[Release, b
         if info is None or info.status != "READY":
             found = "missing" if info is None else info.status
             raise ReleaseError(f"release {release.id}: {name} v{version} is {found}, not READY")
+    if release.scan is not None:
+        for image in (release.serve_image, release.mlflow_image):
+            if not release.scan.covers(image):
+                raise ReleaseError(
+                    f"release {release.id}: the scan does not cover {image} (hint: `mlops images "
+                    "scan` over the digests `mlops images push` wrote)"
+                )
+    sealed_before = [r for r in list_all(registry, model) if r.digest]
+    prev = sealed_before[-1].digest if sealed_before else None
+    release = release.model_copy(update={"prev": prev})
+    release = release.model_copy(update={"digest": release.compute_digest()})
     registry.set_model_tag(model, release_tag(release.id), release.to_json())
     return release, True
 
@@ -214,6 +281,11 @@ def verify(
         )
     if env in release.verified:
         return release
+    problems = verify_chain(list_all(registry, model))
+    if problems:
+        raise ReleaseError(
+            "release records failed the integrity check, nothing recorded: " + "; ".join(problems)
+        )
     verified = {
         **release.verified,
         env: Verification(time=now_iso(), run_url=run_url, checks=checks),
@@ -274,6 +346,142 @@ def withdraw(
     current = get(registry, model, release_id)
     updated = current.model_copy(update={"withdrawn": {**current.withdrawn, env: why}})
     _store(registry, model, updated)
+
+
+def verify_chain(found: list[Release]) -> list[str]:
+    """Integrity problems of the release records (oldest first); empty: intact.
+
+    Flags a record that no longer hashes to its digest (rewritten after creation), a link to a
+    digest no release has (a predecessor deleted or rewritten), and an unsealed record created
+    after sealed ones (one written by hand, not by `release create`).
+    """
+    problems: list[str] = []
+    digests = {r.digest for r in found if r.digest}
+    sealed_seen = False
+    for r in found:
+        if r.digest is None:
+            if sealed_seen:
+                problems.append(
+                    f"release {r.id} has no digest but was created after sealed releases "
+                    "(not written by `mlops release create`)"
+                )
+            continue
+        sealed_seen = True
+        if r.compute_digest() != r.digest:
+            problems.append(
+                f"release {r.id}: the record does not hash to its digest {r.digest[:19]}... "
+                "(rewritten after creation)"
+            )
+        if r.prev is not None and r.prev not in digests:
+            problems.append(
+                f"release {r.id}: its predecessor {r.prev[:19]}... is missing or was rewritten"
+            )
+    return problems
+
+
+def require_intact(
+    registry: Registry, model: str, release: Release, expected_digest: str | None
+) -> None:
+    """Refuse a release whose record was tampered with: its digest, the digest the run that
+    created it handed on (`expected_digest`, a job output), and the chain of all releases."""
+    if release.digest is None:
+        raise ReleaseError(
+            f"release {release.id} is not sealed (no digest): production takes only releases "
+            "`mlops release create` sealed (hint: a new commit makes a new release)"
+        )
+    problems = verify_chain(list_all(registry, model))
+    if expected_digest and release.digest != expected_digest:
+        problems.insert(
+            0,
+            f"release {release.id} has digest {release.digest[:19]}..., but the run that "
+            f"created it recorded {expected_digest[:19]}...",
+        )
+    if problems:
+        raise ReleaseError(
+            "release records failed the integrity check: " + "; ".join(problems) + " (nothing "
+            "was deployed; a human must find who rewrote the registry's release tags)"
+        )
+
+
+def require_scan(release: Release, max_age_hours: float, now: datetime | None = None) -> None:
+    """Refuse a release without a passing scan of its digests, or whose newest scan is older
+    than `max_age_hours` (new CVEs appear every day)."""
+    scan = release.latest_scan()
+    hint = f"(hint: `mlops images scan --release {release.id}` rescans the release's digests)"
+    if scan is None:
+        raise ReleaseError(f"release {release.id} has no scan record; production refuses {hint}")
+    for image in (release.serve_image, release.mlflow_image):
+        if not scan.covers(image):
+            raise ReleaseError(f"release {release.id}: its scan does not cover {image} {hint}")
+    if not scan.passed:
+        found = "; ".join(f"{img}: {', '.join(f)}" for img, f in scan.images.items() if f)
+        raise ReleaseError(
+            f"release {release.id}: the scan of {scan.time} found HIGH/CRITICAL vulnerabilities "
+            f"with a fix: {found} (fix them in a new release, or accept one in "
+            ".trivyignore.yaml with a statement and an expiry)"
+        )
+    scanned = datetime.fromisoformat(scan.time.replace("Z", "+00:00"))
+    age = ((now or datetime.now(UTC)) - scanned).total_seconds() / 3600
+    if age > max_age_hours:
+        raise ReleaseError(
+            f"release {release.id}: its newest scan ({scan.time}) is {age:.0f} h old, more than "
+            f"DEPLOY_SCAN_MAX_AGE_HOURS={max_age_hours:g} {hint}"
+        )
+
+
+def add_rescan(registry: Registry, model: str, release_id: str, scan: ScanRecord) -> Release:
+    """Append a later scan of the release's digests to its history."""
+    current = get(registry, model, release_id)
+    for image in (current.serve_image, current.mlflow_image):
+        if not scan.covers(image):
+            raise ReleaseError(f"release {release_id}: the scan does not cover {image}")
+    updated = current.model_copy(update={"rescans": [*current.rescans, scan]})
+    _store(registry, model, updated)
+    return updated
+
+
+def add_approvals(
+    registry: Registry, model: str, release_id: str, approvals: list[dict[str, Any]]
+) -> Release:
+    """Record who approved a production job of this release (idempotent per approval)."""
+    current = get(registry, model, release_id)
+    known = {json.dumps(a, sort_keys=True) for a in current.approvals}
+    new = [a for a in approvals if json.dumps(a, sort_keys=True) not in known]
+    if not new:
+        return current
+    updated = current.model_copy(update={"approvals": [*current.approvals, *new]})
+    _store(registry, model, updated)
+    return updated
+
+
+def refuse_superseded(
+    registry: Registry,
+    model: str,
+    env: str,
+    release: Release,
+    history: Callable[[], list[str]],
+) -> None:
+    """`SupersededError` when `env` already runs a release whose commit is newer on `history`
+    (first-parent commits, newest first; read only when another release runs there) than
+    `release`'s: an approval given late never steps the environment back. A commit missing from
+    the history cannot be ranked and supersedes nothing."""
+    from ml.errors import SupersededError
+
+    state = registry.model_state(model)
+    deployed = records.read_deploy(state.tags if state else {}, env)
+    if deployed is None or deployed.release == release.id or deployed.phase != "done":
+        return
+    try:
+        running = get(registry, model, deployed.release)
+    except ReleaseError:
+        return
+    rank = {sha: i for i, sha in enumerate(history())}
+    mine, theirs = rank.get(release.git_sha), rank.get(running.git_sha)
+    if mine is not None and theirs is not None and theirs < mine:
+        raise SupersededError(
+            f"release {release.id} ({release.git_sha[:12]}) is superseded: {env} already runs "
+            f"release {running.id} ({running.git_sha[:12]}), a newer commit; nothing deployed"
+        )
 
 
 def previous_verified(registry: Registry, model: str, current: str | None) -> Release:

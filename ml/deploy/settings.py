@@ -63,6 +63,11 @@ class DeploySettings(BaseSettings):
     revert_smoke_timeout: float = Field(
         default=300.0, gt=0, description="Smoke test of a restored state after a failure, s."
     )
+    scan_max_age_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Production refuses a release whose newest scan is older than this, h.",
+    )
     lease_ttl: float = Field(
         default=3600.0, gt=0, description="Seconds a deploy lease lives if never released."
     )

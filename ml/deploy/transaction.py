@@ -1,29 +1,36 @@
 """`mlops deploy`: one release to one environment, as one transaction.
 
-    observe  → the environment's alias version(s), the service's task definition, the last
-               deploy record (an unfinished one is resumed: its `previous` is the state to
-               restore, not what the interrupted run left behind)
+    observe  → the environment's alias version(s), the service's task definition (image and
+               pinned version), the last deploy record (an unfinished one is resumed: its
+               `previous` is the state to restore, not what the interrupted run left behind)
     refuse   → nothing written: image not in ECR, release not verified in staging (production),
-               withdrawn, gates failed, lease held by someone else
+               withdrawn, superseded, no passing scan, tampered record, gates failed, lease held
     lease    → `lease` on every model the release names
     record   → `deploy.<env>` {phase started, previous} and `promotion.<env>.pending` {op deploy}
-    alias    → the promotions engine's check + write (apply records, stage mirror)
-    revision → from the family's LATEST revision with the release's image digest
+    revision → from the family's LATEST revision with the release's image digest AND its model
+               version pinned (`SERVE_MODEL_VERSION`): a task serves exactly its release
     service  → update_service; bounded wait (circuit breaker, timeout, superseded)
     smoke    → mandatory: /ready 200, /metadata names the release's version and git SHA
+    alias    → only now, as the registry's record of what runs: the promotions engine's check
+               (done before the lease) + write (apply records, stage mirror)
     done     → `deploy.<env>` phase done, pending cleared, lease released
 
-On any failure after the first write: alias AND task definition go back to `previous`, the
-revert is waited for and smoke-tested against the previous version, and the deploy exits 9
-(`DeployError`) naming the failed step; when the revert itself fails or cannot be verified it
-exits 10 (`RevertError`) saying what a human must do. A deploy killed outright (SIGKILL) leaves
-an unfinished record; the next run of any release resumes from it and converges to exactly the
-state a clean run leaves (same alias, same task-definition revision, same records).
+On any failure: ECS goes back to the previous revision first (it pins the previous version and
+needs no registry), the revert is waited for and smoke-tested, THEN the registry records are
+written, best effort (a registry outage never stops a revert; the unfinished record lets the
+next run converge). Exit 9 (`DeployError`) names the failed step; when the revert itself fails
+or cannot be verified, exit 10 (`RevertError`) says what a human must do. SIGINT/SIGTERM (a
+cancelled job) stops the deploy without a revert, exit 16 (`DeployInterruptedError`): every task
+still serves the previous release or the new one, never a mix, the alias has not moved, and the
+next run of any release resumes. A deploy killed outright (SIGKILL) leaves the same state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -35,7 +42,7 @@ from ml.deploy.images import ensure_in_ecr
 from ml.deploy.records import DeployRecord, Previous
 from ml.deploy.release import Release
 from ml.deploy.smoke import Expected, smoke_health, smoke_serve
-from ml.errors import DeployError, ReleaseError, RevertError
+from ml.errors import DeployError, DeployInterruptedError, ReleaseError, RevertError
 from ml.promotions.records import now_iso
 from ml.registry import Registry
 
@@ -72,6 +79,9 @@ class Options:
     owner: str = "unknown"
     observer: RolloutObserver = ecs.observe
     breakglass: dict[str, Any] | None = None
+    # Production's extra refusals (superseded, scan, record integrity), each raising with
+    # nothing written; the CLI builds them from its settings.
+    production_checks: tuple[Callable[[Release], None], ...] = ()
 
 
 @dataclass
@@ -173,9 +183,22 @@ class Deployment:
     def run(self, rel: Release) -> Outcome:
         """Deploy `rel` (see the module docstring for the steps and the exit codes).
 
-        Returns the `Outcome` on success; raises `DeployError` (reverted and verified) or
-        `RevertError` (not) after a failure, or a refusal before anything was written.
+        Returns the `Outcome` on success; raises `DeployError` (reverted and verified),
+        `RevertError` (not), `DeployInterruptedError` (SIGINT/SIGTERM: left for a later run to
+        resume), or a refusal before anything was written.
         """
+        with _signals_interrupt():
+            try:
+                return self._run(rel)
+            except DeployInterrupted as sig:  # before the first write, or during a revert
+                t = self.target
+                raise DeployInterruptedError(
+                    f"deploy of release {rel.id} to {t.env} interrupted by {sig.signal_name} "
+                    f"(phase {self.record.phase if self.record else 'none: nothing written'}); "
+                    f"rerun `mlops deploy --env {t.env} --release {rel.id}` to converge"
+                ) from None
+
+    def _run(self, rel: Release) -> Outcome:
         t, kind = self.target, self.target.kind
         image = _image(rel, kind)
         if kind == "serve" and self.model not in rel.models:
@@ -184,6 +207,7 @@ class Deployment:
                 f"(it names {sorted(rel.models)}; hint: SERVE_MODEL_NAME)"
             )
         names = sorted(rel.models) if kind == "serve" else []
+        pin = rel.models[self.model] if kind == "serve" else None
         state = self.registry.model_state(self.model)
         last = records.read_deploy(state.tags if state else {}, t.env)
 
@@ -193,9 +217,12 @@ class Deployment:
             if not self.opts.allow_skip_staging:
                 staging = records.read_deploy(state.tags if state else {}, "staging")
                 releases.require_verified(rel, "staging", staging)
+            if self.opts.breakglass is None:  # break-glass returns to a release it already ran
+                for check in self.opts.production_checks:
+                    check(rel)
         ensure_in_ecr(self.ecr, image)
         running = ecs.current_task_definition(self.ecs, t.service)
-        running_image = ecs.container_image(self.ecs, running, t.container)
+        running_image, running_pin = ecs.running_pair(self.ecs, running, t.container)
         current = alias.observe(self.registry, names, t.env)
         wanted = {n: rel.models[n] for n in names}
 
@@ -203,7 +230,8 @@ class Deployment:
             self.say(f"{t.service} already runs {image}: digest unchanged, nothing to deploy")
             return Outcome(rel.id, t.env, True, running, Previous({}, running))
         done = last is not None and last.release == rel.id and last.phase == "done"
-        if done and last is not None and current == wanted and running_image == image:
+        same_pair = running_image == image and running_pin == pin
+        if done and last is not None and current == wanted and same_pair:
             self.say(f"release {rel.id} already deployed and verified in {t.env}: no-op")
             return Outcome(rel.id, t.env, True, running, last.previous)
 
@@ -245,23 +273,23 @@ class Deployment:
             )  # fmt: skip
             records.write_deploy(self.registry, self.model, t.env, self.record)
             self._pending(rel, "deploy", dict(wanted), previous.versions)
-            return self._forward(rel, image, steps, ctx, previous)
+            return self._forward(rel, image, pin, steps, ctx, previous)
 
     def _forward(
-        self, rel: Release, image: str, steps: list[Any], ctx: Any, previous: Previous
+        self,
+        rel: Release,
+        image: str,
+        pin: int | None,
+        steps: list[Any],
+        ctx: Any,
+        previous: Previous,
     ) -> Outcome:
         t = self.target
         changes: list[str] = []
-        step = "move-alias"
+        step = "register-task-definition"
         try:
-            if t.kind == "serve":
-                changes += alias.write(
-                    self.registry, steps, ctx, self.opts.owner, stages=self.opts.stages
-                )
-                self._write(phase="alias-moved")
-            step = "register-task-definition"
             family = ecs.family_of(previous.task_definition)
-            new, fresh = ecs.register_from_latest(self.ecs, family, image, t.container)
+            new, fresh = ecs.register_from_latest(self.ecs, family, image, t.container, pin)
             changes.append(f"task definition {new} ({'registered' if fresh else 'reused'})")
             self._write(phase="task-registered", new_task_definition=new)
             step = "update-service"
@@ -278,6 +306,16 @@ class Deployment:
             self._write(phase="smoke")
             step = "smoke"
             self._smoke(rel.models.get(self.model), rel.git_sha, self.opts.smoke_timeout)
+            if t.kind == "serve":
+                # The alias records what runs: it moves only once the release runs and answers.
+                step = "move-alias"
+                self._write(phase="moving-alias")
+                changes += alias.write(
+                    self.registry, steps, ctx, self.opts.owner, stages=self.opts.stages
+                )
+        except DeployInterrupted as sig:
+            self._interrupted(rel, step, sig)
+            raise AssertionError("unreachable: _interrupted always raises") from sig
         except (Exception, KeyboardInterrupt) as exc:
             self._revert(rel, previous, _StepError(step, exc))
             raise AssertionError("unreachable: _revert always raises") from exc
@@ -300,8 +338,25 @@ class Deployment:
             poll_interval=self.opts.smoke_poll,
         )  # fmt: skip
 
+    def _interrupted(self, rel: Release, step: str, sig: DeployInterrupted) -> None:
+        """SIGINT/SIGTERM: no revert (it takes minutes; GitHub kills the job 10 s after its
+        SIGINT). ECS goes on with whatever it was doing; every task still serves one release's
+        pair (the revisions are pinned), the alias has not moved, and the unfinished record makes
+        the next run of any release resume from the state before this one."""
+        t = self.target
+        # No registry write here: the phase already recorded says where it stopped, and every
+        # call spends the 10 s GitHub allows (the lease release on the way out is the one kept).
+        note = f"interrupted by {sig.signal_name} at step {step}"
+        raise DeployInterruptedError(
+            f"deploy of release {rel.id} to {t.env} {note}; the alias was not moved, ECS keeps "
+            f"the revision it was given (every task serves the previous release or {rel.id}). "
+            f"Rerun `mlops deploy --env {t.env} --release {rel.id}` to resume (a deploy of "
+            f"another release takes over and restores what ran before)"
+        ) from None
+
     def _revert(self, rel: Release, previous: Previous, failure: _StepError) -> None:
-        """Put alias and task definition back, verify, and raise the error that says so."""
+        """ECS back to the previous revision first (it needs no registry), verify it, then the
+        records, best effort: a registry outage never stops a revert."""
         t = self.target
         cause = failure.cause
         if isinstance(cause, RolloutError) and cause.rollout.kind == "circuit-breaker":
@@ -310,20 +365,9 @@ class Deployment:
             what = str(cause) or type(cause).__name__
         head = f"deploy of release {rel.id} to {t.env} failed at step {failure.step}: {what}"
         self.say(head + "; reverting")
-        self._write(phase="reverting", failed_step=failure.step, error=what[:500])
         names = sorted(rel.models) if t.kind == "serve" else []
-        self._pending(rel, "revert", previous.versions, dict(rel.models))
         problems: list[str] = []
         done: list[str] = []
-        if t.kind == "serve":
-            try:
-                done += alias.move(
-                    self.registry, previous.versions, t.env, _ctx(rel, self.run_url, self.actor),
-                    self.opts.owner, gates=None, stages=self.opts.stages, allow_skip_staging=True,
-                    rollback=True,
-                )  # fmt: skip
-            except Exception as exc:
-                problems.append(f"alias revert to {previous.versions} failed: {exc}")
         superseded = isinstance(cause, RolloutError) and cause.rollout.kind == "superseded"
         if superseded:
             problems.append(
@@ -343,38 +387,120 @@ class Deployment:
                 problems.append(f"task definition revert to {previous.task_definition}: {exc}")
         if not problems:
             problems += self._verify_revert(previous)
+        unrecorded = self._record_revert(rel, previous, failure, what, problems, done, names)
         if problems:
-            self._write(phase="revert-failed", error=(what + " | " + "; ".join(problems))[:900])
             raise RevertError(
                 f"{head}; REVERT NOT VERIFIED: {'; '.join(problems)}. A human must: check "
                 f"{t.service} runs {previous.task_definition} and the {t.env} alias names "
                 f"{previous.versions}, fix what differs, then rerun `mlops deploy` (it resumes "
-                f"from the record deploy.{t.env})"
+                f"from the record deploy.{t.env})" + unrecorded
             ) from cause
-        self._write(phase="reverted")
-        self._clear_pending(names)
         reverted = "; ".join(done) or "nothing had moved yet"
         raise DeployError(
             f"{head}; REVERTED ({reverted}) and verified: {t.env} serves "
-            f"{previous.versions or previous.task_definition} again"
+            f"{previous.versions or previous.task_definition} again" + unrecorded
         ) from cause
 
+    def _record_revert(
+        self,
+        rel: Release,
+        previous: Previous,
+        failure: _StepError,
+        what: str,
+        problems: list[str],
+        done: list[str],
+        names: list[str],
+    ) -> str:
+        """The registry side of a revert, after ECS: the alias back (only when the failure was
+        in its move), the deploy record, the pending record. Stops at the first registry error
+        (the registry is down: each further call would only wait for its own timeout) and says
+        what was left; the unfinished record then makes the next run converge."""
+        t = self.target
+        try:
+            if t.kind == "serve" and failure.step == "move-alias":
+                self._pending(rel, "revert", previous.versions, dict(rel.models))
+                done += alias.move(
+                    self.registry, previous.versions, t.env, _ctx(rel, self.run_url, self.actor),
+                    self.opts.owner, gates=None, stages=self.opts.stages, allow_skip_staging=True,
+                    rollback=True,
+                )  # fmt: skip
+            if problems:
+                error = (what + " | " + "; ".join(problems))[:900]
+                self._write(phase="revert-failed", failed_step=failure.step, error=error)
+            else:
+                self._write(phase="reverted", failed_step=failure.step, error=what[:500])
+                self._clear_pending(names)
+        except Exception as exc:
+            self.say(f"registry records of the revert not written: {exc}")
+            return (
+                f". The registry records were not updated ({type(exc).__name__}: "
+                f"{str(exc)[:200]}): deploy.{t.env} still says the deploy is unfinished, and "
+                "the next `mlops deploy` resumes from it"
+            )
+        return ""
+
     def _verify_revert(self, previous: Previous) -> list[str]:
-        """Smoke-test the restored state; the problems found (empty: verified)."""
-        version = previous.versions.get(self.model) if self.target.kind == "serve" else None
-        if self.target.kind == "serve" and version is None:
-            return [f"{self.target.env} had no {self.model} alias before: nothing to smoke-test"]
+        """Smoke-test the restored state; the problems found (empty: verified). The version to
+        expect is the one the previous revision pins (else the alias it followed); the git SHA
+        is the previous release's when the registry can say it (best effort)."""
+        version = None
+        if self.target.kind == "serve":
+            try:
+                version = ecs.running_pair(
+                    self.ecs, previous.task_definition, self.target.container
+                )[1]
+            except Exception:
+                version = None
+            if version is None:
+                version = previous.versions.get(self.model)
+            if version is None:
+                return [
+                    f"{self.target.env} had no {self.model} alias before: nothing to smoke-test"
+                ]
         sha = None
         if previous.release:
             try:
                 sha = releases.get(self.registry, self.model, previous.release).git_sha
-            except ReleaseError:
+            except Exception:  # the registry may be the reason for the revert
                 sha = None
         try:
             self._smoke(version, sha, self.opts.revert_smoke_timeout)
         except Exception as exc:
             return [f"smoke test of the restored state failed: {exc}"]
         return []
+
+
+class DeployInterrupted(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM during a deploy (BaseException, so no
+    `except Exception` on the way swallows it)."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Turn the first SIGINT/SIGTERM into `DeployInterrupted`; ignore the ones after it (GitHub
+    sends SIGINT, then SIGTERM 7.5 s later: the first one starts the wrap-up)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in wanted}
+
+    def handler(signum: int, _frame: Any) -> None:
+        for s in wanted:
+            signal.signal(s, signal.SIG_IGN)
+        raise DeployInterrupted(signal.Signals(signum).name)
+
+    for s in wanted:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ async def metadata(request: Request, model: ModelDep, settings: SettingsDep) -> 
             "name": model.name,
             "version": model.version,
             "alias": model.alias,
+            # Pinned: this process serves this version whatever the alias says (ECS tasks).
+            "pinned": settings.model_version is not None and model.source == "registry",
             "source": model.source,
             "uri": model.uri,
             "run_id": model.run_id,

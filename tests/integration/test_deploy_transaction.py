@@ -42,6 +42,19 @@ REPO = "credit-risk-serve"
 MLFLOW_REPO = "credit-risk-mlflow"
 SHA = {1: "1" * 40, 2: "2" * 40, 3: "3" * 40}
 GATES = ROOT / "tests" / "fixtures" / "tiny_model_gates.yaml"
+TRIVY = ROOT / "tests" / "fixtures" / "trivy"
+
+
+def recorded_scan(images: list[str], report: str = "report_clean.json") -> Any:
+    """A scan record of `images` judged from a recorded trivy result (the vulnerability DB
+    cannot be downloaded here; CD scans live): `report_clean.json` passes, `report_high.json`
+    holds a HIGH finding with a fix."""
+    from ml.deploy import scan
+
+    version = json.loads((TRIVY / "version.json").read_text())
+    doc = json.loads((TRIVY / report).read_text())
+    return scan.record({i: doc for i in images}, version, [])
+
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -152,6 +165,17 @@ class World:
             log=self.tmp / f"serve-{env}.log",
         )  # fmt: skip
 
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=self.tmp,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+
+    def commit(self, message: str) -> str:
+        """An empty commit on w.tmp's repository; its SHA."""
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
     def registry(self) -> Any:
         from ml.registry import Registry
 
@@ -178,10 +202,24 @@ class World:
 
         _in_process(self, env, standin.url, ecs.observe, rid)
 
-    def release(self, rid: str, build: int, version: int, mlflow: str | None = None) -> Any:
+    def release(
+        self,
+        rid: str,
+        build: int,
+        version: int,
+        mlflow: str | None = None,
+        *,
+        report: str | None = "report_clean.json",
+        git_sha: str | None = None,
+    ) -> Any:
+        """Create (and seal) a release of build `build` serving `version`, scanned with the
+        recorded `report` (None: no scan record)."""
         from ml.deploy import release as releases
 
-        rel = releases.build(rid, SHA[build], self.images[build], mlflow, {self.model: version})
+        images = [i for i in (self.images[build], mlflow) if i]
+        scanned = recorded_scan(images, report) if report else None
+        sha = git_sha or SHA[build]
+        rel = releases.build(rid, sha, self.images[build], mlflow, {self.model: version}, scanned)
         return releases.create(self.registry(), self.model, rel)[0]
 
 
@@ -201,6 +239,8 @@ def _setup(moto: str, mlflow_server: MlflowServer, tmp: Path, builds: int = 2) -
         "repositoryUri"
     ]
     w.images = {n: w.image(n) for n in range(1, builds + 1)}
+    w.git("init", "-q", "-b", "main")
+    w.commit("initial")
     for env in ("staging", "production"):
         w.ecs.create_cluster(clusterName=w.cluster(env))
         td = w.ecs.register_task_definition(
@@ -230,8 +270,13 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout
 
 
-def _deploy(w: World, env: str, standin: TaskStandIn, rid: str, **extra: str) -> Any:
-    return w.mlops(w.env(env, standin.url, **extra), "deploy", "--env", env, "--release", rid)
+def _deploy(w: World, env: str, standin: TaskStandIn, rid: str, *args: str, **extra: str) -> Any:
+    """`mlops deploy` as CD runs it; production orders releases by the history of w.tmp's
+    throw-away repository (HEAD), where the fake commits SHA[n] are unknown (unranked)."""
+    more = ("--git-ref", "HEAD") if env == "production" else ()
+    return w.mlops(
+        w.env(env, standin.url, **extra), "deploy", "--env", env, "--release", rid, *more, *args
+    )
 
 
 def _deploy_record(w: World, env: str) -> dict[str, Any]:
@@ -279,9 +324,21 @@ def test_clean_staging_then_production_deploy_of_one_release(world: World) -> No
         spec.write_text(f"models:\n  {w.model}:\n    version: 1\n")
         pushed = w.tmp / "images.json"
         pushed.write_text(json.dumps({"git_sha": SHA[1], "images": {"serve": w.images[1]}}))
-        base = w.env("staging", stg.url)
-        out = _ok(w.mlops(base, "release", "create", "--images", str(pushed), "--id", "r1"))
+        scan_file = w.tmp / "scan.json"
+        scan_file.write_text(recorded_scan([w.images[1]]).model_dump_json())
+        base = w.env("staging", stg.url, GITHUB_OUTPUT=str(w.tmp / "out"))
+        out = _ok(
+            w.mlops(base, "release", "create", "--images", str(pushed), "--id", "r1",
+                    "--scan", str(scan_file))
+        )  # fmt: skip
         assert "release r1 created" in out
+        # And the digest carries the release tag the ECR lifecycle keeps, and the seal is output
+        tags = w.ecr.describe_images(
+            repositoryName=REPO, imageIds=[{"imageDigest": w.images[1].split("@")[1]}]
+        )["imageDetails"][0]["imageTags"]
+        assert "release-r1" in tags
+        digest = (w.tmp / "out").read_text().split("digest=")[1].split()[0]
+        assert digest.startswith("sha256:")
         # When staging deploys it, e2e passes and CD records the verification
         _ok(_deploy(w, "staging", stg, "r1"))
         _ok(w.mlops(base, "release", "verify", "--env", "staging", "--release", "r1"))
@@ -295,8 +352,12 @@ def test_clean_staging_then_production_deploy_of_one_release(world: World) -> No
                 {"name": "TF_CHANGE", "value": "kept"}]}],
         )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
         assert w.service_td("production") == w.tds["production"]  # the service still runs :1
-        # And production deploys the same release after approval
-        _ok(_deploy(w, "production", prd, "r1"))
+        # And the approval page names the release, its digest and its staging verification
+        page = _ok(w.mlops(base, "release", "summary", "--release", "r1"))
+        assert f"record digest: `{digest}`" in page
+        assert "- staging: verified (smoke, e2e)" in page
+        # And production deploys the same release after approval (bound to the run's digest)
+        _ok(_deploy(w, "production", prd, "r1", "--digest", digest))
 
         # Then both environments run the image staging verified, by digest, and serve v1 @ sha1
         stg_td, prd_td = w.service_td("staging"), w.service_td("production")
@@ -343,10 +404,10 @@ def test_failed_smoke_reverts_alias_and_task_definition(world: World) -> None:
         good_td = w.service_td("staging")
         w.registry().set_alias(w.model, "production", 1)
         # And two releases of v2 whose images misbehave: one never gets ready (5xx), one
-        # follows the production alias (it names v1, another version)
+        # ignores the version its revision pins (it serves v1, another version)
         cases = [
             ("r2", 2, {"SERVE_MODEL_NAME": "no-such-model"}, "/ready answered 503"),
-            ("r3", 3, {"SERVE_MODEL_ALIAS": "production"}, "serves"),
+            ("r3", 3, {"SERVE_MODEL_VERSION": "1"}, "serves"),
         ]
         for rid, build, broken, symptom in cases:
             w.images[build] = w.image(build, **broken)
@@ -374,7 +435,42 @@ def test_failed_smoke_reverts_alias_and_task_definition(world: World) -> None:
 # --- an interrupted deploy -------------------------------------------------------------------
 
 
-def test_sigkill_between_alias_move_and_rollout_then_the_rerun_converges(world: World) -> None:
+def _start_child(w: World, stg: TaskStandIn, rid: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """A deploy of `rid` to staging in its own process (and session: signals reach it alone),
+    hung in the rollout (deploy_child); its output goes to `<marker>.log`."""
+    marker = w.tmp / f"rolling-out-{uuid.uuid4().hex[:6]}"
+    env = w.env("staging", stg.url, ML_PROMOTE_STAGES="false")
+    with marker.with_suffix(".log").open("wb") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.fixtures.deploy_child", str(marker), rid, "staging",
+             str(GATES)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    _children.append(child)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert child.poll() is None, marker.with_suffix(".log").read_text()
+        assert time.monotonic() < deadline, "the deploy never reached the rollout"
+        time.sleep(0.1)
+    return child, marker
+
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_child_left() -> Any:
+    """A deploy child a failed test left behind is killed (its session: nothing else)."""
+    yield
+    while _children:
+        child = _children.pop()
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)
+
+
+def test_sigkill_in_the_rollout_then_the_rerun_converges(world: World) -> None:
     w = world
     with w.standin("staging") as stg, w.standin("production") as prd:
         # Given r1 runs in staging and production (production is the clean reference below)
@@ -383,26 +479,15 @@ def test_sigkill_between_alias_move_and_rollout_then_the_rerun_converges(world: 
         _ok(_deploy(w, "staging", stg, "r1", ML_PROMOTE_STAGES="false"))
         w.verify("r1")
         _ok(_deploy(w, "production", prd, "r1", ML_PROMOTE_STAGES="false"))
-        # When a deploy of r2 to staging is killed right after it moved the alias
-        marker = w.tmp / "alias-moved"
-        env = w.env("staging", stg.url, ML_PROMOTE_STAGES="false")
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.fixtures.deploy_child", str(marker), "r2", "staging",
-             str(GATES)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert child.poll() is None, child.stdout.read().decode() if child.stdout else ""
-            assert time.monotonic() < deadline, "the deploy never reached the alias move"
-            time.sleep(0.1)
-        os.kill(child.pid, signal.SIGKILL)
+        # When a deploy of r2 to staging is killed while ECS rolls the new revision out
+        child, _ = _start_child(w, stg, "r2")
+        os.killpg(child.pid, signal.SIGKILL)
         child.wait(10)
 
-        # Then the records say: a deploy of r2 in staging, interrupted after the alias move
+        # Then the records say: a deploy of r2 in staging, interrupted in the rollout
         tags = w.tags()
         record = json.loads(tags["deploy.staging"])
-        assert (record["release"], record["phase"]) == ("r2", "alias-moved")
+        assert (record["release"], record["phase"]) == ("r2", "rolling-out")
         assert record["previous"]["versions"] == {w.model: 1}
         assert record["previous"]["task_definition"] == w.revisions("staging")[1]
         pending = json.loads(tags["promotion.staging.pending"])
@@ -415,8 +500,13 @@ def test_sigkill_between_alias_move_and_rollout_then_the_rerun_converges(world: 
         said = interrupted(tags, "staging")
         assert said is not None
         assert said.startswith("interrupted deploy of release r2 in staging")
-        assert w.alias("staging") == 2  # moved, yet never rolled out or smoke-tested
-        assert w.service_td("staging").endswith(":2")
+        # And the alias has not moved: it records what was verified, not what is rolling out
+        assert w.alias("staging") == 1
+        assert w.service_td("staging").endswith(":3")
+        # And the new revision pins r2's version next to r2's image
+        new = w.td_doc(w.service_td("staging"))["containerDefinitions"][0]
+        assert new["image"] == w.images[2]
+        assert {"name": "SERVE_MODEL_VERSION", "value": "2"} in new["environment"]
 
         # When the deploy of r2 runs again (same owner: a rerun of the same workflow run)
         out = _ok(_deploy(w, "staging", stg, "r2", ML_PROMOTE_STAGES="false"))
@@ -432,6 +522,245 @@ def test_sigkill_between_alias_move_and_rollout_then_the_rerun_converges(world: 
     assert staging["alias"] == 2
     assert not staging["pending"]
     assert staging["record"]["phase"] == "done"
+
+
+# --- a release is served as one unit -------------------------------------------------------
+
+
+class Sampler:
+    """Samples what the service answers (/metadata: git SHA, model version) every 50 ms in a
+    thread, for as long as the block runs; answers while a task starts (503) are not pairs."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url = url
+        self.pairs: list[tuple[str, str]] = []
+        self.timed: list[tuple[float, tuple[str, str]]] = []  # (monotonic time, pair)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=2) as client:
+            while not self._stop.is_set():
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    got = client.get(f"{self.url}/metadata")
+                    if got.status_code == 200:
+                        body = got.json()
+                        pair = (body["deployment"]["git_commit"], body["model"]["version"])
+                        self.pairs.append(pair)
+                        self.timed.append((time.monotonic(), pair))
+                self._stop.wait(0.05)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_every_sample_is_one_release_through_deploys_failures_and_a_sigterm(
+    world: World,
+) -> None:
+    from ml.errors import DeployError
+
+    w = world
+    old, new = (SHA[1], "1"), (SHA[2], "2")
+    with w.standin("staging") as stg:
+        # Given staging runs r1 (build 1, v1), and r2 (build 2, v2) is released
+        w.release("r1", 1, 1)
+        w.release("r2", 2, 2)
+        w.ship(stg, "staging", "r1")
+        good_td = w.service_td("staging")
+        assert stg.metadata()["model"]["pinned"] is True
+
+        def samples_during(action: Any) -> set[tuple[str, str]]:
+            with Sampler(stg.url) as sampler:
+                action()
+                time.sleep(1.0)  # and a second after: a stale hot-load would show here
+            assert sampler.pairs, "the service never answered"
+            return set(sampler.pairs)
+
+        # When r2's rollout trips ECS's circuit breaker (failed rollout)
+        def failed_rollout() -> None:
+            with pytest.raises(DeployError, match="circuit-breaker"):
+                _in_process(w, "staging", stg.url, _circuit_breaker(w, good_td), "r2")
+
+        # Then every sample is r1's pair, and the alias never moved
+        assert samples_during(failed_rollout) <= {old}
+        assert w.alias("staging") == 1
+
+        # When r2's smoke test fails (its tasks never get ready: an image that cannot load)
+        w.images[3] = w.image(3, SERVE_MODEL_NAME="no-such-model")
+        w.release("r3", 3, 2)
+
+        def failed_smoke() -> None:
+            proc = _deploy(w, "staging", stg, "r3", DEPLOY_SMOKE_TIMEOUT="8")
+            assert proc.returncode == 9, proc.stderr
+
+        # Then every sample is r1's pair (r3's tasks never answered), the alias never moved
+        assert samples_during(failed_smoke) <= {old}
+        assert w.alias("staging") == 1
+
+        # When a deploy of r2 gets SIGTERM in the middle of its rollout (a cancelled job)
+        def sigterm() -> None:
+            child, marker = _start_child(w, stg, "r2")
+            # ECS (the stand-in) goes on replacing the tasks with r2's pinned revision
+            stg.wait_running(":" + w.service_td("staging").rsplit(":", 1)[-1])
+            started = time.monotonic()
+            child.send_signal(signal.SIGTERM)
+            code = child.wait(30)
+            took = time.monotonic() - started
+            out = marker.with_suffix(".log").read_text()
+            # Then it stops before GitHub's SIGKILL (10 s after the first signal), says it was
+            # interrupted, exit 16
+            assert took < 10, f"{took:.1f} s"
+            assert code == 16, out
+            assert "interrupted by SIGTERM at step rollout" in " ".join(out.split()), out
+            stg.metadata()  # r2's task answers before the sampling ends
+
+        # Then every sample is r1's or r2's pair, never a mix, and the alias did not move
+        assert samples_during(sigterm) <= {old, new}
+        assert w.alias("staging") == 1
+        record = _deploy_record(w, "staging")
+        assert (record["release"], record["phase"]) == ("r2", "rolling-out")
+        assert "lease" not in w.tags()  # released on the way out: a later run is not blocked
+
+        # When a later run deploys r2 (it resumes), sampled
+        def resumed() -> None:
+            out = _ok(_deploy(w, "staging", stg, "r2"))
+            assert "resuming the interrupted deploy of r2" in out
+
+        # Then every sample is r1's or r2's pair, and the alias moves only now, to v2
+        assert samples_during(resumed) <= {old, new}
+        assert w.alias("staging") == 2
+        assert stg.metadata()["model"]["version"] == "2"
+        assert _deploy_record(w, "staging")["phase"] == "done"
+
+
+# --- a revert never depends on the registry --------------------------------------------------
+
+
+class TcpProxy:
+    """A TCP forwarder in front of the MLflow server: `stop()` is a registry outage for every
+    client that goes through it (connection refused), while the server itself runs on for the
+    stand-in's tasks (which, like ECS tasks, already loaded their model)."""
+
+    def __init__(self, target: str) -> None:
+        import socket
+        import threading
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(32)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._open: list[Any] = []
+        self.down = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.down:  # (a connection accepted while stopping is refused too)
+                client.close()
+                return
+            upstream = socket.create_connection(self.target)
+            self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.close()
+
+    def stop(self) -> None:
+        import socket
+
+        """The outage: the port refuses connections, open ones are cut. shutdown() first: a close()
+        alone does not wake the thread blocked in accept(), which keeps the port listening."""
+        self.down = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        for s in self._open:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def test_a_revert_with_the_registry_down_returns_the_service_to_the_previous_revision(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml.deploy import release as releases
+    from ml.deploy.ecs import ServiceRef
+    from ml.deploy.records import interrupted
+    from ml.deploy.transaction import Deployment, Options, Target
+    from ml.errors import DeployError
+    from ml.promotions.gates import load_gates
+    from ml.registry import Registry
+
+    # The deploy's MLflow client fails at once instead of retrying for minutes.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    w = world
+    proxy = TcpProxy(w.tracking)
+    with w.standin("staging") as stg:
+        # Given staging runs r1, and the deploy of r2 reaches the registry through the proxy
+        w.release("r1", 1, 1)
+        w.release("r2", 2, 2)
+        w.ship(stg, "staging", "r1")
+        good_td = w.service_td("staging")
+        breaker = _circuit_breaker(w, good_td)
+
+        # When the registry goes down in the middle of r2's rollout, which then fails
+        def outage_then_breaker(client: Any, ref: Any, td: str) -> Any:
+            if td != good_td:
+                proxy.stop()
+            return breaker(client, ref, td)
+
+        opts = Options(
+            gates=load_gates(GATES), rollout_timeout=5, poll_interval=0.2, smoke_timeout=20,
+            smoke_poll=0.3, revert_smoke_timeout=40, owner="test", observer=outage_then_breaker,
+        )  # fmt: skip
+        registry = Registry(proxy.url)
+        rel = releases.get(registry, w.model, "r2")
+        target = Target("staging", ServiceRef(w.cluster("staging"), "api"), stg.url)
+        started = time.monotonic()
+        with pytest.raises(DeployError) as caught:
+            Deployment(registry, w.ecs, w.ecr, w.model, target, opts).run(rel)
+
+        # Then ECS runs the previous revision again and it answers r1's pair (verified)
+        msg = " ".join(str(caught.value).split())
+        assert "REVERTED" in msg, msg
+        assert "registry records were not updated" in msg, msg
+        assert w.service_td("staging") == good_td
+        meta = stg.metadata()
+        assert (meta["deployment"]["git_commit"], meta["model"]["version"]) == (SHA[1], "1")
+        assert time.monotonic() - started < 120
+        # And the registry (seen directly) still names r1: the alias never moved, and the
+        # unfinished record says what the next run must converge from
+        assert w.alias("staging") == 1
+        said = interrupted(w.tags(), "staging")
+        assert said is not None
+        assert "interrupted deploy of release r2" in said
 
 
 # --- production takes only verified releases -------------------------------------------------
@@ -456,6 +785,114 @@ def test_production_refuses_a_release_staging_never_verified(world: World) -> No
         assert "deploy.production" not in w.tags()
 
 
+def test_production_takes_only_its_runs_release_scanned_sealed_and_never_steps_back(
+    world: World,
+) -> None:
+    w = world
+    with w.standin("staging") as stg, w.standin("production") as prd:
+        # Given release N and release N+1 from two merges on main (builds 1 and 2)
+        c_old, c_new = w.commit("merge N"), w.commit("merge N+1")
+        w.builds[w.images[1]] = Build(c_old)
+        w.builds[w.images[2]] = Build(c_new)
+        w.release("rN", 1, 1, git_sha=c_old)
+        w.release("rN1", 2, 2, git_sha=c_new)
+        for rid in ("rN", "rN1"):
+            w.ship(stg, "staging", rid)
+            w.verify(rid)
+        # And release N+1's production job already ran
+        _ok(_deploy(w, "production", prd, "rN1"))
+        running, revisions = w.service_td("production"), w.revisions("production")
+
+        # When the production job of release N (its approval waited) runs now
+        proc = _deploy(w, "production", prd, "rN")
+        # Then it ends "superseded" (exit 17) and deploys nothing
+        err = " ".join(proc.stderr.split())
+        assert proc.returncode == 17, err
+        assert "release rN" in err
+        assert "is superseded: production already runs release rN1" in err
+        assert (w.service_td("production"), w.revisions("production")) == (running, revisions)
+        assert w.alias("production") == 2
+        meta = prd.metadata()
+        assert (meta["deployment"]["git_commit"], meta["model"]["version"]) == (c_new, "2")
+        # And --newest is refused for production: a job deploys its run's release
+        proc = _deploy(w, "production", prd, "rN", "--newest")
+        assert proc.returncode == 2
+        assert "--newest is refused for production" in " ".join(proc.stderr.split())
+
+        # And the production job records who approved its run (GitHub's run approvals API: the
+        # recorded response, served locally), shown in the release's history
+        with _github_approvals() as api:
+            proc = w.mlops(
+                w.env("production", prd.url, GITHUB_RUN_ID="4242", GITHUB_TOKEN="t",
+                      GITHUB_REPOSITORY="lender/credit-risk", GITHUB_API_URL=api),
+                "release", "approvals", "--release", "rN1",
+            )  # fmt: skip
+        assert "approved by model-risk-approver for production" in _ok(proc)
+        assert json.loads(w.tags()["release.rN1"])["approvals"][0]["run_id"] == "4242"
+
+        # When production is asked for a release without a scan record, or one whose scan
+        # (recorded trivy result) has a HIGH finding with a fix
+        w.release("r-noscan", 2, 2, report=None, git_sha=c_new)
+        w.release("r-high", 2, 2, report="report_high.json", git_sha=c_new)
+        for rid, says in (
+            ("r-noscan", "release r-noscan has no scan record; production refuses"),
+            ("r-high", "found HIGH/CRITICAL vulnerabilities with a fix"),
+        ):
+            proc = _deploy(w, "production", prd, rid, "--allow-skip-staging")
+            err = " ".join(proc.stderr.split())
+            # Then it is refused (exit 14), naming why, and nothing moves
+            assert proc.returncode == 14, err
+            assert says in err, err
+        assert "CVE-2024-0003 urllib3@2.2.1 (HIGH, fixed in 2.2.2)" in err
+        assert (w.service_td("production"), w.revisions("production")) == (running, revisions)
+
+        # When the production job's digest (its run's job output) is not the record's
+        proc = _deploy(w, "production", prd, "rN1", "--digest", "sha256:" + "0" * 64)
+        # Then it is refused
+        assert proc.returncode == 14
+        assert "but the run that created it recorded sha256:0000" in " ".join(proc.stderr.split())
+
+        # When someone with EDIT on the model rewrites a release record (another image)
+        forged = json.loads(w.tags()["release.r-noscan"])
+        forged["serve_image"] = w.images[1]
+        w.registry().set_model_tag(w.model, "release.r-noscan", json.dumps(forged))
+        # Then `release audit` flags it, and production refuses to deploy until a human looks
+        proc = w.mlops(w.env("staging", stg.url), "release", "audit")
+        assert proc.returncode == 14
+        assert "release r-noscan: the record does not hash to its digest" in proc.stderr
+        proc = _deploy(w, "production", prd, "rN1")
+        assert proc.returncode == 14
+        assert "failed the integrity check" in " ".join(proc.stderr.split())
+        assert (w.service_td("production"), w.revisions("production")) == (running, revisions)
+
+
+@contextlib.contextmanager
+def _github_approvals() -> Any:
+    """GitHub's run approvals endpoint for run 4242, answering the recorded response
+    (tests/fixtures/github/run_approvals.json); GitHub cannot be reached from here."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = (ROOT / "tests" / "fixtures" / "github" / "run_approvals.json").read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/repos/lender/credit-risk/actions/runs/4242/approvals"
+            self.send_response(200 if ok else 404)
+            self.end_headers()
+            self.wfile.write(body if ok else b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
 # --- break-glass -------------------------------------------------------------------------------
 
 
@@ -469,14 +906,26 @@ def test_break_glass_rollback_end_to_end(world: World) -> None:
             w.verify(rid)
             w.ship(prd, "production", rid)
         assert prd.metadata()["model"]["version"] == "2"
-        # When the break-glass runs (workflow_dispatch after one approval)
+        # When the break-glass runs (workflow_dispatch after one approval), sampled
         out_file = w.tmp / "github_output"
-        out = _ok(
-            w.mlops(
-                w.env("production", prd.url, GITHUB_OUTPUT=str(out_file)),
-                "deploy", "--env", "production", "--previous-verified", "--reason", "bad scores",
-            )
-        )  # fmt: skip
+        with Sampler(prd.url) as sampler:
+            started = time.monotonic()
+            out = _ok(
+                w.mlops(
+                    w.env("production", prd.url, GITHUB_OUTPUT=str(out_file)),
+                    "deploy", "--env", "production", "--previous-verified", "--reason",
+                    "bad scores",
+                )
+            )  # fmt: skip
+            finished = time.monotonic() - started
+        # Then every sample was r2's or r1's pair, r1's from some point on (docs/performance.md
+        # publishes these figures: pytest -s -k break_glass)
+        assert set(sampler.pairs) <= {(SHA[1], "1"), (SHA[2], "2")}
+        back = min(t for t, pair in sampler.timed if pair == (SHA[1], "1")) - started
+        print(
+            f"\nrollback (stand-ins): r1 served {back:.1f} s after the break-glass started; "
+            f"verified (rollout, smoke, records) and exited after {finished:.1f} s"
+        )
         # Then production runs r1 again: alias v1 and build 1's image, served now
         assert w.alias("production") == 1
         td = w.service_td("production")

@@ -11,7 +11,7 @@ from ml.promotions.records import pending_tag
 def test_deploy_record_round_trips_in_the_contract_format() -> None:
     record = DeployRecord(
         release="r1",
-        phase="alias-moved",
+        phase="rolling-out",
         previous=Previous({"credit-risk": 3}, "arn:...:task-definition/api:6", "r0"),
         time="2026-11-29T12:00:00Z",
         new_task_definition=None,
@@ -32,13 +32,13 @@ def test_deploy_record_round_trips_in_the_contract_format() -> None:
 
 def test_an_unfinished_deploy_is_reported_as_interrupted() -> None:
     record = DeployRecord(
-        release="r2", phase="alias-moved", previous=Previous({"credit-risk": 1}, "td:2", "r1"),
+        release="r2", phase="rolling-out", previous=Previous({"credit-risk": 1}, "td:2", "r1"),
         time="2026-11-29T12:00:00Z",
     )  # fmt: skip
     tags = {deploy_tag("staging"): record.to_json()}
     said = interrupted(tags, "staging")
     assert said is not None
-    assert said.startswith("interrupted deploy of release r2 in staging (phase alias-moved")
+    assert said.startswith("interrupted deploy of release r2 in staging (phase rolling-out")
     done = DeployRecord(**{**record.__dict__, "phase": "done"})
     assert interrupted({deploy_tag("staging"): done.to_json()}, "staging") is None
     assert interrupted({}, "production") is None

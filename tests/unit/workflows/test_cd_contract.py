@@ -13,8 +13,10 @@ show each check failing on the defect it guards, in a copy of the workflows):
   staging verifying (e2e, release-verify) inside its lane before production may start;
 - build once: only the build job builds; no job that deploys builds or pushes an image, and
   production receives the release the build job recorded from its own digests;
-- newest: every CD deploy runs `mlops deploy --newest` (the replaced-pending semantics are
-  safe only because a late job deploys the newest release, never an older one);
+- newest: staging's and the MLflow service's deploys run `mlops deploy --newest` (the
+  replaced-pending semantics are safe only because a late job deploys the newest release, never
+  an older one); production never does: it deploys its run's release, bound to the digest the
+  build job sealed it with, or ends superseded;
 - notifications never fail the job.
 """
 
@@ -249,17 +251,32 @@ def test_images_are_built_once_and_production_deploys_the_recorded_release() -> 
     assert build_once_problems(docs()) == []
 
 
-def test_every_cd_deploy_takes_the_newest_release() -> None:
-    assert newest_problems(docs()) == []
-    # and `make deploy` turns DEPLOY_NEWEST into --newest (only then)
+def _make_deploy(env_name: str) -> str:
     env = {**os.environ, "DEPLOY_NEWEST": "1", "RELEASE": "r1"}
-    dry = subprocess.run(
-        ["make", "-n", "--no-print-directory", "deploy", "ENV=production"],
+    return subprocess.run(
+        ["make", "-n", "--no-print-directory", "deploy", f"ENV={env_name}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert 'mlops deploy --env production --release "$RELEASE" ${DEPLOY_NEWEST:+--newest}' in (
-        dry.stdout
+    ).stdout  # fmt: skip
+
+
+def test_staging_takes_the_newest_release_production_exactly_its_runs() -> None:
+    assert newest_problems(docs()) == []
+    # `make deploy` turns DEPLOY_NEWEST into --newest for staging only; production is bound to
+    # the digest the build job sealed the release with
+    assert 'mlops deploy --env staging --release "$RELEASE" ${DEPLOY_NEWEST:+--newest}' in (
+        _make_deploy("staging")
     )
+    production = _make_deploy("production")
+    assert "--newest" not in production
+    assert '${RELEASE_DIGEST:+--digest "$RELEASE_DIGEST"}' in production
+    (deploy,) = docs()["deploy"]["jobs"].values()
+    step = next(s for s in deploy["steps"] if s.get("id") == "deploy")
+    assert step["env"]["RELEASE_DIGEST"] == "${{ inputs.release-digest }}"
+    with_ = docs()["cd"]["jobs"]["production"]["with"]
+    assert with_["release-digest"] == "${{ needs.build.outputs.release-digest }}"
+    build = docs()["cd"]["jobs"]["build"]
+    runs = [str(s.get("run")) for s in build["steps"]]
+    assert runs.index("make scan-release") < runs.index("make release")
 
 
 def test_notifications_never_fail_the_job() -> None:
@@ -282,7 +299,8 @@ def test_cds_header_states_the_queue_semantics() -> None:
         "cancel-in-progress is false",
         "--newest",
         "never a step back",
-        "production deploys the newest verified release",
+        "production deploys its run's release",
+        "superseded",
     ):
         assert phrase in header, phrase
 

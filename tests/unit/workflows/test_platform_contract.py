@@ -402,18 +402,23 @@ DOWNLOAD_ARTIFACT = "actions/download-artifact@"
 
 
 def test_actions_read_only_where_preflight_or_the_reviewed_plan_needs_it() -> None:
-    """actions: read is for reading the environments' protection (preflight), and for finding
-    and downloading a pull request run's plan artefact (terraform.yml); nowhere else."""
+    """actions: read is for reading the environments' protection (preflight), for finding and
+    downloading a pull request run's plan artefact (terraform.yml), and for reading who approved
+    a run's production deployment (release-approvals); nowhere else. A job calling a reusable
+    workflow grants what the called jobs use (they are checked themselves)."""
     for workflow, job_id, job in jobs():
         perms = job.get("permissions") or {}
         if "actions" not in perms:
             continue
         assert perms["actions"] == "read"
+        if "uses" in job:
+            continue
         steps = job["steps"]
         preflight = any(PREFLIGHT_RE.match(str(s.get("run", ""))) for s in steps)
         finds = any(make_target(s) == "tf-plan-find" for s in steps)
         downloads = any(str(s.get("uses", "")).startswith(DOWNLOAD_ARTIFACT) for s in steps)
-        assert preflight or finds or downloads, f"{workflow}/{job_id}"
+        approvals = any(make_target(s) == "release-approvals" for s in steps)
+        assert preflight or finds or downloads or approvals, f"{workflow}/{job_id}"
 
 
 # --- branch protection's required check, images ----------------------------------------------
