@@ -261,9 +261,10 @@ class Deployment:
 
         from ml.promotions.records import leased
 
+        # One lane per environment: a staging deploy never holds production's lease.
         with leased(
             self.registry, names, self.opts.owner, run_url=self.run_url,
-            seconds=self.opts.lease_ttl, settle=self.opts.lease_settle,
+            seconds=self.opts.lease_ttl, settle=self.opts.lease_settle, env=t.env,
         ):  # fmt: skip
             self.record = DeployRecord(
                 release=rel.id, phase="started", previous=previous, new_task_definition=None,

@@ -125,12 +125,15 @@ data "aws_iam_policy_document" "release" {
     resources = ["*"]
   }
 
-  # docker push (and a retag with release-<sha>: BatchGetImage + PutImage of the same manifest).
-  # No BatchDeleteImage: a pushed image is never removed by CD, only by the lifecycle policy.
+  # docker push (and a retag with release-<sha>: BatchGetImage + PutImage of the same manifest);
+  # GetDownloadUrlForLayer: `mlops images scan` (trivy) reads the layers of what CD pushed.
+  # No BatchDeleteImage: a pushed image is never removed by CD, only by the lifecycle policy
+  # (`mlops release untag` of a withdrawn release runs with a maintainer's credentials).
   statement {
     sid = "EcrPushProjectImages"
     actions = [
       "ecr:BatchCheckLayerAvailability",
+      "ecr:GetDownloadUrlForLayer",
       "ecr:InitiateLayerUpload",
       "ecr:UploadLayerPart",
       "ecr:CompleteLayerUpload",
