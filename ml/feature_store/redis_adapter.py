@@ -27,13 +27,15 @@ if TYPE_CHECKING:
 READ_SCRIPT = """
 local n = redis.call('GET', KEYS[1])
 if not n then return {false} end
-if #ARGV < 2 then return {n} end
 local prefix = ARGV[1] .. n .. ':v:'
-local keys = {}
-for i = 2, #ARGV do keys[i - 1] = prefix .. ARGV[i] end
-local values = redis.call('MGET', unpack(keys))
-table.insert(values, 1, n)
-return values
+local out = {n}
+-- MGET in slices: Lua's unpack takes a few thousand values at most.
+for first = 2, #ARGV, 1000 do
+  local keys = {}
+  for i = first, math.min(first + 999, #ARGV) do keys[#keys + 1] = prefix .. ARGV[i] end
+  for _, value in ipairs(redis.call('MGET', unpack(keys))) do out[#out + 1] = value end
+end
+return out
 """
 # PEXPIRE (ARGV[1] ms) or, when ARGV[1] is 0, PERSIST every key given; returns how many exist.
 TTL_SCRIPT = """

@@ -336,7 +336,7 @@ def test_skew_gate_passes_on_the_source_and_names_a_changed_vector(world: World)
 
     assert json.loads(clean.stdout)["ok"] is True
     assert json.loads(clean.stdout)["equal"] == 2000
-    assert skewed.returncode == 18
+    assert skewed.returncode == 18, skewed.stderr
     report = json.loads(skewed.stdout)
     assert report["differing_count"] == 1
     assert report["differing"][0]["id"] == target
