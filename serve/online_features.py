@@ -44,6 +44,13 @@ class OnlineFeatures:
 
     def __init__(self, settings: ServeSettings, metrics: Metrics) -> None:
         assert settings.features_redis_url is not None
+        import importlib.util
+
+        if importlib.util.find_spec("redis") is None:
+            raise RuntimeError(
+                "SERVE_FEATURES_REDIS_URL is set but redis-py is not installed: install the "
+                "`features` extra (the serve image has it)"
+            )
         self.url = settings.features_redis_url
         self.keys = Keys(settings.features_set or settings.model_name)
         token = settings.features_redis_auth_token
