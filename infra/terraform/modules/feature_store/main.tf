@@ -68,6 +68,7 @@ resource "aws_elasticache_parameter_group" "this" {
 }
 
 resource "aws_elasticache_replication_group" "this" {
+  #checkov:skip=CKV2_AWS_50:Multi-AZ automatic failover is on whenever replicas > 0 (the default, 1); replicas = 0 is a deliberate single-node store (a staging cost choice) that materialize rebuilds.
   replication_group_id = var.name
   description          = "Online feature store of ${var.name}"
   engine               = "redis"
