@@ -28,6 +28,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -147,6 +148,49 @@ def wrk(url: str, script: Path, duration: int) -> dict[str, float]:
     }
 
 
+def in_process(model: Path, url: str, body: dict[str, Any], rows: int) -> dict[str, float]:
+    """Per-request latency inside one process (ASGI, no HTTP, no load generator), one request
+    at a time, by-id and /predict alternating: what each route costs, apart from the machine's
+    load and wrk's own CPU."""
+    import asyncio
+
+    import httpx
+    import uvloop
+
+    from serve.app import create_app
+    from serve.settings import ServeSettings
+
+    settings = ServeSettings(model_path=model, features_redis_url=url, log_predictions=False)
+    app = create_app(settings)
+    times: dict[str, list[float]] = {"/predict": [], "/predict/by-id": [], "fetch": []}
+    rng = np.random.default_rng(1)
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            while app.state.store.current is None:
+                await asyncio.sleep(0.1)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                for i in range(6000):
+                    ident = str(int(rng.integers(1, rows + 1)))
+                    started = time.perf_counter()
+                    if i % 3 == 0:
+                        reply = await client.post("/predict", json=body)
+                        name = "/predict"
+                    elif i % 3 == 1:
+                        reply = await client.post("/predict/by-id", json={"ids": [ident]})
+                        name = "/predict/by-id"
+                    else:
+                        await app.state.features.fetch([ident])
+                        times["fetch"].append(time.perf_counter() - started)
+                        continue
+                    assert reply.status_code == 200, reply.text
+                    times[name].append(time.perf_counter() - started)
+
+    uvloop.run(run())
+    return {k: float(np.percentile(v[200:], 50) * 1e3) for k, v in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -232,6 +276,11 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         print(f"{name:15} c=8: p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, "
               f"{res['req_s']:,.0f} req/s, non-2xx {res['errors']:.0f}")  # fmt: skip
     print(f"by-id p99 - predict p99: {by_id['p99_ms'] - predict['p99_ms']:+.2f} ms")
+    inside = in_process(model, url, body, args.rows)
+    print(f"in one process, one at a time (p50): /predict {inside['/predict']:.3f} ms, "
+          f"/predict/by-id {inside['/predict/by-id']:.3f} ms, of which the fetch "
+          f"{inside['fetch']:.3f} ms")  # fmt: skip
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 
