@@ -9,6 +9,7 @@ its keys for a grace period, so `rollback` can switch back to it. Modules:
   serve image reads it);
 - `redis_adapter`: the only importer of redis-py (sync for the CLI, asyncio for serving);
 - `snapshots`: pointer switch, rollback, status, expiry;
+- `source`: a features file read in checked chunks (batch scoring's reader), for both verbs below;
 - `materialize`: a features file → a checked snapshot, with a rejects file;
 - `skew`: served vectors against the rows they came from.
 """

@@ -109,9 +109,9 @@ def by_id_scores(url: str, ids: list[str]) -> tuple[np.ndarray, set[int]]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[World]:
     root = tmp_path_factory.mktemp("online-features")
-    redis = start_redis(root / "redis")
+    redis = redis_server
     model = save_tiny_model_dir(root / "model", seed=3)
     (root / "metadata.json").write_text('{"name": "credit-risk", "version": "7"}')
     (root / CONTRACT_FILE).write_text(CONTRACT.to_json())
@@ -122,11 +122,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "SERVE_FEATURES_TIMEOUT": "0.5",
         "SERVE_LOG_PREDICTIONS": "true",
     }
+    world = World(redis, "", root, rows)
     try:
         with serve_process(env, root / "serve.log") as url:
-            yield World(redis, url, root, rows)
+            world.url = url
+            yield world
     finally:
-        stop_redis(redis)
+        if world.redis is not redis_server:  # restarted by the outage test
+            stop_redis(world.redis)
 
 
 def test_by_id_scores_equal_predict_scores_on_30k_rows(world: World) -> None:
@@ -343,3 +346,19 @@ def test_skew_gate_passes_on_the_source_and_names_a_changed_vector(world: World)
     assert list(report["differing"][0]["features"]) == ["AGE"]
     assert other.returncode == 18
     assert "data version" in other.stderr
+
+
+def test_a_redis_that_may_evict_current_keys_is_refused_and_nothing_switches(world: World) -> None:
+    before = json.loads(world.mlops("status").stdout)["current"]
+    r = world.redis_client()
+    r.client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        done = world.mlops("materialize", "--input", str(world.root / "uci.parquet"), check=False)
+        after = json.loads(world.mlops("status").stdout)["current"]
+    finally:
+        r.client.config_set("maxmemory-policy", "noeviction")
+        r.close()
+
+    assert done.returncode == 17
+    assert "maxmemory-policy allkeys-lru" in done.stderr
+    assert after == before
