@@ -180,7 +180,15 @@ def materialize(
                 snapshots.discard(r, keys, snapshot)
             raise
         if previous is not None and previous != snapshot:
-            snapshots.expire(r, keys, previous, grace_s)
+            try:
+                snapshots.expire(r, keys, previous, grace_s)
+            except FeatureStoreError as exc:
+                # The switch is done: say so, so nobody materializes again for nothing.
+                raise FeatureStoreError(
+                    f"snapshot {snapshot} is current, but giving snapshot {previous} its grace "
+                    f"period failed ({exc}); its keys stay without a TTL until a later "
+                    "materialize or rollback expires them"
+                ) from exc
     return MaterializeSummary(
         feature_set=keys.namespace,
         snapshot=snapshot,
