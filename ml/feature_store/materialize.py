@@ -186,8 +186,8 @@ def materialize(
                 # The switch is done: say so, so nobody materializes again for nothing.
                 raise FeatureStoreError(
                     f"snapshot {snapshot} is current, but giving snapshot {previous} its grace "
-                    f"period failed ({exc}); its keys stay without a TTL until a later "
-                    "materialize or rollback expires them"
+                    f"period failed ({exc}); its keys (fs:{keys.namespace}:s:{previous}:*) "
+                    "have no TTL: delete them once a rollback to it is no longer wanted"
                 ) from exc
     return MaterializeSummary(
         feature_set=keys.namespace,
