@@ -73,12 +73,13 @@ ARG SERVE_PRUNE="numpy/_core/include numpy/distutils numpy/_core/_simd.*.so \
   scipy/stats scipy/optimize scipy/io scipy/spatial scipy/signal scipy/interpolate \
   scipy/integrate scipy/ndimage scipy/fftpack scipy/cluster scipy/odr scipy/datasets scipy/misc \
   scipy/differentiate"
-RUN uv sync --frozen --no-dev --extra serve --no-install-project --python python3
+# The `features` extra: redis-py + hiredis (~1.5 MB), for POST /predict/by-id when configured.
+RUN uv sync --frozen --no-dev --extra serve --extra features --no-install-project --python python3
 COPY ml/ ml/
 COPY serve/ serve/
 # find_spec("databricks.agents") in mlflow.genai imports the parent: keep `databricks` importable.
 # hardlink: wheels vendor byte-identical copies of shared libraries (libgfortran, libgomp).
-RUN uv sync --frozen --no-dev --extra serve --no-editable --python python3 \
+RUN uv sync --frozen --no-dev --extra serve --extra features --no-editable --python python3 \
  && uv pip uninstall --quiet $SERVE_SKIP \
  && mkdir -p /opt/venv/lib/python3.11/site-packages/databricks \
  && (cd /opt/venv/lib/python3.11/site-packages && rm -rf $SERVE_PRUNE) \
@@ -87,7 +88,7 @@ RUN uv sync --frozen --no-dev --extra serve --no-editable --python python3 \
  && find /opt/venv \( -name '*.pyc' -o -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete \
  && find /opt/venv -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
  && hardlink --content --quiet /opt/venv \
- && python -c "import ml, serve.app, serve.server, uvloop, mlflow.artifacts, mlflow.tracking, \
+ && python -c "import ml, serve.app, serve.server, uvloop, redis, hiredis, mlflow.artifacts, mlflow.tracking, \
 numpy as np, xgboost as xgb; from serve.tree_ensemble import compile_ensemble; \
 x = np.random.rand(64, 3); y = (x[:, 0] > 0.5).astype(int); \
 b = xgb.train({'objective': 'binary:logistic'}, xgb.DMatrix(x, label=y), 2); \

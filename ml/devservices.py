@@ -240,3 +240,67 @@ def stop_moto_server(moto: MotoServer) -> None:
     except subprocess.TimeoutExpired:
         moto.process.kill()
         moto.process.wait()
+
+
+@dataclass
+class RedisServer:
+    """A running `redis-server` (no persistence) in its own folder; `url` for every client."""
+
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "redis.log"
+
+
+def start_redis(folder: Path, port: int | None = None, timeout_s: float = 20) -> RedisServer:
+    """Debian's `redis-server --port N --save ""` in `folder` (restartable on the same port);
+    waits for PING or fails loudly with the end of its log."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceError("redis-server not found: run scripts/system_deps.sh (apt redis-server)")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    log = folder / "redis.log"
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", str(folder), "--maxmemory-policy", "noeviction"],
+            stdout=fh, stderr=subprocess.STDOUT, cwd=folder,
+        )  # fmt: skip
+    server = RedisServer(port, folder, proc)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise ServiceError(f"redis-server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop_redis(server)
+            raise ServiceError(f"redis-server did not answer in {timeout_s} s:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+def stop_redis(server: RedisServer, kill: bool = False) -> None:
+    """Stop it (SIGKILL with `kill`: a crash, as the outage tests want)."""
+    if server.process.poll() is None:
+        if kill:
+            server.process.kill()
+        else:
+            server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()

@@ -155,3 +155,20 @@ class SmokeTestError(MlopsError):
 
 class ContractError(DataError):
     """A model contract (`contract.json`) is malformed or does not fit the model or the input."""
+
+
+class FeatureStoreError(MlopsError):
+    """The online feature store refused or could not finish a write, a switch or a read (the
+    pointer readers follow stays where it was)."""
+
+    exit_code = 18
+
+
+class FeatureStoreUnavailableError(FeatureStoreError):
+    """Redis did not answer (down, unreachable, refused the credentials)."""
+
+
+class FeatureSkewError(MlopsError):
+    """Served feature vectors differ from the rows they were materialised from."""
+
+    exit_code = 19

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite starts for real: the docker engine and compose v1,
 # debootstrap (the offline base image), PostgreSQL 15 (an MLflow backend), wrk (benchmarks),
-# Prometheus + promtool, Alertmanager + amtool and the Pushgateway (monitoring tests, as processes).
+# Prometheus + promtool, Alertmanager + amtool and the Pushgateway (monitoring tests, as processes),
+# redis-server (the online feature store's tests and bench-features).
 # Idempotent: installs only what is missing. Needs root (CI and the dev machines run as root).
 set -euo pipefail
 
@@ -16,6 +17,7 @@ command -v docker-registry >/dev/null || need+=(docker-registry)  # a real regis
 command -v promtool >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
+command -v redis-server >/dev/null || need+=(redis-server)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -22,9 +22,10 @@ from serve.errors import InvalidInputError, ServeError
 from serve.logging import PredictionLog
 from serve.metrics import Metrics
 from serve.model_store import ModelStore
+from serve.online_features import OnlineFeatures
 from serve.redaction import install_log_redaction, one_line, scrub
 from serve.request_parser import MAX_ERRORS
-from serve.routes import health, metadata, metrics, predict
+from serve.routes import health, metadata, metrics, predict, predict_by_id
 from serve.scoring import Scorer
 from serve.settings import ServeSettings
 from serve.watcher import Watcher
@@ -38,7 +39,16 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KNOWN_ROUTES = frozenset(
-    {"/predict", "/health", "/ready", "/metadata", "/metrics", "/docs", "/openapi.json"}
+    {
+        "/predict",
+        "/predict/by-id",
+        "/health",
+        "/ready",
+        "/metadata",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
 )
 
 
@@ -115,7 +125,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def serve_error(_: Request, exc: ServeError) -> JSONResponse:
         if isinstance(exc, InvalidInputError):
             return _error(exc.status, exc.code, str(exc), exc.detail, exc.count)
-        response = _error(exc.status, exc.code, str(exc), scrub(str(exc)))
+        detail = getattr(exc, "detail", None)  # structured where the error carries one
+        response = _error(
+            exc.status, exc.code, str(exc), detail if detail is not None else scrub(str(exc))
+        )
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
@@ -216,6 +229,8 @@ def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = T
     metrics_ = Metrics()
     watcher = Watcher(settings, store, metrics_)
     scorer = Scorer(settings.scoring_thread_count())
+    # The online feature store only when configured: redis-py is imported on first use.
+    features = OnlineFeatures(settings, metrics_) if settings.features_redis_url else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -226,6 +241,8 @@ def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = T
         finally:
             watcher.stop()
             scorer.close()
+            if features is not None:
+                await features.close()
 
     app = FastAPI(
         title="credit-risk scoring",
@@ -241,9 +258,16 @@ def create_app(settings: ServeSettings | None = None, *, start_watcher: bool = T
     app.state.metrics = metrics_
     app.state.watcher = watcher
     app.state.scorer = scorer
+    app.state.features = features
     app.state.started_at = time.time()
     app.state.prediction_log = PredictionLog(enabled=settings.log_predictions)
-    for router in (predict.router, health.router, metadata.router, metrics.router):
+    for router in (
+        predict.router,
+        predict_by_id.router,
+        health.router,
+        metadata.router,
+        metrics.router,
+    ):
         app.include_router(router)
     _install_error_handlers(app)
     _install_openapi(app, store, settings)

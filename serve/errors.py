@@ -65,3 +65,36 @@ class InvalidInputError(ServeError):
         super().__init__(message)
         self.detail = detail
         self.count = count
+
+
+class FeaturesDisabledError(ServeError):
+    """`/predict/by-id` needs the online feature store, and SERVE_FEATURES_REDIS_URL is unset."""
+
+    status = 404
+    code = "feature_store_disabled"
+
+
+class FeatureStoreUnavailableError(ServeError):
+    """Redis did not answer, or holds no current snapshot: by-id cannot score, /predict can."""
+
+    status = 503
+    code = "feature_store_unavailable"
+
+
+class UnknownIdError(ServeError):
+    """An applicant id is not in the current snapshot; `detail` names the snapshot and ids."""
+
+    status = 404
+    code = "unknown_id"
+
+    def __init__(self, message: str, detail: dict[str, object]) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class FeaturesIncompatibleError(ServeError):
+    """The snapshot's vectors do not fit the served version (features it lacks, values outside
+    the version's contract): the caller cannot fix it, the feature pipeline must."""
+
+    status = 409
+    code = "features_incompatible"

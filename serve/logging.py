@@ -48,8 +48,10 @@ class PredictionLog:
         probabilities: np.ndarray,
         decisions: list[str],
         latency_s: float,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Write the line (nothing to build when disabled)."""
+        """Write the line (nothing to build when disabled); `extra` adds fields (by-id: the
+        applicant ids and the feature snapshot)."""
         if not self.enabled:
             return
         features: Any = request.records  # dicts or msgspec structs: msgspec encodes both
@@ -67,6 +69,8 @@ class PredictionLog:
             "decision": decisions,
             "latency_ms": round(latency_s * 1000, 3),
         }
+        if extra:
+            line.update(extra)
         stream = self.stream or sys.stdout  # looked up late: tests and uvicorn may swap stdout
         stream.write(msgspec.json.encode(line).decode() + "\n")
         stream.flush()

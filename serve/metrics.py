@@ -10,6 +10,7 @@ import threading
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -143,6 +144,28 @@ class Metrics:
         )
         self.scores = ScoreMetrics()
         r.register(self.scores)
+        # The online feature store (/predict/by-id); untouched while it is off.
+        self.feature_store_up = Gauge(
+            "serve_feature_store_up", "1 if the feature store's Redis answered last.", registry=r
+        )
+        self.feature_snapshot = Gauge(
+            "serve_feature_snapshot_info",
+            "The feature snapshot /predict/by-id reads (value 1).",
+            ["feature_set", "snapshot", "contract_id", "data_version"],
+            registry=r,
+        )
+        self.feature_fetch = Histogram(
+            "serve_feature_fetch_seconds",
+            "Time to fetch one request's feature vectors from Redis (one round trip).",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0),
+            registry=r,
+        )
+        self.feature_lookups = Counter(
+            "serve_feature_lookups",
+            "Applicant ids looked up by /predict/by-id, by result.",
+            ["result"],
+            registry=r,
+        )
 
     def count_predictions(self, decisions: list[str]) -> None:
         """Count one request's decisions and its size."""
@@ -156,6 +179,16 @@ class Metrics:
     def observe_scores(self, version: str, scores: np.ndarray, threshold: float) -> None:
         """Score histogram and approvals of one request, per model version (one call)."""
         self.scores.observe(version, scores, threshold)
+
+    def set_feature_snapshot(self, feature_set: str, snapshot: Any) -> None:
+        """Point serve_feature_snapshot_info at the snapshot now read (a SnapshotInfo)."""
+        self.feature_snapshot.clear()
+        self.feature_snapshot.labels(
+            feature_set=feature_set,
+            snapshot=str(snapshot.snapshot),
+            contract_id=snapshot.contract_id,
+            data_version=snapshot.data_version,
+        ).set(1)
 
     def set_model(self, name: str, version: str, alias: str | None, source: str) -> None:
         """Point serve_model_info at the new model only."""

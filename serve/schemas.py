@@ -165,6 +165,12 @@ class Health(BaseModel):
     alias_version: str | None = Field(
         default=None, description="The version the alias points at, when the registry answered."
     )
+    feature_store: Literal["ok", "unavailable"] | None = Field(
+        default=None, description="The online feature store (by-id), when configured."
+    )
+    feature_snapshot: int | None = Field(
+        default=None, description="The feature snapshot /predict/by-id reads."
+    )
 
 
 class Ready(BaseModel):

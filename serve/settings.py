@@ -80,6 +80,22 @@ class ServeSettings(BaseSettings):
         gt=0,
         description="Seconds before a version that failed to load is tried again.",
     )
+    features_redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis of the online feature store (redis:// or rediss:// for TLS); set, it turns "
+            "on POST /predict/by-id. Needs the `features` extra (redis-py)."
+        ),
+    )
+    features_redis_auth_token: SecretStr | None = Field(
+        default=None, description="Redis AUTH token (ElastiCache: from Secrets Manager)."
+    )
+    features_set: str | None = Field(
+        default=None, description="Feature set (key namespace) to read; default: model_name."
+    )
+    features_timeout: float = Field(
+        default=0.5, gt=0, description="Seconds one Redis call may take before by-id gives 503."
+    )
     drain_seconds: int = Field(
         default=8,
         ge=1,
@@ -99,6 +115,12 @@ class ServeSettings(BaseSettings):
         ):
             raise ValueError(
                 f"SERVE_API_TOKEN is a placeholder; set a real secret in {self.environment}"
+            )
+        token = self.features_redis_auth_token
+        if token is not None and token.get_secret_value().strip().lower() in PLACEHOLDERS:
+            raise ValueError(
+                "SERVE_FEATURES_REDIS_AUTH_TOKEN is a placeholder; set the real token in "
+                f"{self.environment}"
             )
         if self.tracking_uri is None and self.model_path is None:
             raise ValueError(
@@ -128,6 +150,9 @@ class ServeSettings(BaseSettings):
         found = uri_secrets(self.tracking_uri)
         if self.api_token is not None:
             found.add(self.api_token.get_secret_value())
+        found |= uri_secrets(self.features_redis_url)
+        if self.features_redis_auth_token is not None:
+            found.add(self.features_redis_auth_token.get_secret_value())
         return found
 
     def redacted(self) -> dict[str, Any]:
@@ -136,6 +161,11 @@ class ServeSettings(BaseSettings):
         data["api_token"] = "**********" if self.api_token is not None else None
         if self.tracking_uri:
             data["tracking_uri"] = redact_uri(self.tracking_uri)
+        if self.features_redis_url:
+            data["features_redis_url"] = redact_uri(self.features_redis_url)
+        data["features_redis_auth_token"] = (
+            "**********" if self.features_redis_auth_token is not None else None
+        )
         return data
 
 

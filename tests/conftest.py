@@ -12,6 +12,7 @@ import pytest
 # use; on a 2-core machine they slow every server start. Child processes inherit this.
 os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 
+from tests.fixtures.redis_server import redis_server  # noqa: F401  (the online feature store)
 from tests.fixtures.services import (  # noqa: F401
     aws_on_moto,
     mlflow_pg_server,

@@ -13,6 +13,7 @@ import typer
 
 from ml.cli import data as data_verbs
 from ml.cli import deploy as deploy_verbs
+from ml.cli import features as features_verbs
 from ml.cli import images as images_verbs
 from ml.cli import monitor as monitor_verbs
 from ml.cli import platform as platform_verbs
@@ -70,6 +71,7 @@ app.command("preflight")(platform_verbs.preflight)
 app.command("bootstrap")(platform_verbs.bootstrap)
 app.command("reviewed-plan")(platform_verbs.reviewed_plan)
 app.command("predict")(predict_verbs.predict)
+app.add_typer(features_verbs.features_app, name="features")
 
 
 def run() -> None:

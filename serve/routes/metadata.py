@@ -20,7 +20,10 @@ def _iso(ts: float) -> str:
 @router.get("/metadata", responses={503: {"model": ErrorBody}})
 async def metadata(request: Request, model: ModelDep, settings: SettingsDep) -> dict[str, Any]:
     """The served model (name, version, alias, run, metrics, signature, contract) and the
-    deployment."""
+    deployment, and the online feature store's current snapshot when by-id is on."""
+    features = request.app.state.features
+    if features is not None and features.current is None:
+        await features.check()  # the first look names the snapshot without waiting for a request
     return {
         "model": {
             "name": model.name,
@@ -43,4 +46,5 @@ async def metadata(request: Request, model: ModelDep, settings: SettingsDep) -> 
             "started_at": _iso(request.app.state.started_at),
         },
         "config": settings.redacted(),
+        "features": features.describe() if features is not None else None,
     }

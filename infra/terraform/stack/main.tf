@@ -69,6 +69,26 @@ resource "aws_secretsmanager_secret" "mlflow_reader" {
   recovery_window_in_days = 7
 }
 
+# The online feature store's Redis AUTH token. Created (and seeded, make tf-seed-secrets) with the
+# others whether or not the store exists: the store reads it when feature_store_enabled turns on,
+# so it must hold a value by then.
+resource "aws_secretsmanager_secret" "feature_store_token" {
+  #checkov:skip=CKV2_AWS_57:Rotated with ElastiCache's ROTATE strategy (set the new token, redeploy the API, then SET), which a rotation lambda cannot sequence with the ECS rollout.
+  name_prefix             = "${local.name}/feature-store-token-"
+  description             = "AUTH token (JSON key token) of the ${var.environment} online feature store (Redis)"
+  kms_key_id              = local.platform.kms_key_arn
+  recovery_window_in_days = 7
+}
+
+locals {
+  feature_store_secrets = var.feature_store_enabled ? {
+    SERVE_FEATURES_REDIS_AUTH_TOKEN = "${aws_secretsmanager_secret.feature_store_token.arn}:token::"
+  } : {}
+  feature_store_environment = var.feature_store_enabled ? {
+    SERVE_FEATURES_REDIS_URL = module.feature_store[0].url
+  } : {}
+}
+
 # --- The prediction API -----------------------------------------------------------------------
 
 module "api" {
@@ -96,13 +116,16 @@ module "api" {
     MLFLOW_TRACKING_URI = local.platform.mlflow_tracking_uri
     SERVE_MODEL_NAME    = var.model_name
     SERVE_MODEL_ALIAS   = var.environment
-  })
-  secrets = {
+  }, local.feature_store_environment)
+  secrets = merge({
     SERVE_API_TOKEN          = "${aws_secretsmanager_secret.api_token.arn}:token::"
     MLFLOW_TRACKING_USERNAME = "${aws_secretsmanager_secret.mlflow_reader.arn}:username::"
     MLFLOW_TRACKING_PASSWORD = "${aws_secretsmanager_secret.mlflow_reader.arn}:password::"
-  }
-  secret_arns          = [aws_secretsmanager_secret.api_token.arn, aws_secretsmanager_secret.mlflow_reader.arn]
+  }, local.feature_store_secrets)
+  secret_arns = concat(
+    [aws_secretsmanager_secret.api_token.arn, aws_secretsmanager_secret.mlflow_reader.arn],
+    var.feature_store_enabled ? [aws_secretsmanager_secret.feature_store_token.arn] : [],
+  )
   decrypt_kms_key_arns = [local.platform.kms_key_arn]
   # No task role policy: the API reads models through MLflow's HTTP API (artifacts are proxied by
   # the server), so it holds no S3 access to the artifact bucket.
@@ -121,4 +144,20 @@ check "api_service_runs" {
     condition     = var.api_image != null
     error_message = "The ${var.environment} API service is not created yet: set api_image in envs/${var.environment}.tfvars to the first release's serve image (README, bootstrap step 5)."
   }
+}
+
+# --- The online feature store (POST /predict/by-id) -------------------------------------------
+
+module "feature_store" {
+  source = "../modules/feature_store"
+  count  = var.feature_store_enabled ? 1 : 0
+
+  name                      = "${local.name}-features"
+  vpc_id                    = local.platform.vpc_id
+  subnet_ids                = local.platform.private_subnet_ids
+  client_security_group_ids = [module.api.task_security_group_id]
+  auth_token_secret_arn     = aws_secretsmanager_secret.feature_store_token.arn
+  kms_key_arn               = local.platform.kms_key_arn
+  node_type                 = var.feature_store_node_type
+  replicas                  = var.feature_store_replicas
 }

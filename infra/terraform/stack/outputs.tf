@@ -56,6 +56,7 @@ output "seed_secrets" {
   value = {
     api_token     = { arn = aws_secretsmanager_secret.api_token.arn, template = { token = "@random" } }
     mlflow_reader = { arn = aws_secretsmanager_secret.mlflow_reader.arn, template = { username = "serve-${var.environment}", password = "@random" } }
+    feature_store = { arn = aws_secretsmanager_secret.feature_store_token.arn, template = { token = "@random" } }
   }
 }
 
@@ -67,4 +68,9 @@ output "github_environment_variables" {
     ECS_SERVICE         = module.api.service_name
     SERVICE_URL         = module.api.url
   }
+}
+
+output "feature_store_url" {
+  description = "rediss:// URL of the online feature store (null while feature_store_enabled is false); its token is in the feature_store secret."
+  value       = var.feature_store_enabled ? module.feature_store[0].url : null
 }

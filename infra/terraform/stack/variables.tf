@@ -117,3 +117,21 @@ variable "api_max_capacity" {
   description = "Most API tasks autoscaling starts."
   type        = number
 }
+
+variable "feature_store_enabled" {
+  description = "Create the online feature store (ElastiCache Redis, TLS + AUTH) and turn on POST /predict/by-id. Its token secret exists (and is seeded by make tf-seed-secrets) beforehand."
+  type        = bool
+  default     = false
+}
+
+variable "feature_store_node_type" {
+  description = "Cache node type of the online feature store."
+  type        = string
+  default     = "cache.t4g.small"
+}
+
+variable "feature_store_replicas" {
+  description = "Read replicas of the online feature store in other zones (automatic failover when > 0)."
+  type        = number
+  default     = 1
+}

@@ -47,7 +47,7 @@ def test_model_path_fallback_reads_metadata_json(client: TestClient) -> None:
     assert [c["name"] for c in meta["model"]["signature"]["inputs"]][:2] == ["LIMIT_BAL", "SEX"]
     assert client.get("/health").json() == {
         "status": "ok", "reason": None, "model_version": "7", "source": "path",
-        "alias_version": None,
+        "alias_version": None, "feature_store": None, "feature_snapshot": None,
     }  # fmt: skip
 
 

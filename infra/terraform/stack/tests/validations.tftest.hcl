@@ -111,3 +111,80 @@ run "secrets_in_plain_environment_are_refused" {
 
   expect_failures = [var.api_environment]
 }
+
+run "the_feature_store_is_tls_auth_encrypted_and_reachable_from_the_api_tasks_only" {
+  command = plan
+
+  variables {
+    environment             = "production"
+    api_certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    api_allowed_cidr_blocks = ["203.0.113.0/24"]
+    feature_store_enabled   = true
+  }
+
+  override_resource {
+    target          = module.api.aws_security_group.tasks
+    override_during = plan
+    values          = { id = "sg-tasks" }
+  }
+
+  override_resource {
+    target          = module.feature_store[0].aws_elasticache_replication_group.this
+    override_during = plan
+    values          = { primary_endpoint_address = "master.features.abc123.euw1.cache.amazonaws.com" }
+  }
+
+  override_data {
+    target = module.feature_store[0].data.aws_secretsmanager_secret_version.auth_token
+    values = { secret_string = "{\"token\":\"0123456789abcdef0123456789abcdef\"}" }
+  }
+
+  assert {
+    condition     = module.feature_store[0].security.transit_encryption && module.feature_store[0].security.transit_mode == "required"
+    error_message = "the feature store must require TLS in transit"
+  }
+
+  assert {
+    condition     = module.feature_store[0].security.at_rest_encryption && module.feature_store[0].security.kms_key_arn == "arn:aws:kms:eu-west-1:123456789012:key/k"
+    error_message = "the feature store must be encrypted at rest with the platform key"
+  }
+
+  assert {
+    condition     = module.feature_store[0].security.auth_token_secret == aws_secretsmanager_secret.feature_store_token.arn
+    error_message = "the AUTH token must come from the feature_store Secrets Manager secret"
+  }
+
+  assert {
+    condition     = module.feature_store[0].security.ingress_from == ["sg-tasks"] && length(module.feature_store[0].security.ingress_cidrs) == 0
+    error_message = "only the API's task security group may reach the feature store (no CIDR ingress)"
+  }
+
+  assert {
+    condition     = module.feature_store[0].security.eviction_policy == "noeviction"
+    error_message = "the feature store must never evict a current snapshot's keys"
+  }
+
+  assert {
+    condition     = [for s in jsondecode(module.api.container_definitions_json)[0].secrets : s.valueFrom if s.name == "SERVE_FEATURES_REDIS_AUTH_TOKEN"] == ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:credit-risk/x-AbCdEf:token::"]
+    error_message = "the API must get the Redis token from Secrets Manager (secrets, valueFrom), never a plain variable"
+  }
+
+  assert {
+    condition     = contains([for e in jsondecode(module.api.container_definitions_json)[0].environment : "${e.name}=${e.value}"], "SERVE_FEATURES_REDIS_URL=rediss://master.features.abc123.euw1.cache.amazonaws.com:6379/0")
+    error_message = "the API must reach the feature store over TLS (rediss://) at its primary endpoint"
+  }
+}
+
+run "without_the_feature_store_the_api_has_no_redis_settings" {
+  command = plan
+
+  variables {
+    environment             = "staging"
+    api_allowed_cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  assert {
+    condition     = length(module.feature_store) == 0 && length([for s in jsondecode(module.api.container_definitions_json)[0].secrets : s if s.name == "SERVE_FEATURES_REDIS_AUTH_TOKEN"]) == 0
+    error_message = "the feature store and the API's Redis settings must be off by default"
+  }
+}
