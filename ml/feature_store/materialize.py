@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ml.atomic_output import AtomicOutputs
 from ml.batch import _fetch, _Sink
 from ml.contract import ModelContract
 from ml.errors import FeatureStoreError
@@ -148,15 +149,20 @@ def materialize(
         )
     cid = contract_id(contract)
     names = contract.names
-    with snapshots.writer_lock(r, keys, "materialize"), tempfile.TemporaryDirectory() as work:
+    with (
+        AtomicOutputs([rejects]) as outputs,
+        snapshots.writer_lock(r, keys, "materialize"),
+        tempfile.TemporaryDirectory() as work,
+    ):
         path, digest = _fetch(source, Path(work))
         with r.mapped():
             snapshot = int(r.client.incr(keys.sequence))
         try:
             rows, written, rejected, sample = _write_all(
-                r, keys, snapshot, path, contract, id_column, rejects, sample_rows,
-                data_version or digest.result()[:16], cid,
+                r, keys, snapshot, path, contract, id_column, outputs.temporary(rejects),
+                sample_rows, data_version or digest.result()[:16], cid,
             )  # fmt: skip
+            outputs.commit()  # the rejects land even when a check below refuses the switch
             version = data_version or digest.result()[:16]
             if written == 0:
                 raise FeatureStoreError(
@@ -257,7 +263,7 @@ def _write_all(
                     rejected += int(bad.sum())
                 rows += len(chunk.ids)
                 written += len(ids)
-            sink.commit(_rejects_schema(contract.names), {"snapshot": str(snapshot)})
+            sink.close(_rejects_schema(contract.names), {"snapshot": str(snapshot)})
             return rows, written, rejected, sample
         except BaseException as exc:
             sink.discard()
