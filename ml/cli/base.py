@@ -147,7 +147,8 @@ def mlops_command(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        # typer.Exit is not click's Exit (typer >= 0.16): both are a verb's chosen exit code.
+        except (typer.Exit, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except MlopsError as exc:
             if state.traceback:

@@ -301,7 +301,7 @@ def _snapshot(w: World, env: str) -> dict[str, Any]:
         "image": w.td_doc(td)["containerDefinitions"][0]["image"],
         "record": record,
         "pending": f"promotion.{env}.pending" in state.tags,
-        "lease": "lease" in state.tags,
+        "lease": any(k == "lease" or k.startswith("lease.") for k in state.tags),
         "applied": state.tags.get(f"promotion.{env}.version"),
         "apply_records": sorted(
             k for k in state.versions[version].tags if k.startswith(f"promotion.{env}.")
@@ -380,7 +380,7 @@ def test_clean_staging_then_production_deploy_of_one_release(world: World) -> No
         assert _deploy_record(w, "production")["previous"]["task_definition"] == w.tds["production"]
         tags = w.tags()
         assert not any(k.endswith(".pending") for k in tags)
-        assert "lease" not in tags
+        assert not [k for k in tags if k == "lease" or k.startswith("lease.")]
         rel = json.loads(tags["release.r1"])
         assert set(rel["verified"]) == {"staging", "production"}
         assert rel["verified"]["staging"]["checks"] == ["smoke", "e2e"]
@@ -494,7 +494,7 @@ def test_sigkill_in_the_rollout_then_the_rerun_converges(world: World) -> None:
         assert (pending["op"], pending["release"], pending["version"], pending["previous"]) == (
             "deploy", "r2", 2, 1,
         )  # fmt: skip
-        assert json.loads(tags["lease"])["owner"]  # the dead run's lease is still there
+        assert json.loads(tags["lease.staging"])["owner"]  # the dead run's lease is still there
         from ml.deploy.records import interrupted
 
         said = interrupted(tags, "staging")
@@ -628,7 +628,8 @@ def test_every_sample_is_one_release_through_deploys_failures_and_a_sigterm(
         assert w.alias("staging") == 1
         record = _deploy_record(w, "staging")
         assert (record["release"], record["phase"]) == ("r2", "rolling-out")
-        assert "lease" not in w.tags()  # released on the way out: a later run is not blocked
+        # released on the way out: a later run is not blocked
+        assert not [k for k in w.tags() if k.startswith("lease")]
 
         # When a later run deploys r2 (it resumes), sampled
         def resumed() -> None:

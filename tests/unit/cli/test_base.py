@@ -55,3 +55,12 @@ def test_every_failure_is_one_line_with_its_code(
     assert lines[0].startswith("error: ")
     assert words in lines[0]
     assert "s3cret-pw" not in stderr
+
+
+@pytest.mark.parametrize("exc", [typer.Exit(20), SystemExit(20)], ids=["typer.Exit", "SystemExit"])
+def test_a_verbs_chosen_exit_code_passes_through_unchanged(exc: BaseException) -> None:
+    # typer.Exit is not click's Exit: mapping it as "unexpected" would turn 20 into 1.
+    exit_code, stderr = _run(exc)
+
+    assert exit_code == 20
+    assert "unexpected" not in stderr
