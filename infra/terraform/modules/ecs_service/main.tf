@@ -18,9 +18,10 @@ data "aws_vpc" "this" {
 
 locals {
   create_service = var.container_image != null
-  https          = var.certificate_arn != null
-  scheme         = local.https ? "https" : "http"
-  listener_port  = local.https ? 443 : 80
+  # `https` says it when the certificate is made in the same plan (its ARN unknown until then).
+  https         = var.https != null ? var.https : var.certificate_arn != null
+  scheme        = local.https ? "https" : "http"
+  listener_port = local.https ? 443 : 80
   # ALB and target-group names are limited to 32 characters.
   short_name = substr(var.name, 0, 24)
 

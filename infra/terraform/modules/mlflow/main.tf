@@ -349,6 +349,7 @@ module "server" {
 
   ingress_cidr_blocks        = var.allowed_cidr_blocks
   ingress_security_group_ids = var.allowed_security_group_ids
+  https                      = var.https
   certificate_arn            = var.certificate_arn
   deletion_protection        = var.deletion_protection
 

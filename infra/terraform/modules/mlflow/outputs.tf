@@ -62,3 +62,13 @@ output "container_definitions_json" {
   description = "The MLflow server's container definition (JSON; secrets are valueFrom ARNs)."
   value       = module.server.container_definitions_json
 }
+
+output "alb_dns_name" {
+  description = "DNS name of the server's load balancer (the target of mlflow.<domain>)."
+  value       = module.server.alb_dns_name
+}
+
+output "alb_zone_id" {
+  description = "Route 53 zone of the server's load balancer, for an alias record."
+  value       = module.server.alb_zone_id
+}

@@ -128,6 +128,12 @@ variable "extra_allowed_hosts" {
   default     = []
 }
 
+variable "https" {
+  description = "Serve HTTPS; null: whenever certificate_arn is set. Set it when the certificate is created in the same apply."
+  type        = bool
+  default     = null
+}
+
 variable "certificate_arn" {
   description = "ACM certificate for HTTPS on the server's load balancer; null serves HTTP."
   type        = string
