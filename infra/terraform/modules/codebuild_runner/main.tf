@@ -168,6 +168,7 @@ resource "aws_iam_role_policy" "this" {
 # --- The project and the webhook -------------------------------------------------------------
 
 resource "aws_codebuild_project" "this" {
+  #checkov:skip=CKV_AWS_316:The release job builds the images with docker inside the runner, which needs privileged mode; each build is one job of this repository's main-only workflows, and the build's role opens nothing but its logs, interfaces and the GitHub connection.
   name           = var.name
   description    = "GitHub Actions runners for ${var.github_repository} in the platform VPC (jobs that talk to the private registry)"
   service_role   = aws_iam_role.this.arn
