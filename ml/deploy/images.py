@@ -39,6 +39,11 @@ TARGETS = ("serve", "mlflow", "train")
 PUSHED = ("serve", "mlflow")  # train runs where the code is (CI, Airflow), never on ECS
 LOCAL_BASE = "credit-risk-base:bookworm"
 HASH_LABEL = "org.credit-risk.inputs-sha256"
+# Images that do not carry the commit (no GIT_SHA in their Dockerfile stages): they are tagged
+# `inputs-<hash of their inputs>` instead of the git SHA, so a merge that changes none of their
+# inputs finds the pushed image and reuses its digest, even on a fresh runner without a build
+# cache (a rebuild would give new layer bytes, hence a new digest, and a redeploy of MLflow).
+INPUT_ADDRESSED = ("mlflow",)
 # What the Dockerfile copies, per target; anything else cannot change an image.
 COMMON_INPUTS = ("Dockerfile", "pyproject.toml", "uv.lock", "README.md")
 TARGET_INPUTS = {
@@ -171,12 +176,23 @@ def _files(paths: Iterable[str]) -> list[Path]:
 
 
 def inputs_hash(target: str, base_id: str, git_sha: str) -> str:
-    """sha256 over the target's build inputs, the base image id and the baked-in git SHA."""
-    digest = hashlib.sha256(f"{target}\0{base_id}\0{git_sha}\0".encode())
+    """sha256 over the target's build inputs, the base image id and the baked-in git SHA (none
+    for an INPUT_ADDRESSED target)."""
+    baked = "" if target in INPUT_ADDRESSED else git_sha
+    digest = hashlib.sha256(f"{target}\0{base_id}\0{baked}\0".encode())
     for path in _files(COMMON_INPUTS + TARGET_INPUTS[target]):
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def push_tag(target: str, git_sha: str) -> str:
+    """The tag `target` is pushed as: the git SHA, or `inputs-<hash>` for an INPUT_ADDRESSED
+    target (base: BASE_IMAGE, else the Dockerfile's pinned default, as on CD's runners)."""
+    if target not in INPUT_ADDRESSED:
+        return git_sha
+    base = os.environ.get("BASE_IMAGE") or "dockerfile-default"
+    return "inputs-" + inputs_hash(target, base, git_sha)[:40]
 
 
 def build(client: Any, target: str, name: str, git_sha: str, *, force: bool = False) -> Built:
@@ -363,19 +379,20 @@ def push(
     client = None
     for target, repo in repositories.items():
         auth = ecr_auth(repo.registry)
-        existing = manifest_digest(repo, git_sha, auth)
+        tag = push_tag(target, git_sha)
+        existing = manifest_digest(repo, tag, auth)
         if existing:
-            print(f"{repo.name}:{git_sha} already pushed ({existing}): kept", file=sys.stderr)
+            print(f"{repo.name}:{tag} already pushed ({existing}): kept", file=sys.stderr)
             out.append(Pushed(target, repo.by_digest(existing), False))
             continue
         client = client or docker_client()
-        local = f"{repo.name}:{git_sha}"
+        local = f"{repo.name}:{tag}"
         build(client, target, local, git_sha, force=force_build)
-        pushed = _push_stream(client, repo, git_sha, auth)
-        confirmed = manifest_digest(repo, git_sha, auth)
+        pushed = _push_stream(client, repo, tag, auth)
+        confirmed = manifest_digest(repo, tag, auth)
         if confirmed != pushed:
             raise ImageError(
-                f"{repo.name}:{git_sha}: the push reported {pushed}, the registry holds {confirmed}"
+                f"{repo.name}:{tag}: the push reported {pushed}, the registry holds {confirmed}"
             )
         print(f"pushed {local} → {pushed}", file=sys.stderr)
         out.append(Pushed(target, repo.by_digest(pushed), True))
