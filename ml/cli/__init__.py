@@ -13,6 +13,7 @@ import typer
 
 from ml.cli import deploy as deploy_verbs
 from ml.cli import images as images_verbs
+from ml.cli import migrate as migrate_verbs
 from ml.cli import monitor as monitor_verbs
 from ml.cli import platform as platform_verbs
 from ml.cli import pr as pr_verbs
@@ -56,6 +57,7 @@ app.add_typer(images_verbs.images_app, name="images")
 app.add_typer(release_verbs.release_app, name="release")
 app.command("deploy")(deploy_verbs.deploy)
 app.command("smoke")(deploy_verbs.smoke)
+app.command("db-upgrade")(migrate_verbs.db_upgrade)
 app.add_typer(monitor_verbs.monitor_app, name="monitor")
 monitor_verbs.data_app.command("ingest")(train_verbs.ingest)
 app.add_typer(monitor_verbs.data_app, name="data")
