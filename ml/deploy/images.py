@@ -433,7 +433,11 @@ def write_outputs(data: dict[str, Any], path: Path | None) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    github.write_outputs(**{f"{k}_image": v for k, v in data["images"].items()})
+    github.write_outputs(
+        **{f"{k}_image": v for k, v in data["images"].items()},
+        # `mlflow_built`: this merge changed the mlflow image's inputs (CD asks for approval).
+        **{f"{k}_built": str(k in data["built"]).lower() for k in data["images"]},
+    )
 
 
 # --- compose ---------------------------------------------------------------------------------
