@@ -18,6 +18,7 @@ routes `codebuild-<project>-...` jobs to the project's builds only a real reposi
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
 import textwrap
@@ -66,13 +67,19 @@ def _opens_registry(func: Callable[..., Any], seen: set[Callable[..., Any]]) -> 
     """The function's code, or a function of ml.cli it calls, opens the tracking URI."""
     seen.add(func)
     tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    # Verbs import lazily (`from ml.cli.deploy import _registry` inside the function).
+    names = dict(func.__globals__)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ml.cli"):
+            module = importlib.import_module(node.module or "")
+            names |= {a.asname or a.name: getattr(module, a.name, None) for a in node.names}
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in OPENS_REGISTRY:
             return True
         if isinstance(node, ast.Name) and node.id == "Registry":
             return True
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            called = func.__globals__.get(node.func.id)
+            called = names.get(node.func.id)
             if (
                 inspect.isfunction(called)
                 and called.__module__.startswith("ml.cli")
