@@ -186,13 +186,24 @@ def inputs_hash(target: str, base_id: str, git_sha: str) -> str:
     return digest.hexdigest()
 
 
-def push_tag(target: str, git_sha: str) -> str:
+def push_base() -> str:
+    """The base an INPUT_ADDRESSED image is built on, as its tag names it: BASE_IMAGE, else the
+    local Debian base where an engine holds it, else the Dockerfile's pinned default (CD)."""
+    if env := os.environ.get("BASE_IMAGE"):
+        return env
+    try:
+        client = docker_client(timeout=10)
+    except ImageError:
+        return "dockerfile-default"
+    return default_base(client) or "dockerfile-default"
+
+
+def push_tag(target: str, git_sha: str, base: str | None = None) -> str:
     """The tag `target` is pushed as: the git SHA, or `inputs-<hash>` for an INPUT_ADDRESSED
-    target (base: BASE_IMAGE, else the Dockerfile's pinned default, as on CD's runners)."""
+    target (`base`: default `push_base()`)."""
     if target not in INPUT_ADDRESSED:
         return git_sha
-    base = os.environ.get("BASE_IMAGE") or "dockerfile-default"
-    return "inputs-" + inputs_hash(target, base, git_sha)[:40]
+    return "inputs-" + inputs_hash(target, base or push_base(), git_sha)[:40]
 
 
 def build(client: Any, target: str, name: str, git_sha: str, *, force: bool = False) -> Built:
@@ -377,9 +388,10 @@ def push(
         raise ConfigError(f"git SHA {git_sha!r} is not a hex commit id (hint: --git-sha)")
     out: list[Pushed] = []
     client = None
+    base = push_base() if set(repositories) & set(INPUT_ADDRESSED) else None
     for target, repo in repositories.items():
         auth = ecr_auth(repo.registry)
-        tag = push_tag(target, git_sha)
+        tag = push_tag(target, git_sha, base)
         existing = manifest_digest(repo, tag, auth)
         if existing:
             print(f"{repo.name}:{tag} already pushed ({existing}): kept", file=sys.stderr)
