@@ -86,6 +86,8 @@ module "mlflow" {
   allowed_cidr_blocks = concat([module.network.vpc_cidr_block], var.mlflow_allowed_cidr_blocks)
   extra_allowed_hosts = concat(local.mlflow_hosts, var.mlflow_extra_allowed_hosts)
 
+  replace_tasks_on_rotation = var.mlflow_replace_tasks_on_rotation
+
   db_instance_class   = var.mlflow_db_instance_class
   db_multi_az         = var.mlflow_db_multi_az
   deletion_protection = var.deletion_protection

@@ -194,3 +194,9 @@ variable "codebuild_runner_project" {
   type        = string
   default     = "credit-risk-gha-runner"
 }
+
+variable "mlflow_replace_tasks_on_rotation" {
+  description = "Replace MLflow's tasks after each rotation of its database password (modules/mlflow/rotation.tf); false only where Step Functions is unavailable (the moto tests)."
+  type        = bool
+  default     = true
+}

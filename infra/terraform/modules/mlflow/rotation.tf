@@ -6,11 +6,13 @@
 # secret starts a state machine that forces a new deployment of the service (ECS rolls the tasks
 # with the circuit breaker, the old ones drain). By hand, the same:
 #   aws ecs update-service --cluster <cluster> --service <service> --force-new-deployment
-# moto creates these resources, but fires no rotation event: that the event arrives and the
-# tasks are replaced only a real account shows.
+# moto implements neither Step Functions' ValidateStateMachineDefinition (which the provider
+# calls before creating the machine) nor rotation events: the moto world switches this off
+# (replace_tasks_on_rotation), modules/mlflow/tests checks the plan; that the event arrives and
+# the tasks are replaced only a real account shows.
 
 locals {
-  replace_on_rotation = var.container_image != null
+  replace_on_rotation = var.replace_tasks_on_rotation && var.container_image != null
 }
 
 resource "aws_cloudwatch_event_rule" "db_password_rotated" {

@@ -228,3 +228,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "replace_tasks_on_rotation" {
+  description = "Force a new deployment of the server after each rotation of the database password (EventBridge rule + Step Functions, rotation.tf)."
+  type        = bool
+  default     = true
+}
