@@ -15,9 +15,10 @@
 # tool; nothing can be pulled on the machine this was written on, so it is not re-verified here).
 # Where nothing can be pulled, scripts/docker_engine.sh builds credit-risk-base:bookworm with
 # debootstrap (Debian's python3 is 3.11 too): --build-arg BASE_IMAGE=credit-risk-base:bookworm.
-# GIT_SHA (the commit) reaches every image: the OCI revision label, and the serve image's
-# SERVE_GIT_COMMIT that /metadata shows. It is declared last in each final stage so the heavy
-# layers above it stay cached from one commit to the next.
+# GIT_SHA (the commit) reaches the serve, train and airflow images: the OCI revision label, and
+# the serve image's SERVE_GIT_COMMIT that /metadata shows. It is declared last in each final
+# stage so the heavy layers above it stay cached from one commit to the next. The mlflow image
+# carries no commit, so its digest changes only with its inputs.
 # Kept compatible with the classic builder (docker SDK, docker-compose v1): no BuildKit syntax.
 ARG BASE_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
@@ -179,9 +180,10 @@ ENTRYPOINT ["mlflow-server"]
 CMD ["--host", "0.0.0.0", "--port", "5000", \
      "--backend-store-uri", "sqlite:////mlflow/mlflow.db", \
      "--artifacts-destination", "/mlflow/artifacts", "--serve-artifacts"]
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="credit-risk-mlflow" \
-      org.opencontainers.image.revision="${GIT_SHA}"
+# No GIT_SHA here: the server's digest changes only when its inputs do (the stages above, the
+# lock), so a merge that touches none of them redeploys nothing (ml/deploy/images.py pushes it
+# as inputs-<hash>).
+LABEL org.opencontainers.image.title="credit-risk-mlflow"
 
 # ---------------------------------------------------------------------------------------------
 FROM builder AS build-train

@@ -73,8 +73,12 @@ integration: install ## Integration and e2e tests on real services, no docker (P
 pytest: install ## The whole pytest suite: unit, integration, e2e
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
+.PHONY: system-deps
+system-deps: ## Install the system packages the tests start (root or passwordless sudo; idempotent)
+	bash scripts/system_deps.sh
+
 .PHONY: test
-test: lint typecheck $(CHECKS) pytest ## Everything CI runs: lint, types, checks, all tests
+test: system-deps lint typecheck $(CHECKS) pytest ## Everything CI runs: system packages, lint, types, checks, all tests
 
 .PHONY: bench-train
 bench-train: install ## Wall time, peak memory and AUC of train + register on the 30,000 rows

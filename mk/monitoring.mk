@@ -8,8 +8,8 @@ DRIFT_WINDOW ?= 24h
 
 .PHONY: monitoring-check
 monitoring-check: ## promtool check config + rules + rule unit tests, amtool check-config
-	@command -v $(PROMTOOL) >/dev/null || { echo "promtool not found: bash scripts/system_deps.sh (Debian: prometheus)"; exit 2; }
-	@command -v $(AMTOOL) >/dev/null || { echo "amtool not found: bash scripts/system_deps.sh (Debian: prometheus-alertmanager)"; exit 2; }
+	@command -v $(PROMTOOL) >/dev/null || { echo "promtool not found: make system-deps (scripts/system_deps.sh; Debian: prometheus)"; exit 2; }
+	@command -v $(AMTOOL) >/dev/null || { echo "amtool not found: make system-deps (scripts/system_deps.sh; Debian: prometheus-alertmanager)"; exit 2; }
 	$(PROMTOOL) check config monitoring/prometheus/prometheus.yml
 	$(PROMTOOL) check rules monitoring/prometheus/rules/*.yml
 	$(PROMTOOL) test rules monitoring/prometheus/tests/*.yml

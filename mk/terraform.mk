@@ -114,9 +114,16 @@ tf-validate: ## terraform init -backend=false + validate of every root (offline 
 	done
 
 .PHONY: tf-test
-tf-test: tf-validate ## terraform test of the platform and environment roots (guard rails; mocked AWS, offline)
+# Modules with their own tests (tests/*.tftest.hcl): what a root's test cannot reach inside them.
+TF_MODULE_TESTS = $(sort $(patsubst %/tests/,%,$(dir $(wildcard $(TF_DIR)/modules/*/tests/*.tftest.hcl))))
+
+tf-test: tf-validate ## terraform test of the roots and of the modules with tests (guard rails; mocked AWS, offline)
 	@set -e; for root in $(TF_DIR)/platform $(TF_DIR)/stack; do \
 	  TF_DATA_DIR=.terraform/validate $(TERRAFORM) -chdir=$$root test -no-color; \
+	done
+	@set -e; for module in $(TF_MODULE_TESTS); do \
+	  TF_DATA_DIR=.terraform/validate $(TF_INIT) $$module -backend=false; \
+	  TF_DATA_DIR=.terraform/validate $(TERRAFORM) -chdir=$$module test -no-color; \
 	done
 
 .PHONY: tf-scan

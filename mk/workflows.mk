@@ -160,6 +160,11 @@ deploy: install ## Deploy RELEASE to ENV (one transaction: pinned task definitio
 	@test -n "$$RELEASE" || { echo "error: RELEASE is not set (a release id: the first 12 characters of its commit)" >&2; exit 2; }
 	$(BIN)/mlops deploy --env $(ENV) --release "$$RELEASE"$(if $(filter staging,$(ENV)), $${DEPLOY_NEWEST:+--newest}) $${RELEASE_DIGEST:+--digest "$$RELEASE_DIGEST"}
 
+.PHONY: mlflow-db-upgrade
+mlflow-db-upgrade: install ## mlflow db upgrade as a one-off ECS task with RELEASE's mlflow image (before deploy-mlflow; skipped when it runs already)
+	@test -n "$$RELEASE" || { echo "error: RELEASE is not set (a release id: the first 12 characters of its commit)" >&2; exit 2; }
+	$(BIN)/mlops db-upgrade --release "$$RELEASE"
+
 .PHONY: deploy-mlflow
 deploy-mlflow: install ## The platform's MLflow service to RELEASE's mlflow image, only when its digest changed (DEPLOY_NEWEST=1: or a newer one)
 	@test -n "$$RELEASE" || { echo "error: RELEASE is not set (a release id: the first 12 characters of its commit)" >&2; exit 2; }

@@ -196,6 +196,27 @@ class RetrainData(_Frozen):
         return None
 
 
+class Runners(_Frozen):
+    """Where the jobs that talk to the registry or a deployed service run.
+
+    `in-vpc`: AWS CodeBuild-hosted GitHub Actions runners in the platform VPC (terraform:
+    modules/codebuild_runner), so MLflow's load balancer stays internal. `public`: the runner
+    label `public_runs_on` against MLflow's public HTTPS endpoint (basic auth, and an allow-list
+    that must hold that runner's egress addresses).
+    """
+
+    registry: Literal["in-vpc", "public"]
+    codebuild_project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,149}$")
+    public_runs_on: str = "ubuntu-latest"
+
+    def runs_on(self) -> str:
+        """The `runs-on:` of a job that talks to the registry or a deployed service."""
+        if self.registry == "in-vpc":
+            run = "${{ github.run_id }}-${{ github.run_attempt }}"
+            return f"codebuild-{self.codebuild_project}-{run}"
+        return self.public_runs_on
+
+
 class PlatformConfig(_Frozen):
     """config/platform.yaml, validated."""
 
@@ -206,6 +227,7 @@ class PlatformConfig(_Frozen):
     oidc_subject_claims: tuple[str, ...]
     mlflow_users: dict[str, MlflowUser]
     retrain_data: RetrainData = RetrainData()
+    runners: Runners
     variables: tuple[Entry, ...]
     secrets: tuple[Entry, ...]
 

@@ -15,6 +15,7 @@ from ml.cli import data as data_verbs
 from ml.cli import deploy as deploy_verbs
 from ml.cli import features as features_verbs
 from ml.cli import images as images_verbs
+from ml.cli import migrate as migrate_verbs
 from ml.cli import monitor as monitor_verbs
 from ml.cli import platform as platform_verbs
 from ml.cli import pr as pr_verbs
@@ -61,6 +62,7 @@ app.add_typer(images_verbs.images_app, name="images")
 app.add_typer(release_verbs.release_app, name="release")
 app.command("deploy")(deploy_verbs.deploy)
 app.command("smoke")(deploy_verbs.smoke)
+app.command("db-upgrade")(migrate_verbs.db_upgrade)
 app.add_typer(monitor_verbs.monitor_app, name="monitor")
 monitor_verbs.data_app.command("ingest")(train_verbs.ingest)
 for _verb in ("add", "validate", "evaluate", "register", "status", "diff", "pull", "repro", "push"):

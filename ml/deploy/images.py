@@ -39,6 +39,11 @@ TARGETS = ("serve", "mlflow", "train")
 PUSHED = ("serve", "mlflow")  # train runs where the code is (CI, Airflow), never on ECS
 LOCAL_BASE = "credit-risk-base:bookworm"
 HASH_LABEL = "org.credit-risk.inputs-sha256"
+# Images that do not carry the commit (no GIT_SHA in their Dockerfile stages): they are tagged
+# `inputs-<hash of their inputs>` instead of the git SHA, so a merge that changes none of their
+# inputs finds the pushed image and reuses its digest, even on a fresh runner without a build
+# cache (a rebuild would give new layer bytes, hence a new digest, and a redeploy of MLflow).
+INPUT_ADDRESSED = ("mlflow",)
 # What the Dockerfile copies, per target; anything else cannot change an image.
 COMMON_INPUTS = ("Dockerfile", "pyproject.toml", "uv.lock", "README.md")
 TARGET_INPUTS = {
@@ -171,12 +176,34 @@ def _files(paths: Iterable[str]) -> list[Path]:
 
 
 def inputs_hash(target: str, base_id: str, git_sha: str) -> str:
-    """sha256 over the target's build inputs, the base image id and the baked-in git SHA."""
-    digest = hashlib.sha256(f"{target}\0{base_id}\0{git_sha}\0".encode())
+    """sha256 over the target's build inputs, the base image id and the baked-in git SHA (none
+    for an INPUT_ADDRESSED target)."""
+    baked = "" if target in INPUT_ADDRESSED else git_sha
+    digest = hashlib.sha256(f"{target}\0{base_id}\0{baked}\0".encode())
     for path in _files(COMMON_INPUTS + TARGET_INPUTS[target]):
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def push_base() -> str:
+    """The base an INPUT_ADDRESSED image is built on, as its tag names it: BASE_IMAGE, else the
+    local Debian base where an engine holds it, else the Dockerfile's pinned default (CD)."""
+    if env := os.environ.get("BASE_IMAGE"):
+        return env
+    try:
+        client = docker_client(timeout=10)
+    except ImageError:
+        return "dockerfile-default"
+    return default_base(client) or "dockerfile-default"
+
+
+def push_tag(target: str, git_sha: str, base: str | None = None) -> str:
+    """The tag `target` is pushed as: the git SHA, or `inputs-<hash>` for an INPUT_ADDRESSED
+    target (`base`: default `push_base()`)."""
+    if target not in INPUT_ADDRESSED:
+        return git_sha
+    return "inputs-" + inputs_hash(target, base or push_base(), git_sha)[:40]
 
 
 def build(client: Any, target: str, name: str, git_sha: str, *, force: bool = False) -> Built:
@@ -361,21 +388,23 @@ def push(
         raise ConfigError(f"git SHA {git_sha!r} is not a hex commit id (hint: --git-sha)")
     out: list[Pushed] = []
     client = None
+    base = push_base() if set(repositories) & set(INPUT_ADDRESSED) else None
     for target, repo in repositories.items():
         auth = ecr_auth(repo.registry)
-        existing = manifest_digest(repo, git_sha, auth)
+        tag = push_tag(target, git_sha, base)
+        existing = manifest_digest(repo, tag, auth)
         if existing:
-            print(f"{repo.name}:{git_sha} already pushed ({existing}): kept", file=sys.stderr)
+            print(f"{repo.name}:{tag} already pushed ({existing}): kept", file=sys.stderr)
             out.append(Pushed(target, repo.by_digest(existing), False))
             continue
         client = client or docker_client()
-        local = f"{repo.name}:{git_sha}"
+        local = f"{repo.name}:{tag}"
         build(client, target, local, git_sha, force=force_build)
-        pushed = _push_stream(client, repo, git_sha, auth)
-        confirmed = manifest_digest(repo, git_sha, auth)
+        pushed = _push_stream(client, repo, tag, auth)
+        confirmed = manifest_digest(repo, tag, auth)
         if confirmed != pushed:
             raise ImageError(
-                f"{repo.name}:{git_sha}: the push reported {pushed}, the registry holds {confirmed}"
+                f"{repo.name}:{tag}: the push reported {pushed}, the registry holds {confirmed}"
             )
         print(f"pushed {local} → {pushed}", file=sys.stderr)
         out.append(Pushed(target, repo.by_digest(pushed), True))
@@ -468,7 +497,11 @@ def write_outputs(data: dict[str, Any], path: Path | None) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    github.write_outputs(**{f"{k}_image": v for k, v in data["images"].items()})
+    github.write_outputs(
+        **{f"{k}_image": v for k, v in data["images"].items()},
+        # `mlflow_built`: this merge changed the mlflow image's inputs (CD asks for approval).
+        **{f"{k}_built": str(k in data["built"]).lower() for k in data["images"]},
+    )
 
 
 # --- compose ---------------------------------------------------------------------------------

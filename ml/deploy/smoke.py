@@ -11,6 +11,7 @@ Plain urllib: the verb must start fast and needs no HTTP library.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -93,6 +94,14 @@ def _retry(
         try:
             problem = probe()
         except (OSError, urllib.error.URLError) as exc:
+            tls = getattr(exc, "reason", exc)
+            if isinstance(tls, ssl.SSLCertVerificationError):  # no retry fixes a certificate
+                raise SmokeTestError(
+                    f"smoke test of {base}: TLS certificate check failed "
+                    f"({tls.verify_message}): the URL must be the DNS name its certificate "
+                    "names (https://api.<environment>.<domain>, never a load balancer's "
+                    "*.elb.amazonaws.com), signed by a CA this machine trusts (SSL_CERT_FILE)"
+                ) from None
             problem = f"{base} unreachable: {exc}"
         if problem is None:
             return

@@ -331,6 +331,9 @@ class Deployment:
         t = self.target
         if t.kind == "mlflow":
             smoke_health(t.url, timeout=timeout, poll_interval=self.opts.smoke_poll)
+            # /health answers without the database; a registry read (REST search through the
+            # new tasks) proves they reach it with the current password.
+            self.registry.model_state(self.model)
             return
         if version is None:
             raise DeployError(f"no {self.model} version to smoke-test (alias unset)")

@@ -106,12 +106,15 @@ def test_images_are_built_once_pushed_and_addressed_by_digest(
         # When CD pushes the images of one commit
         first = push()
         images = dict(first["images"])  # type: ignore[call-overload]
-        # Then each is named by the digest the registry holds for <repo>:<git sha>
+        # Then each is named by the digest the registry holds for <repo>:<git sha> (mlflow,
+        # which carries no commit: <repo>:inputs-<hash>, tests/integration/test_mlflow_image.py)
+        from ml.deploy.images import push_tag
+
         for target in ("serve", "mlflow"):
             name, _, digest = images[target].partition("@")
             assert name == f"{registry}/credit-risk-{target}"
             head = urllib.request.Request(
-                f"http://{registry}/v2/credit-risk-{target}/manifests/{SHA}",
+                f"http://{registry}/v2/credit-risk-{target}/manifests/{push_tag(target, SHA)}",
                 method="HEAD", headers={"Accept": MANIFEST},
             )  # fmt: skip
             with urllib.request.urlopen(head, timeout=10) as resp:
@@ -160,10 +163,13 @@ def _untag(registry: str) -> None:
     import docker
     from docker.errors import APIError
 
+    from ml.deploy.images import push_tag
+
     client = docker.from_env()
     for target in ("serve", "mlflow"):
         with contextlib.suppress(APIError):
-            client.images.remove(f"{registry}/credit-risk-{target}:{SHA}", noprune=True)
+            tag = push_tag(target, SHA)
+            client.images.remove(f"{registry}/credit-risk-{target}:{tag}", noprune=True)
 
 
 def test_push_names_every_missing_repository_setting(tmp_path: Path) -> None:

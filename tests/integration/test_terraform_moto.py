@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 
 from tests.fixtures.terraform import (
-    CERTIFICATE,
+    DOMAIN,
     ENV_OUTPUTS,
     MLFLOW_IMAGE,
     PLATFORM_OUTPUTS,
     REPOSITORY,
     SERVE_IMAGE,
     STATE_BUCKET,
+    ZONE_ID,
     World,
 )
 
@@ -173,16 +174,18 @@ def test_environment_runs_the_api_as_itself_with_its_token_from_secrets_manager(
     listeners = {a: v for a, v in created.items() if ".aws_lb_listener." in a}
     ingress = sorted(v["cidr_ipv4"] for a, v in created.items() if ".alb_cidr[" in a)
     if env == "production":
-        # HTTPS with the certificate; port 80 only redirects; ingress is the listed CIDRs only.
+        # HTTPS with api.production.<domain>'s certificate (test_names_and_certificates_are_
+        # planned); port 80 only redirects; ingress is the listed CIDRs only.
         https = listeners["module.api.aws_lb_listener.https[0]"]
-        assert https["certificate_arn"] == CERTIFICATE
         assert https["protocol"] == "HTTPS"
         assert (
             listeners["module.api.aws_lb_listener.http"]["default_action"][0]["type"] == "redirect"
         )
         assert ingress == ["203.0.113.0/24"]
     else:
+        # Without a domain: plain HTTP, on an internal load balancer only (inside the VPC).
         assert set(listeners) == {"module.api.aws_lb_listener.http"}
+        assert created["module.api.aws_lb.this"]["internal"] is True
 
 
 def _trust(plan: dict[str, Any], address: str) -> dict[str, list[str]]:
@@ -319,3 +322,91 @@ def test_release_images_are_never_expired_by_the_lifecycle(aws_world: World) -> 
         }
         later = [r["selection"] for r in rules if r is not first]
         assert all("tagPatternList" not in s and "tagPrefixList" not in s for s in later)
+
+
+def _names_and_certificates(plan: dict[str, Any], module: str, name: str) -> None:
+    """`module` (a modules/dns call) plans a DNS-validated certificate for `name`, its
+    validation record and the validation, and A/AAAA aliases to the load balancer."""
+    created = _created(plan)
+    certificate = created[f"{module}.aws_acm_certificate.this[0]"]
+    assert certificate["domain_name"] == name
+    assert certificate["validation_method"] == "DNS"
+    validation = created[f'{module}.aws_route53_record.validation["{name}"]']
+    assert validation["zone_id"] == ZONE_ID
+    assert f"{module}.aws_acm_certificate_validation.this[0]" in created
+    for kind in ("A", "AAAA"):
+        alias = created[f'{module}.aws_route53_record.alias["{kind}"]']
+        assert alias["name"] == name
+        assert alias["zone_id"] == ZONE_ID
+    # The HTTPS listener takes the validated certificate (known once ACM issued it).
+    https = next(
+        c for c in plan["resource_changes"] if c["address"].endswith("aws_lb_listener.https[0]")
+    )
+    assert https["change"]["after_unknown"].get("certificate_arn") is True
+
+
+def test_production_api_has_its_name_and_certificate(aws_world: World) -> None:
+    # moto plans these resources but issues no real certificate: that ACM sees the validation
+    # record and issues one only a real account with a delegated public zone shows.
+    plan = aws_world.plans["production"]
+    _names_and_certificates(plan, "module.api_name[0]", f"api.production.{DOMAIN}")
+    outputs = plan["output_changes"]
+    assert outputs["service_url"]["after"] == f"https://api.production.{DOMAIN}"
+    assert (
+        outputs["github_environment_variables"]["after"]["SERVICE_URL"]
+        == f"https://api.production.{DOMAIN}"
+    )
+
+
+def test_platform_with_a_domain_and_runners_plans_names_certificates_and_the_runner(
+    aws_world: World,
+) -> None:
+    # Given the applied platform, planned again with its domain and GitHub connection set
+    plan_file = aws_world.tmp / "platform-dns.tfplan"
+    connection = "arn:aws:codeconnections:us-east-1:123456789012:connection/0a1b2c3d"
+    aws_world.terraform(
+        "platform", "plan", "-no-color", "-lock=false", "-input=false", f"-out={plan_file}",
+        "-var-file=../envs/platform.tfvars", f"-var=mlflow_image={MLFLOW_IMAGE}",
+        f"-var=domain_name={DOMAIN}", f"-var=route53_zone_id={ZONE_ID}",
+        f"-var=github_connection_arn={connection}",
+    )  # fmt: skip
+    plan = json.loads(aws_world.terraform("platform", "show", "-json", str(plan_file)))
+
+    # Then MLflow gets mlflow.<domain> with its certificate, and HTTPS under that name
+    _names_and_certificates(plan, "module.mlflow_name[0]", f"mlflow.{DOMAIN}")
+    outputs = plan["output_changes"]
+    assert outputs["mlflow_tracking_uri"]["after"] == f"https://mlflow.{DOMAIN}"
+    # And the in-VPC runner: the project in the private subnets and the job-queued webhook
+    created = _created(plan)
+    project = created["module.codebuild_runner[0].aws_codebuild_project.this"]
+    assert project["name"] == "credit-risk-gha-runner"
+    assert project["source"][0]["auth"][0] == {"type": "CODECONNECTIONS", "resource": connection}
+    webhook = created["module.codebuild_runner[0].aws_codebuild_webhook.this"]
+    filters = [f for group in webhook["filter_group"] for f in group["filter"]]
+    assert [(f["type"], f["pattern"]) for f in filters] == [("EVENT", "WORKFLOW_JOB_QUEUED")]
+    private = {
+        r["values"]["id"]
+        for r in _state_resources(plan["prior_state"]["values"]["root_module"])
+        if r["address"].startswith("module.network.aws_subnet.private")
+    }
+    assert private
+    assert set(project["vpc_config"][0]["subnets"]) == private
+
+
+def _state_resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from module.get("resources", [])
+    for child in module.get("child_modules", []):
+        yield from _state_resources(child)
+
+
+def test_the_mlflow_tasks_read_the_database_password_by_the_secrets_arn(aws_world: World) -> None:
+    # So a task started after a rotation reads the new password. The rule and state machine
+    # that replace the tasks after a rotation are planned in modules/mlflow/tests (moto lacks
+    # Step Functions' ValidateStateMachineDefinition, so the world switches them off); that the
+    # event arrives and ECS replaces the tasks only a real account shows.
+    server = _registered_container(aws_world, "credit-risk-mlflow")
+    secrets = {s["name"]: s["valueFrom"] for s in server["secrets"]}
+    secret_arn = secrets["DB_PASSWORD"].removesuffix(":password::")
+    assert secret_arn.startswith("arn:aws:secretsmanager:")
+    assert secrets["DB_USER"] == f"{secret_arn}:username::"
+    assert not any("PASSWORD" in e["name"] for e in server["environment"])

@@ -19,3 +19,13 @@ mlflow_db_multi_az = true
 # mlflow_allowed_cidr_blocks = ["198.51.100.0/24"]
 # mlflow_public_endpoint     = true
 # mlflow_certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/..."
+
+# The platform's names: mlflow.<domain_name> (and api.<environment>.<domain_name> in the
+# environment roots), with ACM certificates validated in this public Route 53 zone. The tracking
+# URI becomes https://mlflow.<domain_name>.
+# domain_name     = "ml.example.com"
+# route53_zone_id = "Z0123456789ABCDEFGHIJ"
+
+# The in-VPC GitHub Actions runners (config/platform.yaml runners: in-vpc): the AWS CodeConnections
+# connection to GitHub that a person authorised once (infra/terraform/README.md, bootstrap).
+# github_connection_arn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/..."

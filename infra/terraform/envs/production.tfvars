@@ -10,7 +10,11 @@ api_max_capacity = 8
 # documentation range nobody calls from, so nothing is reachable until you change it).
 api_allowed_cidr_blocks = ["203.0.113.0/24"]
 
-# Production refuses plain HTTP: its plan fails until this names your ACM certificate.
+# Production serves https://api.production.<domain_name> only: its plan fails until these name
+# your domain and its public Route 53 zone (the platform's; ACM issues and DNS-validates the
+# certificate). A certificate you already hold for that name (a wildcard) may replace ACM's.
+# domain_name     = "ml.example.com"
+# route53_zone_id = "Z0123456789ABCDEFGHIJ"
 # api_certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/..."
 
 # The serve image of the first release verified in staging (README, bootstrap step 5):

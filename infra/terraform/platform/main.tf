@@ -78,10 +78,15 @@ module "mlflow" {
   ecr_repository_arns = [module.ecr_mlflow.repository_arn]
 
   public_endpoint = var.mlflow_public_endpoint
-  certificate_arn = var.mlflow_certificate_arn
+  # mlflow.<domain>'s certificate (dns.tf) unless one is given: HTTPS even inside the VPC, since
+  # basic-auth credentials cross it.
+  https           = var.domain_name != null || var.mlflow_certificate_arn != null
+  certificate_arn = local.mlflow_certificate_arn
   # Every environment's API tasks run in this VPC and reach the registry through its CIDR.
   allowed_cidr_blocks = concat([module.network.vpc_cidr_block], var.mlflow_allowed_cidr_blocks)
-  extra_allowed_hosts = var.mlflow_extra_allowed_hosts
+  extra_allowed_hosts = concat(local.mlflow_hosts, var.mlflow_extra_allowed_hosts)
+
+  replace_tasks_on_rotation = var.mlflow_replace_tasks_on_rotation
 
   db_instance_class   = var.mlflow_db_instance_class
   db_multi_az         = var.mlflow_db_multi_az
@@ -122,7 +127,7 @@ resource "aws_ssm_parameter" "outputs" {
     kms_key_arn              = module.kms.key_arn
     ecr_serve_repository_arn = module.ecr_serve.repository_arn
     ecr_serve_repository_url = module.ecr_serve.repository_url
-    mlflow_tracking_uri      = module.mlflow.tracking_uri
+    mlflow_tracking_uri      = local.mlflow_tracking_uri
     oidc_provider_arn        = module.github_oidc.oidc_provider_arn
     permissions_boundary_arn = { for e, p in aws_iam_policy.boundary : e => p.arn }
   })

@@ -13,8 +13,8 @@ output "tf_state_bucket" {
 }
 
 output "mlflow_tracking_uri" {
-  description = "Tracking URI of the one MLflow registry (MLFLOW_TRACKING_URI); basic-auth protected."
-  value       = module.mlflow.tracking_uri
+  description = "Tracking URI of the one MLflow registry (MLFLOW_TRACKING_URI): https://mlflow.<domain_name> when a domain is set; basic-auth protected."
+  value       = local.mlflow_tracking_uri
 }
 
 output "ecr_serve_repository_url" {
@@ -108,7 +108,7 @@ output "github_repository_variables" {
   value = {
     AWS_REGION                   = var.aws_region
     TF_STATE_BUCKET              = var.state_bucket_name
-    MLFLOW_TRACKING_URI          = module.mlflow.tracking_uri
+    MLFLOW_TRACKING_URI          = local.mlflow_tracking_uri
     ECR_SERVE_REPOSITORY_URL     = module.ecr_serve.repository_url
     ECR_MLFLOW_REPOSITORY_URL    = module.ecr_mlflow.repository_url
     AWS_RELEASE_ROLE_ARN         = module.role_release.arn
@@ -126,4 +126,14 @@ output "github_environment_variables" {
     { for r, m in module.role_terraform : "${var.github_terraform_environment_prefix}${r}" => { AWS_TERRAFORM_ROLE_ARN = m.arn } },
     { (var.github_retrain_environment) = { AWS_TRAIN_ROLE_ARN = module.role_train.arn } },
   )
+}
+
+output "codebuild_runner_project" {
+  description = "CodeBuild project of the in-VPC GitHub Actions runners (config/platform.yaml runners.codebuild_project), or null while github_connection_arn is unset."
+  value       = one(module.codebuild_runner[*].project_name)
+}
+
+output "codebuild_runner_runs_on" {
+  description = "runs-on of the jobs that talk to the registry, or null while github_connection_arn is unset."
+  value       = one(module.codebuild_runner[*].runs_on)
 }

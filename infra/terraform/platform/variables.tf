@@ -133,8 +133,8 @@ variable "mlflow_certificate_arn" {
   default     = null
 
   validation {
-    condition     = var.mlflow_certificate_arn != null || !var.mlflow_public_endpoint
-    error_message = "A public MLflow endpoint needs mlflow_certificate_arn: basic-auth credentials must never cross the internet in clear text."
+    condition     = var.mlflow_certificate_arn != null || var.domain_name != null || !var.mlflow_public_endpoint
+    error_message = "A public MLflow endpoint needs a certificate (domain_name + route53_zone_id, or mlflow_certificate_arn): basic-auth credentials must never cross the internet in clear text."
   }
 }
 
@@ -159,4 +159,44 @@ variable "training_data_s3_arns" {
   description = "S3 object ARNs (may end in /*) the retrain job reads its data from (ML data source s3://...); empty gives the train role no S3 access."
   type        = list(string)
   default     = []
+}
+
+variable "domain_name" {
+  description = "DNS domain the platform's names live under: MLflow is mlflow.<domain_name>, an environment's API api.<environment>.<domain_name>. null (bootstrap only): MLflow keeps its internal load balancer's name."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "domain_name must be a lowercase DNS domain such as ml.example.com."
+  }
+}
+
+variable "route53_zone_id" {
+  description = "Public Route 53 hosted zone of domain_name: the names' alias records and their certificates' DNS validation records go there."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.route53_zone_id == null) == (var.domain_name == null)
+    error_message = "Set domain_name and route53_zone_id together (the zone that holds the domain)."
+  }
+}
+
+variable "github_connection_arn" {
+  description = "AWS CodeConnections connection to GitHub (AVAILABLE) the in-VPC CodeBuild runners register through; null: no runner yet (bootstrap)."
+  type        = string
+  default     = null
+}
+
+variable "codebuild_runner_project" {
+  description = "CodeBuild project of the in-VPC runners; must equal runners.codebuild_project in config/platform.yaml (the workflows' runs-on: codebuild-<project>-...)."
+  type        = string
+  default     = "credit-risk-gha-runner"
+}
+
+variable "mlflow_replace_tasks_on_rotation" {
+  description = "Replace MLflow's tasks after each rotation of its database password (modules/mlflow/rotation.tf); false only where Step Functions is unavailable (the moto tests)."
+  type        = bool
+  default     = true
 }

@@ -94,15 +94,19 @@ locals {
 module "api" {
   source = "../modules/ecs_service"
 
-  name            = "${local.name}-api"
-  cluster_arn     = aws_ecs_cluster.this.arn
-  cluster_name    = aws_ecs_cluster.this.name
-  vpc_id          = local.platform.vpc_id
-  alb_subnet_ids  = local.platform.public_subnet_ids
+  name         = "${local.name}-api"
+  cluster_arn  = aws_ecs_cluster.this.arn
+  cluster_name = aws_ecs_cluster.this.name
+  vpc_id       = local.platform.vpc_id
+  # Public and HTTPS under api.<environment>.<domain> (dns.tf); without a domain (staging only)
+  # internal and HTTP: plain HTTP never leaves the VPC.
+  internal        = local.api_hostname == null
+  alb_subnet_ids  = local.api_hostname == null ? local.platform.private_subnet_ids : local.platform.public_subnet_ids
   task_subnet_ids = local.platform.private_subnet_ids
 
-  ingress_cidr_blocks  = var.api_allowed_cidr_blocks
-  certificate_arn      = var.api_certificate_arn
+  ingress_cidr_blocks  = local.api_hostname == null ? [local.platform.vpc_cidr_block] : var.api_allowed_cidr_blocks
+  https                = local.api_hostname != null
+  certificate_arn      = one(module.api_name[*].certificate_arn)
   deletion_protection  = var.deletion_protection
   permissions_boundary = local.platform.permissions_boundary_arn[var.environment]
 

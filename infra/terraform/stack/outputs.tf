@@ -37,8 +37,8 @@ output "ecs_container_name" {
 }
 
 output "service_url" {
-  description = "Base URL of the prediction API (SERVICE_URL of the smoke and e2e tests); https in production."
-  value       = module.api.url
+  description = "Base URL of the prediction API (SERVICE_URL of the smoke and e2e tests): https://api.<environment>.<domain_name>; without a domain (staging only) the internal load balancer's http URL."
+  value       = local.service_url
 }
 
 output "api_token_secret_arn" {
@@ -66,7 +66,7 @@ output "github_environment_variables" {
     AWS_DEPLOY_ROLE_ARN = module.role_deploy.arn
     ECS_CLUSTER         = aws_ecs_cluster.this.name
     ECS_SERVICE         = module.api.service_name
-    SERVICE_URL         = module.api.url
+    SERVICE_URL         = local.service_url
   }
 }
 

@@ -70,13 +70,13 @@ variable "api_allowed_cidr_blocks" {
 }
 
 variable "api_certificate_arn" {
-  description = "ACM certificate of the API's HTTPS listener (port 80 then only redirects). Mandatory in production; null serves plain HTTP (staging only)."
+  description = "An ACM certificate that already covers api.<environment>.<domain_name> (a wildcard, an imported one); null: ACM issues one, validated in route53_zone_id."
   type        = string
   default     = null
 
   validation {
-    condition     = var.environment != "production" || var.api_certificate_arn != null
-    error_message = "Production serves the API over HTTPS only: set api_certificate_arn (an ACM certificate in the region) in envs/production.tfvars."
+    condition     = var.api_certificate_arn == null || var.domain_name != null
+    error_message = "api_certificate_arn needs domain_name and route53_zone_id: the smoke and e2e tests call the API by the name the certificate covers, never by the load balancer's name."
   }
 
   validation {
@@ -134,4 +134,31 @@ variable "feature_store_replicas" {
   description = "Read replicas of the online feature store in other zones (automatic failover when > 0)."
   type        = number
   default     = 1
+}
+
+variable "domain_name" {
+  description = "DNS domain of the platform (the platform root's domain_name): the API is https://api.<environment>.<domain_name>. Mandatory in production; null (staging only) keeps the API on an internal load balancer, reachable in the VPC only (the in-VPC runners)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.environment != "production" || var.domain_name != null
+    error_message = "Production serves the API over HTTPS under its own name: set domain_name and route53_zone_id in envs/production.tfvars (api.production.<domain_name> gets an ACM certificate; no certificate can name a load balancer's *.elb.amazonaws.com)."
+  }
+
+  validation {
+    condition     = var.domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "domain_name must be a lowercase DNS domain such as ml.example.com."
+  }
+}
+
+variable "route53_zone_id" {
+  description = "Public Route 53 hosted zone of domain_name (the alias record and the certificate's validation records)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.route53_zone_id == null) == (var.domain_name == null)
+    error_message = "Set domain_name and route53_zone_id together (the zone that holds the domain)."
+  }
 }

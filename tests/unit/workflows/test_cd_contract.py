@@ -9,7 +9,8 @@ show each check failing on the defect it guards, in a copy of the workflows):
   same environment share the group (CD's production and the break-glass); cd.yml has no
   workflow-level group (that would hold the whole run, staging included, during production's
   approval);
-- graph: preflight → build (environment release) → mlflow (release) → staging → production,
+- graph: preflight → build (environment release) → staging → production, and build →
+  mlflow-approval (production's reviewers) → mlflow (release),
   staging verifying (e2e, release-verify) inside its lane before production may start;
 - build once: only the build job builds; no job that deploys builds or pushes an image, and
   production receives the release the build job recorded from its own digests;
@@ -127,8 +128,9 @@ def graph_problems(d: Docs) -> list[str]:
     problems = []
     expected = {
         "build": ({"preflight"}, "release"),
-        "mlflow": ({"build"}, "release"),
-        "staging": ({"build", "mlflow"}, None),
+        "mlflow-approval": ({"build"}, "production"),
+        "mlflow": ({"build", "mlflow-approval"}, "release"),
+        "staging": ({"build"}, None),
         "production": ({"build", "staging"}, None),
     }
     for job_id, (wanted, env) in expected.items():

@@ -18,9 +18,10 @@ data "aws_vpc" "this" {
 
 locals {
   create_service = var.container_image != null
-  https          = var.certificate_arn != null
-  scheme         = local.https ? "https" : "http"
-  listener_port  = local.https ? 443 : 80
+  # `https` says it when the certificate is made in the same plan (its ARN unknown until then).
+  https         = var.https != null ? var.https : var.certificate_arn != null
+  scheme        = local.https ? "https" : "http"
+  listener_port = local.https ? 443 : 80
   # ALB and target-group names are limited to 32 characters.
   short_name = substr(var.name, 0, 24)
 
@@ -267,6 +268,7 @@ resource "aws_vpc_security_group_egress_rule" "tasks_vpc" {
 #trivy:ignore:AVD-AWS-0053 The prediction API is public by design; MLflow's load balancer is internal unless public_endpoint is set.
 resource "aws_lb" "this" {
   #checkov:skip=CKV2_AWS_28:A WAF web ACL is attached outside this module where the organisation runs one; the API validates every field itself.
+  #checkov:skip=CKV2_AWS_20:Port 80 redirects to HTTPS whenever the service has a certificate (https); without one the callers' roots keep the load balancer internal (plain HTTP never leaves the VPC).
   name                       = "${local.short_name}-alb"
   internal                   = var.internal
   load_balancer_type         = "application"
@@ -334,6 +336,7 @@ resource "aws_lb_listener" "https" {
 #trivy:ignore:AVD-AWS-0054 HTTP only forwards when no certificate_arn is given (internal MLflow ALB, previews); with a certificate it redirects to HTTPS.
 resource "aws_lb_listener" "http" {
   #checkov:skip=CKV_AWS_2:HTTP only forwards when no certificate_arn is given (internal MLflow ALB, previews); with a certificate it redirects to HTTPS.
+  #checkov:skip=CKV_AWS_103:This listener never terminates TLS (the HTTPS listener sets ELBSecurityPolicy-TLS13-1-2); it redirects or, on an internal load balancer, forwards.
   load_balancer_arn = aws_lb.this.arn
   port              = 80
   protocol          = "HTTP"

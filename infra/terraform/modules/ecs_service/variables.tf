@@ -56,6 +56,12 @@ variable "ingress_security_group_ids" {
   default     = []
 }
 
+variable "https" {
+  description = "Serve HTTPS with certificate_arn; null: whenever certificate_arn is set. Set it when the certificate is created in the same apply (its ARN is unknown at plan time)."
+  type        = bool
+  default     = null
+}
+
 variable "certificate_arn" {
   description = "ACM certificate for an HTTPS listener (port 80 then redirects); null serves plain HTTP on port 80."
   type        = string

@@ -20,7 +20,8 @@ locals {
   db_secret_arn = aws_db_instance.this.master_user_secret[0].secret_arn
   auth_ini      = "/tmp/mlflow-auth/basic_auth.ini"
 
-  # Build the backend URI at start from the secret that ECS injects; the password is
+  # Build the backend URI at start from the secret that ECS injects (by ARN and JSON key, so a
+  # task started after a rotation reads the new password: rotation.tf); the password is
   # percent-encoded because RDS-generated passwords may hold URL-reserved characters. The auth
   # app keeps its users in the same database (its own tables and alembic_version_auth); its
   # database_uri can only come from the ini file, which is written 0600 to the task's scratch
@@ -30,6 +31,8 @@ locals {
     umask 077
     creds=$(python -c 'import os, urllib.parse as u; print(u.quote(os.environ["DB_USER"], safe="") + ":" + u.quote(os.environ["DB_PASSWORD"], safe=""))')
     export MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://$${creds}@$${DB_HOST}:$${DB_PORT}/$${DB_NAME}?sslmode=require"
+    # One-off task of a deploy (`mlops db-upgrade`): migrate the schema, then stop.
+    if [ "$${MLFLOW_ONE_OFF:-}" = db-upgrade ]; then unset DB_PASSWORD creds; exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"; fi
     mkdir -p "$(dirname ${local.auth_ini})"
     printf '[mlflow]\ndefault_permission = ${var.auth_default_permission}\ndatabase_uri = %s\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n' \
       "$(printf '%s' "$MLFLOW_BACKEND_STORE_URI" | sed 's/%/%%/g')" > ${local.auth_ini}
@@ -349,6 +352,7 @@ module "server" {
 
   ingress_cidr_blocks        = var.allowed_cidr_blocks
   ingress_security_group_ids = var.allowed_security_group_ids
+  https                      = var.https
   certificate_arn            = var.certificate_arn
   deletion_protection        = var.deletion_protection
 

@@ -62,3 +62,18 @@ output "container_definitions_json" {
   description = "The MLflow server's container definition (JSON; secrets are valueFrom ARNs)."
   value       = module.server.container_definitions_json
 }
+
+output "alb_dns_name" {
+  description = "DNS name of the server's load balancer (the target of mlflow.<domain>)."
+  value       = module.server.alb_dns_name
+}
+
+output "alb_zone_id" {
+  description = "Route 53 zone of the server's load balancer, for an alias record."
+  value       = module.server.alb_zone_id
+}
+
+output "replace_tasks_state_machine_arn" {
+  description = "State machine that forces a new deployment of the MLflow service; EventBridge starts it after each database password rotation (null while there is no service)."
+  value       = one(aws_sfn_state_machine.replace_tasks[*].arn)
+}

@@ -128,6 +128,12 @@ variable "extra_allowed_hosts" {
   default     = []
 }
 
+variable "https" {
+  description = "Serve HTTPS; null: whenever certificate_arn is set. Set it when the certificate is created in the same apply."
+  type        = bool
+  default     = null
+}
+
 variable "certificate_arn" {
   description = "ACM certificate for HTTPS on the server's load balancer; null serves HTTP."
   type        = string
@@ -221,4 +227,10 @@ variable "tags" {
   description = "Tags added to every resource on top of the provider's default tags."
   type        = map(string)
   default     = {}
+}
+
+variable "replace_tasks_on_rotation" {
+  description = "Force a new deployment of the server after each rotation of the database password (EventBridge rule + Step Functions, rotation.tf)."
+  type        = bool
+  default     = true
 }

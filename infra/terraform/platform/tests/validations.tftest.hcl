@@ -30,6 +30,10 @@ variables {
   single_nat_gateway = true
   mlflow_db_multi_az = false
   mlflow_image       = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk/mlflow@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+  # The in-VPC runners (runner.tf) and the names (dns.tf), as an adopted platform has them.
+  github_connection_arn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d-0000-4000-8000-000000000000"
+  domain_name           = "ml.example.com"
+  route53_zone_id       = "Z0123456789EXAMPLE"
 }
 
 run "plans_with_the_pushed_mlflow_image" {
@@ -63,7 +67,71 @@ run "a_public_registry_needs_https" {
 
   variables {
     mlflow_public_endpoint = true
+    domain_name            = null
+    route53_zone_id        = null
   }
 
   expect_failures = [var.mlflow_certificate_arn]
+}
+
+# --- Where the registry jobs run (modules/codebuild_runner) ------------------------------------
+# moto has CodeBuild projects but no webhooks or source credentials: the plan's shape is checked
+# here; that GitHub delivers workflow_job events and a build registers a runner for the job only
+# a real account and repository show.
+
+run "registry_jobs_get_in_vpc_codebuild_runners" {
+  command = plan
+
+  # The project itself: modules/codebuild_runner/tests.
+  assert {
+    condition     = output.codebuild_runner_project == "credit-risk-gha-runner"
+    error_message = "the project name is the runs-on label's middle (config/platform.yaml runners.codebuild_project)"
+  }
+
+  assert {
+    condition     = output.codebuild_runner_runs_on == "codebuild-credit-risk-gha-runner-$${{ github.run_id }}-$${{ github.run_attempt }}"
+    error_message = "runs-on must be codebuild-<project>-$${{ github.run_id }}-$${{ github.run_attempt }}"
+  }
+}
+
+run "without_a_github_connection_there_is_no_runner_and_the_plan_says_so" {
+  command = plan
+
+  variables {
+    github_connection_arn = null
+  }
+
+  expect_failures = [check.registry_runner_exists]
+
+  assert {
+    condition     = length(module.codebuild_runner) == 0
+    error_message = "no runner can register without the GitHub connection"
+  }
+}
+
+# --- Names and TLS (modules/dns) ----------------------------------------------------------------
+
+run "mlflow_has_its_own_name_and_certificate" {
+  command = plan
+
+  # The certificate, its validation and the records: modules/dns/tests and the moto plan.
+  assert {
+    condition     = output.mlflow_tracking_uri == "https://mlflow.ml.example.com"
+    error_message = "the tracking URI every client uses is https://mlflow.<domain>, never the load balancer's name"
+  }
+
+  assert {
+    condition     = module.mlflow_name[0].name == "mlflow.ml.example.com"
+    error_message = "MLflow's name is mlflow.<domain>"
+  }
+}
+
+run "a_domain_without_its_zone_is_refused" {
+  command = plan
+
+  variables {
+    route53_zone_id = null
+  }
+
+  expect_failures = [var.route53_zone_id]
 }

@@ -31,12 +31,43 @@ variables {
   api_max_capacity  = 2
 }
 
-run "staging_plans_with_http_and_an_open_ingress" {
+run "staging_without_a_domain_keeps_http_inside_the_vpc" {
   command = plan
 
   variables {
     environment             = "staging"
     api_allowed_cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  assert {
+    condition     = length(module.api_name) == 0
+    error_message = "no name, no certificate without a domain"
+  }
+}
+
+run "staging_with_a_domain_is_https_under_its_name" {
+  command = plan
+
+  variables {
+    environment             = "staging"
+    api_allowed_cidr_blocks = ["0.0.0.0/0"]
+    domain_name             = "ml.example.com"
+    route53_zone_id         = "Z0123456789EXAMPLE"
+  }
+
+  assert {
+    condition     = output.service_url == "https://api.staging.ml.example.com"
+    error_message = "SERVICE_URL (smoke and e2e) is https://api.<environment>.<domain>"
+  }
+
+  assert {
+    condition     = output.github_environment_variables.SERVICE_URL == "https://api.staging.ml.example.com"
+    error_message = "the bootstrap sets SERVICE_URL to the name"
+  }
+
+  assert {
+    condition     = module.api_name[0].name == "api.staging.ml.example.com"
+    error_message = "the API's name is api.<environment>.<domain>"
   }
 }
 
@@ -45,8 +76,14 @@ run "production_runs_as_production_with_the_token_from_secrets_manager" {
 
   variables {
     environment             = "production"
-    api_certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
     api_allowed_cidr_blocks = ["203.0.113.0/24"]
+    domain_name             = "ml.example.com"
+    route53_zone_id         = "Z0123456789EXAMPLE"
+  }
+
+  assert {
+    condition     = output.service_url == "https://api.production.ml.example.com"
+    error_message = "production's SERVICE_URL is https://api.production.<domain>"
   }
 
   assert {
@@ -65,12 +102,24 @@ run "production_runs_as_production_with_the_token_from_secrets_manager" {
   }
 }
 
-run "production_without_a_certificate_is_refused" {
+run "production_without_a_name_is_refused" {
   command = plan
 
   variables {
     environment             = "production"
     api_allowed_cidr_blocks = ["203.0.113.0/24"]
+  }
+
+  expect_failures = [var.domain_name]
+}
+
+run "a_certificate_without_a_name_is_refused" {
+  command = plan
+
+  variables {
+    environment             = "staging"
+    api_allowed_cidr_blocks = ["10.0.0.0/8"]
+    api_certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
   }
 
   expect_failures = [var.api_certificate_arn]
@@ -81,7 +130,8 @@ run "production_open_to_the_internet_is_refused" {
 
   variables {
     environment             = "production"
-    api_certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    domain_name             = "ml.example.com"
+    route53_zone_id         = "Z0123456789EXAMPLE"
     api_allowed_cidr_blocks = ["0.0.0.0/0"]
   }
 
