@@ -3,8 +3,9 @@
 A `ModelContract` lists every input feature with its dtype, whether it is required, and either its
 allowed codes or its [minimum, maximum], each bound with its reason. The credit-risk table is
 defined once (`ml.features.CONTRACT`); training validates its data with it and logs it with every
-version as `contract.json` at the run root (CONTRACTS.md). Serving, batch scoring and the
-promotion gates read the contract of the version they handle, so a new version can change it.
+version as `contract.json` at the run root (docs/contracts.md#model-contract-file). Serving,
+batch scoring and the promotion gates read the contract of the version they handle, so a new
+version can change it.
 
 Checks are vectorised over a float matrix (rows by features, contract order): a handful of numpy
 operations whatever the number of features, because serving runs them on every request.

@@ -3,7 +3,7 @@
 Every Actions variable and secret a workflow reads is declared once, per scope (the repository
 or one GitHub environment), with where its value comes from. Four consumers share it, so they
 cannot drift apart: `mlops preflight` (is everything a job needs set, are the environments
-protected), `mlops bootstrap` (create and set all of it), the workflow contract tests (does each
+protected), `mlops bootstrap` (create and set all of it), the workflow tests (does each
 workflow read exactly what the list says) and the table in docs/adopting.md (`python -m
 ml.platform table --write docs/adopting.md`).
 

@@ -513,7 +513,7 @@ class Registry:
                 raise RegistryError(f"{name} version {mv.version} is {mv.status}, not READY")
             return _version_info(mv)
 
-    # --- serving, batch scoring and the gates (issue 15) --------------------------------------
+    # --- serving, batch scoring and the gates --------------------------------------------
     # The alias lookup is `get_by_alias`, a version's files `download_version`, a run's metrics
     # `run_metrics`; this adds the one file a version's run carries beside its model.
 

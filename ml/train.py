@@ -208,7 +208,8 @@ def train_candidate(
         scores = pipeline.predict_proba(holdout.x_test)[:, 1]
         evaluation = evaluate(holdout.y_test, scores)
         mlflow.log_metrics(evaluation.as_metrics())
-        # At the run root (CONTRACTS.md): serving, batch scoring and the gates read it from there.
+        # At the run root (docs/contracts.md#model-contract-file): serving, batch scoring and the
+        # gates read it from there.
         mlflow.log_dict(
             governed.contract_record(CONTRACT, governance) if governance else CONTRACT.to_dict(),
             CONTRACT_FILE,

@@ -1,6 +1,6 @@
 """Benchmark the CLI's startup: `mlops --help` and `mlops promote plan` on the embedded store.
 
-Goals (issue 18): `mlops --help` ≤ 0.5 s, `mlops promote plan` ≤ 2.5 s on a 2-core machine.
+Goals: `mlops --help` ≤ 0.5 s, `mlops promote plan` ≤ 2.5 s on a 2-core machine.
 Each command runs as a fresh process (what a person or a workflow step pays), `BENCH_RUNS` times
 (default 5) after one warm-up run that fills the OS file cache; the median and minimum wall time
 are printed, with the median CPU time (user + sys), which a busy machine inflates least. The

@@ -1,8 +1,9 @@
 """`mlops deploy` (one release to one environment, as a transaction; break-glass) and
 `mlops smoke`.
 
-Configuration comes from the environment names of CONTRACTS.md (`ml.deploy.settings`); the
-work is in `ml.deploy.transaction`. boto3 is imported inside the verbs.
+Configuration comes from the configuration names (`ml.deploy.settings`,
+docs/contracts.md#configuration-names); the work is in `ml.deploy.transaction`. boto3 is
+imported inside the verbs.
 """
 
 from __future__ import annotations

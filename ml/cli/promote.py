@@ -45,7 +45,7 @@ class Format(StrEnum):
 
 
 FileOption = Annotated[
-    Path, typer.Option("--file", "-f", help="The desired-state file (contract v1).")
+    Path, typer.Option("--file", "-f", help="The desired-state file (schema v1).")
 ]
 GatesOption = Annotated[
     Path | None,

@@ -18,7 +18,7 @@ from ml.errors import RegistryError
 from ml.promotions.records import pending_operation
 from ml.registry import Registry
 
-# Phases in order; the last three end a deploy (CONTRACTS.md).
+# Phases in order; the last three end a deploy (docs/contracts.md#deploy-records).
 PHASES = (
     "started",
     "task-registered",

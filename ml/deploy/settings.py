@@ -1,4 +1,5 @@
-"""The deploy configuration names, read once from the environment (one list, CONTRACTS.md).
+"""The deploy configuration names, read once from the environment (one list:
+docs/contracts.md#configuration-names).
 
 The names are the GitHub configuration names the workflows map into a step's `env:` (repository
 variables such as `ECR_SERVE_REPOSITORY_URL`, environment variables such as `ECS_CLUSTER` and

@@ -1,6 +1,6 @@
 """The records the engine and deploys leave in the registry, and the stage rules: one schema.
 
-Tags (CONTRACTS.md "Registry records"):
+Tags (docs/contracts.md#registry-records):
 
 - version tag `promotion.<env>.<git sha>`: JSON record of one apply (`apply_record`). Keying by
   commit keeps every promotion of a version, while a rerun of the same apply rewrites its own.

@@ -1,4 +1,4 @@
-"""`promotions.yaml` contract v1: strict, typed, every error with file, line and a fix hint.
+"""`promotions.yaml` schema v1: strict, typed, every error with file, line and a fix hint.
 
 A model names one version for both environments (`version: N`) or pins them apart
 (`environments: {staging: N, production: M}`); `desired_version(loaded, model, env)` is the one

@@ -130,7 +130,7 @@ class World:
         )
 
     def env(self, env: str, url: str, **extra: str) -> dict[str, str]:
-        """The environment `mlops` gets from a deploy job (CONTRACTS.md names)."""
+        """The environment `mlops` gets from a deploy job (config/platform.yaml's names)."""
         out = {
             **os.environ,
             "MLFLOW_TRACKING_URI": self.tracking,

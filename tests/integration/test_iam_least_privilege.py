@@ -445,7 +445,8 @@ def test_a_policy_without_ecs_tag_resource_fails_the_deploy_path(
     as_identity("AKIARELEASE")
     newer = "1f" * 20
     push_path(released["serve_repository"].split("/", 1)[1], newer)
-    # and the deploy role's rendered policy with ecs:TagResource taken out (the bug of issue 14)
+    # and the deploy role's rendered policy with ecs:TagResource taken out (a deploy once failed
+    # on exactly this)
     as_identity("AKIADEPLOYSTAGING")
     deploy = _role(roles, "credit-risk-staging-github-deploy")
     stripped = json.loads(json.dumps(deploy.policies))

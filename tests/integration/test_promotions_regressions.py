@@ -1,4 +1,4 @@
-"""The defects issue 18 found, each as a regression test through the real CLI against a real
+"""Defects found in review, each as a regression test through the real CLI against a real
 `mlflow server` (SQLite backend, served artifacts).
 
 - stage left wrong when staging moves back to the production version;

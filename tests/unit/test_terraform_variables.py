@@ -398,7 +398,7 @@ def test_root_sets_default_tags(directory: Path) -> None:
 
 
 def test_no_task_definition_names_an_image_nothing_pushes() -> None:
-    # The MLflow service once ran `mlflow:bootstrap`, a tag nothing pushed (issue 13).
+    # The MLflow service once ran `mlflow:bootstrap`, a tag nothing pushed.
     for path in tf_files():
         text = path.read_text()
         assert "initial_image_tag" not in text, path

@@ -1,4 +1,5 @@
-# Names follow the GitHub configuration names (CONTRACTS.md: lower_snake_case of them). The
+# Names follow the GitHub configuration names of config/platform.yaml, in lower_snake_case
+# (docs/contracts.md#configuration-names). The
 # bootstrap reads github_repository_variables and github_environment_variables with
 # `terraform output -json` and sets them through `gh api`.
 

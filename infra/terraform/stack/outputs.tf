@@ -1,4 +1,5 @@
-# Names follow the GitHub configuration names (CONTRACTS.md: lower_snake_case of them); the
+# Names follow the GitHub configuration names of config/platform.yaml, in lower_snake_case
+# (docs/contracts.md#configuration-names); the
 # bootstrap copies github_environment_variables into the GitHub environment named like this one.
 
 output "environment" {

@@ -1,4 +1,4 @@
-"""The deploy record's JSON is the CONTRACTS.md format, and reads back unchanged."""
+"""The deploy record's JSON is the format docs/contracts.md#deploy-records gives; it reads back."""
 
 from __future__ import annotations
 
