@@ -186,3 +186,13 @@ def write_errors(path: Path) -> Iterator[None]:
         raise
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {_why(exc)}") from None
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write one small text output whole or not at all: a temporary in the destination's
+    folder (created if missing), renamed into place; `OutputError` naming the path on failure."""
+    with AtomicOutputs([path], create_folders=True) as outputs:
+        temporary = outputs.temporary(path)
+        with write_errors(path):
+            temporary.write_text(text, encoding="utf-8")
+        outputs.commit()

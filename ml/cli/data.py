@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from ml import atomic_output
 from ml.cli.base import console, mlops_command
 
 ReportOption = Annotated[
@@ -171,8 +172,7 @@ def diff(
     from ml.pipeline import diff_markdown
 
     text = diff_markdown(dvc.repo_root(), base)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+    atomic_output.write_text(output, text)
     if as_json:
         typer.echo(json.dumps({"output": str(output)}))
     else:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ml import atomic_output
 from ml.cli.base import console, mlops_command
 from ml.errors import ConfigError
 
@@ -132,8 +133,7 @@ def scan(
         raise ConfigError("no image to scan")
     done = scanning.scan(refs, trivy, ignorefile)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(done.model_dump_json(indent=2) + "\n")
+        atomic_output.write_text(output, done.model_dump_json(indent=2) + "\n")
     if registry is not None and model is not None:
         releases.add_rescan(registry, model, str(release_id), done)
     for ref, found in done.images.items():

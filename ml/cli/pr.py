@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from ml import atomic_output
 from ml.cli.base import console, err_console, mlops_command
 from ml.errors import ConfigError
 
@@ -133,7 +134,6 @@ def terraform_plan(
         raise ConfigError(f"plan file not found: {plan_file} (hint: run make tf-plan first)")
     markdown = render(env, plan_file.read_text(encoding="utf-8", errors="replace"), sha)
     if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(markdown + "\n", encoding="utf-8")
+        atomic_output.write_text(output, markdown + "\n")
     else:
         typer.echo(markdown)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ml import atomic_output
 from ml.cli.base import console, mlops_command
 from ml.errors import ConfigError
 
@@ -232,8 +233,7 @@ def report(
     if output is None:
         typer.echo(text)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+    atomic_output.write_text(output, text)
     console.print(f"model risk record of release {rel.id}: {output}")
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ml import atomic_output
 from ml.cli.base import console, mlops_command
 from ml.errors import ConfigError, RegistryError
 
@@ -178,8 +179,7 @@ def train(
                 },
             )
         if run_file:
-            run_file.parent.mkdir(parents=True, exist_ok=True)
-            run_file.write_text(json.dumps(payload, sort_keys=True) + "\n", encoding="utf-8")
+            atomic_output.write_text(run_file, json.dumps(payload, sort_keys=True) + "\n")
     if as_json:
         _emit(payload)
     else:
@@ -254,8 +254,7 @@ def evaluate(
         from ml.promotions.promotion_pr import compare
 
         text = compare(registry, settings.model_name, chosen).report()
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        atomic_output.write_text(output, text)
         github.append_summary(text)
         typer.echo(text)
         return

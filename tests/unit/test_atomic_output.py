@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.atomic_output import STAGING_PREFIX, AtomicOutputs, remove_stale
+from ml.atomic_output import STAGING_PREFIX, AtomicOutputs, remove_stale, write_text
 from ml.errors import OutputError
 
 
@@ -92,3 +92,16 @@ def test_stale_staging_of_an_ended_process_is_removed_and_a_live_ones_kept(
 
     assert removed == [stale]
     assert live.exists()
+
+
+def test_write_text_lands_whole_and_refuses_an_unwritable_path(tmp_path: Path) -> None:
+    # Given an old report, When a new one is written into a folder made for it
+    target = tmp_path / "reports" / "release.md"
+    write_text(target, "old\n")
+    write_text(target, "new\n")
+    # Then it is whole, and nothing else is left beside it
+    assert target.read_text() == "new\n"
+    assert [p.name for p in target.parent.iterdir()] == ["release.md"]
+    # When the destination cannot be written (/proc is not writable, even as root)
+    with pytest.raises(OutputError, match="cannot write /proc/report.md"):
+        write_text(Path("/proc/report.md"), "x")
