@@ -167,7 +167,8 @@ run "the_feature_store_is_tls_auth_encrypted_and_reachable_from_the_api_tasks_on
 
   variables {
     environment             = "production"
-    api_certificate_arn     = "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    domain_name             = "ml.example.com"
+    route53_zone_id         = "Z0123456789EXAMPLE"
     api_allowed_cidr_blocks = ["203.0.113.0/24"]
     feature_store_enabled   = true
   }
