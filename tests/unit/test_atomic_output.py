@@ -103,5 +103,5 @@ def test_write_text_lands_whole_and_refuses_an_unwritable_path(tmp_path: Path) -
     assert target.read_text() == "new\n"
     assert [p.name for p in target.parent.iterdir()] == ["release.md"]
     # When the destination cannot be written (/proc is not writable, even as root)
-    with pytest.raises(OutputError, match="cannot write /proc/report.md"):
+    with pytest.raises(OutputError, match=r"cannot write /proc/report\.md"):
         write_text(Path("/proc/report.md"), "x")
