@@ -74,9 +74,13 @@ for scenario in json.loads(sys.argv[2]):  # the DAG files read the environment w
                 "type": type(t).__name__, "upstream": sorted(t.upstream_task_ids),
                 "retries": t.retries, "timeout": t.execution_timeout.total_seconds(),
                 "on_failure": len(t.on_failure_callback or []),
-                "on_success": len(t.on_success_callback or []),
+                "on_success": len(t.on_success_callback or []), "pool": t.pool,
             } for t in dag.tasks},
         }
+        if "data_source" in dag.task_dict:  # the branch's choice for each kind of trigger
+            choose = dag.task_dict["data_source"].python_callable
+            out["dags"][dag_id]["branch"] = [choose({**dag.params.dump(), **conf})
+                                             for conf in json.loads(sys.argv[3])]
     bags.append(out)
 print(json.dumps(bags))
 """
@@ -114,15 +118,28 @@ def bags(airflow_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     """The DAG bag parsed under each scenario's environment, in one Airflow process."""
     done = subprocess.run(
         [str(airflow_bin / "python"), "-c", GRAPH_SCRIPT, str(ROOT / "dags"),
-         json.dumps(list(SCENARIOS.values()))],
+         json.dumps(list(SCENARIOS.values())), json.dumps(BRANCH_CONFS)],
         env=_airflow_env(tmp_path_factory.mktemp("airflow-bag")),
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     return dict(zip(SCENARIOS, json.loads(done.stdout.strip().splitlines()[-1]), strict=True))
 
 
-TRAINING = {
-    "ingest": [],
+# Triggers and the first task of the path each takes: only the untouched defaults (the
+# scheduled run) take the DVC pipeline; any ad-hoc input takes the ad-hoc path.
+BRANCH_CONFS = [{}, {"data": "s3://b/new.csv"}, {"model": "xgboost"},
+                {"train_params": {"xgboost": {"max_depth": 4}}}]  # fmt: skip
+BRANCHES = ["dvc_pull", "ingest", "ingest", "ingest"]
+DVC_POOL = "credit_risk_dvc"
+DVC_TASKS = {
+    "dvc_pull": ["data_source"],
+    "dvc_repro": ["dvc_pull"],
+    "dvc_push": ["dvc_repro"],
+    "dvc_register": ["dvc_push"],
+    "open_pipeline_pr": ["dvc_register"],
+}
+ADHOC_TASKS = {
+    "ingest": ["data_source"],
     "data_check": ["ingest"],
     "train": ["data_check", "ingest"],
     "evaluate": ["train"],
@@ -130,6 +147,7 @@ TRAINING = {
     "register": ["performance_gate", "train"],
     "open_pr": ["register"],
 }
+TRAINING = {"data_source": [], **ADHOC_TASKS, **DVC_TASKS}
 
 
 def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, dict]) -> None:
@@ -145,11 +163,16 @@ def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, di
     assert training["params"] == ["data", "data_sha256", "model", "train_params"]
     tasks = training["tasks"]
     assert {t: v["upstream"] for t, v in tasks.items()} == TRAINING
+    assert tasks.pop("data_source")["type"] == "BranchPythonOperator"
+    assert training["branch"] == BRANCHES
     assert {v["type"] for v in tasks.values()} == {"MlopsOperator"}
     assert all(v["retries"] == 2 and v["on_failure"] == 1 for v in tasks.values())
     assert tasks["train"]["timeout"] == 2 * 3600
+    assert tasks["dvc_repro"]["timeout"] == 2 * 3600
     assert tasks["evaluate"]["timeout"] == 20 * 60
-    assert [t for t, v in tasks.items() if v["on_success"]] == ["open_pr"]
+    assert [t for t, v in tasks.items() if v["on_success"]] == ["open_pr", "open_pipeline_pr"]
+    # DVC locks its repository: every DVC task, and only those, holds the one-slot pool
+    assert [t for t, v in tasks.items() if v["pool"] == DVC_POOL] == list(DVC_TASKS)[:4]
 
     monitoring = bag["dags"]["credit_risk_monitoring"]
     assert monitoring["schedule"] == "0 * * * *"
@@ -157,7 +180,7 @@ def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, di
     assert monitoring["tasks"] == {
         "drift": {
             "type": "MlopsOperator", "upstream": [], "retries": 1, "timeout": 30 * 60,
-            "on_failure": 1, "on_success": 0,
+            "on_failure": 1, "on_success": 0, "pool": "default_pool",
         }
     }  # fmt: skip
 
@@ -167,10 +190,12 @@ def test_the_docker_runner_changes_the_operators_not_the_graph(bags: dict[str, d
     assert bag["errors"] == {}
     tasks = bag["dags"]["credit_risk_training"]["tasks"]
     assert {t: v["upstream"] for t, v in tasks.items()} == TRAINING
-    types = {t: v["type"] for t, v in tasks.items()}
+    types = {t: v["type"] for t, v in tasks.items() if t in ADHOC_TASKS}
     # the promotion PR needs git and gh, which the train image does not carry
     assert types.pop("open_pr") == "MlopsOperator"
     assert set(types.values()) == {"MlopsDockerOperator"}
+    # and the DVC pipeline runs in the git checkout with its own DVC environment
+    assert {tasks[t]["type"] for t in DVC_TASKS} == {"MlopsOperator"}
 
 
 def test_a_bad_runner_is_an_import_error_naming_the_variable(bags: dict[str, dict]) -> None:
@@ -187,14 +212,15 @@ def test_a_bad_runner_is_an_import_error_naming_the_variable(bags: dict[str, dic
 def migrated_db(airflow_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An Airflow metadata DB migrated once; each run starts from a copy."""
     home = tmp_path_factory.mktemp("airflow-template")
-    subprocess.run(
-        [str(airflow_bin / "airflow"), "db", "migrate"],
-        env=_airflow_env(home),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
+    for command in (["db", "migrate"], ["pools", "set", DVC_POOL, "1", "DVC repository lock"]):
+        subprocess.run(
+            [str(airflow_bin / "airflow"), *command],
+            env=_airflow_env(home),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
     return home / "airflow.db"
 
 
@@ -292,7 +318,12 @@ def test_dags_test_registers_a_version_and_pushes_the_promotion_branch(stage: St
 
     # Then every task succeeded
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert _task_states(stage) == dict.fromkeys(TRAINING, "success")
+    # the ad-hoc path ran (data was given); the DVC pipeline's tasks were skipped
+    assert _task_states(stage) == {
+        "data_source": "success",
+        **dict.fromkeys(ADHOC_TASKS, "success"),
+        **dict.fromkeys(DVC_TASKS, "skipped"),
+    }
     # version 1 is registered from the champion run, trained on exactly that data
     versions = _versions(stage.store)
     assert [int(v.version) for v in versions] == [1]
@@ -329,6 +360,8 @@ def test_bad_data_at_ingest_fails_the_data_gate_and_registers_nothing(stage: Sta
     # Then the run failed at the data gate, without retrying it, and nothing after it ran
     assert done.returncode != 0
     states = _task_states(stage)
+    assert {t: states.pop(t) for t in DVC_TASKS} == dict.fromkeys(DVC_TASKS, "skipped")
+    assert states.pop("data_source") == "success"
     assert states.pop("ingest") == "success"
     assert states.pop("data_check") == "failed"
     assert set(states.values()) == {"upstream_failed"}
