@@ -20,6 +20,7 @@ successful run of a DAG with a deadline (apache/airflow#73428); the graph test c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -377,6 +378,83 @@ def test_bad_data_at_ingest_fails_the_data_gate_and_registers_nothing(stage: Sta
     assert "data_check" in body
     assert "data_check breach" in body
     assert len(stage.receiver.received) == 1  # one failure, one message
+
+
+# What the DVC path's checkout holds: the pipeline with its committed lock and reports, its params
+# and data, the promotions file.
+PIPELINE_FILES = (
+    "dvc.yaml", "dvc.lock", "params.yaml", "config/governance.yaml", "data/uci_credit_card.csv.gz",
+    "reports/validation.json", "reports/train_metrics.json", "reports/metrics.json",
+    "reports/plots/roc.csv", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore",
+    "promotions.yaml",
+)  # fmt: skip
+
+
+def test_the_default_run_takes_the_dvc_pipeline_and_its_pr_carries_the_lock(
+    stage: Stage,
+) -> None:
+    # Given a checkout of the repository (the worker's CREDIT_RISK_PROJECT_DIR) whose origin is
+    # the stage's remote, a DVC remote in a local folder (DVC's local remote type) holding the
+    # data dvc.lock names, and smaller training params than the committed lock's (so the run
+    # retrains and the lock changes)
+    checkout = stage.root / "checkout"
+    for rel in PIPELINE_FILES:
+        (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, checkout / rel)
+    (checkout / "config" / "train.yaml").write_text(TRAIN_CONFIG)
+    _git(checkout, "init", "-q", "-b", "main")
+    _git(checkout, "add", "-A")
+    _git(checkout, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "pipeline")
+    _git(checkout, "remote", "add", "origin", str(stage.origin))
+    _git(checkout, "fetch", "-q", "origin")
+    remote = stage.root / "dvc-remote"
+    (checkout / ".dvc" / "config.local").write_text(
+        f"['remote \"platform\"']\n    url = {remote}\n"
+    )
+    dvc = [str(ROOT / ".venv-dvc" / "bin" / "dvc")]
+    path = f"{MLOPS.parent}{os.pathsep}{stage.env['PATH']}"  # the stages run `mlops`
+    for step in (["repro", "ingest"], ["push"]):  # what an earlier run left in the remote
+        done = subprocess.run(
+            dvc + step, cwd=checkout, env={**stage.env, "PATH": path}, capture_output=True,
+            text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    shutil.rmtree(checkout / "build")
+    shutil.rmtree(checkout / ".dvc" / "cache")
+    stage.env.update(
+        CREDIT_RISK_PROJECT_DIR=str(checkout),
+        ML_TRAIN_CONFIG=str(checkout / "config" / "train.yaml"),
+        DVC_BIN=str(ROOT / ".venv-dvc" / "bin" / "dvc"),
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@e",
+    )  # fmt: skip
+
+    # When the training DAG runs with the default parameters (as the weekly schedule does)
+    done = _dags_test(stage, {})
+
+    # Then the DVC path ran, one task after the other, and the ad-hoc tasks were skipped
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert _task_states(stage) == {
+        "data_source": "success",
+        **dict.fromkeys(ADHOC_TASKS, "skipped"),
+        **dict.fromkeys(DVC_TASKS, "success"),
+    }
+    # dvc pull fetched the ingested data; the promotion branch carries the retrained lock
+    branch = "promote/credit-risk-v1"
+    lock = _git(stage.origin, "show", f"{branch}:dvc.lock") + "\n"
+    assert lock != (ROOT / "dvc.lock").read_text()
+    assert "n_estimators: 60" in lock  # the params of this checkout, not the committed ones
+    assert (checkout / "build" / "pipeline" / "train.csv").is_file()
+    # version 1 is registered with the lineage of the lock it was trained from
+    versions = _versions(stage.store)
+    assert [int(v.version) for v in versions] == [1]
+    assert versions[0].tags["dvc_lock_sha256"] == hashlib.sha256(lock.encode()).hexdigest()
+    # the promotion branch carries promotions.yaml at v1 and the reports too
+    assert "version: 1" in _git(stage.origin, "show", f"{branch}:promotions.yaml")
+    assert "reports/metrics.json" in _git(stage.origin, "ls-tree", "-r", "--name-only", branch)
+    assert f"pr create --head {branch}" in stage.gh_log.read_text()
+    sent = stage.receiver.wait_for(lambda b: "Retrain registered" in b["text"], timeout=5)
+    assert sent is not None, stage.receiver.received
 
 
 def test_the_drift_dag_reports_a_broken_job_once(stage: Stage) -> None:
