@@ -125,7 +125,12 @@ def evaluate(
 
 
 @mlops_command
-def register(run_file: RunFileOption = Path("build/pipeline/run.json")) -> None:
+def register(
+    run_file: RunFileOption = Path("build/pipeline/run.json"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line: model, version, run_id.")
+    ] = False,
+) -> None:
     """Register the pipeline's champion run as a new version (with the final dvc.lock's hash)."""
     from ml import github
     from ml.pipeline import run_id_from
@@ -142,6 +147,10 @@ def register(run_file: RunFileOption = Path("build/pipeline/run.json")) -> None:
         f"{verb} {settings.model_name} version {number} from run {run_id}.", highlight=False
     )
     github.write_outputs(version=str(number))
+    if as_json:  # one line on stdout for the Airflow task's XCom (dags/credit_risk_training.py)
+        typer.echo(
+            json.dumps({"model": settings.model_name, "version": int(number), "run_id": run_id})
+        )
 
 
 @mlops_command

@@ -131,10 +131,12 @@ def preflight(repo: Path, branch: str, *, checkout: bool, include: Sequence[Path
         return
     allowed = [p.resolve() for p in include]
     status = github.git("status", "--porcelain", "--untracked-files=no", cwd=repo)
+    # "XY PATH" lines; the output comes stripped, so the first line may have lost a blank X.
+    paths = [line.split(maxsplit=1)[1] for line in status.splitlines() if line.strip()]
     dirty = [
-        line[3:]
-        for line in status.splitlines()
-        if line.strip() and not any((repo / line[3:]).resolve().is_relative_to(a) for a in allowed)
+        path
+        for path in paths
+        if not any((repo / path).resolve().is_relative_to(a) for a in allowed)
     ]
     if dirty:
         files = ", ".join(dirty[:5])

@@ -20,6 +20,7 @@ successful run of a DAG with a deadline (apache/airflow#73428); the graph test c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -74,9 +75,13 @@ for scenario in json.loads(sys.argv[2]):  # the DAG files read the environment w
                 "type": type(t).__name__, "upstream": sorted(t.upstream_task_ids),
                 "retries": t.retries, "timeout": t.execution_timeout.total_seconds(),
                 "on_failure": len(t.on_failure_callback or []),
-                "on_success": len(t.on_success_callback or []),
+                "on_success": len(t.on_success_callback or []), "pool": t.pool,
             } for t in dag.tasks},
         }
+        if "data_source" in dag.task_dict:  # the branch's choice for each kind of trigger
+            choose = dag.task_dict["data_source"].python_callable
+            out["dags"][dag_id]["branch"] = [choose({**dag.params.dump(), **conf})
+                                             for conf in json.loads(sys.argv[3])]
     bags.append(out)
 print(json.dumps(bags))
 """
@@ -114,15 +119,28 @@ def bags(airflow_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     """The DAG bag parsed under each scenario's environment, in one Airflow process."""
     done = subprocess.run(
         [str(airflow_bin / "python"), "-c", GRAPH_SCRIPT, str(ROOT / "dags"),
-         json.dumps(list(SCENARIOS.values()))],
+         json.dumps(list(SCENARIOS.values())), json.dumps(BRANCH_CONFS)],
         env=_airflow_env(tmp_path_factory.mktemp("airflow-bag")),
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     return dict(zip(SCENARIOS, json.loads(done.stdout.strip().splitlines()[-1]), strict=True))
 
 
-TRAINING = {
-    "ingest": [],
+# Triggers and the first task of the path each takes: only the untouched defaults (the
+# scheduled run) take the DVC pipeline; any ad-hoc input takes the ad-hoc path.
+BRANCH_CONFS = [{}, {"data": "s3://b/new.csv"}, {"model": "xgboost"},
+                {"train_params": {"xgboost": {"max_depth": 4}}}]  # fmt: skip
+BRANCHES = ["dvc_pull", "ingest", "ingest", "ingest"]
+DVC_POOL = "credit_risk_dvc"
+DVC_TASKS = {
+    "dvc_pull": ["data_source"],
+    "dvc_repro": ["dvc_pull"],
+    "dvc_push": ["dvc_repro"],
+    "dvc_register": ["dvc_push"],
+    "open_pipeline_pr": ["dvc_register"],
+}
+ADHOC_TASKS = {
+    "ingest": ["data_source"],
     "data_check": ["ingest"],
     "train": ["data_check", "ingest"],
     "evaluate": ["train"],
@@ -130,6 +148,7 @@ TRAINING = {
     "register": ["performance_gate", "train"],
     "open_pr": ["register"],
 }
+TRAINING = {"data_source": [], **ADHOC_TASKS, **DVC_TASKS}
 
 
 def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, dict]) -> None:
@@ -145,11 +164,16 @@ def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, di
     assert training["params"] == ["data", "data_sha256", "model", "train_params"]
     tasks = training["tasks"]
     assert {t: v["upstream"] for t, v in tasks.items()} == TRAINING
+    assert tasks.pop("data_source")["type"] == "BranchPythonOperator"
+    assert training["branch"] == BRANCHES
     assert {v["type"] for v in tasks.values()} == {"MlopsOperator"}
     assert all(v["retries"] == 2 and v["on_failure"] == 1 for v in tasks.values())
     assert tasks["train"]["timeout"] == 2 * 3600
+    assert tasks["dvc_repro"]["timeout"] == 2 * 3600
     assert tasks["evaluate"]["timeout"] == 20 * 60
-    assert [t for t, v in tasks.items() if v["on_success"]] == ["open_pr"]
+    assert [t for t, v in tasks.items() if v["on_success"]] == ["open_pr", "open_pipeline_pr"]
+    # DVC locks its repository: every DVC task, and only those, holds the one-slot pool
+    assert [t for t, v in tasks.items() if v["pool"] == DVC_POOL] == list(DVC_TASKS)[:4]
 
     monitoring = bag["dags"]["credit_risk_monitoring"]
     assert monitoring["schedule"] == "0 * * * *"
@@ -157,7 +181,7 @@ def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, di
     assert monitoring["tasks"] == {
         "drift": {
             "type": "MlopsOperator", "upstream": [], "retries": 1, "timeout": 30 * 60,
-            "on_failure": 1, "on_success": 0,
+            "on_failure": 1, "on_success": 0, "pool": "default_pool",
         }
     }  # fmt: skip
 
@@ -167,10 +191,12 @@ def test_the_docker_runner_changes_the_operators_not_the_graph(bags: dict[str, d
     assert bag["errors"] == {}
     tasks = bag["dags"]["credit_risk_training"]["tasks"]
     assert {t: v["upstream"] for t, v in tasks.items()} == TRAINING
-    types = {t: v["type"] for t, v in tasks.items()}
+    types = {t: v["type"] for t, v in tasks.items() if t in ADHOC_TASKS}
     # the promotion PR needs git and gh, which the train image does not carry
     assert types.pop("open_pr") == "MlopsOperator"
     assert set(types.values()) == {"MlopsDockerOperator"}
+    # and the DVC pipeline runs in the git checkout with its own DVC environment
+    assert {tasks[t]["type"] for t in DVC_TASKS} == {"MlopsOperator"}
 
 
 def test_a_bad_runner_is_an_import_error_naming_the_variable(bags: dict[str, dict]) -> None:
@@ -187,14 +213,15 @@ def test_a_bad_runner_is_an_import_error_naming_the_variable(bags: dict[str, dic
 def migrated_db(airflow_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An Airflow metadata DB migrated once; each run starts from a copy."""
     home = tmp_path_factory.mktemp("airflow-template")
-    subprocess.run(
-        [str(airflow_bin / "airflow"), "db", "migrate"],
-        env=_airflow_env(home),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
+    for command in (["db", "migrate"], ["pools", "set", DVC_POOL, "1", "DVC repository lock"]):
+        subprocess.run(
+            [str(airflow_bin / "airflow"), *command],
+            env=_airflow_env(home),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
     return home / "airflow.db"
 
 
@@ -292,7 +319,12 @@ def test_dags_test_registers_a_version_and_pushes_the_promotion_branch(stage: St
 
     # Then every task succeeded
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert _task_states(stage) == dict.fromkeys(TRAINING, "success")
+    # the ad-hoc path ran (data was given); the DVC pipeline's tasks were skipped
+    assert _task_states(stage) == {
+        "data_source": "success",
+        **dict.fromkeys(ADHOC_TASKS, "success"),
+        **dict.fromkeys(DVC_TASKS, "skipped"),
+    }
     # version 1 is registered from the champion run, trained on exactly that data
     versions = _versions(stage.store)
     assert [int(v.version) for v in versions] == [1]
@@ -329,6 +361,8 @@ def test_bad_data_at_ingest_fails_the_data_gate_and_registers_nothing(stage: Sta
     # Then the run failed at the data gate, without retrying it, and nothing after it ran
     assert done.returncode != 0
     states = _task_states(stage)
+    assert {t: states.pop(t) for t in DVC_TASKS} == dict.fromkeys(DVC_TASKS, "skipped")
+    assert states.pop("data_source") == "success"
     assert states.pop("ingest") == "success"
     assert states.pop("data_check") == "failed"
     assert set(states.values()) == {"upstream_failed"}
@@ -344,6 +378,83 @@ def test_bad_data_at_ingest_fails_the_data_gate_and_registers_nothing(stage: Sta
     assert "data_check" in body
     assert "data_check breach" in body
     assert len(stage.receiver.received) == 1  # one failure, one message
+
+
+# What the DVC path's checkout holds: the pipeline with its committed lock and reports, its params
+# and data, the promotions file.
+PIPELINE_FILES = (
+    "dvc.yaml", "dvc.lock", "params.yaml", "config/governance.yaml", "data/uci_credit_card.csv.gz",
+    "reports/validation.json", "reports/train_metrics.json", "reports/metrics.json",
+    "reports/plots/roc.csv", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore",
+    "promotions.yaml",
+)  # fmt: skip
+
+
+def test_the_default_run_takes_the_dvc_pipeline_and_its_pr_carries_the_lock(
+    stage: Stage,
+) -> None:
+    # Given a checkout of the repository (the worker's CREDIT_RISK_PROJECT_DIR) whose origin is
+    # the stage's remote, a DVC remote in a local folder (DVC's local remote type) holding the
+    # data dvc.lock names, and smaller training params than the committed lock's (so the run
+    # retrains and the lock changes)
+    checkout = stage.root / "checkout"
+    for rel in PIPELINE_FILES:
+        (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, checkout / rel)
+    (checkout / "config" / "train.yaml").write_text(TRAIN_CONFIG)
+    _git(checkout, "init", "-q", "-b", "main")
+    _git(checkout, "add", "-A")
+    _git(checkout, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "pipeline")
+    _git(checkout, "remote", "add", "origin", str(stage.origin))
+    _git(checkout, "fetch", "-q", "origin")
+    remote = stage.root / "dvc-remote"
+    (checkout / ".dvc" / "config.local").write_text(
+        f"['remote \"platform\"']\n    url = {remote}\n"
+    )
+    dvc = [str(ROOT / ".venv-dvc" / "bin" / "dvc")]
+    path = f"{MLOPS.parent}{os.pathsep}{stage.env['PATH']}"  # the stages run `mlops`
+    for step in (["repro", "ingest"], ["push"]):  # what an earlier run left in the remote
+        done = subprocess.run(
+            dvc + step, cwd=checkout, env={**stage.env, "PATH": path}, capture_output=True,
+            text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    shutil.rmtree(checkout / "build")
+    shutil.rmtree(checkout / ".dvc" / "cache")
+    stage.env.update(
+        CREDIT_RISK_PROJECT_DIR=str(checkout),
+        ML_TRAIN_CONFIG=str(checkout / "config" / "train.yaml"),
+        DVC_BIN=str(ROOT / ".venv-dvc" / "bin" / "dvc"),
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@e",
+    )  # fmt: skip
+
+    # When the training DAG runs with the default parameters (as the weekly schedule does)
+    done = _dags_test(stage, {})
+
+    # Then the DVC path ran, one task after the other, and the ad-hoc tasks were skipped
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert _task_states(stage) == {
+        "data_source": "success",
+        **dict.fromkeys(ADHOC_TASKS, "skipped"),
+        **dict.fromkeys(DVC_TASKS, "success"),
+    }
+    # dvc pull fetched the ingested data; the promotion branch carries the retrained lock
+    branch = "promote/credit-risk-v1"
+    lock = _git(stage.origin, "show", f"{branch}:dvc.lock") + "\n"
+    assert lock != (ROOT / "dvc.lock").read_text()
+    assert "n_estimators: 60" in lock  # the params of this checkout, not the committed ones
+    assert (checkout / "build" / "pipeline" / "train.csv").is_file()
+    # version 1 is registered with the lineage of the lock it was trained from
+    versions = _versions(stage.store)
+    assert [int(v.version) for v in versions] == [1]
+    assert versions[0].tags["dvc_lock_sha256"] == hashlib.sha256(lock.encode()).hexdigest()
+    # the promotion branch carries promotions.yaml at v1 and the reports too
+    assert "version: 1" in _git(stage.origin, "show", f"{branch}:promotions.yaml")
+    assert "reports/metrics.json" in _git(stage.origin, "ls-tree", "-r", "--name-only", branch)
+    assert f"pr create --head {branch}" in stage.gh_log.read_text()
+    sent = stage.receiver.wait_for(lambda b: "Retrain registered" in b["text"], timeout=5)
+    assert sent is not None, stage.receiver.received
 
 
 def test_the_drift_dag_reports_a_broken_job_once(stage: Stage) -> None:

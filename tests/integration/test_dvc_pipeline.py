@@ -37,6 +37,7 @@ FILES = (
     "dvc.yaml",
     "params.yaml",
     "config/train.yaml",
+    "config/governance.yaml",  # training reads which columns the model may take
     "data/uci_credit_card.csv.gz",
     "data/PROVENANCE.md",
     ".dvcignore",
@@ -138,9 +139,13 @@ def world(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     _remote_config(origin, moto_url)
     _run([str(MLOPS), "data", "repro"], origin, env)
     _run([str(MLOPS), "data", "push"], origin, env)
-    out = _run([str(MLOPS), "data", "register"], origin, env)
+    out = _run([str(MLOPS), "data", "register", "--json"], origin, env)
     version = int(re.search(r"version (\d+)", out).group(1))  # type: ignore[union-attr]
     run_id = json.loads((origin / "build/pipeline/run.json").read_text())["run_id"]
+    # the JSON line the Airflow task takes the version from (dags/credit_risk_training.py)
+    assert json.loads(out.strip().splitlines()[-1]) == {
+        "model": "credit-risk", "version": version, "run_id": run_id
+    }  # fmt: skip
     _git(origin, "add", "dvc.lock", "reports")
     _git(origin, "commit", "-qm", "dvc.lock of the champion")
     bare = tmp / "origin.git"

@@ -10,6 +10,13 @@
 # the roles listed in dvc_remote_readers (e.g. a CI role that runs the data-in-remote gate, or a
 # model-risk reviewer rebuilding a version) only read. DVC lists the prefix to find what is
 # missing (`dvc push`/`status -c`), so s3:ListBucket is granted on the prefix alone.
+#
+# The data-in-remote gate runs where promotions are checked and applied: CI's promotions job (on
+# the CodeBuild runner, with the runner's role) and `mlops deploy` (each environment's deploy
+# role, stack/iam.tf, within the boundary of iam.tf). Those identities get `dvc_exists` only:
+# HeadObject (s3:GetObject) on the prefix's objects and ListBucket on the prefix, so a missing
+# object is a 404, not a 403, and no kms:Decrypt: the objects are SSE-KMS with the platform key,
+# so they can tell that an object exists and its size, never read the data (docs/data.md).
 
 locals {
   dvc_prefix     = trim(var.dvc_remote_prefix, "/")
@@ -43,6 +50,26 @@ data "aws_iam_policy_document" "dvc_read" {
   }
 }
 
+data "aws_iam_policy_document" "dvc_exists" {
+  statement {
+    sid       = "ListDvcPrefix"
+    actions   = ["s3:ListBucket"]
+    resources = [local.dvc_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.dvc_prefix}/*", local.dvc_prefix]
+    }
+  }
+
+  statement {
+    sid       = "HeadDvcObjects"
+    actions   = ["s3:GetObject"]
+    resources = [local.dvc_objects]
+  }
+}
+
 data "aws_iam_policy_document" "dvc_write" {
   source_policy_documents = [data.aws_iam_policy_document.dvc_read.json]
 
@@ -71,6 +98,15 @@ resource "aws_iam_role_policy" "dvc_readers" {
   name   = "dvc-remote-read"
   role   = each.value
   policy = data.aws_iam_policy_document.dvc_read.json
+}
+
+# CI's promotions job runs the data-in-remote gate on the CodeBuild runner, with its role.
+resource "aws_iam_role_policy" "dvc_runner" {
+  count = length(module.codebuild_runner)
+
+  name   = "dvc-remote-exists"
+  role   = module.codebuild_runner[0].role_name
+  policy = data.aws_iam_policy_document.dvc_exists.json
 }
 
 variable "dvc_remote_prefix" {

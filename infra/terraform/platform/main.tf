@@ -130,5 +130,8 @@ resource "aws_ssm_parameter" "outputs" {
     mlflow_tracking_uri      = local.mlflow_tracking_uri
     oidc_provider_arn        = module.github_oidc.oidc_provider_arn
     permissions_boundary_arn = { for e, p in aws_iam_policy.boundary : e => p.arn }
+    # The DVC remote, for the deploy roles' data-in-remote gate (stack/iam.tf).
+    dvc_remote_bucket_arn = local.dvc_bucket_arn
+    dvc_remote_prefix     = local.dvc_prefix
   })
 }

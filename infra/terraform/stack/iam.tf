@@ -18,6 +18,11 @@ locals {
   is_production     = var.environment == "production"
   api_family        = module.api.task_definition_family
   api_service       = "${local.ecs_arn}:service/${aws_ecs_cluster.this.name}/${module.api.service_name}"
+  # The platform's DVC remote (absent from a platform applied before it had one: no statement).
+  dvc_remote = try(
+    { bucket_arn = local.platform.dvc_remote_bucket_arn, prefix = local.platform.dvc_remote_prefix },
+    null,
+  )
 }
 
 data "aws_iam_policy_document" "deploy" {
@@ -72,6 +77,33 @@ data "aws_iam_policy_document" "deploy" {
       test     = "StringEquals"
       variable = "iam:PassedToService"
       values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  # `mlops deploy` applies the promotion's gates, among them data-in-remote: HeadObject of the
+  # version's data in the DVC remote. ListBucket on the prefix makes a missing object a 404 (not
+  # a 403); no kms:Decrypt, so the role can see that the data exists, never read it.
+  dynamic "statement" {
+    for_each = local.dvc_remote == null ? [] : [local.dvc_remote]
+    content {
+      sid       = "ListDvcPrefix"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value.bucket_arn]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["${statement.value.prefix}/*", statement.value.prefix]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.dvc_remote == null ? [] : [local.dvc_remote]
+    content {
+      sid       = "HeadDvcObjects"
+      actions   = ["s3:GetObject"]
+      resources = ["${statement.value.bucket_arn}/${statement.value.prefix}/*"]
     }
   }
 }

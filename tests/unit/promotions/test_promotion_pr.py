@@ -210,7 +210,7 @@ def test_pr_open_checks_gh_remote_and_a_clean_tree_before_any_side_effect(
     # Then exit 12 with one line naming the problem, and nothing changed: file, branch, HEAD
     assert result.exit_code == 12, result.output
     assert {"no gh": "`gh`", "no origin": "no `origin` remote",
-            "uncommitted change": "uncommitted changes",
+            "uncommitted change": "uncommitted changes (promotions.yaml)",
             "branch exists": "exists already"}[broken] in result.output  # fmt: skip
     assert (work / "promotions.yaml").read_text() == before
     assert _git(work, "branch", "--list") == branches

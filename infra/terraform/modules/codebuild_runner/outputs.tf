@@ -13,6 +13,11 @@ output "role_arn" {
   value       = aws_iam_role.this.arn
 }
 
+output "role_name" {
+  description = "Name of the builds' role, for policies the platform attaches (e.g. the DVC remote's existence check)."
+  value       = aws_iam_role.this.name
+}
+
 output "security_group_id" {
   description = "Security group of the runners, for rules that let them reach a resource in the VPC."
   value       = aws_security_group.this.id
