@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from conftest_serve import fit_tiny, record, serve_process  # noqa: E402
 
+from tests.fixtures.ecs_standin import Build, TaskStandIn  # noqa: E402
 from tests.fixtures.services import start_moto_server, stop_moto_server  # noqa: E402
 
 BASE_URL = os.environ.get("E2E_BASE_URL")
@@ -223,8 +224,18 @@ def test_gitops_loop(tmp_path: Path, moto: str) -> None:
             repositoryName="credit-risk-serve", imageManifest=manifest, imageTag=sha,
             imageDigest=digest,
         )  # fmt: skip
-        stg_env = {**serve_env, "SERVE_MODEL_ALIAS": "staging", "SERVE_GIT_COMMIT": sha}
-        with serve_process(stg_env, tmp_path / "stg.log") as stg:
+        # ECS's part: the stand-in runs what the service's task definition says (the deploy
+        # registers a revision pinning the release's model version next to its digest).
+        staging = {"SERVE_MODEL_ALIAS": "staging"}
+        builds = {
+            f"{repo_url}:boot": Build("boot", staging),
+            f"{repo_url}@{digest}": Build(sha, staging),
+        }
+        with TaskStandIn(
+            endpoint=moto, region=REGION, cluster="staging", service="api", tracking_uri=tracking,
+            model=MODEL, builds=builds, log=tmp_path / "stg.log",
+        ) as standin:  # fmt: skip
+            stg = standin.url
             _run(repo, env, mlops, "release", "create", "--git-sha", sha,
                  "--serve-image", f"{repo_url}@{digest}")  # fmt: skip
             deploy_env = {
@@ -249,7 +260,9 @@ def test_gitops_loop(tmp_path: Path, moto: str) -> None:
             apply("staging")
             apply("production")
 
-            # Then production serves v1 again
+            # Then production serves v1 again (it follows the alias, as compose and local do),
+            # while staging's task still serves the release pinned in its task definition until
+            # a deploy replaces it
             assert _metadata_version(prd, "1") == "1"
-            assert _metadata_version(stg, "1") == "1"
+            assert _metadata_version(stg, "2") == "2"
     shutil.rmtree(repo, ignore_errors=True)

@@ -101,14 +101,15 @@ def test_train_promote_serve_and_roll_back_in_containers(
     versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{MODEL}'"))
     assert versions == [1, 2], compose_stack.logs()
 
-    # When promotions.yaml moves production to v2 (applied from the train image)
+    # When promotions.yaml moves production to v1, then to v2 (applied from the train image)
+    promote(compose_stack, promotions_dir, 1)
     out = promote(compose_stack, promotions_dir, 2)
     # Then the alias points at v2 and the api follows it without a restart
     assert client.get_model_version_by_alias(MODEL, "production").version == "2", out
     seen = served_version(compose_stack, "2")
     assert seen == "2", f"api serves {seen}\n{compose_stack.logs()}"
 
-    # When production is rolled back to v1 through the same file
+    # When production is rolled back to v1 (a version it ran) through the same file
     out = promote(compose_stack, promotions_dir, 1, rollback=True)
     # Then the alias and the api are back on v1
     assert client.get_model_version_by_alias(MODEL, "production").version == "1", out

@@ -116,7 +116,7 @@ def test_the_reader_validates_and_plans_but_cannot_apply(
     reader = users["reader"]
 
     validate = mlops(auth_server, reader, "promote", "validate", *gates)
-    plan = mlops(auth_server, reader, "promote", "plan", "--file", str(spec))
+    plan = mlops(auth_server, reader, "promote", "plan", *gates)  # the plan evaluates gates too
     assert validate.returncode == 0, validate.stderr
     assert "gates passed" in validate.stdout
     assert plan.returncode == 0, plan.stderr
