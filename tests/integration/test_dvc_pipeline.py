@@ -260,8 +260,10 @@ def test_a_stale_lock_fails_the_check_and_a_params_change_reruns_only_its_stages
 def test_the_promotion_pr_commits_the_new_lock(
     world: World, clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the clone after a reproduction (a new dvc.lock and reports) and a stand-in gh
+    # Given the clone after a reproduction (a new dvc.lock and reports, after the params change
+    # an earlier test of this module made) and a stand-in gh
     assert _git(clone, "status", "--porcelain", "dvc.lock").strip()
+    lock = (clone / "dvc.lock").read_text()  # pr open commits it on the branch, then switches back
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     gh = bin_dir / "gh"
@@ -271,7 +273,7 @@ def test_the_promotion_pr_commits_the_new_lock(
     # When the retrain's PR verb runs with the pipeline's files
     out = _run(
         [str(MLOPS), "pr", "open", "--version", str(world.version), "--include", "dvc.lock",
-         "--include", "reports"],
+         "--include", "reports", "--include", "config/train.yaml"],
         clone,
         env,
     )  # fmt: skip
@@ -282,9 +284,9 @@ def test_the_promotion_pr_commits_the_new_lock(
     assert "dvc.lock" in files
     assert "promotions.yaml" in files
     assert "reports/train_metrics.json" in files
-    assert _git(world.bare, "show", f"{branch}:dvc.lock") == (clone / "dvc.lock").read_text()
+    assert _git(world.bare, "show", f"{branch}:dvc.lock") == lock
     # and `mlops history` shows the data version next to the promotion
-    md5 = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]["ingest"]["outs"][0]["md5"]
+    md5 = yaml.safe_load(lock)["stages"]["ingest"]["outs"][0]["md5"]
     history = _run([str(MLOPS), "history", MODEL], clone, env)
     assert f"| data md5 {md5[:12]} build/pipeline/train.csv" in " ".join(history.split())
 
