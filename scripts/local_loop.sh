@@ -51,6 +51,9 @@ cd_apply() {
 rm -rf "$LOOP"
 mkdir -p "$LOOP"
 cp "$ROOT/promotions.yaml" "$LOOP/promotions.yaml"
+# The reviewed governance file the gates read (config/gates.yaml names it by repository path).
+mkdir -p "$LOOP/config"
+cp "$ROOT/config/governance.yaml" "$LOOP/config/governance.yaml"
 git -C "$LOOP" init -q -b main
 git -C "$LOOP" -c user.name=local-loop -c user.email=local-loop@example.invalid \
   commit -q --allow-empty -m "start"
