@@ -24,24 +24,9 @@ locals {
   dvc_objects    = "${module.mlflow.artifact_bucket_arn}/${local.dvc_prefix}/*"
 }
 
+# Read = check that objects exist (dvc_exists below) + decrypt them.
 data "aws_iam_policy_document" "dvc_read" {
-  statement {
-    sid       = "ListDvcPrefix"
-    actions   = ["s3:ListBucket"]
-    resources = [local.dvc_bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.dvc_prefix}/*", local.dvc_prefix]
-    }
-  }
-
-  statement {
-    sid       = "ReadDvcObjects"
-    actions   = ["s3:GetObject"]
-    resources = [local.dvc_objects]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.dvc_exists.json]
 
   statement {
     sid       = "DecryptDvcObjects"

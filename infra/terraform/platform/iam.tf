@@ -46,6 +46,9 @@ locals {
 # out of the environment's reach.
 data "aws_iam_policy_document" "boundary" {
   for_each = local.env_prefix
+  # The deploy role's data-in-remote gate (`mlops deploy` applies the promotion's gates): whether
+  # the object a version was trained on is in the DVC remote (dvc.tf, `dvc_exists`).
+  source_policy_documents = [data.aws_iam_policy_document.dvc_exists.json]
 
   statement {
     sid       = "EcrLogin"
@@ -105,26 +108,6 @@ data "aws_iam_policy_document" "boundary" {
       variable = local.passed_to_ecs_tasks.variable
       values   = local.passed_to_ecs_tasks.values
     }
-  }
-
-  # The deploy role's data-in-remote gate (`mlops deploy` applies the promotion's gates): whether
-  # the object a version was trained on is in the DVC remote (dvc.tf, `dvc_exists`).
-  statement {
-    sid       = "ListDvcPrefix"
-    actions   = ["s3:ListBucket"]
-    resources = [local.dvc_bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.dvc_prefix}/*", local.dvc_prefix]
-    }
-  }
-
-  statement {
-    sid       = "HeadDvcObjects"
-    actions   = ["s3:GetObject"]
-    resources = [local.dvc_objects]
   }
 }
 
