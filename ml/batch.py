@@ -257,7 +257,7 @@ def predict(
             # Downloads go here, not beside the outputs: named by pid, so that what a SIGKILL
             # leaves is removed by the next run.
             work = scratch_dir(Path(tempfile.gettempdir()), prefix="mlops-predict-")
-            local, digest = _fetch(source, work)
+            local, digest = fetch_input(source, work)
             model = load_version(registry, ref, work, nthread)
             coder = _reason_coder(model) if reasons else None
             streaming = time.perf_counter()
@@ -339,7 +339,7 @@ class _Digest:
         return self._value
 
 
-def _fetch(source: str, work: Path) -> tuple[Path, _Digest]:
+def fetch_input(source: str, work: Path) -> tuple[Path, _Digest]:
     """A local path for `source` (ml.data.fetch: a path, https:// or s3://, downloaded into
     `work`, so memory stays flat) and its checksum, computed on a thread meanwhile."""
     from ml.data import check_gzip, fetch
@@ -359,7 +359,7 @@ def _is_parquet(path: Path) -> bool:
         return fh.read(4) == b"PAR1"
 
 
-def _batches(
+def read_batches(
     path: Path, names: tuple[str, ...], id_column: str, chunk_rows: int, numeric: bool
 ) -> tuple[Iterator[pa.RecordBatch], bool]:
     """Record batches of the feature columns (and the id column when present), and whether the
@@ -428,7 +428,7 @@ class _Chunk:
         return bad
 
 
-def _features(batch: pa.RecordBatch, names: tuple[str, ...]) -> _Chunk:
+def feature_chunk(batch: pa.RecordBatch, names: tuple[str, ...]) -> _Chunk:
     """The feature columns as one float64 matrix; text columns (the slow path) are converted
     cell by cell in Arrow, and a cell that is not a number becomes NaN with its text kept."""
     import pyarrow as pa
@@ -455,7 +455,7 @@ def _features(batch: pa.RecordBatch, names: tuple[str, ...]) -> _Chunk:
     return _Chunk(np.column_stack(columns).astype(np.float64, copy=False), not_numbers)
 
 
-class _Sink:
+class TableSink:
     """A Parquet or CSV writer to a temporary file (ml.atomic_output renames it into place)."""
 
     def __init__(self, path: Path) -> None:
@@ -535,20 +535,20 @@ def _score_stream(
     import pyarrow as pa
 
     names = model.contract.names
-    batches, has_id = _batches(path, names, id_column, chunk_rows, numeric)
+    batches, has_id = read_batches(path, names, id_column, chunk_rows, numeric)
     metadata = {
         "model": model.name,
         "model_version": str(model.version),
         "contract": model.contract_source,
     }
-    scores, refused = _Sink(output), _Sink(rejects)
+    scores, refused = TableSink(output), TableSink(rejects)
     rows = rejected = 0
     id_type: pa.DataType = pa.int64()
 
     def prepared() -> Iterator[tuple[pa.RecordBatch, _Chunk, Violations]]:
         for batch in batches:
             if batch.num_rows:
-                chunk = _features(batch, names)
+                chunk = feature_chunk(batch, names)
                 yield batch, chunk, model.contract.check_matrix(chunk.matrix)
 
     try:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ml.atomic_output import AtomicOutputs
-from ml.batch import _fetch, _Sink
+from ml.batch import TableSink, fetch_input
 from ml.contract import ModelContract
 from ml.errors import FeatureStoreError
 from ml.feature_store import snapshots
@@ -154,7 +154,7 @@ def materialize(
         snapshots.writer_lock(r, keys, "materialize"),
         tempfile.TemporaryDirectory() as work,
     ):
-        path, digest = _fetch(source, Path(work))
+        path, digest = fetch_input(source, Path(work))
         with r.mapped():
             snapshot = int(r.client.incr(keys.sequence))
         try:
@@ -229,7 +229,7 @@ def _write_all(
     header = SnapshotInfo(snapshot, contract.names, cid, data_version, 0).header
     prefix = keys.vector_prefix(snapshot)
     for numeric in (True, False):
-        sink = _Sink(rejects)
+        sink = TableSink(rejects)
         seen: set[str] = set()
         sample = _Sample(sample_rows, seed=snapshot)
         rows = written = rejected = 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.batch import _fetch
+from ml.batch import fetch_input
 from ml.contract import ModelContract
 from ml.errors import FeatureSkewError, FeatureStoreError
 from ml.feature_store import snapshots
@@ -82,7 +82,7 @@ def check(
     if meta is None:
         raise FeatureStoreError(f"snapshot {current} has no record (expired?)")
     with tempfile.TemporaryDirectory() as work:
-        path, digest = _fetch(source, Path(work))
+        path, digest = fetch_input(source, Path(work))
         version = data_version or digest.result()[:16]
         if version != meta.data_version:
             raise FeatureSkewError(

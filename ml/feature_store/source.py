@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ml.batch import CHUNK_ROWS, _batches, _features
+from ml.batch import CHUNK_ROWS, feature_chunk, read_batches
 from ml.contract import ModelContract, Violations
 from ml.errors import DataError
 from ml.feature_store.layout import ID_PATTERN
@@ -102,7 +102,7 @@ def read(
     cell is not one, pyarrow raises mid-stream (`is_text_cell_error`) and the caller starts
     again with `numeric=False`, a slower pass that reads them as text."""
     names = contract.names
-    batches, has_id = _batches(path, names, id_column, chunk_rows, numeric)
+    batches, has_id = read_batches(path, names, id_column, chunk_rows, numeric)
     if not has_id:
         raise DataError(
             f"{path.name} has no {id_column!r} column: the feature store keys every vector by "
@@ -112,7 +112,7 @@ def read(
     for batch in batches:
         if not batch.num_rows:
             continue
-        features = _features(batch, names)
+        features = feature_chunk(batch, names)
         violations = contract.check_matrix(features.matrix)
         ids, id_problems = _ids(batch.column(id_column))
         bad = violations.rows.copy()
