@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,3 +40,11 @@ def load_dataset(source: str, sha256: str | None, config: TrainConfig) -> tuple[
     frame, snapshot = ingest(source, sha256)
     validate(frame)
     return split(frame, config), snapshot
+
+
+@functools.lru_cache(maxsize=2)
+def reviewed_holdout(source: str, sha256: str, seed: int, test_size: float) -> Holdout:
+    """The reviewed data's split as training made it, read once per process and checksum: the
+    canary and the fairness gate replay the same holdout for every verdict."""
+    holdout, _ = load_dataset(source, sha256, TrainConfig(seed=seed, test_size=test_size))
+    return holdout

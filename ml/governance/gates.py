@@ -14,7 +14,6 @@ Both run only where the gates file has a `governance:` section (config/gates.yam
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -99,17 +98,6 @@ def _protected_inputs(g: GateInput) -> Iterable[Outcome]:
             )
 
 
-@lru_cache(maxsize=2)
-def _holdout(source: str, sha256: str | None, train_config: str) -> tuple[pd.DataFrame, Any]:
-    from pathlib import Path
-
-    from ml.holdout import load_dataset
-    from ml.train_config import load_train_config
-
-    holdout, _ = load_dataset(source, sha256, load_train_config(Path(train_config)))
-    return holdout.x_test, holdout.y_test
-
-
 def holdout() -> tuple[pd.DataFrame, np.ndarray]:
     """The reviewed holdout's features (protected columns included) and labels."""
     from ml.settings import MLSettings
@@ -117,7 +105,14 @@ def holdout() -> tuple[pd.DataFrame, np.ndarray]:
     settings = MLSettings()
     if not settings.data_sha256:
         raise ConfigError("the fairness gate's holdout needs ML_DATA_SHA256 (as training)")
-    return _holdout(settings.data_source, settings.data_sha256, str(settings.train_config))
+    from ml.holdout import reviewed_holdout
+    from ml.train_config import load_train_config
+
+    config = load_train_config(settings.train_config)
+    split = reviewed_holdout(
+        settings.data_source, settings.data_sha256, config.seed, config.test_size
+    )
+    return split.x_test, split.y_test
 
 
 def version_figures(

@@ -26,7 +26,6 @@ Rows either version's contract refuses are left out and counted (they would neve
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -101,16 +100,6 @@ def threshold_of(config: CanaryGates) -> tuple[float, str]:
     return serve_threshold(), "serve's SERVE_THRESHOLD default"
 
 
-@functools.lru_cache(maxsize=2)
-def _holdout(source: str, sha256: str, seed: int, test_size: float) -> pd.DataFrame:
-    """The holdout's features, read once per process and checksum (each verdict replays it)."""
-    from ml.holdout import load_dataset
-    from ml.train_config import TrainConfig
-
-    holdout, _ = load_dataset(source, sha256, TrainConfig(seed=seed, test_size=test_size))
-    return holdout.x_test
-
-
 def holdout_replay() -> Replay:
     """The reviewed holdout (ML_DATA_SOURCE, ML_DATA_SHA256, ML_TRAIN_CONFIG), as training
     built it. Raises ConfigError without a checksum: an unverified file is not a reviewed set."""
@@ -124,7 +113,11 @@ def holdout_replay() -> Replay:
             "set it, or use `replay: logs`"
         )
     config = load_train_config(settings.train_config)
-    frame = _holdout(settings.data_source, settings.data_sha256, config.seed, config.test_size)
+    from ml.holdout import reviewed_holdout
+
+    frame = reviewed_holdout(
+        settings.data_source, settings.data_sha256, config.seed, config.test_size
+    ).x_test
     return Replay(
         frame=frame,
         source="holdout",
