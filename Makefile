@@ -58,8 +58,8 @@ format: install ## Apply ruff formatting and autofixes
 	$(BIN)/ruff check --fix .
 
 .PHONY: typecheck
-typecheck: install ## mypy over ml/, serve/ and scripts/
-	$(BIN)/mypy ml serve scripts
+typecheck: install ## mypy over ml/, serve/, scripts/ and devtools/
+	$(BIN)/mypy ml serve scripts devtools
 
 .PHONY: unit
 unit: install ## Unit tests only (fast)

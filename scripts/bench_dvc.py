@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 
 from ml import dvc
-from ml.devservices import start_moto_server, stop_moto_server
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # devtools/ is not in the wheel: import it from the checkout
+from devtools.services import start_moto_server, stop_moto_server  # noqa: E402
+
 FILES = (
     "dvc.yaml",
     "params.yaml",

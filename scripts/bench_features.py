@@ -1,6 +1,6 @@
 """Benchmark the online feature store: fetch latency, by-id vs /predict, materialize at 1 M rows.
 
-On a throwaway redis-server (ml.devservices.start_redis) and a real `python -m serve` process:
+On a throwaway redis-server (devtools.services.start_redis) and a real `python -m serve` process:
 1. materialize N synthetic in-contract applicants (`mlops features materialize`, a subprocess):
    wall time and its peak RSS; Redis memory per applicant (used_memory before and after);
 2. feature fetch on loopback: the read script (pointer + one applicant's vector, one round trip)
@@ -32,12 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from ml.devservices import free_port, start_redis, stop_redis
 from ml.feature_store.layout import Keys
 from ml.feature_store.redis_adapter import SyncRedis
 from ml.features import FEATURE_COLUMNS, FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # devtools/ is not in the wheel: import it from the checkout
+from devtools.services import free_port, start_redis, stop_redis  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 BY_ID_LUA = """wrk.method = "POST"

@@ -80,7 +80,7 @@ def _register(uri: str, names: list[str]) -> None:
 
 def main() -> None:
     """Run the benchmark and print the figures."""
-    from ml.devservices import start_mlflow_server, stop_mlflow_server
+    from devtools.services import start_mlflow_server, stop_mlflow_server
     from ml.promotions.apply import ApplyContext, ApplyOptions, apply_spec
     from ml.promotions.config import PromotionSettings
     from ml.promotions.gates import VerdictCache, load_gates

@@ -28,11 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.devservices import free_port
 from serve.scoring import Scorer
 from serve.settings import ServeSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # devtools/ is not in the wheel: import it from the checkout
+from devtools.services import free_port  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
 PY = str(BIN / "python") if (BIN / "python").exists() else sys.executable

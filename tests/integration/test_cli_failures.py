@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devtools.services import MlflowServer, free_port, start_mlflow_server, stop_mlflow_server
 from ml.contract import CONTRACT_FILE
-from ml.devservices import MlflowServer, free_port, start_mlflow_server, stop_mlflow_server
 from ml.features import CONTRACT
 from tests.fixtures.prediction_logs import as_records, prediction_lines
 from tests.integration.conftest_serve import feature_frame, log_tiny_version

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from ml import bootstrap, devservices
+from devtools import services as devservices
+from ml import bootstrap
 from ml.platform import load_platform
 from tests.fixtures.models import GATES, register_tiny, snapshot, write_spec
 from tests.fixtures.services import (

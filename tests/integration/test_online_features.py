@@ -27,8 +27,8 @@ import pandas as pd
 import pytest
 from conftest_serve import save_tiny_model_dir, serve_process
 
+from devtools.services import RedisServer, start_redis, stop_redis
 from ml.contract import CONTRACT_FILE
-from ml.devservices import RedisServer, start_redis, stop_redis
 from ml.feature_store.layout import Keys
 from ml.feature_store.redis_adapter import SyncRedis
 from ml.features import CONTRACT, FEATURE_COLUMNS, FEATURES

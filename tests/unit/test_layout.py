@@ -1,6 +1,6 @@
 """The tree's rules: nothing outside tests/ imports tests/ (the benchmarks in scripts/ and the
-application share helpers through `ml`, e.g. `ml.devservices`); every test file that uses a shared
-expensive fixture runs in that fixture's xdist work unit (tests/conftest.py)."""
+application share helpers through `ml`, development tools through `devtools/`); every test file
+that uses a shared expensive fixture runs in that fixture's xdist work unit (tests/conftest.py)."""
 
 from __future__ import annotations
 

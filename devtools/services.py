@@ -1,9 +1,10 @@
 """Development only: real services for tests and benchmarks: PostgreSQL (initdb + pg_ctl),
 `mlflow server` and moto in server mode (AWS on 127.0.0.1). Never used at run time.
 
-Lives in the package (not tests/) so that benchmarks in scripts/ and the tests share one
-starter. Every starter fails loudly (`ServiceError`) when its service cannot start: a test that
-needs a real registry must never be skipped silently.
+Lives outside the shipped package (and outside tests/, which nothing else imports) so that the
+benchmarks in scripts/ and the tests share one starter. Every starter fails loudly
+(`ServiceError`) when its service cannot start: a test that needs a real registry must never be
+skipped silently.
 """
 
 from __future__ import annotations
