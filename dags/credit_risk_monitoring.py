@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG
-from credit_risk_mlops import MACROS, failure_notifier, mlops_task
+from mlops_tasks import MACROS, failure_notifier, mlops_task
 
 with DAG(
     dag_id="credit_risk_monitoring",

@@ -24,7 +24,7 @@ DVC takes a lock on its repository, so the four DVC tasks run in the Airflow poo
 (one slot; `airflow pools set credit_risk_dvc 1 "..."`, docs/airflow.md): two of them never run
 at once, even across DAGs that share the checkout.
 
-Each task is one `mlops` verb (credit_risk_mlops.py). What a task needs comes from the XCom of
+Each task is one `mlops` verb (mlops_tasks.py). What a task needs comes from the XCom of
 the task that produced it: the staged data's path and sha256 from `ingest`, the champion run id
 from `train`, the version from `register` / `dvc_register`, so a concurrent retrain cannot slip
 another version in between. Promotion stays a reviewed pull request: the last task opens it.
@@ -50,7 +50,7 @@ from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.sdk import DAG, Param, chain
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
-from credit_risk_mlops import (
+from mlops_tasks import (
     MACROS,
     deadline_hours,
     failure_notifier,

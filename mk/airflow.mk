@@ -37,6 +37,10 @@ airflow-typecheck: install airflow-install ## mypy over dags/ against the Airflo
 # `make typecheck` covers the DAGs too.
 typecheck: airflow-typecheck
 
+.PHONY: dags-exit-codes
+dags-exit-codes: install ## Rewrite dags/exit_codes.json (the DAGs' copy of ml/errors.py's exit codes)
+	$(PY) -c "from ml.errors import exit_codes_json; print(exit_codes_json(), end='')" > dags/exit_codes.json
+
 .PHONY: airflow-test
 airflow-test: install airflow-install ## DAG bag, task graphs, and `airflow dags test` of both outcomes (temp AIRFLOW_HOME)
 	$(BIN)/pytest tests/integration/test_airflow_dags.py -q

@@ -2,8 +2,9 @@
 
 The CLI maps these to exit codes in one place (`ml.cli.base.mlops_command`), so every failure a
 user can cause ends with a one-line message and a stable exit code instead of a traceback. Each
-class states its code (2 config/spec ... 16 interrupted, 17 superseded); a subclass shares its
-parent's code only where the contract groups them (a spec error is a config error).
+class states its code (2 config/spec ... 16 interrupted, 17 superseded), its label and whether a
+retry can change it (`final`); a subclass shares its parent's code only where the contract
+groups them (a spec error is a config error). `exit_codes()` is the table orchestrators read.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ class MlopsError(Exception):
     """Base of every error a user can cause or fix; `exit_code` is what the CLI exits with."""
 
     exit_code = 1
+    label = "unexpected"
+    # True when running the same command again cannot change the outcome (bad input, a
+    # gate said no, a threshold was crossed): an orchestrator fails at once, not retries.
+    final = False
 
 
 class ConfigError(MlopsError):
     """A settings value or configuration file is wrong."""
 
     exit_code = 2
+    label = "configuration"
+    final = True
 
 
 class OutputError(ConfigError):
@@ -32,6 +39,8 @@ class DataError(MlopsError):
     """The dataset cannot be fetched, does not match its checksum, or cannot be parsed."""
 
     exit_code = 3
+    label = "data"
+    final = True
 
 
 class DataValidationError(DataError):
@@ -47,6 +56,7 @@ class RegistryError(MlopsError):
     """The MLflow registry is unreachable or does not hold what was asked for."""
 
     exit_code = 4
+    label = "registry"
 
 
 class UnreachableError(MlopsError):
@@ -66,72 +76,86 @@ class GateError(MlopsError):
     """A promotion gate failed (metric floor, regression, tags, signature, integrity)."""
 
     exit_code = 5
+    label = "gate failed"
+    final = True
 
 
 class DriftError(MlopsError):
     """The registry differs from what git says was applied (changed outside git)."""
 
     exit_code = 6
+    label = "drift"
 
 
 class ApplyError(MlopsError):
     """`apply` refused (e.g. production before staging) or could not verify its writes."""
 
     exit_code = 7
+    label = "apply"
 
 
 class RollbackError(MlopsError):
     """No rollback target, or the edit/commit/PR could not be made."""
 
     exit_code = 8
+    label = "rollback"
 
 
 class DeployError(MlopsError):
     """A deploy failed; the alias and the task definition were reverted and the revert verified."""
 
     exit_code = 9
+    label = "deploy"
 
 
 class RevertError(MlopsError):
     """A deploy failed AND its revert failed or could not be verified: a human is needed."""
 
     exit_code = 10
+    label = "revert"
 
 
 class LeaseError(MlopsError):
     """Another live apply or deploy holds the model's lease; the message names the holder."""
 
     exit_code = 11
+    label = "lease"
 
 
 class GitHubError(MlopsError):
     """A git, `gh` or GitHub API operation failed; the message names the command or call."""
 
     exit_code = 12
+    label = "git/GitHub"
 
 
 class ImageError(MlopsError):
     """An image build or push failed."""
 
     exit_code = 13
+    label = "image"
 
 
 class ReleaseError(MlopsError):
     """A release is missing, not verified where required, or inconsistent."""
 
     exit_code = 14
+    label = "release"
 
 
 class MonitoringBreach(MlopsError):  # noqa: N818 - a finding, not a failure of the tool
     """A drift or data-check threshold was crossed (the report was written)."""
 
     exit_code = 15
+    label = "threshold crossed"
+    final = True
 
 
 class InterruptedOperationError(MlopsError):
     """`status` found an interrupted apply or deploy (a `promotion.<env>.pending` record)."""
 
     exit_code = 16
+    label = "interrupted"
 
 
 class DeployInterruptedError(InterruptedOperationError):
@@ -146,6 +170,7 @@ class SupersededError(MlopsError):
     waiting production run approved after a newer one shipped never steps production back)."""
 
     exit_code = 17
+    label = "superseded"
 
 
 class SmokeTestError(MlopsError):
@@ -162,6 +187,7 @@ class FeatureStoreError(MlopsError):
     pointer readers follow stays where it was)."""
 
     exit_code = 18
+    label = "feature store"
 
 
 class FeatureStoreUnavailableError(FeatureStoreError):
@@ -172,3 +198,30 @@ class FeatureSkewError(MlopsError):
     """Served feature vectors differ from the rows they were materialised from."""
 
     exit_code = 19
+    label = "feature skew"
+
+
+def exit_codes() -> dict[int, tuple[str, bool]]:
+    """Every exit code with its label and finality (`final`: a retry cannot change it).
+
+    Read from the classes that introduce a code; a subclass sharing its parent's code adds
+    nothing. Orchestrators that cannot import this package (the Airflow DAGs) read the same
+    table from `exit_codes_json()`'s output, checked in as dags/exit_codes.json.
+    """
+    table: dict[int, tuple[str, bool]] = {}
+    queue: list[type[MlopsError]] = [MlopsError]
+    while queue:
+        cls = queue.pop(0)
+        table.setdefault(cls.exit_code, (cls.label, cls.final))
+        queue.extend(cls.__subclasses__())
+    return dict(sorted(table.items()))
+
+
+def exit_codes_json() -> str:
+    """`exit_codes()` as the JSON document dags/exit_codes.json holds (`make dags-exit-codes`)."""
+    import json
+
+    table = {
+        str(code): {"label": label, "final": final} for code, (label, final) in exit_codes().items()
+    }
+    return json.dumps(table, indent=2) + "\n"

@@ -52,11 +52,19 @@ log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 RUNNERS = ("subprocess", "docker")
-# Exit codes of ml/errors.py that a retry cannot change (bad input, a gate said no, a threshold
-# was crossed): the task fails at once instead of retrying. Others (registry 4, git/GitHub 12, an
-# unexpected 1) may be transient and are retried.
-FINAL_EXIT_CODES = {2: "configuration", 3: "data", 5: "gate failed", 15: "threshold crossed"}
-RETRYABLE_EXIT_CODES = {1: "unexpected", 4: "registry", 12: "git/GitHub"}
+
+
+def _exit_codes(path: Path) -> dict[int, tuple[str, bool]]:
+    """ml/errors.py's exit codes (label, final) as dags/exit_codes.json holds them: this
+    environment cannot import the application (tests/unit/dags/test_exit_codes.py keeps the copy
+    equal to ml/errors.py; `make dags-exit-codes` rewrites it)."""
+    table = json.loads(path.read_text(encoding="utf-8"))
+    return {int(code): (row["label"], bool(row["final"])) for code, row in table.items()}
+
+
+# A final code is one a retry cannot change (bad input, a gate said no, a threshold was crossed):
+# the task fails at once. Others (registry, git/GitHub, unexpected...) may be transient: retried.
+EXIT_CODES = _exit_codes(Path(__file__).with_name("exit_codes.json"))
 # Environment the docker runner forwards into the container (as private, unlogged variables).
 FORWARDED_PREFIXES = ("ML_", "MLFLOW_", "NOTIFY_", "MLOPS_", "AWS_", "GH_", "GIT_", "GITHUB_")
 _GIT_IDENTITY = {
@@ -186,9 +194,9 @@ def step_failure(verb: str, exit_code: int, output: Sequence[str]) -> AirflowExc
     lines = [line.strip() for line in output if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     reason = (errors or lines or ["(no output)"])[-1][:500]
-    kind = FINAL_EXIT_CODES.get(exit_code) or RETRYABLE_EXIT_CODES.get(exit_code, "failed")
+    kind, final = EXIT_CODES.get(exit_code, ("failed", False))
     message = f"mlops {verb} exited {exit_code} ({kind}): {reason}"
-    if exit_code in FINAL_EXIT_CODES:
+    if final:
         return MlopsStepRejected(message, exit_code)
     return MlopsStepError(message, exit_code)
 
