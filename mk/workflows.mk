@@ -100,7 +100,7 @@ RETRAIN_DATA_DEFAULT := data/uci_credit_card.csv.gz
 
 .PHONY: retrain-data-allowed
 retrain-data-allowed: install ## Refuse TRAIN_DATA / DATA_REFERENCE not on the allow-list (retrain_data in config/platform.yaml)
-	$(PY) -m ml.platform data-source --uri "$${TRAIN_DATA:-}" --uri "$${DATA_REFERENCE:-}"
+	$(BIN)/mlops platform data-source --uri "$${TRAIN_DATA:-}" --uri "$${DATA_REFERENCE:-}"
 
 .PHONY: retrain-data-check
 retrain-data-check: install ## Gate TRAIN_DATA against DATA_REFERENCE (default models:/MODEL@production) before training; exit 15 on a breach
@@ -209,7 +209,7 @@ notify: install ## Send EVENT to NOTIFY_WEBHOOK_URL (fields: MODEL, DEPLOY_ENV, 
 	  $${REASON:+--field reason="$$REASON"} \
 	  $${GITHUB_RUN_ID:+--field run="$$GITHUB_SERVER_URL/$$GITHUB_REPOSITORY/actions/runs/$$GITHUB_RUN_ID"}
 
-# --- Terraform's reviewed plan (terraform.yml; ml/platform.py says how the name is made) -------
+# --- Terraform's reviewed plan (terraform.yml; ml/reviewed_plan.py says how the name is made) -------
 .PHONY: tf-plan-name
 tf-plan-name: install ## The artefact name of ROOT's plan: tfplan-<root>-<git tree of infra/terraform> (step output name)
 	$(BIN)/mlops reviewed-plan --root "$(ROOT)"
@@ -229,7 +229,7 @@ ci-monitoring-deps: ## CI runners (user with passwordless sudo): apt-get Prometh
 
 .PHONY: platform-docs
 platform-docs: install ## Regenerate the configuration table of docs/adopting.md from config/platform.yaml
-	$(PY) -m ml.platform table --write docs/adopting.md
+	$(BIN)/mlops platform table --write docs/adopting.md
 
 # --- CI image cache: `make images` skips an image whose inputs label matches, so loading the
 # images of an earlier run (actions/cache, keyed on the image inputs) saves their build.

@@ -201,6 +201,11 @@ class FeatureSkewError(MlopsError):
     label = "feature skew"
 
 
+class NotFoundError(LookupError):
+    """A resource an adapter asked for does not exist (HTTP 404 from GitHub or MLflow's admin
+    API): control flow for a caller that then creates it, never an error shown to a user."""
+
+
 def exit_codes() -> dict[int, tuple[str, bool]]:
     """Every exit code with its label and finality (`final`: a retry cannot change it).
 

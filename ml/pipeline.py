@@ -205,7 +205,7 @@ def add_data(
         DataError / DataValidationError: the file is unreadable or out of contract.
         ConfigError: the target is tracked by git already (the committed seed data set).
     """
-    from ml import github
+    from ml.adapters import git
     from ml.data import ingest
 
     if not file.is_file():
@@ -238,8 +238,8 @@ def add_data(
     sha = None
     if commit:
         paths = [pointer, "data/.gitignore", PARAMS_FILE]
-        github.git("add", "--", *paths, cwd=root)
-        github.git(
+        git.git("add", "--", *paths, cwd=root)
+        git.git(
             "commit",
             "-m",
             f"data: train on {rel} ({snapshot.rows} rows, sha256 {sha256[:12]})",
@@ -247,16 +247,16 @@ def add_data(
             *paths,
             cwd=root,
         )
-        sha = github.git("rev-parse", "HEAD", cwd=root).strip()
+        sha = git.git("rev-parse", "HEAD", cwd=root).strip()
     return AddedData(rel, sha256, md5, snapshot.rows, pointer, push, sha)
 
 
 def _git_tracked(root: Path, rel: str) -> bool:
-    from ml import github
+    from ml.adapters import git
     from ml.errors import GitHubError
 
     try:
-        return bool(github.git("ls-files", "--", rel, cwd=root).strip())
+        return bool(git.git("ls-files", "--", rel, cwd=root).strip())
     except GitHubError:
         return False
 

@@ -21,14 +21,15 @@ state moved on ("stale"); the checksum next to the plan refuses a file changed i
 from __future__ import annotations
 
 import re
-import subprocess
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ml.adapters import git
+from ml.adapters.github import GitHubClient
 from ml.errors import ConfigError, GitHubError
-from ml.platform import ROOTS, GitHubReader
+from ml.platform.config import ROOTS
 
 PLAN_WORKFLOW = ".github/workflows/terraform.yml"
 TERRAFORM_DIR = "infra/terraform"
@@ -45,27 +46,9 @@ def plan_artifact_name(root: str, tree: str) -> str:
     return f"tfplan-{root}-{tree}"
 
 
-def _rev_parse(spec: str, cwd: Path | None) -> str:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", spec],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except OSError as exc:
-        raise GitHubError(f"git rev-parse could not run: {exc}") from None
-    if done.returncode != 0:
-        detail = " ".join(done.stderr.split())[:200]
-        raise GitHubError(f"git rev-parse {spec} failed: {detail}")
-    return done.stdout.strip()
-
-
 def terraform_tree(cwd: Path | None = None) -> str:
     """The git tree id of infra/terraform at HEAD: what a plan of this checkout is made from."""
-    return _rev_parse(f"HEAD:{TERRAFORM_DIR}", cwd)
+    return git.rev_parse(f"HEAD:{TERRAFORM_DIR}", cwd)
 
 
 @dataclass(frozen=True)
@@ -78,7 +61,7 @@ class MainCommit:
 
 def main_commit(cwd: Path | None = None) -> MainCommit:
     """HEAD (the apply job's checkout of the pushed commit) and its terraform.yml blob."""
-    return MainCommit(_rev_parse("HEAD", cwd), _rev_parse(f"HEAD:{PLAN_WORKFLOW}", cwd))
+    return MainCommit(git.rev_parse("HEAD", cwd), git.rev_parse(f"HEAD:{PLAN_WORKFLOW}", cwd))
 
 
 @dataclass(frozen=True)
@@ -94,9 +77,9 @@ class ReviewedPlan:
     pull_request: int
 
 
-def _merged_pull_request(github: GitHubReader, main: MainCommit, branch: str) -> dict[str, Any]:
+def _merged_pull_request(github: GitHubClient, main: MainCommit, branch: str) -> dict[str, Any]:
     """The pull request merged into `branch` as `main.sha`; GitHubError/ConfigError otherwise."""
-    status, pulls = github.get(f"/commits/{main.sha}/pulls?per_page=100")
+    status, pulls = github.read(f"/commits/{main.sha}/pulls?per_page=100")
     if status != 200 or not isinstance(pulls, list):
         raise GitHubError(
             f"cannot list the pull requests of commit {main.sha[:12]} (HTTP {status}); the job "
@@ -125,7 +108,7 @@ def _merged_pull_request(github: GitHubReader, main: MainCommit, branch: str) ->
 
 
 def find_reviewed_plan(
-    github: GitHubReader, name: str, main: MainCommit, branch: str = "main"
+    github: GitHubClient, name: str, main: MainCommit, branch: str = "main"
 ) -> ReviewedPlan:
     """The newest unexpired artefact `name` of the merged pull request's terraform.yml run.
 
@@ -139,7 +122,7 @@ def find_reviewed_plan(
     pull = _merged_pull_request(github, main, branch)
     number, head = int(pull.get("number") or 0), str(pull["head"]["sha"])
     quoted = urllib.parse.quote(name, safe="")
-    status, doc = github.get(f"/actions/artifacts?name={quoted}&per_page=100")
+    status, doc = github.read(f"/actions/artifacts?name={quoted}&per_page=100")
     if status != 200 or not isinstance(doc, dict):
         raise GitHubError(
             f"cannot list the artefacts named {name} (HTTP {status}); the job needs "
@@ -162,7 +145,7 @@ def find_reviewed_plan(
                 f"{head[:12]} of #{number}"
             )
             continue
-        status, detail = github.get(f"/actions/runs/{run_id}")
+        status, detail = github.read(f"/actions/runs/{run_id}")
         if status != 200 or not isinstance(detail, dict):
             refused.append(f"{what}: the run is unreadable (HTTP {status})")
             continue
@@ -201,10 +184,10 @@ def find_reviewed_plan(
     )
 
 
-def _workflow_blob(github: GitHubReader, ref: str) -> str:
+def _workflow_blob(github: GitHubClient, ref: str) -> str:
     """The git blob id of terraform.yml at `ref` (contents API)."""
     path = urllib.parse.quote(PLAN_WORKFLOW)
-    status, doc = github.get(f"/contents/{path}?ref={ref}")
+    status, doc = github.read(f"/contents/{path}?ref={ref}")
     if status == 404:
         return "(none)"
     if status != 200 or not isinstance(doc, dict) or not doc.get("sha"):

@@ -30,12 +30,12 @@ import xgboost
 from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
+from ml.adapters import git
 from ml.contract import CONTRACT_FILE
 from ml.data import Snapshot
 from ml.errors import ConfigError, ContractError, RegistryError
 from ml.evaluate import Evaluation, evaluate, model_card, write_plots
 from ml.features import CONTRACT, FEATURES, MODEL_KINDS, TARGET, ModelKind, build_pipeline
-from ml.github import git_dirty, git_sha
 from ml.governance.config import Governance, load_governance
 from ml.governance.training import check_reason_texts
 from ml.holdout import Holdout, load_dataset
@@ -290,8 +290,8 @@ def train_candidates(
     experiment_id = registry.ensure_experiment(settings.experiment, settings.artifact_location())
 
     tags = {
-        "git_sha": git_sha(),
-        "git_dirty": str(git_dirty()).lower(),
+        "git_sha": git.sha(),
+        "git_dirty": str(git.dirty()).lower(),
         "data_sha256": snapshot.sha256,
         "data_rows": str(snapshot.rows),
         "data_source": snapshot.source,

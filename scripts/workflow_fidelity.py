@@ -63,7 +63,7 @@ EXPLICIT: dict[str, list[str]] = {
         "tests/unit/test_reviewed_plan.py",
         "tests/unit/workflows/test_terraform_contract.py",
     ],
-    # `python -m ml.platform data-source`: the allow-list's tests.
+    # `mlops platform data-source`: the allow-list's tests.
     "retrain-data-allowed": ["tests/unit/test_platform.py"],
     # apt-get through sudo on a runner: only its recipe can be checked here.
     "ci-monitoring-deps": ["tests/unit/workflows/test_make_targets.py"],

@@ -1,6 +1,6 @@
 """Nothing secret and no stack trace leaves the process: not in /health, /metadata, error bodies,
 log lines, or anything the `mlops` CLI prints or writes. The one redaction of the repository:
-serve and the CLI (ml.cli, ml.github) both use it; it imports the standard library only.
+serve and the CLI (ml.cli, ml.adapters) both use it; it imports the standard library only.
 
 MLflow and requests put the tracking URI, with its `user:password@`, into their exception
 messages; XGBoost appends a native stack trace to its own. Every text that leaves goes through

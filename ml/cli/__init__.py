@@ -72,6 +72,7 @@ app.command("notify")(monitor_verbs.notify)
 app.command("preflight")(platform_verbs.preflight)
 app.command("bootstrap")(platform_verbs.bootstrap)
 app.command("reviewed-plan")(platform_verbs.reviewed_plan)
+app.add_typer(platform_verbs.platform_app, name="platform")
 app.command("predict")(predict_verbs.predict)
 app.add_typer(features_verbs.features_app, name="features")
 

@@ -132,7 +132,7 @@ def register(
     ] = False,
 ) -> None:
     """Register the pipeline's champion run as a new version (with the final dvc.lock's hash)."""
-    from ml import github
+    from ml.adapters import actions
     from ml.pipeline import run_id_from
     from ml.registry import Registry
     from ml.settings import MLSettings
@@ -146,7 +146,7 @@ def register(
     console.print(
         f"{verb} {settings.model_name} version {number} from run {run_id}.", highlight=False
     )
-    github.write_outputs(version=str(number))
+    actions.write_outputs(version=str(number))
     if as_json:  # one line on stdout for the Airflow task's XCom (dags/credit_risk_training.py)
         typer.echo(
             json.dumps({"model": settings.model_name, "version": int(number), "run_id": run_id})

@@ -60,11 +60,11 @@ def _stages(flag: bool | None) -> bool:
 
 def _history(ref: str) -> list[str]:
     """Commits of `ref`, newest first (first parents: the order merges reached the branch)."""
-    from ml import github
+    from ml.adapters import git
     from ml.errors import GitHubError
 
     try:
-        return github.git("rev-list", "--first-parent", ref).split()
+        return git.git("rev-list", "--first-parent", ref).split()
     except GitHubError as exc:
         raise ConfigError(
             f"--newest orders releases by the history of {ref}, which git cannot read ({exc}); "
@@ -80,17 +80,17 @@ def _release_gates(path: Path | None, rel: Any) -> Any:
     import os
     import tempfile
 
-    from ml import github
+    from ml.adapters import git
     from ml.errors import GitHubError
     from ml.promotions.config import PromotionSettings
     from ml.promotions.gates import load_gates
 
     file = path or PromotionSettings().gates_file
     explicit = path is not None or "ML_PROMOTE_GATES_FILE" in os.environ
-    if rel is None or explicit or rel.git_sha == github.git_sha():
+    if rel is None or explicit or rel.git_sha == git.sha():
         return load_gates(file)
     try:
-        text = github.git("show", f"{rel.git_sha}:{Path(file).as_posix()}")
+        text = git.git("show", f"{rel.git_sha}:{Path(file).as_posix()}")
     except GitHubError as exc:
         raise ConfigError(
             f"cannot read {file} at release {rel.id}'s commit {rel.git_sha[:12]} ({exc}); "
@@ -202,7 +202,7 @@ def deploy(
     unscanned or tampered with; 16: interrupted (SIGINT/SIGTERM; rerun to resume);
     17: superseded (a newer release already runs there; nothing deployed).
     """
-    from ml import github
+    from ml.adapters import actions
     from ml.deploy import release as releases
     from ml.deploy.ecs import ServiceRef
     from ml.deploy.settings import DeploySettings
@@ -270,7 +270,7 @@ def deploy(
 
     run = Deployment(
         registry, ecs_client, ecr_client, settings.model_name, target, options,
-        run_url=github.run_url(), progress=say,
+        run_url=actions.run_url(), progress=say,
     )  # fmt: skip
     if previous_verified:
         done = break_glass(run, reason=reason)
@@ -284,7 +284,7 @@ def deploy(
         for command in done.pr_commands:
             console.print(f"  {command}", highlight=False)
         first = sorted(done.to_release.models.items())[0]
-        github.write_outputs(
+        actions.write_outputs(
             release=done.to_release.id, rollback_model=first[0], rollback_to=str(first[1])
         )
         return
@@ -304,7 +304,7 @@ def deploy(
         rel = chosen
     outcome = run.run(rel)
     version = rel.models.get(settings.model_name)
-    github.write_outputs(
+    actions.write_outputs(
         release=rel.id,
         task_definition=outcome.task_definition,
         version="" if version is None else str(version),

@@ -23,9 +23,9 @@ images_app = typer.Typer(
 def _sha(git_sha: str | None) -> str:
     import os
 
-    from ml import github
+    from ml.adapters import git
 
-    return git_sha or os.environ.get("GIT_SHA") or github.git_sha()
+    return git_sha or os.environ.get("GIT_SHA") or git.sha()
 
 
 @images_app.command("build")

@@ -1,6 +1,7 @@
-"""`mlops preflight` and `mlops bootstrap`: the GitHub and AWS side of adopting the repository.
+"""`mlops preflight`, `mlops bootstrap` and `mlops platform ...`: the GitHub and AWS side of
+adopting the repository.
 
-Both read config/platform.yaml (ml/platform.py); the work is in ml.platform and ml.bootstrap.
+All read config/platform.yaml (ml/platform/config.py); the work is in ml.platform.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from ml.errors import ConfigError
 PlatformFile = Annotated[
     Path, typer.Option("--file", help="The one list of GitHub configuration names.")
 ]
+
+platform_app = typer.Typer(
+    help="config/platform.yaml: its table in the docs, the workflows' reads, retrain's sources.",
+    no_args_is_help=True,
+)
 
 
 @mlops_command
@@ -46,12 +52,12 @@ def preflight(
     checks each environment's reviewers and main-only deployment branch policy. Exit 2 with
     the full list of what is missing.
     """
-    from ml.platform import github_from_env, load_platform
-    from ml.platform import preflight as check
+    from ml.adapters.github import client_from_env
+    from ml.platform.config import load_platform
+    from ml.platform.preflight import preflight as check
 
     config = load_platform(file)
-    github = github_from_env(repo=repo)
-    report = check(config, env, workflow or (), github=github)
+    report = check(config, env, workflow or (), github=client_from_env(repo=repo))
     for req, ok in report.checked:
         mark = "[green]ok     [/]" if ok else "[red]MISSING[/]"
         console.print(f"{mark} {req.kind} {req.name} ({req.scope})", highlight=False)
@@ -115,8 +121,8 @@ def bootstrap(
     Needs AWS credentials of the account, `gh` logged in as a repository admin, and for the
     MLflow users MLFLOW_ADMIN_PASSWORD. Secret values are never printed.
     """
-    from ml.bootstrap import STEPS, Options, run
-    from ml.platform import load_platform
+    from ml.platform.bootstrap.run import STEPS, Options, run
+    from ml.platform.config import load_platform
     from ml.settings import MLSettings
 
     options = Options(
@@ -161,16 +167,16 @@ def reviewed_plan(
     main's (step outputs name, artifact_id, run_id). Anything else is refused with the reason:
     exit 2, nothing applied.
     """
-    from ml import github
-    from ml.platform import github_from_env
+    from ml.adapters import actions
+    from ml.adapters.github import client_from_env
     from ml.reviewed_plan import find_reviewed_plan, main_commit, plan_artifact_name, terraform_tree
 
     name = plan_artifact_name(root, terraform_tree())
     if not find:
         console.print(name, highlight=False)
-        github.write_outputs(name=name)
+        actions.write_outputs(name=name)
         return
-    reader = github_from_env(repo=repo)
+    reader = client_from_env(repo=repo)
     if reader is None:
         raise ConfigError(
             "--find reads the GitHub API: set GITHUB_TOKEN (actions, contents, pull-requests: read)"
@@ -182,4 +188,64 @@ def reviewed_plan(
         f"(head {plan.head_sha[:12]}, {plan.created_at})",
         highlight=False,
     )
-    github.write_outputs(name=name, artifact_id=str(plan.artifact_id), run_id=str(plan.run_id))
+    actions.write_outputs(name=name, artifact_id=str(plan.artifact_id), run_id=str(plan.run_id))
+
+
+@platform_app.command("table")
+@mlops_command
+def table(
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Rewrite the table between the markers of this document."),
+    ] = None,
+    file: PlatformFile = Path("config/platform.yaml"),
+) -> None:
+    """The markdown table of every variable and secret (docs/adopting.md embeds it)."""
+    from ml.platform.config import load_platform
+    from ml.platform.docs_table import render_table, write_table
+
+    config = load_platform(file)
+    if write is None:
+        print(render_table(config))
+        return
+    changed = write_table(config, write)
+    console.print(f"{write}: table {'updated' if changed else 'already up to date'}")
+
+
+@platform_app.command("check")
+@mlops_command
+def check(
+    workflows: Annotated[Path, typer.Option("--workflows", help="The workflows directory.")] = Path(
+        ".github/workflows"
+    ),
+    file: PlatformFile = Path("config/platform.yaml"),
+) -> None:
+    """Each workflow reads exactly the variables and secrets the list names for it (exit 2)."""
+    from ml.platform.config import load_platform
+    from ml.platform.workflows import workflow_problems
+
+    problems = workflow_problems(load_platform(file), workflows)
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} difference(s):\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    console.print("config/platform.yaml and the workflows agree")
+
+
+@platform_app.command("data-source")
+@mlops_command
+def data_source(
+    uri: Annotated[
+        list[str] | None,
+        typer.Option("--uri", help="A retrain data source (repeatable; empty: the snapshot)."),
+    ] = None,
+    file: PlatformFile = Path("config/platform.yaml"),
+) -> None:
+    """Refuse retrain data sources the allow-list (retrain_data) does not name (exit 2)."""
+    from ml.platform.config import check_data_sources, load_platform
+
+    uris = uri or []
+    check_data_sources(load_platform(file), uris)
+    console.print(
+        f"allowed: {', '.join(repr(u) for u in uris) or 'nothing given'}", highlight=False
+    )

@@ -62,7 +62,7 @@ def open_pr(
     """
     import json
 
-    from ml import github
+    from ml.adapters import actions
     from ml.promotions.promotion_pr import open_promotion_pr, open_promotion_pr_in_clone
     from ml.registry import Registry
     from ml.settings import MLSettings
@@ -78,7 +78,7 @@ def open_pr(
         opened = open_promotion_pr(registry, name, version, file, include=include or ())
     for step in opened.steps:
         err_console.print(step, markup=False, highlight=False)
-    github.write_outputs(pr_url=opened.url)
+    actions.write_outputs(pr_url=opened.url)
     if as_json:
         payload = {
             "model": name,
@@ -107,12 +107,12 @@ def comment(
 
     Environment: GITHUB_TOKEN, GITHUB_REPOSITORY, PR_NUMBER (or a pull_request event).
     """
-    from ml import github
+    from ml import sticky_comment
 
     if not body_file.is_file():
         raise ConfigError(f"{body_file} not found (hint: did the plan step run?)")
     text = body_file.read_text(encoding="utf-8", errors="replace")
-    console.print(github.sticky_comment(marker, title, text, if_changed=if_changed or ()))
+    console.print(sticky_comment.sticky_comment(marker, title, text, if_changed=if_changed or ()))
 
 
 @pr_app.command("terraform-plan")

@@ -52,14 +52,14 @@ def models(
     ] = None,
 ) -> None:
     """Print the model versions a release of this commit carries (`version=` to GITHUB_OUTPUT)."""
-    from ml import github
+    from ml.adapters import actions
 
     found = _spec_models(file)
     if model is not None and model not in found:
         raise ConfigError(f"{file}: model {model!r} is not listed (known: {sorted(found)})")
     typer.echo(json.dumps(found, sort_keys=True))
     if model is not None:
-        github.write_outputs(version=str(found[model]))
+        actions.write_outputs(version=str(found[model]))
 
 
 @release_app.command("create")
@@ -98,7 +98,7 @@ def create(
 ) -> None:
     """Record (and seal) a release on the served model; the same content again is a no-op
     (exit 0), other content under an existing id is refused (exit 14). Prints `digest=`."""
-    from ml import github
+    from ml.adapters import actions, git
     from ml.deploy import release as releases
 
     pushed: dict[str, Any] = {}
@@ -107,7 +107,7 @@ def create(
             pushed = json.loads(images.read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{images}: not the JSON of `mlops images push` ({exc})") from exc
-    sha = git_sha or pushed.get("git_sha") or github.git_sha()
+    sha = git_sha or pushed.get("git_sha") or git.sha()
     serve = serve_image or (pushed.get("images") or {}).get("serve")
     if not serve:
         raise ConfigError("no serve image: pass --images FILE or --serve-image REPO@sha256:...")
@@ -126,7 +126,7 @@ def create(
     console.print(f"release {stored.id} {verb}: {stored.models} {stored.serve_image}")
     if ecr_tag:
         _tag_images(stored, remove=False)
-    github.write_outputs(release=stored.id, digest=stored.digest or "")
+    actions.write_outputs(release=stored.id, digest=stored.digest or "")
 
 
 def _ecr() -> Any:
@@ -193,14 +193,14 @@ def verify(
     ] = None,
 ) -> None:
     """Record that the release passed its checks in ENV (CD calls it after the e2e job)."""
-    from ml import github
+    from ml.adapters import actions
     from ml.deploy import release as releases
 
     if env not in ("staging", "production"):
         raise ConfigError(f"--env {env!r}: staging or production")
     rel = releases.verify(
         _registry(), _model(), release_id, env, checks=check or ["smoke", "e2e"],
-        run_url=github.run_url(),
+        run_url=actions.run_url(),
     )  # fmt: skip
     console.print(f"release {rel.id} verified in {env}: {rel.verified[env].checks}")
 
@@ -264,11 +264,11 @@ def summary(
 ) -> None:
     """What the production approver approves: release id, digests, model versions, gate
     figures, scan and staging verification (the job summary, GITHUB_STEP_SUMMARY, and stdout)."""
-    from ml import github
+    from ml.adapters import actions
     from ml.deploy.approval import summary_markdown
 
     text = summary_markdown(_registry(), _model(), release_id, gates)
-    github.append_summary(text)
+    actions.append_summary(text)
     typer.echo(text)
 
 
@@ -279,9 +279,9 @@ def approvals(release_id: ReleaseOption) -> None:
     release's history (`mlops history` shows it); needs GITHUB_TOKEN and GITHUB_RUN_ID."""
     import os
 
+    from ml.adapters.github import GitHubClient
     from ml.deploy import release as releases
     from ml.deploy.approval import fetch_approvals
-    from ml.github import GitHubClient
 
     run_id = os.environ.get("GITHUB_RUN_ID")
     if not run_id:

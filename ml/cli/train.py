@@ -124,7 +124,7 @@ def train(
     """Train the candidates, log them to MLflow and register the champion as a new version."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from ml import github
+    from ml.adapters import actions
     from ml.registry import Registry
     from ml.settings import MLSettings
     from ml.train import register_run, train_candidates
@@ -199,7 +199,7 @@ def train(
                 f"run {champion.run_id}). Promote it by editing promotions.yaml."
             )
     if version is not None:
-        github.write_outputs(version=str(version.version))
+        actions.write_outputs(version=str(version.version))
 
 
 @mlops_command
@@ -250,12 +250,12 @@ def evaluate(
     if chosen not in {v.version for v in versions}:
         raise RegistryError(f"{settings.model_name} version {chosen} does not exist")
     if report:
-        from ml import github
+        from ml.adapters import actions
         from ml.promotions.promotion_pr import compare
 
         text = compare(registry, settings.model_name, chosen).report()
         atomic_output.write_text(output, text)
-        github.append_summary(text)
+        actions.append_summary(text)
         typer.echo(text)
         return
 
@@ -405,7 +405,7 @@ def register(
     as_json: JsonOption = False,
 ) -> None:
     """Register a trained run as a new version (idempotent: a run registered before is reused)."""
-    from ml import github
+    from ml.adapters import actions
     from ml.registry import Registry
     from ml.settings import MLSettings
     from ml.train import register_run
@@ -429,7 +429,7 @@ def register(
             f"{verb} [bold]{settings.model_name}[/] version [bold]{number}[/] from run {run}. "
             "Promote it by editing promotions.yaml."
         )
-    github.write_outputs(version=str(number))
+    actions.write_outputs(version=str(number))
 
 
 @mlops_command

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ml.adapters.github import GitHubClient
 from ml.deploy import release as releases
-from ml.github import GitHubClient
 from ml.promotions.records import now_iso
 from ml.registry import Registry
 

@@ -492,12 +492,12 @@ def outputs(pushed: list[Pushed], git_sha: str) -> dict[str, Any]:
 
 def write_outputs(data: dict[str, Any], path: Path | None) -> None:
     """Write the JSON to `path` (if given) and `<target>_image=` lines to GITHUB_OUTPUT."""
-    from ml import github
+    from ml.adapters import actions
 
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    github.write_outputs(
+    actions.write_outputs(
         **{f"{k}_image": v for k, v in data["images"].items()},
         # `mlflow_built`: this merge changed the mlflow image's inputs (CD asks for approval).
         **{f"{k}_built": str(k in data["built"]).lower() for k in data["images"]},

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ml import github
+from ml.adapters import actions
 from ml.deploy import alias, ecs, records
 from ml.deploy import release as releases
 from ml.deploy.ecs import RolloutError, RolloutObserver, ServiceRef
@@ -139,7 +139,7 @@ class Deployment:
         self.target = target
         self.opts = options
         self.run_url = run_url
-        self.actor = actor or github.actor()
+        self.actor = actor or actions.actor()
         self.say = progress
         self.record: DeployRecord | None = None
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from ml import github
+from ml.adapters import actions, git
 from ml.errors import ApplyError
 from ml.promotions.gates import GatesFile, VerdictCache, gated_diff
 from ml.promotions.reconcile import (
@@ -73,10 +73,10 @@ class ApplyContext:
         import os
 
         return cls(
-            git_sha=git_sha_ or github.git_sha(),
-            actor=actor or github.actor(),
+            git_sha=git_sha_ or git.sha(),
+            actor=actor or actions.actor(),
             pr=pr or os.environ.get("PR_NUMBER") or None,
-            run_url=run_url or github.run_url(),
+            run_url=run_url or actions.run_url(),
             time=time or now_iso(),
         )
 

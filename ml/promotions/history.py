@@ -20,7 +20,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from ml import github
+from ml.adapters import git
 from ml.errors import GitHubError
 from ml.promotions.records import records
 from ml.registry import ModelState
@@ -49,7 +49,7 @@ class Event:
 
 
 def _git(repo: Path, *args: str) -> str:
-    return github.git(*args, cwd=repo)
+    return git.git(*args, cwd=repo)
 
 
 def _entry_at(repo: Path, commit: str, path: str, model: str) -> dict[str, Any] | None:

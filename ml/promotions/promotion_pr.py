@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml import github
+from ml.adapters import actions, git, github
 from ml.errors import ConfigError, GitHubError, RegistryError
 from ml.promotions.spec import edit_entry
 from ml.registry import Registry
@@ -121,7 +121,7 @@ def preflight(repo: Path, branch: str, *, checkout: bool, include: Sequence[Path
     locally.
     """
     github.gh_path()
-    remotes = github.git("remote", cwd=repo).split()
+    remotes = git.git("remote", cwd=repo).split()
     if "origin" not in remotes:
         raise GitHubError(
             f"{repo}: no `origin` remote to push the branch to (hint: `git remote add origin "
@@ -130,7 +130,7 @@ def preflight(repo: Path, branch: str, *, checkout: bool, include: Sequence[Path
     if not checkout:
         return
     allowed = [p.resolve() for p in include]
-    status = github.git("status", "--porcelain", "--untracked-files=no", cwd=repo)
+    status = git.git("status", "--porcelain", "--untracked-files=no", cwd=repo)
     # "XY PATH" lines; the output comes stripped, so the first line may have lost a blank X.
     paths = [line.split(maxsplit=1)[1] for line in status.splitlines() if line.strip()]
     dirty = [
@@ -144,15 +144,15 @@ def preflight(repo: Path, branch: str, *, checkout: bool, include: Sequence[Path
             f"{repo}: uncommitted changes ({files}); nothing was changed (hint: commit or stash "
             "them, or pass --clone origin to work in a fresh clone)"
         )
-    if not github.in_actions():  # Actions commits as the bot (`commit_on_branch`)
+    if not actions.in_actions():  # Actions commits as the bot (`commit_on_branch`)
         try:
-            github.git("var", "GIT_COMMITTER_IDENT", cwd=repo)
+            git.git("var", "GIT_COMMITTER_IDENT", cwd=repo)
         except GitHubError:
             raise GitHubError(
                 "git has no identity to commit with; nothing was changed (hint: git config "
                 "user.name / user.email)"
             ) from None
-    exists = github.git("branch", "--list", branch, cwd=repo)
+    exists = git.git("branch", "--list", branch, cwd=repo)
     if exists.strip():
         raise GitHubError(
             f"{repo}: branch {branch} exists already; nothing was changed (hint: delete it with "
@@ -169,7 +169,7 @@ def _undo(repo: Path, spec: Path, start: str, branch: str) -> None:
         ("branch", "-D", branch),
     ):
         try:
-            github.git(*args, cwd=repo)
+            git.git(*args, cwd=repo)
         except GitHubError:
             continue
 
@@ -198,10 +198,10 @@ def open_promotion_pr(
     steps: list[str] = []
     commit: str | None = None
     if not pushed:
-        start = github.git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo)
+        start = git.git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo)
         edit_entry(spec_path, model, version=version, note=cmp.note(), rollback=False)
         try:
-            github.commit_on_branch(
+            git.commit_on_branch(
                 repo,
                 branch,
                 [spec_path.resolve(), *(p.resolve() for p in include)],
@@ -210,12 +210,12 @@ def open_promotion_pr(
         except GitHubError:
             _undo(repo, spec_path.resolve(), start, branch)
             raise
-        commit = github.git("rev-parse", "HEAD", cwd=repo)
+        commit = git.git("rev-parse", "HEAD", cwd=repo)
         steps.append(f"created branch {branch} from {start} with commit {commit[:12]}")
         if checkout and start != "HEAD":
-            github.git("switch", start, cwd=repo)
+            git.git("switch", start, cwd=repo)
             steps.append(f"switched the checkout back to {start}")
-    run = github.run_url()
+    run = actions.run_url()
     body = "\n".join(
         [
             f"Promotes **{model}** to **v{version}** (written by the `retrain` workflow).",
@@ -262,12 +262,12 @@ def open_promotion_pr_in_clone(
     if spec_path.is_absolute():
         raise ConfigError(f"--file {spec_path}: with --clone, give the path inside the repository")
     github.gh_path()  # before the clone: no work when the PR cannot be opened
-    url = github.remote_url(remote)
+    url = git.remote_url(remote)
     branch = promotion_branch(model, version)
     with tempfile.TemporaryDirectory(prefix="promotion-pr-") as tmp:
         work = Path(tmp) / "repo"
-        github.clone(url, work)
-        existing = github.remote_file(work, branch, spec_path.as_posix())
+        git.clone(url, work)
+        existing = git.remote_file(work, branch, spec_path.as_posix())
         if existing is not None:
             pushed_spec = Path(tmp) / "pushed.yaml"
             pushed_spec.write_text(existing, encoding="utf-8")

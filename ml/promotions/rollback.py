@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml import github
+from ml.adapters import git, github
 from ml.errors import RollbackError
 from ml.promotions.history import entry_version, git_events
 from ml.promotions.records import applied_version, has_record, records
@@ -122,7 +122,7 @@ def _check_target(
 def commit_rollback(spec_path: Path, result: RollbackResult) -> str:
     """Create a branch and commit the edit; returns the branch name."""
     branch = f"rollback/{result.model}-v{result.to_version}"
-    github.commit_on_branch(
+    git.commit_on_branch(
         spec_path.resolve().parent,
         branch,
         [spec_path.resolve()],

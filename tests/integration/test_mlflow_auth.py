@@ -2,8 +2,8 @@
 plans but cannot apply (one-line permission error, exit 4, nothing moves); the deployer applies.
 
 A real `mlflow server --app-name basic-auth` process on SQLite; the users and grants are made by
-ml.bootstrap.mlflow_users through MLflow's auth REST API; the CLI runs as a subprocess with each
-user's credentials in MLFLOW_TRACKING_USERNAME/PASSWORD, as the workflows pass them.
+ml.platform.bootstrap.mlflow_users through MLflow's auth REST API; the CLI runs as a subprocess
+with each user's credentials in MLFLOW_TRACKING_USERNAME/PASSWORD, as the workflows pass them.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from pathlib import Path
 import pytest
 
 from devtools import services as devservices
-from ml import bootstrap
-from ml.platform import load_platform
+from ml.platform.bootstrap import mlflow_users
+from ml.platform.bootstrap import run as bootstrap_run
+from ml.platform.bootstrap.recorder import Recorder
+from ml.platform.bootstrap.values import Values, secrets_manager_reader
+from ml.platform.config import load_platform
 from tests.fixtures.models import GATES, register_tiny, snapshot, write_spec
 from tests.fixtures.services import (
     MlflowServer,
@@ -82,10 +85,10 @@ def model(auth_server: MlflowServer) -> str:
 @pytest.fixture(scope="module")
 def users(auth_server: MlflowServer, model: str) -> dict[str, tuple[str, str | None]]:
     """The users of config/platform.yaml, made through MLflow's auth API (no GitHub here)."""
-    recorder = bootstrap.Recorder(lambda _: None, dry_run=False)
-    admin = bootstrap.MlflowAdmin(auth_server.uri, *ADMIN, recorder)
+    recorder = Recorder(lambda _: None, dry_run=False)
+    admin = mlflow_users.MlflowAdmin(auth_server.uri, *ADMIN, recorder)
     passwords = {key: f"{key}-{uuid.uuid4().hex}" for key in CONFIG.mlflow_users}
-    return bootstrap.mlflow_users(CONFIG, admin, None, [model], "promotions-tests", passwords)
+    return mlflow_users.mlflow_users(CONFIG, admin, None, [model], "promotions-tests", passwords)
 
 
 def mlops(
@@ -168,10 +171,8 @@ def test_a_second_run_rotates_passwords_and_keeps_grants(
     auth_server: MlflowServer, model: str, users: dict
 ) -> None:
     lines: list[str] = []
-    admin = bootstrap.MlflowAdmin(
-        auth_server.uri, *ADMIN, bootstrap.Recorder(lines.append, dry_run=False)
-    )
-    rotated = bootstrap.mlflow_users(CONFIG, admin, None, [model], "promotions-tests")
+    admin = mlflow_users.MlflowAdmin(auth_server.uri, *ADMIN, Recorder(lines.append, dry_run=False))
+    rotated = mlflow_users.mlflow_users(CONFIG, admin, None, [model], "promotions-tests")
 
     username, old = users["deployer"]
     new = rotated["deployer"][1]
@@ -212,21 +213,21 @@ def test_terraform_made_credentials_come_from_secrets_manager(
             "production": {},  # not applied yet: its reader is skipped, said in the log
         }
         lines: list[str] = []
-        recorder = bootstrap.Recorder(lines.append, dry_run=False)
+        recorder = Recorder(lines.append, dry_run=False)
 
         class _Session:  # boto3 session bound to moto
             def client(self, name: str, **kw: object) -> object:
                 return session.client(name, endpoint_url=moto.url, **kw)  # type: ignore[call-overload]
 
-        values = bootstrap.Values(
+        values = Values(
             outputs,
             {},
             "",
             False,
-            bootstrap.secrets_manager_reader(_Session(), "eu-west-1", recorder),
+            secrets_manager_reader(_Session(), "eu-west-1", recorder),
         )
-        admin = bootstrap._mlflow_admin({}, values, recorder)
-        made = bootstrap.mlflow_users(
+        admin = bootstrap_run._mlflow_admin({}, values, recorder)
+        made = mlflow_users.mlflow_users(
             CONFIG, admin, None, [model], "promotions-tests", None, values
         )
     finally:

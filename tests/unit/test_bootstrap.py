@@ -22,10 +22,14 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from ml import bootstrap
 from ml.cli import app
 from ml.errors import ConfigError
-from ml.platform import REPOSITORY, load_platform, workflow_reads
+from ml.platform.bootstrap import codeowners, mlflow_users, oidc
+from ml.platform.bootstrap import run as bootstrap_run
+from ml.platform.bootstrap.recorder import Recorder
+from ml.platform.bootstrap.values import Values
+from ml.platform.config import REPOSITORY, load_platform
+from ml.platform.workflows import workflow_reads
 from tests.fixtures.services import MotoServer, start_moto_server, stop_moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,12 +288,12 @@ def test_a_real_run_goes_through_gh_with_secrets_only_on_stdin(
     }
     outputs = write_outputs(tmp_path / "outputs", arns)
     lines: list[str] = []
-    options = bootstrap.Options(
+    options = bootstrap_run.Options(
         REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs, bucket="state-b"
     )
 
     # When bootstrap sets up GitHub for real (through the stand-in gh)
-    bootstrap.run(CONFIG, options, lines.append, environ=human)
+    bootstrap_run.run(CONFIG, options, lines.append, environ=human)
 
     calls = _gh_calls(fake_gh)
     argv_text = json.dumps([c["argv"] for c in calls])
@@ -325,9 +329,9 @@ def test_a_real_run_goes_through_gh_with_secrets_only_on_stdin(
 def test_a_real_run_changes_nothing_when_a_value_has_no_source(
     outputs: Path, fake_gh: Path, aws_env: dict[str, str]
 ) -> None:
-    options = bootstrap.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)
+    options = bootstrap_run.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)
     with pytest.raises(ConfigError) as err:
-        bootstrap.run(CONFIG, options, lambda _: None, environ={})
+        bootstrap_run.run(CONFIG, options, lambda _: None, environ={})
     message = str(err.value)
     assert "nothing was changed on GitHub" in message
     assert "variable PROMOTION_APP_ID (repository)" in message
@@ -339,11 +343,11 @@ def test_a_real_run_without_outputs_of_a_root_says_how_to_get_them(
     outputs: Path, human: dict[str, str], fake_gh: Path, aws_env: dict[str, str]
 ) -> None:
     (outputs / "staging.json").unlink()
-    options = bootstrap.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)
+    options = bootstrap_run.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)
     with pytest.raises(
         ConfigError, match=r"staging.json not found: `make -s tf-output ROOT=staging"
     ):
-        bootstrap.run(CONFIG, options, lambda _: None, environ=human)
+        bootstrap_run.run(CONFIG, options, lambda _: None, environ=human)
 
 
 def test_without_gh_a_real_run_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -383,12 +387,12 @@ def test_bad_arguments_are_refused_before_any_call(args: list[str], message: str
 def test_codeowners_placeholders_are_replaced_once(tmp_path: Path) -> None:
     path = tmp_path / "CODEOWNERS"
     shutil.copy(ROOT / ".github" / "CODEOWNERS", path)
-    teams = bootstrap.parse_teams(CONFIG, REPO, ["platform=user:alice"])
+    teams = codeowners.parse_teams(CONFIG, REPO, ["platform=user:alice"])
     lines: list[str] = []
-    recorder = bootstrap.Recorder(lines.append, dry_run=False)
+    recorder = Recorder(lines.append, dry_run=False)
 
-    bootstrap.codeowners(CONFIG, teams, recorder, path)
-    bootstrap.codeowners(CONFIG, teams, recorder, path)
+    codeowners.codeowners(CONFIG, teams, recorder, path)
+    codeowners.codeowners(CONFIG, teams, recorder, path)
 
     text = path.read_text()
     assert "@credit-risk-org" not in text
@@ -509,8 +513,8 @@ def test_the_roles_trust_matches_the_environments_of_the_list(outputs: Path) -> 
     doc["platform"]["role_subjects"] = {"value": TRUSTED}
     for root, subjects in DEPLOY.items():
         doc[root]["aws_deploy_role_subjects"] = {"value": subjects}
-    assert bootstrap.subject_problems(CONFIG, doc, REPO) == []
-    assert len(bootstrap.role_subjects(doc)) == 7
+    assert oidc.subject_problems(CONFIG, doc, REPO) == []
+    assert len(oidc.role_subjects(doc)) == 7
 
 
 @pytest.mark.parametrize(
@@ -530,7 +534,7 @@ def test_a_role_the_github_side_cannot_satisfy_is_named(
         for r in ("platform", "staging", "production")
     }
     doc["platform"]["role_subjects"] = {"value": {**TRUSTED, role: [subject]}}
-    (found,) = bootstrap.subject_problems(CONFIG, doc, REPO)
+    (found,) = oidc.subject_problems(CONFIG, doc, REPO)
     assert found.startswith(f"role {role} trusts")
     assert problem in found
 
@@ -539,9 +543,9 @@ def test_a_real_run_stops_before_github_when_a_role_cannot_be_assumed(
     outputs: Path, human: dict[str, str], fake_gh: Path
 ) -> None:
     _subjects(outputs, {**TRUSTED, "release": [_env_subject("cd")]}, DEPLOY)
-    options = bootstrap.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)
+    options = bootstrap_run.Options(REPO, ACCOUNT, REGION, steps=("github",), outputs_dir=outputs)
     with pytest.raises(ConfigError, match="role release trusts environment cd") as exc:
-        bootstrap.run(CONFIG, options, lambda _line: None, environ=human)
+        bootstrap_run.run(CONFIG, options, lambda _line: None, environ=human)
     assert "nothing was changed on GitHub" in str(exc.value)
     assert _gh_calls(fake_gh) == []
     # The dry run says the same and goes on listing the calls
@@ -556,16 +560,16 @@ def test_an_api_user_named_like_a_registry_writer_is_refused() -> None:
     staging's API read the registry as production's writer."""
     secrets_sent: list[str | None] = []
 
-    class _Admin(bootstrap.MlflowAdmin):
+    class _Admin(mlflow_users.MlflowAdmin):
         def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
             secret = kwargs.get("secret")
             secrets_sent.append(secret.value if secret is not None else None)
             return {}
 
-    recorder = bootstrap.Recorder(lambda _line: None, dry_run=False)
+    recorder = Recorder(lambda _line: None, dry_run=False)
     admin = _Admin("http://127.0.0.1:1", "admin", "pw", recorder)
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:credit-risk-staging/mlflow-reader"
-    values = bootstrap.Values(
+    values = Values(
         {"staging": {"mlflow_reader_secret_arn": {"value": arn}}, "production": {}},
         {},
         "",
@@ -573,7 +577,7 @@ def test_an_api_user_named_like_a_registry_writer_is_refused() -> None:
         lambda _arn: {"username": "deployer", "password": "not-the-writers"},
     )
     with pytest.raises(ConfigError, match="named 'deployer', which is bootstrap's 'deployer' user"):
-        bootstrap.mlflow_users(CONFIG, admin, None, ["credit-risk"], "exp", None, values)
+        mlflow_users.mlflow_users(CONFIG, admin, None, ["credit-risk"], "exp", None, values)
     # And the API's password was never sent to MLflow (no user was given it)
     assert secrets_sent
     assert "not-the-writers" not in secrets_sent

@@ -1,5 +1,6 @@
-"""ml/github.py: `mlops pr comment` against a local stand-in for the GitHub REST API (a real HTTP
-server: the GitHub API is the boundary that cannot run here), and the step-output helpers."""
+"""ml/sticky_comment.py and ml/adapters/github.py: `mlops pr comment` against a local
+stand-in for the GitHub REST API (a real HTTP server: the GitHub API is the boundary that cannot
+run here), and the step-output helpers of ml/adapters/actions.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any, ClassVar
 import pytest
 from typer.testing import CliRunner
 
-from ml import github
+from ml import sticky_comment
+from ml.adapters import actions
 from ml.cli import app
 from ml.errors import GitHubError
 
@@ -147,22 +149,22 @@ def test_missing_token_and_api_errors_are_one_line_with_exit_12(api: str, tmp_pa
 
 
 def test_an_oversized_body_is_cut_below_githubs_limit() -> None:
-    body = github.comment_body("m", "t", "x" * 100_000, "https://example/run")
+    body = sticky_comment.comment_body("m", "t", "x" * 100_000, "https://example/run")
     assert len(body) <= 65_536
     assert "cut" in body
 
 
 def test_touches_matches_files_and_directories() -> None:
-    assert github.touches(["config/gates.yaml"], ["config/"])
-    assert not github.touches(["config/gates.yaml.bak"], ["config/gates.yaml"])
+    assert sticky_comment.touches(["config/gates.yaml"], ["config/"])
+    assert not sticky_comment.touches(["config/gates.yaml.bak"], ["config/gates.yaml"])
 
 
 def test_step_outputs_summary_and_run_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out, summary = tmp_path / "out", tmp_path / "summary"
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    github.write_outputs(version="4", notes="a\nb")
-    github.append_summary("### hi")
+    actions.write_outputs(version="4", notes="a\nb")
+    actions.append_summary("### hi")
     lines = out.read_text().splitlines()
     assert lines[0] == "version=4"
     assert lines[1].startswith("notes<<EOF_")
@@ -170,20 +172,20 @@ def test_step_outputs_summary_and_run_url(tmp_path: Path, monkeypatch: pytest.Mo
     assert lines[4] == lines[1].split("<<")[1]
     assert summary.read_text() == "### hi\n"
     env = {"GITHUB_RUN_ID": "5", "GITHUB_REPOSITORY": "o/r"}
-    assert github.run_url(env) == "https://github.com/o/r/actions/runs/5"
-    assert github.run_url({}) is None
+    assert actions.run_url(env) == "https://github.com/o/r/actions/runs/5"
+    assert actions.run_url({}) is None
 
 
 def test_pr_number_from_the_event(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 31}}))
-    assert github.pr_number({"GITHUB_EVENT_PATH": str(event)}) == 31
+    assert actions.pr_number({"GITHUB_EVENT_PATH": str(event)}) == 31
     with pytest.raises(GitHubError, match="no pull request"):
-        github.pr_number({})
+        actions.pr_number({})
 
 
 def test_a_comment_body_masks_credentials() -> None:
-    from ml.github import comment_body
+    from ml.sticky_comment import comment_body
 
     body = comment_body(
         "plan",

@@ -1,4 +1,4 @@
-"""config/platform.yaml (ml/platform.py) and `mlops preflight`.
+"""config/platform.yaml (ml/platform/) and `mlops preflight`.
 
 The protection check talks to a small HTTP server on 127.0.0.1 that answers the three GitHub
 REST endpoints preflight reads, with the JSON shapes GitHub documents: GitHub itself cannot be
@@ -18,16 +18,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from ml.adapters.github import GitHubClient
 from ml.cli import app
 from ml.errors import ConfigError
-from ml.platform import (
-    GitHubReader,
-    load_platform,
-    preflight,
-    present,
-    render_table,
-    workflow_problems,
-)
+from ml.platform.config import load_platform
+from ml.platform.docs_table import render_table
+from ml.platform.preflight import preflight, present
+from ml.platform.workflows import workflow_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = load_platform(ROOT / "config" / "platform.yaml")
@@ -277,7 +274,7 @@ def _protected(name: str, reviewers: bool) -> dict[str, Any]:
 
 
 @pytest.fixture
-def github() -> Iterator[GitHubReader]:
+def github() -> Iterator[GitHubClient]:
     _GitHub.state = {
         name: _protected(name, bool(env.reviewers)) for name, env in CONFIG.environments.items()
     }
@@ -285,7 +282,7 @@ def github() -> Iterator[GitHubReader]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield GitHubReader("acme/cr", "t0ken", f"http://127.0.0.1:{server.server_address[1]}")
+    yield GitHubClient("t0ken", "acme/cr", f"http://127.0.0.1:{server.server_address[1]}")
     server.shutdown()
 
 
@@ -296,7 +293,7 @@ ALL_SET = {
 }
 
 
-def test_preflight_passes_when_everything_is_set_and_protected(github: GitHubReader) -> None:
+def test_preflight_passes_when_everything_is_set_and_protected(github: GitHubClient) -> None:
     report = preflight(CONFIG, "repository", ["ci"], ALL_SET, github)
     assert report.problems == []
     assert {r.name for r, ok in report.checked if ok} == set(ALL_SET)
@@ -305,7 +302,7 @@ def test_preflight_passes_when_everything_is_set_and_protected(github: GitHubRea
 
 
 def test_preflight_lists_every_missing_name_and_unprotected_environment(
-    github: GitHubReader,
+    github: GitHubClient,
 ) -> None:
     # Given production without reviewers, staging deployable from any branch, retrain from a
     # second branch, infrastructure-production missing, and one secret unset
@@ -411,7 +408,7 @@ def test_the_app_key_and_production_writer_live_in_main_only_environments() -> N
     ],
 )
 def test_allowed_data_sources_pass(uri: str) -> None:
-    from ml.platform import RetrainData
+    from ml.platform.config import RetrainData
 
     allowed = RetrainData(https_hosts=("data.vendor.example",), s3_buckets=("acme-training",))
     assert allowed.refusal(uri) is None
@@ -433,7 +430,7 @@ def test_allowed_data_sources_pass(uri: str) -> None:
     ],
 )
 def test_other_data_sources_are_refused_with_the_fix(uri: str, reason: str) -> None:
-    from ml.platform import RetrainData
+    from ml.platform.config import RetrainData
 
     allowed = RetrainData(https_hosts=("data.vendor.example",), s3_buckets=("acme-training",))
     refusal = allowed.refusal(uri)
@@ -448,7 +445,8 @@ def test_the_data_source_check_refuses_an_unlisted_url_before_training() -> None
 
     # Given the repository's list (no https host allowed), when retrain's step checks its inputs
     done = subprocess.run(
-        [sys.executable, "-m", "ml.platform", "data-source", "--uri", "https://evil.example/x",
+        [str(Path(sys.executable).parent / "mlops"), "platform", "data-source",
+         "--uri", "https://evil.example/x",
          "--uri", "models:/credit-risk@production"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

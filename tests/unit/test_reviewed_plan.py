@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pytest
 from typer.testing import CliRunner
 
+from ml.adapters.github import GitHubClient
 from ml.cli import app
 from ml.errors import ConfigError, GitHubError
-from ml.platform import GitHubReader
 from ml.reviewed_plan import (
     PLAN_WORKFLOW,
     MainCommit,
@@ -157,7 +157,7 @@ def _run(head: str = HEAD, path: str = PLAN_WORKFLOW, event: str = "pull_request
 
 
 @pytest.fixture
-def api() -> Iterator[GitHubReader]:
+def api() -> Iterator[GitHubClient]:
     """The merged PR #7 (head HEAD) planned in run 100; older and forged artefacts around it."""
     _GitHub.status = 200
     _GitHub.seen = []
@@ -172,7 +172,7 @@ def api() -> Iterator[GitHubReader]:
     }
     server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield GitHubReader("acme/cr", "t0ken", f"http://127.0.0.1:{server.server_address[1]}")
+    yield GitHubClient("t0ken", "acme/cr", f"http://127.0.0.1:{server.server_address[1]}")
     server.shutdown()
 
 
@@ -185,7 +185,7 @@ def _forge(artifact: dict[str, Any], run: dict[str, Any]) -> None:
     _GitHub.state["runs"][artifact["workflow_run"]["id"]] = run
 
 
-def test_the_apply_takes_the_plan_of_the_merged_pull_requests_head(api: GitHubReader) -> None:
+def test_the_apply_takes_the_plan_of_the_merged_pull_requests_head(api: GitHubClient) -> None:
     # Given a newer artefact of the same name from another pull request's run (another head)
     _forge(_artifact(20, 200, "2030-01-01T12:00:00Z", OTHER), _run(OTHER))
     # When the apply of main's merge commit looks for its plan
@@ -227,7 +227,7 @@ def test_the_apply_takes_the_plan_of_the_merged_pull_requests_head(api: GitHubRe
     ],
 )
 def test_a_forged_plan_artefact_is_refused_with_the_reason(
-    api: GitHubReader, forged: tuple[dict[str, Any], dict[str, Any]], reason: str
+    api: GitHubClient, forged: tuple[dict[str, Any], dict[str, Any]], reason: str
 ) -> None:
     # Given only a forged artefact under the reviewed plan's name
     _GitHub.state["artifacts"] = []
@@ -241,7 +241,7 @@ def test_a_forged_plan_artefact_is_refused_with_the_reason(
     assert "nothing was applied" in message
 
 
-def test_a_plan_made_by_a_modified_workflow_file_is_refused(api: GitHubReader) -> None:
+def test_a_plan_made_by_a_modified_workflow_file_is_refused(api: GitHubClient) -> None:
     # Given the merged pull request's head carried a terraform.yml main does not have
     _GitHub.state["blobs"][(PLAN_WORKFLOW, HEAD)] = "2" * 40
     # When the apply looks for its plan, then the run's plans are refused, naming both blobs
@@ -263,7 +263,7 @@ def test_a_plan_made_by_a_modified_workflow_file_is_refused(api: GitHubReader) -
     ],
 )
 def test_a_commit_that_is_not_a_pull_requests_merge_applies_nothing(
-    api: GitHubReader, pulls: list[dict[str, Any]], found: str
+    api: GitHubClient, pulls: list[dict[str, Any]], found: str
 ) -> None:
     _GitHub.state["pulls"] = {MAIN: pulls}
     with pytest.raises(ConfigError) as exc:
@@ -276,14 +276,14 @@ def test_a_commit_that_is_not_a_pull_requests_merge_applies_nothing(
     assert not [p for p in _GitHub.seen if p.endswith("/actions/artifacts")]
 
 
-def test_without_read_permissions_the_lookup_says_which(api: GitHubReader) -> None:
+def test_without_read_permissions_the_lookup_says_which(api: GitHubClient) -> None:
     _GitHub.status = 403
     with pytest.raises(GitHubError, match="permissions: pull-requests: read"):
         find_reviewed_plan(api, NAME, MAIN_COMMIT)
 
 
 def test_reviewed_plan_cli_names_the_plan_and_finds_it(
-    repo: Path, api: GitHubReader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, api: GitHubClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(repo)
     outputs = tmp_path / "github_output"
@@ -305,7 +305,7 @@ def test_reviewed_plan_cli_names_the_plan_and_finds_it(
     assert result.exit_code == 2
     assert "set GITHUB_TOKEN" in result.output
     # With one: the artefact and the run it comes from, as step outputs
-    env.update(GITHUB_TOKEN="t0ken", GITHUB_REPOSITORY="acme/cr", GITHUB_API_URL=api.api_url)
+    env.update(GITHUB_TOKEN="t0ken", GITHUB_REPOSITORY="acme/cr", GITHUB_API_URL=api.api)
     result = CliRunner().invoke(app, ["reviewed-plan", "--root", "platform", "--find"], env=env)
     assert result.exit_code == 0, result.output
     assert "pull request #7" in result.output

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from ml.adapters.github import GitHubClient
 from ml.deploy import approval
 from ml.deploy import release as releases
-from ml.github import GitHubClient
 from tests.unit.deploy.test_integrity import M, Registry, _scan, _world
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "github" / "run_approvals.json"

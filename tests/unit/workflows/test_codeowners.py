@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.platform import load_platform
+from ml.platform.config import load_platform
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = load_platform(ROOT / "config" / "platform.yaml")

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ml.platform import REPOSITORY, declared_reads, load_platform, workflow_reads
+from ml.platform.config import REPOSITORY, load_platform
+from ml.platform.workflows import declared_reads, workflow_reads
 from tests.fixtures.workflows import WORKFLOWS, jobs, load, recipe
 from tests.fixtures.workflows import all_workflows as workflows
 

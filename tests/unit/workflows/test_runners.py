@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from ml.platform import PlatformConfig, load_platform
+from ml.platform.config import PlatformConfig, load_platform
 from tests.fixtures.workflows import all_workflows, load, recipe
 
 ROOT = Path(__file__).resolve().parents[3]

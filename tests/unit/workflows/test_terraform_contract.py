@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from ml.platform import ROOTS
+from ml.platform.config import ROOTS
 from tests.fixtures.workflows import ROOT, load, recipe
 
 Doc = dict[str, Any]

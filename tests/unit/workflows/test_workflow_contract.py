@@ -189,7 +189,7 @@ def test_retrain_never_merges_and_rollback_opens_a_pr() -> None:
         assert "gh pr merge" not in text
         assert "--auto" not in text
         assert "workflow_dispatch" in load(name)["on"]
-    for path in ("ml/github.py", "ml/promotions/promotion_pr.py"):  # `mlops pr open`
+    for path in ("ml/adapters/github.py", "ml/promotions/promotion_pr.py"):  # `mlops pr open`
         script = (ROOT / path).read_text()
         assert '"merge"' not in script
         assert "--auto" not in script

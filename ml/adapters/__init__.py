@@ -1,0 +1,14 @@
+"""One adapter per outside system; each is the only module that runs or imports its client.
+
+- `git`: the git CLI (commits, branches, remotes, tree ids).
+- `github`: GitHub's REST API (urllib) and the GitHub CLI `gh`.
+- `actions`: the GitHub Actions runner (its environment, step outputs and job summary).
+- `mlflow_admin`: MLflow's basic-auth admin API (users and permissions); the tracking and
+  registry side is `ml.registry.Registry`.
+- `aws`: boto3 clients, one place per process (region, retries, endpoint from the environment).
+- `docker`: the docker engine (the SDK) and `docker compose` (the CLI).
+
+Adapters import the standard library at module level (the CLI's fast path imports them) and
+their client library inside the functions that need it. tests/unit/test_layers.py keeps every
+other module from importing those clients.
+"""
