@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+from ml.adapters import aws
 from ml.errors import DataError, UnreachableError
 
 _CHUNK = 1 << 20
@@ -69,8 +70,7 @@ def fetch(source: str, workdir: Path) -> Path:
 
 
 def _fetch_s3(bucket: str, key: str, workdir: Path) -> Path:
-    # boto3 is imported here so serving never pays for it; AWS_ENDPOINT_URL points it at moto.
-    import boto3
+    # AWS_ENDPOINT_URL points the client at moto in tests.
     from botocore.exceptions import BotoCoreError, ClientError
 
     if not bucket or not key:
@@ -79,7 +79,7 @@ def _fetch_s3(bucket: str, key: str, workdir: Path) -> Path:
 
     target = workdir / Path(key).name
     try:
-        boto3.client("s3", config=boto_config()).download_file(bucket, key, str(target))
+        aws.client("s3", config=boto_config()).download_file(bucket, key, str(target))
     except (BotoCoreError, ClientError) as exc:
         if is_connection_failure(exc):
             raise UnreachableError(

@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from ml.adapters import aws
 from ml.errors import ConfigError, DataError
 
 LOCK_FILE = "dvc.lock"
@@ -210,12 +211,10 @@ def remote_has(remote: str, md5: str) -> bool:
         return Path(parsed.path).is_file()
     if parsed.scheme != "s3":
         raise DataError(f"cannot check {url}: only s3:// and local remotes are supported")
-    # boto3 is imported here so that the CLI and serving never pay for it.
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        boto3.client("s3").head_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
+        aws.client("s3").head_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return False

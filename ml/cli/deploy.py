@@ -40,9 +40,9 @@ def _registry() -> Any:
 
 
 def _clients(region: str | None) -> tuple[Any, Any]:
-    import boto3
+    from ml.adapters import aws
 
-    return boto3.client("ecs", region_name=region), boto3.client("ecr", region_name=region)
+    return aws.client("ecs", region), aws.client("ecr", region)
 
 
 def _gates(path: Path | None) -> Any:

@@ -68,7 +68,8 @@ def push(
 ) -> None:
     """Build once and push serve + mlflow as `<repo>:<git sha>`; print their digests as JSON
     (and `serve_image=` / `mlflow_image=` to GITHUB_OUTPUT). An existing tag is kept."""
-    from ml.deploy.images import outputs, repository_ref, write_outputs
+    from ml.deploy.image_ref import repository_ref
+    from ml.deploy.images import outputs, write_outputs
     from ml.deploy.images import push as push_images
     from ml.deploy.settings import DeploySettings
 
@@ -166,6 +167,6 @@ def compose_file(
     ),
 ) -> None:
     """Write the host-network compose file (base + hostnet override, without `ports:`)."""
-    from ml.deploy.images import render_hostnet
+    from ml.deploy.compose import render_hostnet
 
     typer.echo(render_hostnet(output))

@@ -130,15 +130,14 @@ def create(
 
 
 def _ecr() -> Any:
-    import boto3
-
+    from ml.adapters import aws
     from ml.deploy.settings import DeploySettings
 
-    return boto3.client("ecr", region_name=DeploySettings().aws_region)
+    return aws.client("ecr", DeploySettings().aws_region)
 
 
 def _tag_images(rel: Any, *, remove: bool) -> None:
-    from ml.deploy.images import release_image_tag, tag_in_ecr, untag_in_ecr
+    from ml.deploy.ecr import release_image_tag, tag_in_ecr, untag_in_ecr
 
     ecr, tag = _ecr(), release_image_tag(rel.id)
     for image in (rel.serve_image, rel.mlflow_image):

@@ -5,33 +5,30 @@ whose build inputs did not change; `push` builds the serve and mlflow images for
 tags them `<repository>:<git sha>`, pushes them and returns their digests, which is what a
 release names and what every environment deploys: production never builds.
 
-The registry's own HTTP API (distribution v2: `HEAD /v2/<name>/manifests/<ref>`) is the source of
-truth for "is this tag there, and which digest is it": ECR serves that API with the basic-auth
-token of `GetAuthorizationToken`, and so does any registry v2 (the tests push to Debian's
-`docker-registry` on loopback). An existing tag is never rebuilt or overwritten (the ECR
-repositories are IMMUTABLE), so a rerun of CD keeps the digests of its first run.
-
-docker and boto3 are imported inside the functions that use them: `mlops --help` stays fast.
+The registry's own HTTP API (ml/adapters/registry_v2.py) says whether a tag is there and which
+digest it is; an existing tag is never rebuilt or overwritten (the ECR repositories are
+IMMUTABLE), so a rerun of CD keeps the digests of its first run. The engine is
+ml/adapters/docker.py; ECR's login and tags are ml/deploy/ecr.py; references are
+ml/deploy/image_ref.py.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ml.adapters.docker import Engine
+from ml.adapters.registry_v2 import manifest_digest
+from ml.deploy.ecr import ecr_auth
+from ml.deploy.image_ref import ImageRef
 from ml.errors import ConfigError, ImageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,70 +58,7 @@ TARGET_INPUTS = {
         "dags",
     ),
 }
-_MANIFEST_TYPES = ", ".join(
-    (
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.index.v1+json",
-    )
-)
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """`<registry>/<repository>` plus a tag or a digest."""
-
-    registry: str
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
-
-    @classmethod
-    def parse(cls, ref: str) -> ImageRef:
-        """Split `123.dkr.ecr.eu-west-1.amazonaws.com/credit-risk-serve@sha256:...` (or `:tag`).
-
-        Raises:
-            ConfigError: no registry host, or neither a tag nor a digest.
-        """
-        name, at, digest = ref.partition("@")
-        registry, slash, rest = name.partition("/")
-        tag = None
-        if not at:
-            rest, _, tag = rest.rpartition(":") if ":" in rest else (rest, "", "")
-            tag = tag or None
-        if not slash or not rest or (at and not _DIGEST.match(digest)) or (not at and not tag):
-            raise ConfigError(
-                f"bad image reference {ref!r} (hint: <registry>/<repository>@sha256:<64 hex> or "
-                "<registry>/<repository>:<tag>)"
-            )
-        return cls(registry, rest, tag, digest or None)
-
-    @property
-    def name(self) -> str:
-        """`<registry>/<repository>`."""
-        return f"{self.registry}/{self.repository}"
-
-    def by_digest(self, digest: str) -> str:
-        """`<registry>/<repository>@<digest>`: what a release and a task definition name."""
-        return f"{self.name}@{digest}"
-
-    def with_tag(self, tag: str) -> ImageRef:
-        """The same repository at `tag`."""
-        return ImageRef(self.registry, self.repository, tag, None)
-
-
-def repository_ref(url: str, what: str) -> ImageRef:
-    """`ECR_*_REPOSITORY_URL` (no tag) as an ImageRef; `ConfigError` if it is not one."""
-    registry, slash, repository = url.partition("/")
-    if not slash or not repository or "@" in url or ":" in repository:
-        raise ConfigError(
-            f"{what}={url!r} is not a repository URL (hint: the terraform output, e.g. "
-            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk-serve)"
-        )
-    return ImageRef(registry, repository)
 
 
 # --- local builds --------------------------------------------------------------------------
@@ -146,18 +80,12 @@ def image_name(target: str, tag: str) -> str:
     return f"{os.environ.get('IMAGE_PREFIX', 'credit-risk')}-{target}:{tag}"
 
 
-def default_base(client: Any) -> str | None:
+def default_base(engine: Engine) -> str | None:
     """BASE_IMAGE if set, else the local Debian base when present (no pulls here), else None:
     the Dockerfile's own default, the digest-pinned official image."""
-    from docker.errors import ImageNotFound
-
     if env := os.environ.get("BASE_IMAGE"):
         return env
-    try:
-        client.images.get(LOCAL_BASE)
-    except ImageNotFound:
-        return None
-    return LOCAL_BASE
+    return LOCAL_BASE if engine.image(LOCAL_BASE) else None
 
 
 def _files(paths: Iterable[str]) -> list[Path]:
@@ -192,10 +120,10 @@ def push_base() -> str:
     if env := os.environ.get("BASE_IMAGE"):
         return env
     try:
-        client = docker_client(timeout=10)
+        engine = Engine.connect(timeout=10)
     except ImageError:
         return "dockerfile-default"
-    return default_base(client) or "dockerfile-default"
+    return default_base(engine) or "dockerfile-default"
 
 
 def push_tag(target: str, git_sha: str, base: str | None = None) -> str:
@@ -206,165 +134,52 @@ def push_tag(target: str, git_sha: str, base: str | None = None) -> str:
     return "inputs-" + inputs_hash(target, base or push_base(), git_sha)[:40]
 
 
-def build(client: Any, target: str, name: str, git_sha: str, *, force: bool = False) -> Built:
+def build(engine: Engine, target: str, name: str, git_sha: str, *, force: bool = False) -> Built:
     """Build one Dockerfile target as `name` unless an image with the same inputs exists.
 
     GIT_SHA is a build argument: the serve image's `SERVE_GIT_COMMIT` (shown by /metadata) and
     every image's `org.opencontainers.image.revision` label carry it.
     """
-    from docker.errors import APIError, BuildError, ImageNotFound
-
-    base = default_base(client)
+    base = default_base(engine)
     base_id = "dockerfile-default"
     if base:
-        try:
-            base_id = client.images.get(base).id
-        except ImageNotFound:
-            base_id = base  # pulled by the build (GitHub runners)
+        found = engine.image(base)
+        base_id = found.id if found else base  # else pulled by the build (GitHub runners)
     wanted = inputs_hash(target, base_id, git_sha)
     if not force:
-        try:
-            image = client.images.get(name)
-        except ImageNotFound:
-            pass
-        else:
-            if (image.labels or {}).get(HASH_LABEL) == wanted:
-                return Built(name, False, 0.0, int(image.attrs["Size"]), str(image.id))
+        image = engine.image(name)
+        if image is not None and image.labels.get(HASH_LABEL) == wanted:
+            return Built(name, False, 0.0, image.size, image.id)
     buildargs = {"GIT_SHA": git_sha}
     if base:
         buildargs["BASE_IMAGE"] = base
     start = time.monotonic()
-    try:
-        stream = client.api.build(
-            path=str(ROOT),
-            target=target,
-            tag=name,
-            buildargs=buildargs,
-            labels={HASH_LABEL: wanted},
-            network_mode="host",
-            rm=True,
-            forcerm=True,
-            decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                raise ImageError(f"building {name} (target {target}): {chunk['error'].strip()}")
-            if line := chunk.get("stream", "").rstrip():
-                print(line, file=sys.stderr)
-    except (APIError, BuildError) as exc:
-        raise ImageError(f"building {name} (target {target}): {exc}") from exc
-    image = client.images.get(name)
-    return Built(name, True, time.monotonic() - start, int(image.attrs["Size"]), str(image.id))
-
-
-def docker_client(timeout: int = 1800) -> Any:
-    """A client of the running engine, or `ImageError` saying how to start one."""
-    import docker
-    from docker.errors import DockerException
-
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except DockerException as exc:
-        raise ImageError(
-            f"no docker engine answers ({exc}); hint: `make docker-engine` here, or the "
-            "runner's own engine on GitHub"
-        ) from exc
-    return client
+    engine.build(ROOT, target, name, buildargs, {HASH_LABEL: wanted})
+    image = engine.image(name)
+    if image is None:
+        raise ImageError(f"building {name} (target {target}): the engine holds no such image")
+    return Built(name, True, time.monotonic() - start, image.size, image.id)
 
 
 def build_all(
     targets: Iterable[str] = TARGETS, tag: str = "latest", *, git_sha: str, force: bool = False
 ) -> list[Built]:
     """Build (or reuse) every target, serve first: its stages are shared by the others."""
-    client = docker_client()
-    return [build(client, t, image_name(t, tag), git_sha, force=force) for t in targets]
+    engine = Engine.connect()
+    return [build(engine, t, image_name(t, tag), git_sha, force=force) for t in targets]
 
 
 def sizes(tag: str) -> list[tuple[str, int | None]]:
     """(name, bytes or None when missing) of each local image and the Debian base."""
-    from docker.errors import ImageNotFound
-
-    client = docker_client(timeout=60)
+    engine = Engine.connect(timeout=60)
     out: list[tuple[str, int | None]] = []
     for name in [image_name(t, tag) for t in TARGETS] + [LOCAL_BASE]:
-        try:
-            out.append((name, int(client.images.get(name).attrs["Size"])))
-        except ImageNotFound:
-            out.append((name, None))
+        found = engine.image(name)
+        out.append((name, found.size if found else None))
     return out
 
 
-# --- the registry (distribution v2 HTTP API) ----------------------------------------------
-
-
-def _loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    return host in ("localhost", "127.0.0.1", "[::1]") or host.startswith("127.")
-
-
-def manifest_digest(ref: ImageRef, tag: str, auth: dict[str, str] | None) -> str | None:
-    """The digest the registry holds for `tag` (HEAD manifests), or None when it has none.
-
-    Loopback registries speak plain HTTP (as the docker engine allows them to); everything else
-    HTTPS.
-    """
-    scheme = "http" if _loopback(ref.registry) else "https"
-    url = f"{scheme}://{ref.registry}/v2/{ref.repository}/manifests/{tag}"
-    request = urllib.request.Request(url, method="HEAD", headers={"Accept": _MANIFEST_TYPES})  # noqa: S310
-    if auth:
-        token = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            digest = response.headers.get("Docker-Content-Digest")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise ImageError(
-            f"registry {ref.registry}: HEAD {ref.repository}:{tag} → {exc.code}"
-        ) from exc
-    except (OSError, urllib.error.URLError) as exc:
-        raise ImageError(f"registry {ref.registry} unreachable: {exc}") from exc
-    if not digest or not _DIGEST.match(digest):
-        raise ImageError(f"registry {ref.registry} named no digest for {ref.repository}:{tag}")
-    return str(digest)
-
-
-def ecr_auth(registry: str) -> dict[str, str] | None:
-    """docker/registry basic auth from ECR's `GetAuthorizationToken` (OIDC credentials), or
-    None for a loopback registry (tests, local mirrors), which needs none."""
-    if _loopback(registry):
-        return None
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        data = boto3.client("ecr").get_authorization_token()["authorizationData"][0]
-    except (BotoCoreError, ClientError) as exc:
-        raise ImageError(f"ECR login for {registry}: {exc}") from exc
-    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    return {"username": user, "password": password}
-
-
-def _push_stream(client: Any, ref: ImageRef, tag: str, auth: dict[str, str] | None) -> str:
-    """Push `ref:tag`; the digest the registry answered with (the stream's `aux.Digest`)."""
-    from docker.errors import APIError
-
-    digest = None
-    try:
-        lines: Iterator[dict[str, Any]] = client.api.push(
-            ref.name, tag=tag, auth_config=auth, stream=True, decode=True
-        )
-        for line in lines:
-            if "error" in line:
-                raise ImageError(f"push of {ref.name}:{tag} failed: {line['error']}")
-            digest = (line.get("aux") or {}).get("Digest") or digest
-    except APIError as exc:
-        raise ImageError(f"push of {ref.name}:{tag} failed: {exc}") from exc
-    if not digest:
-        raise ImageError(f"push of {ref.name}:{tag} reported no digest")
-    return str(digest)
+# --- pushes ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -387,21 +202,21 @@ def push(
     if not _SHA.match(git_sha):
         raise ConfigError(f"git SHA {git_sha!r} is not a hex commit id (hint: --git-sha)")
     out: list[Pushed] = []
-    client = None
+    engine = None
     base = push_base() if set(repositories) & set(INPUT_ADDRESSED) else None
     for target, repo in repositories.items():
         auth = ecr_auth(repo.registry)
         tag = push_tag(target, git_sha, base)
-        existing = manifest_digest(repo, tag, auth)
+        existing = manifest_digest(repo.registry, repo.repository, tag, auth)
         if existing:
             print(f"{repo.name}:{tag} already pushed ({existing}): kept", file=sys.stderr)
             out.append(Pushed(target, repo.by_digest(existing), False))
             continue
-        client = client or docker_client()
+        engine = engine or Engine.connect()
         local = f"{repo.name}:{tag}"
-        build(client, target, local, git_sha, force=force_build)
-        pushed = _push_stream(client, repo, tag, auth)
-        confirmed = manifest_digest(repo, tag, auth)
+        build(engine, target, local, git_sha, force=force_build)
+        pushed = engine.push(repo.name, tag, auth)
+        confirmed = manifest_digest(repo.registry, repo.repository, tag, auth)
         if confirmed != pushed:
             raise ImageError(
                 f"{repo.name}:{tag}: the push reported {pushed}, the registry holds {confirmed}"
@@ -409,76 +224,6 @@ def push(
         print(f"pushed {local} → {pushed}", file=sys.stderr)
         out.append(Pushed(target, repo.by_digest(pushed), True))
     return out
-
-
-def ensure_in_ecr(ecr: Any, image: str) -> None:
-    """Refuse an image reference ECR does not hold, before anything in ECS changes (a task
-    definition naming a missing image fails only minutes later, inside ECS)."""
-    ref = ImageRef.parse(image)
-    ids = [{"imageDigest": ref.digest}] if ref.digest else [{"imageTag": str(ref.tag)}]
-    try:
-        found = ecr.describe_images(repositoryName=ref.repository, imageIds=ids)
-    except ecr.exceptions.ImageNotFoundException as exc:
-        raise ImageError(f"image {image} is not in ECR; nothing was changed") from exc
-    except ecr.exceptions.RepositoryNotFoundException as exc:
-        raise ImageError(
-            f"ECR repository {ref.repository!r} does not exist (hint: the platform root "
-            "creates it); nothing was changed"
-        ) from exc
-    if not found.get("imageDetails"):
-        raise ImageError(f"image {image} is not in ECR; nothing was changed")
-
-
-RELEASE_TAG_PREFIX = "release-"
-
-
-def release_image_tag(release_id: str) -> str:
-    """The ECR tag a release adds to its digests; the lifecycle policy (modules/ecr) never
-    expires an image carrying a `release-*` tag."""
-    return f"{RELEASE_TAG_PREFIX}{release_id}"
-
-
-def tag_in_ecr(ecr: Any, image: str, tag: str) -> bool:
-    """Add `tag` to the image `image` names by digest (a second PutImage of the same
-    manifest); True when added now, False when it already carried it.
-
-    Raises:
-        ImageError: the digest is not in ECR, or `tag` names another image (tags are
-            immutable in these repositories).
-    """
-    ref = ImageRef.parse(image)
-    if not ref.digest:
-        raise ImageError(f"{image}: a release tags images by digest only")
-    got = ecr.batch_get_image(repositoryName=ref.repository, imageIds=[{"imageDigest": ref.digest}])
-    images = got.get("images") or []
-    if not images:
-        raise ImageError(f"image {image} is not in ECR; cannot tag it {tag}")
-    found = images[0]
-    try:
-        ecr.put_image(
-            repositoryName=ref.repository, imageManifest=found["imageManifest"], imageTag=tag,
-            imageDigest=ref.digest,
-            **({"imageManifestMediaType": found["imageManifestMediaType"]}
-               if found.get("imageManifestMediaType") else {}),
-        )  # fmt: skip
-    except ecr.exceptions.ImageAlreadyExistsException:
-        return False
-    except ecr.exceptions.ImageTagAlreadyExistsException as exc:
-        raise ImageError(
-            f"tag {tag} already names another image in {ref.repository} (tags are immutable); "
-            "a release id is used once"
-        ) from exc
-    return True
-
-
-def untag_in_ecr(ecr: Any, image: str, tag: str) -> bool:
-    """Remove `tag` from the repository of `image` (the image stays while another tag, e.g. its
-    git SHA, names it); True when removed, False when it was not there. Only `release-*` tags."""
-    if not tag.startswith(RELEASE_TAG_PREFIX):
-        raise ImageError(f"refusing to remove {tag!r}: only {RELEASE_TAG_PREFIX}* tags")
-    ref = ImageRef.parse(image)
-    got = ecr.batch_delete_image(repositoryName=ref.repository, imageIds=[{"imageTag": tag}])
-    return bool(got.get("imageIds"))
 
 
 def outputs(pushed: list[Pushed], git_sha: str) -> dict[str, Any]:
@@ -502,46 +247,6 @@ def write_outputs(data: dict[str, Any], path: Path | None) -> None:
         # `mlflow_built`: this merge changed the mlflow image's inputs (CD asks for approval).
         **{f"{k}_built": str(k in data["built"]).lower() for k in data["images"]},
     )
-
-
-# --- compose ---------------------------------------------------------------------------------
-
-
-def compose_command() -> list[str]:
-    """`docker compose` (v2) where installed, else Debian's `docker-compose` (v1.29)."""
-    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    if v2.returncode == 0:
-        return ["docker", "compose"]
-    exe = shutil.which("docker-compose")
-    if not exe:
-        raise ImageError("neither `docker compose` nor `docker-compose` is installed")
-    return [exe]
-
-
-def render_hostnet(out: Path, env: dict[str, str] | None = None) -> Path:
-    """docker-compose.yml + docker-compose.hostnet.yml resolved into one file, minus `ports:`.
-
-    docker-compose 1.29 refuses `ports:` with `network_mode: host` ("incompatible with
-    port_bindings") and an override cannot delete a key there (v2's `!reset` is v2-only), so the
-    merged, interpolated config is written out without them. Ports come from MLFLOW_PORT and
-    API_PORT at render time.
-    """
-    import yaml
-
-    done = subprocess.run(
-        [*compose_command(), "-f", "docker-compose.yml", "-f", "docker-compose.hostnet.yml",
-         "config"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise ImageError(f"compose config failed: {done.stderr.strip()[-500:]}")
-    config = yaml.safe_load(done.stdout)
-    for service in config.get("services", {}).values():
-        service.pop("ports", None)
-    config.pop("name", None)  # v2 adds the project name; -p sets it
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(config, sort_keys=False))
-    return out
 
 
 def built_json(items: list[Built]) -> list[dict[str, Any]]:

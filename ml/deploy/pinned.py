@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ml.adapters import aws
 from ml.deploy import ecs
 from ml.deploy.ecs import ServiceRef
 from ml.registry import Registry
@@ -53,7 +54,6 @@ def from_environment(registry: Registry) -> list[str]:
     settings = DeploySettings()
     if not (settings.ecs_cluster and settings.ecs_service):
         return []
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from ml.errors import ConfigError
@@ -61,7 +61,7 @@ def from_environment(registry: Registry) -> list[str]:
     env = os.environ.get("DEPLOY_ENVIRONMENT", "production")
     ref = ServiceRef(settings.ecs_cluster, settings.ecs_service)
     try:
-        client = boto3.client("ecs", region_name=settings.aws_region)
+        client = aws.client("ecs", settings.aws_region)
         found = disagreement(registry, client, ref, settings.model_name, env, settings.container)
     except (BotoCoreError, ClientError) as exc:
         raise ConfigError(

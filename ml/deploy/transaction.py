@@ -37,8 +37,8 @@ from typing import Any, Literal
 from ml.adapters import actions
 from ml.deploy import alias, ecs, records
 from ml.deploy import release as releases
+from ml.deploy.ecr import ensure_in_ecr
 from ml.deploy.ecs import RolloutError, RolloutObserver, ServiceRef
-from ml.deploy.images import ensure_in_ecr
 from ml.deploy.records import DeployRecord, Previous
 from ml.deploy.release import Release
 from ml.deploy.smoke import Expected, smoke_health, smoke_serve

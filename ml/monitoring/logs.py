@@ -32,6 +32,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 import numpy as np
 
+from ml.adapters import aws
 from ml.errors import ConfigError, DataError, UnreachableError
 from ml.monitoring.contract import feature_specs
 
@@ -176,8 +177,7 @@ def _local_sources(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
 
 
 def _s3_sources(uri: str) -> Iterator[tuple[str, IO[bytes]]]:
-    # boto3 only here; AWS_ENDPOINT_URL points it at moto in tests.
-    import boto3
+    # AWS_ENDPOINT_URL points the client at moto in tests.
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -185,7 +185,7 @@ def _s3_sources(uri: str) -> Iterator[tuple[str, IO[bytes]]]:
         raise DataError(f"s3 URI needs a bucket: {uri} (e.g. s3://logs-bucket/exports/api/)")
     from ml.waits import AWS_MAX_ATTEMPTS, boto_config, is_connection_failure
 
-    client = boto3.client("s3", config=boto_config())
+    client = aws.client("s3", config=boto_config())
     try:
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))

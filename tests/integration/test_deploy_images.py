@@ -137,7 +137,7 @@ def test_images_are_built_once_pushed_and_addressed_by_digest(
 
         # And ECR (moto: manifest recorded by hand, see the module docstring) holds the digest,
         # so the deploy's image check passes for it and refuses another one
-        from ml.deploy.images import ensure_in_ecr
+        from ml.deploy.ecr import ensure_in_ecr
         from ml.errors import ImageError
 
         ecr = boto3.client(

@@ -311,7 +311,7 @@ def deploy_path(cluster: str, service: str, family: str, image_uri: str) -> None
     import boto3
 
     from ml.deploy import ecs
-    from ml.deploy.images import ensure_in_ecr
+    from ml.deploy.ecr import ensure_in_ecr
 
     ecs_client, ecr = boto3.client("ecs"), boto3.client("ecr")
     ref = ecs.ServiceRef(cluster, service)

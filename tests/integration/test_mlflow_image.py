@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from ml.deploy import images
+from ml.deploy.image_ref import repository_ref
 from tests.fixtures.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +148,7 @@ def test_two_merges_that_change_no_input_yield_one_mlflow_digest(
 ) -> None:
     # Given the mlflow image a first merge pushed (addressed by its inputs)
     monkeypatch.delenv("BASE_IMAGE", raising=False)
-    repo = images.repository_ref(f"{registry}/credit-risk-mlflow", "ECR_MLFLOW_REPOSITORY_URL")
+    repo = repository_ref(f"{registry}/credit-risk-mlflow", "ECR_MLFLOW_REPOSITORY_URL")
     tag = images.push_tag("mlflow", MERGE_1)
     assert tag.startswith("inputs-")
     pushed = _put_image(registry, "credit-risk-mlflow", tag)

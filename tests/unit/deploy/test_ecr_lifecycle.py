@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from ml.deploy.images import release_image_tag
+from ml.deploy.ecr import release_image_tag
 from tests.fixtures.terraform import plugin_dir, terraform_binary
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ml.deploy.images import ImageRef, inputs_hash, repository_ref
+from ml.deploy.image_ref import ImageRef, repository_ref
+from ml.deploy.images import inputs_hash
 from ml.errors import ConfigError
 
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
