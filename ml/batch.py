@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ml.contract import CONTRACT_FILE, ModelContract, Violations, contract_for, probe_rows
+from ml.contract import CONTRACT_FILE, ModelContract, Violations, probe_rows
 from ml.errors import ConfigError, DataError, RegistryError
 from ml.governance.reasons import ReasonCoder, reason_columns
+from ml.version_contract import contract_for
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -9,7 +9,9 @@ version can change it.
 
 Checks are vectorised over a float matrix (rows by features, contract order): a handful of numpy
 operations whatever the number of features, because serving runs them on every request.
-This module needs only numpy: the serve image imports it.
+This module needs only numpy: the serve image imports it. It is over 500 lines because the
+feature, the contract, its JSON form and the vectorised checks are one definition read together;
+which contract a version is held to is `ml.version_contract`.
 """
 
 from __future__ import annotations
@@ -545,45 +547,3 @@ def load_contract(path: Path) -> ModelContract:
         return ModelContract.from_dict(data)
     except ContractError as exc:
         raise ContractError(f"{file}: {exc}") from exc
-
-
-LOGGED = "logged"
-BUILT_IN = "built-in"
-
-
-def contract_for(logged: Path | None, signature: Mapping[str, str]) -> tuple[ModelContract, str]:
-    """The contract a model version is held to, in its signature's column order, and its source.
-
-    Args:
-        logged: the version's `contract.json`, or None when its run has none.
-        signature: the version's input signature, name → MLflow type, in column order.
-
-    Returns:
-        (contract, "logged") for a version with its own contract. A version logged before
-        contracts existed has none: it gets the built-in credit-risk contract
-        (`ml.features.CONTRACT`, "built-in") when its signature is exactly those features with
-        those types, because its training data passed the same table's validation.
-
-    Raises:
-        ContractError: the logged contract is malformed or disagrees with the signature, or
-            there is no contract and the signature is not the built-in one: a model whose inputs
-            nobody bounded is never scored.
-    """
-    if logged is not None:
-        contract, source = load_contract(logged), LOGGED
-    else:
-        from ml.features import CONTRACT  # the table is data; this module stays generic
-
-        contract, source = CONTRACT, BUILT_IN
-    mismatches = contract.signature_mismatches(signature)
-    if mismatches:
-        if source == BUILT_IN:
-            raise ContractError(
-                "no contract.json in the version's run, and its signature is not the built-in "
-                f"credit-risk contract ({'; '.join(mismatches[:3])}): log a contract with the "
-                "model (ml.train does) and register it again"
-            )
-        raise ContractError(
-            f"contract.json disagrees with the signature: {'; '.join(mismatches[:3])}"
-        )
-    return contract.reordered(list(signature)), source

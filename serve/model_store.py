@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ml.contract import CONTRACT_FILE, ModelContract, contract_for, probe_rows
+from ml.contract import CONTRACT_FILE, ModelContract, probe_rows
 from ml.errors import ContractError, RegistryError
+from ml.version_contract import contract_for
 from serve.errors import ModelLoadError, RegistryUnavailableError
 from serve.predictor import Predictor, input_example, load_predictor, read_mlmodel, signature_of
 from serve.request_parser import RequestParser

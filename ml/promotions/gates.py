@@ -310,7 +310,8 @@ class GateInput:
         Raises:
             ContractError: no signature, or the contract is malformed or disagrees with it.
         """
-        from ml.contract import CONTRACT_FILE, contract_for
+        from ml.contract import CONTRACT_FILE
+        from ml.version_contract import contract_for
 
         target = info or self.info
 

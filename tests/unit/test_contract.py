@@ -13,17 +13,15 @@ import pandas as pd
 import pytest
 
 from ml.contract import (
-    BUILT_IN,
     CONTRACT_FILE,
-    LOGGED,
     Feature,
     ModelContract,
-    contract_for,
     load_contract,
     probe_rows,
 )
 from ml.errors import ContractError
 from ml.features import CONTRACT, FEATURES, TRAINING_COLUMNS
+from ml.version_contract import BUILT_IN, LOGGED, contract_for
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "uci_credit_card.csv.gz"
 BOTH = {"dtype": "int", "codes": [1], "range": [0, 1], "reason": "r"}
