@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -214,3 +215,21 @@ def evaluate_model_uri(
         local = registry.download_model(model_uri, Path(tmp))
         scores = _score_model_dir(local, model_uri, x)
     return evaluate(y, scores)
+
+
+# The metrics a run's logged model must reproduce on its own holdout, and how closely.
+REPRODUCED = ("roc_auc", "ks", "brier")
+REPRODUCTION_TOLERANCE = 1e-6
+
+
+def reproduction_mismatch(
+    logged: Mapping[str, float], scored: Mapping[str, float]
+) -> dict[str, tuple[float, float]]:
+    """{metric: (logged, scored)} for each REPRODUCED metric the run logged that scoring its
+    model again on the same holdout does not reproduce: a model artefact that does not is not
+    the model that was evaluated (`mlops evaluate --run` fails the step, exit 5)."""
+    return {
+        name: (logged[name], scored[name])
+        for name in REPRODUCED
+        if name in logged and abs(logged[name] - scored[name]) > REPRODUCTION_TOLERANCE
+    }

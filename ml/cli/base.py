@@ -11,11 +11,12 @@ serve.redaction first (the tracking URI's password and the like become `***`).
 from __future__ import annotations
 
 import functools
+import json
 import signal
 import zlib
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import click
 import typer
@@ -49,6 +50,16 @@ class _LazyConsole:
 # splitting a `file:line` reference in two; the terminal wraps for display anyway.
 console = _LazyConsole(soft_wrap=True)
 err_console = _LazyConsole(stderr=True, soft_wrap=True)
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object (one line) instead of tables.")
+]
+
+
+def emit_json(payload: dict[str, object]) -> None:
+    """A step's result as one line of JSON on stdout: an orchestrator reads the last line."""
+    typer.echo(json.dumps(payload, sort_keys=True))
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

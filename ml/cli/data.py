@@ -1,4 +1,7 @@
-"""`mlops data add|validate|evaluate|register|status|diff`: the DVC pipeline's verbs.
+"""`mlops data ...`: every verb about training data. `ingest` (fetch, verify the checksum,
+stage a copy) and `check` (the data gate: quality, contract ranges, drift against a reference)
+come first; `add|validate|evaluate|register|status|diff|pull|repro|push` are the DVC
+pipeline's verbs.
 
 `dvc.yaml` runs `data ingest` → `data validate` → `train` → `data evaluate`; the retrain
 workflow then runs `data register` (the champion becomes a version, with the final lock's hash);
@@ -16,16 +19,125 @@ from typing import Annotated
 import typer
 
 from ml import atomic_output
-from ml.cli.base import console, mlops_command
+from ml.cli.base import JsonOption, console, emit_json, mlops_command
+from ml.cli.monitor import (
+    ConfigOption,
+    NotifyOption,
+    OutOption,
+    finish_outputs,
+    report_comparison,
+)
+from ml.errors import ConfigError
 
 ReportOption = Annotated[
     Path, typer.Option("--report", help="Where the validation report (a DVC metric) goes.")
+]
+data_app = typer.Typer(
+    help="Training data: ingest, check, and the DVC pipeline.", no_args_is_help=True
+)
+DataOption = Annotated[
+    str | None,
+    typer.Option("--data", help="CSV path, https:// URL or s3:// URI (default: data/ snapshot)."),
+]
+ShaOption = Annotated[
+    str | None,
+    typer.Option("--data-sha256", help="Expected sha256 of the uncompressed CSV."),
 ]
 RunFileOption = Annotated[
     Path, typer.Option("--run-file", help="The train stage's JSON line with the champion run id.")
 ]
 
 
+@data_app.command("ingest")
+@mlops_command
+def ingest(
+    data: DataOption = None,
+    data_sha256: ShaOption = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the verified copy (the data gate reads it).")
+    ] = Path("build/data"),
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="File name of the copy (default: data-<sha256 prefix>.csv)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch a training data set, verify its sha256 and stage a verified copy for later steps."""
+    from ml.data import stage
+    from ml.settings import MLSettings
+
+    settings = MLSettings()
+    if data and not data_sha256:
+        raise ConfigError("--data needs --data-sha256 (the checksum ingest verifies)")
+    source = data or settings.data_source
+    sha = data_sha256 if data else settings.data_sha256
+    path, snapshot = stage(source, sha, out)
+    if name:  # a fixed name: the DVC pipeline's ingest output (dvc.yaml)
+        path = path.replace(out / name)
+    if as_json:
+        emit_json(
+            {
+                "source": snapshot.source,
+                "sha256": snapshot.sha256,
+                "rows": snapshot.rows,
+                "columns": snapshot.columns,
+                "path": str(path.resolve()),
+            }
+        )
+    else:
+        console.print(
+            f"{snapshot.source}: sha256 {snapshot.sha256} verified, {snapshot.rows} rows, "
+            f"{snapshot.columns} columns; staged at {path}"
+        )
+
+
+@data_app.command("check")
+@mlops_command
+def check(
+    current: Annotated[
+        str, typer.Option("--current", help="New data: CSV/parquet path, https:// or s3:// URI.")
+    ],
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference",
+            help="Reference: a file, or a version's reference "
+            "(models:/NAME/N, models:/NAME@ALIAS).",
+        ),
+    ],
+    out: OutOption = Path("build/monitoring"),
+    config: ConfigOption = Path("config/monitoring.yaml"),
+    notify: NotifyOption = False,
+) -> None:
+    """Gate new training data: quality, contract ranges and drift; exit 15 naming the checks."""
+    from ml.atomic_output import AtomicOutputs
+    from ml.monitoring.config import load_monitoring_config
+    from ml.monitoring.drift import DATA_CHECK_REPORT, DATA_CHECK_SUMMARY, run_data_check
+    from ml.settings import MLSettings
+
+    thresholds = load_monitoring_config(config)
+    tracking_uri = MLSettings().resolved_tracking_uri()
+    targets = [out / DATA_CHECK_REPORT, out / DATA_CHECK_SUMMARY]
+    with AtomicOutputs(targets, create_folders=True) as outputs:
+        comparison = run_data_check(
+            current,
+            reference,
+            tracking_uri=tracking_uri,
+            out_dir=outputs.staging_folder(out),
+            config=thresholds,
+        )
+        finish_outputs(outputs, out, DATA_CHECK_REPORT, DATA_CHECK_SUMMARY, comparison.summary)
+    report_comparison(
+        comparison,
+        out=out,
+        summary_name=DATA_CHECK_SUMMARY,
+        event="data_check.breach",
+        pushgateway=None,
+        notify=notify,
+    )
+
+
+@data_app.command("add")
 @mlops_command
 def add(
     file: Annotated[Path, typer.Argument(help="New training data: CSV, optionally gzipped.")],
@@ -61,6 +173,7 @@ def add(
     )
 
 
+@data_app.command("validate")
 @mlops_command
 def validate(
     file: Annotated[Path, typer.Argument(help="The ingest stage's verified CSV.")],
@@ -78,6 +191,7 @@ def validate(
     console.print(f"{file}: {snapshot.rows} rows pass the contract; report {report}")
 
 
+@data_app.command("evaluate")
 @mlops_command
 def evaluate(
     run_file: RunFileOption = Path("build/pipeline/run.json"),
@@ -124,6 +238,7 @@ def evaluate(
     console.print(f"run {run_id}: ROC-AUC {result.roc_auc:.6f} reproduced; {metrics}, {plots}")
 
 
+@data_app.command("register")
 @mlops_command
 def register(
     run_file: RunFileOption = Path("build/pipeline/run.json"),
@@ -153,6 +268,7 @@ def register(
         )
 
 
+@data_app.command("status")
 @mlops_command
 def status() -> None:
     """Fail (exit 3) when dvc.lock does not match dvc.yaml, the params or the data pointers."""
@@ -166,6 +282,7 @@ def status() -> None:
     console.print("dvc.lock is up to date with dvc.yaml, params and data pointers")
 
 
+@data_app.command("diff")
 @mlops_command
 def diff(
     base: Annotated[
@@ -196,12 +313,14 @@ def _dvc_verb(*args: str) -> None:
         typer.echo(out.rstrip())
 
 
+@data_app.command("pull")
 @mlops_command
 def pull() -> None:
     """`dvc pull`: fetch the data dvc.lock and the .dvc pointers name from the remote."""
     _dvc_verb("pull")
 
 
+@data_app.command("repro")
 @mlops_command
 def repro(
     force: Annotated[
@@ -212,6 +331,7 @@ def repro(
     _dvc_verb("repro", *(["--force"] if force else []))
 
 
+@data_app.command("push")
 @mlops_command
 def push() -> None:
     """`dvc push`: send the pipeline's data to the remote (before a version names it)."""

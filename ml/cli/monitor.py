@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 monitor_app = typer.Typer(
     help="Prediction drift of the served model (Evidently).", no_args_is_help=True
 )
-data_app = typer.Typer(help="Checks on training data before it is used.", no_args_is_help=True)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", help="Reviewed thresholds.", show_default=True)
@@ -116,7 +115,7 @@ def _step_summary(summary: dict[str, Any], title: str) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
-def _finish(
+def finish_outputs(
     outputs: AtomicOutputs, out: Path, report_name: str, summary_name: str, summary: dict[str, Any]
 ) -> None:
     """The summary names the files' final places; write it (masked) and rename both into place."""
@@ -136,7 +135,7 @@ def _finish(
     outputs.commit()
 
 
-def _report(
+def report_comparison(
     comparison: Comparison,
     *,
     out: Path,
@@ -243,59 +242,13 @@ def drift(
             reference=reference,
         )
         comparison = run_drift(request)
-        _finish(outputs, out, DRIFT_REPORT, DRIFT_SUMMARY, comparison.summary)
-    _report(
+        finish_outputs(outputs, out, DRIFT_REPORT, DRIFT_SUMMARY, comparison.summary)
+    report_comparison(
         comparison,
         out=out,
         summary_name=DRIFT_SUMMARY,
         event="drift.breach",
         pushgateway=pushgateway,
-        notify=notify,
-    )
-
-
-@data_app.command("check")
-@mlops_command
-def data_check(
-    current: Annotated[
-        str, typer.Option("--current", help="New data: CSV/parquet path, https:// or s3:// URI.")
-    ],
-    reference: Annotated[
-        str,
-        typer.Option(
-            "--reference",
-            help="Reference: a file, or a version's reference "
-            "(models:/NAME/N, models:/NAME@ALIAS).",
-        ),
-    ],
-    out: OutOption = Path("build/monitoring"),
-    config: ConfigOption = Path("config/monitoring.yaml"),
-    notify: NotifyOption = False,
-) -> None:
-    """Gate new training data: quality, contract ranges and drift; exit 15 naming the checks."""
-    from ml.atomic_output import AtomicOutputs
-    from ml.monitoring.config import load_monitoring_config
-    from ml.monitoring.drift import DATA_CHECK_REPORT, DATA_CHECK_SUMMARY, run_data_check
-    from ml.settings import MLSettings
-
-    thresholds = load_monitoring_config(config)
-    tracking_uri = MLSettings().resolved_tracking_uri()
-    targets = [out / DATA_CHECK_REPORT, out / DATA_CHECK_SUMMARY]
-    with AtomicOutputs(targets, create_folders=True) as outputs:
-        comparison = run_data_check(
-            current,
-            reference,
-            tracking_uri=tracking_uri,
-            out_dir=outputs.staging_folder(out),
-            config=thresholds,
-        )
-        _finish(outputs, out, DATA_CHECK_REPORT, DATA_CHECK_SUMMARY, comparison.summary)
-    _report(
-        comparison,
-        out=out,
-        summary_name=DATA_CHECK_SUMMARY,
-        event="data_check.breach",
-        pushgateway=None,
         notify=notify,
     )
 

@@ -1,11 +1,11 @@
-"""`mlops train`, `evaluate`, `gate`, `register` and `data ingest`: parse, call, print.
+"""`mlops train`, `evaluate`, `gate` and `register`: parse, call, print.
 
 `train` prints and outputs (GITHUB_OUTPUT `version`) the version it registers: the retrain
 workflow reads it. `evaluate --report` writes the candidate-versus-production table a reviewer
 reads (build/evaluation.md and the job summary).
 
 The same pipeline as separate steps, for an orchestrator (the Airflow DAG) that runs evaluation
-and gates between training and registration: `data ingest` (checksum, staged copy) → `train
+and gates between training and registration: `data ingest` (ml/cli/data.py) → `train
 --no-register` (the champion run id) → `evaluate --run R` → `gate --run R` (the floors of
 config/gates.yaml) → `register --run R` (the version). With `--json` each prints one JSON object
 on its last stdout line, which the next step takes its input from.
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ml import atomic_output
-from ml.cli.base import console, mlops_command
+from ml.cli.base import JsonOption, console, emit_json, mlops_command
 from ml.errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:
@@ -61,16 +61,6 @@ def _metrics_table(title: str, rows: dict[str, Evaluation]) -> Table:
             name, *(f"{v:.4f}" for v in (ev.roc_auc, ev.pr_auc, ev.ks, ev.brier, ev.log_loss))
         )
     return table
-
-
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object (one line) instead of tables.")
-]
-
-
-def _emit(payload: dict[str, object]) -> None:
-    """The step's result as one line of JSON on stdout: an orchestrator reads the last line."""
-    typer.echo(json.dumps(payload, sort_keys=True))
 
 
 def _params(raw: str | None) -> dict[str, object]:
@@ -181,7 +171,7 @@ def train(
         if run_file:
             atomic_output.write_text(run_file, json.dumps(payload, sort_keys=True) + "\n")
     if as_json:
-        _emit(payload)
+        emit_json(payload)
     else:
         console.print(
             _metrics_table("Holdout metrics", {c.kind: c.evaluation for c in runs.candidates})
@@ -296,7 +286,7 @@ def _evaluate_run(
     does not is not the model that was evaluated, and that fails the step (exit 5).
     """
     from ml.errors import GateError
-    from ml.evaluate import evaluate_model_uri
+    from ml.evaluate import evaluate_model_uri, reproduction_mismatch
     from ml.features import FEATURES, TARGET
     from ml.holdout import load_dataset
     from ml.train import MODEL_URI_TAG
@@ -321,14 +311,10 @@ def _evaluate_run(
         x, y = holdout.x_test, holdout.y_test
     result = evaluate_model_uri(registry, model_uri, x, y)
     metrics = result.as_metrics()
-    mismatch: dict[str, tuple[float, float]] = {}
-    if not data:
-        logged = registry.run_metrics(run_id)
-        for name in ("roc_auc", "ks", "brier"):
-            if name in logged and abs(logged[name] - metrics[name]) > 1e-6:
-                mismatch[name] = (logged[name], metrics[name])
+    # On --data the holdout is another one: nothing to reproduce.
+    mismatch = {} if data else reproduction_mismatch(registry.run_metrics(run_id), metrics)
     if as_json:
-        _emit({"run_id": run_id, **metrics, "reproduces_logged": not mismatch})
+        emit_json({"run_id": run_id, **metrics, "reproduces_logged": not mismatch})
     else:
         console.print(_metrics_table(f"run {run_id}", {run_id[:8]: result}))
     if mismatch:
@@ -378,7 +364,7 @@ def gate(
     assert run is not None
     verdict = check_run(registry, settings.model_name, run, gates.for_model(settings.model_name))
     if as_json:
-        _emit(
+        emit_json(
             {
                 "model": settings.model_name,
                 "run_id": run,
@@ -415,7 +401,7 @@ def register(
     done = register_run(registry, settings.model_name, run)
     number = done.version.version
     if as_json:
-        _emit(
+        emit_json(
             {
                 "model": settings.model_name,
                 "run_id": run,
@@ -430,45 +416,3 @@ def register(
             "Promote it by editing promotions.yaml."
         )
     actions.write_outputs(version=str(number))
-
-
-@mlops_command
-def ingest(
-    data: DataOption = None,
-    data_sha256: ShaOption = None,
-    out: Annotated[
-        Path, typer.Option("--out", help="Folder for the verified copy (the data gate reads it).")
-    ] = Path("build/data"),
-    name: Annotated[
-        str | None,
-        typer.Option("--name", help="File name of the copy (default: data-<sha256 prefix>.csv)."),
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Fetch a training data set, verify its sha256 and stage a verified copy for later steps."""
-    from ml.data import stage
-    from ml.settings import MLSettings
-
-    settings = MLSettings()
-    if data and not data_sha256:
-        raise ConfigError("--data needs --data-sha256 (the checksum ingest verifies)")
-    source = data or settings.data_source
-    sha = data_sha256 if data else settings.data_sha256
-    path, snapshot = stage(source, sha, out)
-    if name:  # a fixed name: the DVC pipeline's ingest output (dvc.yaml)
-        path = path.replace(out / name)
-    if as_json:
-        _emit(
-            {
-                "source": snapshot.source,
-                "sha256": snapshot.sha256,
-                "rows": snapshot.rows,
-                "columns": snapshot.columns,
-                "path": str(path.resolve()),
-            }
-        )
-    else:
-        console.print(
-            f"{snapshot.source}: sha256 {snapshot.sha256} verified, {snapshot.rows} rows, "
-            f"{snapshot.columns} columns; staged at {path}"
-        )
