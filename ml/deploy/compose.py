@@ -1,5 +1,5 @@
 """The compose stack on a machine without a bridge network: docker-compose.yml and its host-network
-override rendered into one file (docs/constrained-environments.md)."""
+override rendered into one file (docs/offline-machines.md)."""
 
 from __future__ import annotations
 
