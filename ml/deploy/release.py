@@ -14,6 +14,9 @@ SHA-256 of its sealed part (content, scan, `prev`), and `prev` is the digest of 
 created before it, a chain `verify_chain` checks. CD passes the digest `release create` printed
 to the production job as a job output (which no MLflow user can write), and production refuses a
 release whose record no longer hashes to it, or a broken chain.
+
+Over 500 lines on purpose: the content, its history and the seal that binds them are one object,
+read and written together; the deploy records are ml/deploy/records.py.
 """
 
 from __future__ import annotations

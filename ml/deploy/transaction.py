@@ -23,6 +23,10 @@ or cannot be verified, exit 10 (`RevertError`) says what a human must do. SIGINT
 cancelled job) stops the deploy without a revert, exit 16 (`DeployInterruptedError`): every task
 still serves the previous release or the new one, never a mix, the alias has not moved, and the
 next run of any release resumes. A deploy killed outright (SIGKILL) leaves the same state.
+
+Over 500 lines on purpose: the steps, their revert and the records they write share one observed
+state and are read as one sequence; the ECS, ECR, smoke and alias work each live in their own
+module (ecs, ecr, smoke, alias).
 """
 
 from __future__ import annotations
