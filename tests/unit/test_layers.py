@@ -1,7 +1,7 @@
 """The layers of `ml` and `serve`, read from their imports (every import, a lazy one in a function
 too): cli -> services -> domain -> adapters -> base, each module importing only its own layer or
-a lower one; no import circles; only ml.adapters imports an outside system's client; serve and
-the training side meet only through the shared modules.
+a lower one; no import circles; only an outside system's adapter imports its client library or
+runs its command-line client; serve and the training side meet only through the shared modules.
 
 Every module is classified in LAYER_OF below. A new module that matches no entry fails
 `test_every_module_has_a_layer` with the line to add: classify it when you create it.
@@ -180,6 +180,15 @@ KNOWN_CLIENT_IMPORTS = frozenset(
     }
 )
 
+# The command-line clients of outside systems: only their adapter runs them (an argv list whose
+# first item is the program's name).
+PROGRAMS: dict[str, tuple[str, ...]] = {
+    "git": ("ml.adapters.git",),
+    "gh": ("ml.adapters.github",),
+    "docker": ("ml.adapters.docker",),
+    "docker-compose": ("ml.adapters.docker",),
+}
+
 # serve and the training side meet only here: the contract and its lookup, the registry adapter,
 # the online store's key layout and client, the reason texts, and the error types (ml -> serve);
 # the scoring kernel, its errors and the redaction (serve -> ml).
@@ -344,6 +353,25 @@ def client_violations(graph: Graph) -> list[str]:
     return problems
 
 
+def program_runs(root: Path, packages: Iterable[str] = ("ml", "serve")) -> list[str]:
+    """A line per argv list naming an outside system's CLI (`["git", ...]`) outside its adapter."""
+    problems = []
+    for pkg in packages:
+        for path in sorted((root / pkg).rglob("*.py")):
+            module = module_name(path, root)
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.List) and node.elts):
+                    continue
+                first = node.elts[0]
+                if not (isinstance(first, ast.Constant) and first.value in PROGRAMS):
+                    continue
+                if module not in PROGRAMS[first.value]:
+                    owners = ", ".join(PROGRAMS[first.value])
+                    problems.append(f"{module} runs {first.value}: only {owners} may")
+    return problems
+
+
 def crossings(graph: Graph) -> list[str]:
     """A line per import between serve and the training side outside the shared modules."""
     problems = []
@@ -384,6 +412,10 @@ def test_no_import_circles_but_the_known_ones(graph: Graph) -> None:
 
 def test_only_adapters_import_outside_clients(graph: Graph) -> None:
     assert client_violations(graph) == []
+
+
+def test_only_adapters_run_outside_command_line_clients() -> None:
+    assert program_runs(ROOT) == []
 
 
 def test_serve_and_training_meet_only_through_the_shared_modules(graph: Graph) -> None:
@@ -435,6 +467,20 @@ def test_a_planted_circle_a_client_import_and_a_crossing_fail(tmp_path: Path) ->
     assert circles(graph) == [frozenset({"ml.contract", "ml.features"})]
     assert client_violations(graph) == ["ml.features imports boto3: only ml.adapters.aws may"]
     assert [line.split(":")[0] for line in crossings(graph)] == ["serve.app imports ml.train"]
+
+
+def test_a_planted_git_run_outside_the_git_adapter_fails(tmp_path: Path) -> None:
+    _plant(
+        tmp_path,
+        {
+            "ml/__init__.py": "",
+            "ml/adapters/__init__.py": "",
+            "ml/adapters/git.py": "CMD = ['git', 'status']\n",
+            "ml/platform.py": "import subprocess\nsubprocess.run(['git', 'rev-parse', 'HEAD'])\n",
+            "serve/__init__.py": "",
+        },
+    )
+    assert program_runs(tmp_path) == ["ml.platform runs git: only ml.adapters.git may"]
 
 
 def test_a_new_module_without_a_layer_fails_saying_where_to_add_it(tmp_path: Path) -> None:
