@@ -201,6 +201,12 @@ class FeatureSkewError(MlopsError):
     label = "feature skew"
 
 
+def one_line(text: str, limit: int = 400) -> str:
+    """`text` (a command's stderr, an HTTP error body) on one line, cut to `limit` characters,
+    for an error message."""
+    return " ".join(text.split())[:limit] or "no output"
+
+
 class NotFoundError(LookupError):
     """A resource an adapter asked for does not exist (HTTP 404 from GitHub or MLflow's admin
     API): control flow for a caller that then creates it, never an error shown to a user."""

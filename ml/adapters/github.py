@@ -21,7 +21,7 @@ from typing import Any
 
 from ml.adapters.actions import in_actions
 from ml.adapters.git import git, run
-from ml.errors import ConfigError, GitHubError, NotFoundError
+from ml.errors import ConfigError, GitHubError, NotFoundError, one_line
 
 API = "https://api.github.com"
 
@@ -129,13 +129,15 @@ def client_from_env(
 # --- the GitHub CLI ----------------------------------------------------------------------------
 
 
-def gh_path() -> str:
-    """The GitHub CLI's path; `GitHubError` (exit 12) naming how to get it when missing."""
+def gh_path(
+    hint: str = "push the branch and open the pull request by hand",
+) -> str:
+    """The GitHub CLI's path; `GitHubError` (exit 12) naming how to get it, or `hint` (what to
+    do without it), when missing."""
     found = shutil.which("gh")
     if found is None:
         raise GitHubError(
-            "`gh` (GitHub CLI) is not installed (hint: https://cli.github.com, or push the "
-            "branch and open the pull request by hand)"
+            f"the GitHub CLI `gh` is not installed: install it (https://cli.github.com), or {hint}"
         )
     return found
 
@@ -157,10 +159,6 @@ def push_and_open_pr(repo: Path, branch: str, title: str, body: str, *, push: bo
     return run([gh, *args], cwd=repo)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:400] or "no output"
-
-
 class Gh:
     """`gh api` and `gh secret set` as the person logged in to `gh` (a repository admin)."""
 
@@ -171,14 +169,9 @@ class Gh:
     @classmethod
     def installed(cls, repo: str) -> Gh:
         """The CLI on PATH; `GitHubError` saying how to get it (or to use --dry-run) when absent."""
-        gh = shutil.which("gh")
-        if gh is None:
-            raise GitHubError(
-                "the GitHub CLI `gh` is not installed: install it (https://cli.github.com) "
-                "and `gh auth login` as a repository admin, or run with --dry-run and "
-                "apply the printed calls yourself"
-            )
-        return cls(repo, gh)
+        hint = "run with --dry-run and apply the printed calls yourself (`gh auth login` as a "
+        hint += "repository admin before a real run)"
+        return cls(repo, gh_path(hint))
 
     def api(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """One REST call through `gh api`; the parsed JSON answer; NotFoundError on 404."""
@@ -205,7 +198,7 @@ class Gh:
             if "HTTP 404" in done.stderr:
                 raise NotFoundError(path)
             raise GitHubError(
-                f"gh api --method {method} {path} failed: {_one_line(done.stderr or done.stdout)}"
+                f"gh api --method {method} {path} failed: {one_line(done.stderr or done.stdout)}"
             )
         return json.loads(done.stdout) if done.stdout.strip() else None
 
@@ -218,4 +211,4 @@ class Gh:
             cmd, input=value, capture_output=True, text=True, timeout=120, check=False
         )
         if done.returncode != 0:
-            raise GitHubError(f"gh secret set {name} failed: {_one_line(done.stderr)}")
+            raise GitHubError(f"gh secret set {name} failed: {one_line(done.stderr)}")

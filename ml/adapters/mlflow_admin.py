@@ -13,11 +13,7 @@ from base64 import b64encode
 from collections.abc import Mapping
 from typing import Any
 
-from ml.errors import NotFoundError, RegistryError
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:400] or "no output"
+from ml.errors import NotFoundError, RegistryError, one_line
 
 
 class MlflowAdminApi:
@@ -58,7 +54,7 @@ class MlflowAdminApi:
             if exc.code == 400 and "RESOURCE_ALREADY_EXISTS" in text:
                 raise FileExistsError(path) from exc
             raise RegistryError(
-                f"MLflow {method} {path}: HTTP {exc.code} {_one_line(text)}"
+                f"MLflow {method} {path}: HTTP {exc.code} {one_line(text)}"
                 + (
                     " (are MLFLOW_ADMIN_USERNAME/PASSWORD an admin's?)"
                     if exc.code in (401, 403)

@@ -455,3 +455,36 @@ def test_the_data_source_check_refuses_an_unlisted_url_before_training() -> None
     assert "retrain refused its data source before reading a byte" in done.stderr
     assert "evil.example" in done.stderr
     assert "models:/" not in done.stderr
+
+
+def test_platform_table_rewrites_the_generated_part_only(tmp_path: Path) -> None:
+    # Given a document whose generated table is stale
+    from ml.platform.docs_table import TABLE_END, TABLE_START
+
+    doc = tmp_path / "adopting.md"
+    doc.write_text(f"# Adopting\n\n{TABLE_START}\nold\n{TABLE_END}\n\nafter\n")
+    # When `mlops platform table --write` runs twice
+    first = CliRunner().invoke(app, ["platform", "table", "--write", str(doc)])
+    second = CliRunner().invoke(app, ["platform", "table", "--write", str(doc)])
+    # Then the table is replaced once, the rest of the document kept
+    assert first.exit_code == 0, first.output
+    assert "table updated" in first.output
+    assert "already up to date" in second.output
+    text = doc.read_text()
+    assert render_table(CONFIG) in text
+    assert text.startswith("# Adopting")
+    assert text.endswith("after\n")
+
+
+def test_platform_check_agrees_with_the_workflows_and_names_a_difference(tmp_path: Path) -> None:
+    # The repository's workflows read exactly what the list says
+    ok = CliRunner().invoke(app, ["platform", "check"])
+    assert ok.exit_code == 0, ok.output
+    assert "agree" in ok.output
+    # A workflow reading an unlisted variable is named, exit 2
+    flows = tmp_path / "workflows"
+    flows.mkdir()
+    (flows / "ci.yml").write_text("env:\n  X: ${{ vars.NOT_LISTED }}\n")
+    bad = CliRunner().invoke(app, ["platform", "check", "--workflows", str(flows)])
+    assert bad.exit_code == 2
+    assert "ci.yml reads variable NOT_LISTED" in bad.output

@@ -73,8 +73,3 @@ class Recorder:
         """Keep and print one call."""
         self.calls.append(call)
         self.log(("[dry-run] " if self.dry_run else "") + call.render())
-
-
-def one_line(text: str) -> str:
-    """`text` on one line, cut to 400 characters (a command's stderr in an error message)."""
-    return " ".join(text.split())[:400] or "no output"

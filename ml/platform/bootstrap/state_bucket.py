@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 from ml.adapters import aws
-from ml.errors import ConfigError
-from ml.platform.bootstrap.recorder import Call, Recorder, one_line
+from ml.errors import ConfigError, one_line
+from ml.platform.bootstrap.recorder import Call, Recorder
 
 
 def default_bucket(repo: str, account: str) -> str:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml.errors import ConfigError
-from ml.platform.bootstrap.recorder import Log, Recorder, one_line
+from ml.errors import ConfigError, one_line
+from ml.platform.bootstrap.recorder import Log, Recorder
 from ml.platform.config import Entry, PlatformConfig
 
 SecretReader = Callable[[str], Mapping[str, Any]]
