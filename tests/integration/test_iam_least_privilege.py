@@ -429,15 +429,21 @@ def test_the_data_in_remote_gate_is_allowed_and_cannot_read_the_data(
     bucket, prefix = remote.removeprefix("s3://").split("/", 1)
     assert account.bucket_kms_keys.get(bucket), "the remote's bucket is not SSE-KMS"
     present, missing = "ab" + "0" * 30, "cd" + "1" * 30
-    aws_world.moto.client("s3").put_object(
-        Bucket=bucket, Key=f"{prefix}/files/md5/ab/{present[2:]}", Body=b"data"
-    )
-    # When `mlops deploy`'s data-in-remote gate asks for both as staging's deploy role
-    as_identity("AKIADEPLOYSTAGING")
+    s3 = aws_world.moto.client("s3")
+    # moto's endpoint is plain HTTP and it enforces the bucket's deny of non-TLS requests: the
+    # policy is lifted for the calls and put back; the evaluation applies it (as `mlflow_on_s3`)
+    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/files/md5/ab/{present[2:]}", Body=b"data")
+        # When `mlops deploy`'s data-in-remote gate asks for both as staging's deploy role
+        as_identity("AKIADEPLOYSTAGING")
+        with BotocoreRecorder() as recorder:
+            assert dvc.remote_has(remote, present) is True
+            assert dvc.remote_has(remote, missing) is False
+    finally:
+        s3.put_bucket_policy(Bucket=bucket, Policy=policy)
     deploy = _role(roles, "credit-risk-staging-github-deploy")
-    with BotocoreRecorder() as recorder:
-        assert dvc.remote_has(remote, present) is True
-        assert dvc.remote_has(remote, missing) is False
     # Then both HEADs are allowed, and none needs the key: HEAD decrypts nothing
     decisions = check("data-in-remote gate", recorder.calls, deploy, account, resource_policies)
     assert {d.request.action for d in decisions} == {"s3:GetObject"}
