@@ -286,3 +286,15 @@ def test_the_check_catches_what_a_user_would_trip_on(
     args: list[str], complete: bool, problem: str
 ) -> None:
     assert problem in check_mlops(args, complete)
+
+
+def test_the_promotions_file_says_what_a_rollback_waives() -> None:
+    # promotions.yaml's header is what a reviewer of a rollback PR reads: it names every gate
+    # an explicit rollback waives (ml/promotions/gates.py) and production's soak
+    from ml.promotions.gates import WAIVED_ON_ROLLBACK
+
+    text = (ROOT / "promotions.yaml").read_text(encoding="utf-8")
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    sentence = header[header.index("rollback: true") :]
+    for gate in (*sorted(WAIVED_ON_ROLLBACK), "soak"):
+        assert gate in sentence, f"promotions.yaml's header does not say a rollback waives {gate}"
