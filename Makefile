@@ -1,5 +1,9 @@
-# Every command a workflow or a person runs. `make help` lists them.
+# Every command a workflow or a person runs. `make help` lists them by what you do.
 # Area-specific targets live in mk/*.mk (serve, docker, workflows, terraform) and are included below.
+#
+# Groups: a `##@ Group` line puts the targets below it, up to the next such line in that file, in
+# that group of `make help`; a target is listed when its rule line ends in `## purpose`. Give a new
+# target a group (tests/unit/test_makefile.py fails on one without); HELP_GROUPS is the order.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -17,27 +21,38 @@ PYTEST_WORKERS ?= 3
 # Checks that `make test` runs besides pytest; mk/*.mk files append to it.
 CHECKS :=
 
+HELP_GROUPS := Start here|Data & training|Promote & deploy|Monitoring|Infrastructure|Containers & Airflow|Test|Benchmarks|Development|CI plumbing
+
 -include mk/*.mk
 
+##@ Start here
 .PHONY: help
-help: ## List every target with its purpose
-	@grep -hE '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) | sort -u \
-	  | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+help: ## List every target with its purpose, grouped by what you do (HELP_FORMAT=tsv: group<TAB>target)
+	@awk -v order='$(HELP_GROUPS)' -v format='$(HELP_FORMAT)' -v color="$$([ -t 1 ] && echo 1)" \
+	  -f mk/help.awk $(MAKEFILE_LIST)
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-.PHONY: install
+# The environment is synced when uv.lock or pyproject.toml is newer than its stamp, so every target
+# that needs it (`target: install`) costs nothing on an up-to-date .venv instead of a `uv sync` and
+# a bytecode check (~5 s, docs/performance.md). `make -W uv.lock install` forces a sync.
 # --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (this project's machines) every process
 # would otherwise compile each module it imports (importing mlflow: 5.2 s instead of 1.6 s), and
 # the tests start hundreds of them. Once per install: ~30 s.
-install: $(BIN)/uv ## Create .venv and install the locked dependencies (uv.lock)
-	$(BIN)/uv sync --frozen --inexact --compile-bytecode --extra $(EXTRAS) --python $(PY)
+VENV_STAMP := $(VENV)/.synced-$(EXTRAS)
 
-.PHONY: lock
-lock: $(BIN)/uv ## Re-resolve uv.lock after editing pyproject.toml
-	$(BIN)/uv lock
+$(VENV_STAMP): uv.lock pyproject.toml | $(BIN)/uv
+	$(BIN)/uv sync --frozen --inexact --compile-bytecode --extra $(EXTRAS) --python $(PY)
+	touch $@
+
+.PHONY: install
+install: $(VENV_STAMP) ## Create .venv and install the locked dependencies (uv.lock); a no-op when current
+
+.PHONY: system-deps
+system-deps: ## Install the system packages the tests start (root or passwordless sudo; idempotent)
+	bash scripts/system_deps.sh
 
 .PHONY: run
 run: install ## The main job: train, register, promote, roll back (embedded SQLite MLflow)
@@ -47,15 +62,15 @@ run: install ## The main job: train, register, promote, roll back (embedded SQLi
 train: install ## Train both candidates and register the champion as a new version
 	$(BIN)/mlops train
 
+.PHONY: clean
+clean: ## Remove the local MLflow store, caches and build output
+	rm -rf .mlops .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+##@ Test
 .PHONY: lint
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-
-.PHONY: format
-format: install ## Apply ruff formatting and autofixes
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
 
 .PHONY: typecheck
 typecheck: install ## mypy over ml/, serve/, scripts/ and devtools/
@@ -73,17 +88,20 @@ integration: install ## Integration and e2e tests on real services, no docker (P
 pytest: install ## The whole pytest suite: unit, integration, e2e
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
-.PHONY: system-deps
-system-deps: ## Install the system packages the tests start (root or passwordless sudo; idempotent)
-	bash scripts/system_deps.sh
-
 .PHONY: test
 test: system-deps lint typecheck $(CHECKS) pytest ## Everything CI runs: system packages, lint, types, checks, all tests
 
+##@ Development
+.PHONY: lock
+lock: $(BIN)/uv ## Re-resolve uv.lock after editing pyproject.toml
+	$(BIN)/uv lock
+
+.PHONY: format
+format: install ## Apply ruff formatting and autofixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+##@ Benchmarks
 .PHONY: bench-train
 bench-train: install ## Wall time, peak memory and AUC of train + register on the 30,000 rows
 	$(PY) scripts/bench_train.py
-
-.PHONY: clean
-clean: ## Remove the local MLflow store, caches and build output
-	rm -rf .mlops .pytest_cache .mypy_cache .ruff_cache build *.egg-info

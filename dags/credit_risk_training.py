@@ -5,20 +5,23 @@
             │   (sha256)  (mlops data   (runs,    (scores the  (floors and     (version N  (PR:
 data_source ┤              check)       champion  logged       ceilings of     from the    version N
 (branch)    │                           run id)   artifact)    gates.yaml)     run)        promoted)
-            └─► dvc_pull ─► dvc_repro ─► dvc_push ─► dvc_register ─► open_pipeline_pr
-                (mlops data  (dvc.yaml:   (data to   (mlops data       (PR: promotions.yaml
-                 pull)        ingest,      the DVC    register: the     → N, dvc.lock and
-                              validate,    remote)    lineage tags)     reports/)
-                              train,
+            └─► dvc_pull ─► dvc_repro ─► dvc_push ─► dvc_register ─► new_version ─► open_pipeline_pr
+                (mlops data  (dvc.yaml:   (data to   (mlops data     (skips the     (PR: N,
+                 pull)        ingest,      the DVC    register: the   PR when        dvc.lock and
+                              validate,    remote)    lineage tags)   nothing        reports/)
+                              train,                                  changed)
                               evaluate)
 ```
 
 Two paths, as the `retrain` workflow has. With no ad-hoc input (the scheduled run: `data` and
 `train_params` empty, `model` both) the DAG runs the DVC pipeline of the repository checkout
 (`CREDIT_RISK_PROJECT_DIR`, a git clone with `.dvc/`): the data and params are the reviewed ones in
-git, and the new `dvc.lock` and reports go into the promotion PR. Given a data URI, params or a
-single model, it runs the ad-hoc path: ingest of that URI (with its sha256), the data gate and
-training outside the pipeline. `data_source` picks one; the other path's tasks are skipped.
+git, and the new `dvc.lock` and reports go into the promotion PR. When the data and params are
+those of a registered version (`dvc repro` ran nothing), `dvc_register` registers nothing and
+says which version holds them, and `new_version` skips the PR: the run succeeds. Given a data
+URI, params or a single model, it runs the ad-hoc path: ingest of that URI (with its sha256), the
+data gate and training outside the pipeline. `data_source` picks one; the other path's tasks are
+skipped.
 
 DVC takes a lock on its repository, so the four DVC tasks run in the Airflow pool `DVC_POOL`
 (one slot; `airflow pools set credit_risk_dvc 1 "..."`, docs/airflow.md): two of them never run
@@ -46,7 +49,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.python import BranchPythonOperator
+from airflow.providers.standard.operators.python import BranchPythonOperator, ShortCircuitOperator
 from airflow.sdk import DAG, Param, chain
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
@@ -73,6 +76,11 @@ def data_source(params: dict[str, Any]) -> str:
     """The first task of the path this run takes: the DVC pipeline unless given ad-hoc input."""
     adhoc = params.get("data") or params.get("train_params") or params.get("model") != "both"
     return "ingest" if adhoc else "dvc_pull"
+
+
+def made_a_new_version(changed: object) -> bool:
+    """Whether `mlops data register` registered a version (else the PR task is skipped)."""
+    return changed is True
 
 
 with DAG(
@@ -162,6 +170,11 @@ with DAG(
     )
     dvc_push = mlops_task("dvc_push", ["data", "push"], json_result=False, **dvc)
     dvc_register = mlops_task("dvc_register", ["data", "register", "--json"], **dvc)
+    new_version = ShortCircuitOperator(
+        task_id="new_version",
+        python_callable=made_a_new_version,
+        op_args=[xcom(dvc_register, "changed")],
+    )
     open_pipeline_pr = mlops_task(
         "open_pipeline_pr",
         ["pr", "open", "--version", xcom(dvc_register, "version"),
@@ -169,4 +182,4 @@ with DAG(
         needs_git=True,
         on_success_callback=notify_registered,
     )  # fmt: skip
-    chain(choose, dvc_pull, dvc_repro, dvc_push, dvc_register, open_pipeline_pr)
+    chain(choose, dvc_pull, dvc_repro, dvc_push, dvc_register, new_version, open_pipeline_pr)

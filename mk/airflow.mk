@@ -22,14 +22,17 @@ $(AIRFLOW_STAMP): $(AIRFLOW_LOCK) | $(BIN)/uv
 	  $(AIRFLOW_LOCK)
 	touch $@
 
+##@ Containers & Airflow
 .PHONY: airflow-install
 airflow-install: $(AIRFLOW_STAMP) ## Airflow 3 + providers into .venv-airflow from the hashed lock airflow/requirements.txt
 
+##@ Development
 .PHONY: airflow-lock
 airflow-lock: $(BIN)/uv ## Re-compile airflow/requirements.txt (hashed) after editing airflow/requirements.in
 	$(BIN)/uv pip compile airflow/requirements.in --universal --python-version 3.11 \
 	  --generate-hashes --custom-compile-command "make airflow-lock" -o $(AIRFLOW_LOCK)
 
+##@ Test
 .PHONY: airflow-typecheck
 airflow-typecheck: install airflow-install ## mypy over dags/ against the Airflow environment's packages
 	$(BIN)/mypy --python-executable $(AIRFLOW_BIN)/python --no-incremental dags
@@ -45,6 +48,7 @@ dags-exit-codes: install ## Rewrite dags/exit_codes.json (the DAGs' copy of ml/e
 airflow-test: install airflow-install ## DAG bag, task graphs, and `airflow dags test` of both outcomes (temp AIRFLOW_HOME)
 	$(BIN)/pytest tests/integration/test_airflow_dags.py -q
 
+##@ Containers & Airflow
 .PHONY: airflow-standalone
 airflow-standalone: install airflow-install ## Airflow standalone on this checkout's DAGs (AIRFLOW_HOME=.airflow, UI on :8080)
 	AIRFLOW_HOME=$(AIRFLOW_LOCAL_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \

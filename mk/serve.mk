@@ -4,10 +4,12 @@
 
 SERVE_BENCH_DURATION ?= 5
 
+##@ Start here
 .PHONY: serve
 serve: ## Serve models:/credit-risk@production (MLFLOW_TRACKING_URI, SERVE_* settings)
 	$(BIN)/mlops serve
 
+##@ Benchmarks
 .PHONY: bench-serve
 bench-serve: ## Benchmark /predict vs `mlflow models serve` vs a constant endpoint (needs wrk)
 	@command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk"; exit 2; }

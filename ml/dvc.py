@@ -216,8 +216,18 @@ def remote_has(remote: str, md5: str) -> bool:
     try:
         aws.client("s3").head_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("404", "NoSuchKey", "NotFound"):
             return False
+        if code in ("403", "AccessDenied", "Forbidden"):
+            # HEAD carries no error body: S3 answers 403 both when the identity may not read the
+            # object and when the object is missing and it may not list the prefix.
+            raise DataError(
+                f"cannot check {url}: 403 Forbidden. Either this identity lacks s3:GetObject on "
+                "the remote's objects, or the object is missing and it lacks s3:ListBucket on "
+                "the remote's prefix (then S3 says 403, not 404); the terraform policy "
+                "`dvc_exists` grants both (docs/data.md)"
+            ) from None
         raise DataError(f"cannot check {url}: {exc}") from None
     except BotoCoreError as exc:
         raise DataError(f"cannot check {url}: {exc}") from None

@@ -26,10 +26,13 @@ from ml import dvc
 from ml.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import numpy as np
     import pandas as pd
 
     from ml.evaluate import Evaluation
+    from ml.registry import VersionInfo
 
 PARAMS_FILE = "params.yaml"
 RUN_FILE = Path("build/pipeline/run.json")
@@ -90,6 +93,50 @@ def roc_points(y_true: np.ndarray, scores: np.ndarray) -> str:
 def evaluation_metrics(evaluation: Evaluation, kind: str) -> dict[str, Any]:
     """The evaluate stage's metrics file."""
     return {"model_type": kind, **rounded(evaluation.as_metrics())}
+
+
+# --- did the pipeline make anything new? -------------------------------------------------------
+
+
+def registered_from_lock(
+    versions: Iterable[VersionInfo], lock_sha256: str | None
+) -> VersionInfo | None:
+    """The newest version registered from exactly this `dvc.lock` (tag `dvc_lock_sha256`).
+
+    The lock names the data object, every parameter and the md5 of the training metrics: a
+    version carrying the same lock's hash is the model this pipeline state produces. That is
+    how `mlops data register` knows a scheduled run whose `dvc repro` ran nothing (or reran to
+    the same bytes) has nothing to register, on a fresh checkout as well as in a persistent one.
+    """
+    from ml.lineage import LOCK_TAG
+
+    if not lock_sha256:
+        return None
+    same = [v for v in versions if v.tags.get(LOCK_TAG) == lock_sha256]
+    return max(same, key=lambda v: v.version) if same else None
+
+
+def nothing_changed_line(version: VersionInfo, lock_sha256: str) -> str:
+    """What a run that registers nothing says: which data is already which version."""
+    from ml.lineage import DATA_MD5_TAG, DATA_PATH_TAG
+
+    md5 = version.tags.get(DATA_MD5_TAG, "unknown")
+    path = version.tags.get(DATA_PATH_TAG, "the pipeline's data")
+    return (
+        f"Nothing changed: data {path} (DVC md5 {md5}) with the params of dvc.lock "
+        f"(sha256 {lock_sha256[:12]}) is already registered as {version.name} version "
+        f"{version.version} (run {version.run_id}). No new version, no pull request."
+    )
+
+
+def no_run_message(run_file: Path, model_name: str, lock_sha256: str | None) -> str:
+    """Why `data register` has nothing to register when no version matches the lock either."""
+    lock = f"dvc.lock (sha256 {lock_sha256[:12]})" if lock_sha256 else "no dvc.lock"
+    return (
+        f"{run_file} holds no champion run, and no version of {model_name} was registered from "
+        f"{lock}: the lock was committed from a run nobody registered. Train it here with "
+        "`mlops data repro --force`, then run `mlops data register` again"
+    )
 
 
 # --- is the committed lock the pipeline's state? ---------------------------------------------

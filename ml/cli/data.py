@@ -243,29 +243,59 @@ def evaluate(
 def register(
     run_file: RunFileOption = Path("build/pipeline/run.json"),
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON line: model, version, run_id.")
+        bool,
+        typer.Option("--json", help="Print one JSON line: model, version, run_id, changed."),
     ] = False,
 ) -> None:
-    """Register the pipeline's champion run as a new version (with the final dvc.lock's hash)."""
+    """Register the pipeline's champion run as a new version (with the final dvc.lock's hash).
+
+    When a version already carries this dvc.lock's hash (`dvc repro` ran nothing, or reran to
+    the same lock) nothing is registered: it says which version holds the data and exits 0,
+    with `changed` false in the JSON and no `version` step output, so no pull request follows.
+    """
+    from ml import dvc
     from ml.adapters import actions
-    from ml.pipeline import run_id_from
+    from ml.errors import DataError
+    from ml.pipeline import (
+        no_run_message,
+        nothing_changed_line,
+        registered_from_lock,
+        run_id_from,
+    )
     from ml.registry import Registry
     from ml.settings import MLSettings
     from ml.train import register_run
 
     settings = MLSettings()
+    registry = Registry(settings.resolved_tracking_uri())
+    lock_sha = dvc.lock_sha256(dvc.repo_root())
+    same = registered_from_lock(registry.versions(settings.model_name), lock_sha)
+    if same is not None and lock_sha:
+        line = nothing_changed_line(same, lock_sha)
+        console.print(line, highlight=False)
+        actions.write_outputs(changed="false")
+        actions.append_summary(line + "\n")
+        if as_json:
+            typer.echo(
+                json.dumps(_registered(settings.model_name, same.version, same.run_id, False))
+            )
+        return
+    if not run_file.is_file():
+        raise DataError(no_run_message(run_file, settings.model_name, lock_sha))
     run_id = run_id_from(run_file)
-    done = register_run(Registry(settings.resolved_tracking_uri()), settings.model_name, run_id)
+    done = register_run(registry, settings.model_name, run_id)
     number = done.version.version
     verb = "Registered" if done.created else "Already registered:"
     console.print(
         f"{verb} {settings.model_name} version {number} from run {run_id}.", highlight=False
     )
-    actions.write_outputs(version=str(number))
+    actions.write_outputs(version=str(number), changed="true")
     if as_json:  # one line on stdout for the Airflow task's XCom (dags/credit_risk_training.py)
-        typer.echo(
-            json.dumps({"model": settings.model_name, "version": int(number), "run_id": run_id})
-        )
+        typer.echo(json.dumps(_registered(settings.model_name, int(number), run_id, True)))
+
+
+def _registered(model: str, version: int, run_id: str | None, changed: bool) -> dict[str, object]:
+    return {"model": model, "version": version, "run_id": run_id, "changed": changed}
 
 
 @data_app.command("status")

@@ -107,7 +107,10 @@ class ModelEntry(BaseModel):
     )
     rollback: StrictBool = Field(
         default=False,
-        description="Explicit rollback marker: waives the regression gate (integrity gates stay).",
+        description=(
+            "Explicit rollback marker: waives the gates that compare with production "
+            "(regression, canary) and the soak; integrity, tags, contract and floors stay."
+        ),
     )
 
     @model_validator(mode="before")

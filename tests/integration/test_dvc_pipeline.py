@@ -144,7 +144,7 @@ def world(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
     run_id = json.loads((origin / "build/pipeline/run.json").read_text())["run_id"]
     # the JSON line the Airflow task takes the version from (dags/credit_risk_training.py)
     assert json.loads(out.strip().splitlines()[-1]) == {
-        "model": "credit-risk", "version": version, "run_id": run_id
+        "model": "credit-risk", "version": version, "run_id": run_id, "changed": True
     }  # fmt: skip
     _git(origin, "add", "dvc.lock", "reports")
     _git(origin, "commit", "-qm", "dvc.lock of the champion")
@@ -157,13 +157,18 @@ def world(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         os.environ.update(saved)
 
 
-@pytest.fixture(scope="module")
-def clone(world: World) -> Path:
-    """A fresh clone of the origin: no DVC cache, no data, no outputs."""
-    work = world.tmp / "clone"
+def _fresh_clone(world: World, name: str) -> Path:
+    """A fresh clone of the origin: no DVC cache, no data, no outputs (no build/pipeline/)."""
+    work = world.tmp / name
     _git(world.tmp, "clone", "-q", str(world.bare), str(work))
     _remote_config(work, world.env["AWS_ENDPOINT_URL"])
     return work
+
+
+@pytest.fixture(scope="module")
+def clone(world: World) -> Path:
+    """A fresh clone the tests below share (and change, in order)."""
+    return _fresh_clone(world, "clone")
 
 
 def test_run_and_version_carry_the_lineage_and_the_dataset_input(world: World) -> None:
@@ -228,6 +233,59 @@ def test_a_fresh_clone_reproduces_the_lock_and_the_champion(world: World, clone:
     assert abs(reproduced - logged) <= 1e-6
     # and a second repro runs nothing
     assert _ran(_dvc(world.env, clone, "repro")) == []
+
+
+def test_an_unchanged_pipeline_registers_nothing_and_names_the_registered_version(
+    world: World, tmp_path: Path
+) -> None:
+    # Given a scheduled retrain on a fresh checkout: data and params are the committed lock's
+    checkout = _fresh_clone(world, "scheduled")
+    outputs = tmp_path / "github_output"
+    env = {**world.env, "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(tmp_path / "s")}
+    from ml.registry import Registry
+
+    before = [v.version for v in Registry(world.env["ML_TRACKING_URI"]).versions(MODEL)]
+    # When it runs the workflow's verbs: pull, repro (which runs nothing), push, register
+    _run([str(MLOPS), "data", "pull"], checkout, env)
+    assert _ran(_run([str(MLOPS), "data", "repro"], checkout, env)) == []
+    _run([str(MLOPS), "data", "push"], checkout, env)
+    assert not (checkout / "build/pipeline/run.json").exists()
+    done = subprocess.run(
+        [str(MLOPS), "data", "register", "--json"],
+        cwd=checkout, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    # Then it ends cleanly, saying which data is already which version
+    message = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 0, message
+    md5 = yaml.safe_load((checkout / "dvc.lock").read_text())["stages"]["ingest"]["outs"][0]["md5"]
+    assert f"Nothing changed: data build/pipeline/train.csv (DVC md5 {md5})" in message
+    assert f"already registered as {MODEL} version {world.version}" in message
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "model": MODEL, "version": world.version, "run_id": world.run_id, "changed": False
+    }  # fmt: skip
+    # and nothing is registered, and the workflow gets no version (so no report and no PR)
+    after = [v.version for v in Registry(world.env["ML_TRACKING_URI"]).versions(MODEL)]
+    assert after == before
+    assert outputs.read_text().split() == ["changed=false"]
+
+
+def test_a_config_change_training_reads_makes_the_lock_stale(world: World) -> None:
+    # Given a checkout whose lock is current (no data pulled: missing data is not staleness)
+    checkout = _fresh_clone(world, "governance-change")
+    _run([str(MLOPS), "data", "status"], checkout, world.env)
+    # When a file the train stage reads but does not take params from changes
+    governance = checkout / "config/governance.yaml"
+    governance.write_text(governance.read_text().replace("top: 4", "top: 3"))
+    assert governance.read_text() != (world.origin / "config/governance.yaml").read_text()
+    done = subprocess.run(
+        [str(MLOPS), "data", "status"], cwd=checkout, env=world.env, capture_output=True, text=True
+    )
+    # Then PR CI's check fails naming the train stage and the file, not the stages before it
+    message = done.stdout + done.stderr
+    assert done.returncode == 3, message
+    assert "stage train: config/governance.yaml modified" in message
+    assert "stage ingest" not in message
+    assert "stage validate" not in message
 
 
 def test_a_stale_lock_fails_the_check_and_a_params_change_reruns_only_its_stages(

@@ -414,6 +414,53 @@ def test_deploy_path_is_allowed_by_the_environment_deploy_role(
     assert ("iam:PassRole", True) in needed
 
 
+def test_the_data_in_remote_gate_is_allowed_and_cannot_read_the_data(
+    aws_world: World,
+    as_identity: Callable[[str], None],
+    roles: dict[str, Role],
+    account: Account,
+    resource_policies: dict[str, dict[str, Any]],
+) -> None:
+    from ml import dvc
+
+    # Given one DVC object in the platform's remote (SSE-KMS by the bucket's default), the other
+    # md5 never pushed
+    remote = aws_world.outputs["platform"]["dvc_remote_url"]["value"]
+    bucket, prefix = remote.removeprefix("s3://").split("/", 1)
+    assert account.bucket_kms_keys.get(bucket), "the remote's bucket is not SSE-KMS"
+    present, missing = "ab" + "0" * 30, "cd" + "1" * 30
+    s3 = aws_world.moto.client("s3")
+    # moto's endpoint is plain HTTP and it enforces the bucket's deny of non-TLS requests: the
+    # policy is lifted for the calls and put back; the evaluation applies it (as `mlflow_on_s3`)
+    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/files/md5/ab/{present[2:]}", Body=b"data")
+        # When `mlops deploy`'s data-in-remote gate asks for both as staging's deploy role
+        as_identity("AKIADEPLOYSTAGING")
+        with BotocoreRecorder() as recorder:
+            assert dvc.remote_has(remote, present) is True
+            assert dvc.remote_has(remote, missing) is False
+    finally:
+        s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    deploy = _role(roles, "credit-risk-staging-github-deploy")
+    # Then both HEADs are allowed, and none needs the key: HEAD decrypts nothing
+    decisions = check("data-in-remote gate", recorder.calls, deploy, account, resource_policies)
+    assert {d.request.action for d in decisions} == {"s3:GetObject"}
+    # and the role cannot read the data itself: kms:Decrypt on the bucket's key is not allowed
+    (head, *_) = recorder.calls
+    decrypt = IamRequest("kms:Decrypt", account.bucket_kms_keys[bucket], {}, head, "read")
+    (verdict,) = evaluate(
+        [decrypt],
+        deploy.policies,
+        f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{deploy.name}/gate",
+        ACCOUNT_ID,
+        resource_policies,
+        deploy.boundary,
+    )
+    assert not verdict.allowed
+
+
 def test_mlflow_deploy_is_allowed_by_the_release_role(
     push_calls: dict[str, list[AwsCall]],
     released: dict[str, str],

@@ -171,6 +171,17 @@ def test_objects_in_an_sse_kms_bucket_also_need_the_key() -> None:
     assert ("s3:ListBucket", "arn:aws:s3:::art") in pairs
 
 
+def test_head_of_an_sse_kms_object_needs_get_object_and_not_the_key() -> None:
+    # HEAD returns metadata only: AWS authorizes it as s3:GetObject and decrypts nothing, so an
+    # identity without kms:Decrypt can tell that an object exists (the data-in-remote gate)
+    account = Account(bucket_kms_keys={"art": "arn:aws:kms:us-east-1:123456789012:key/k"})
+    head = AwsCall("s3", "HeadObject", {"Bucket": "art", "Key": "dvc/files/md5/ab/c"}, "A", "r")
+    requests = requests_for([head], account)
+    assert [(r.action, r.resource) for r in requests] == [
+        ("s3:GetObject", "arn:aws:s3:::art/dvc/files/md5/ab/c")
+    ]
+
+
 def test_role_changes_carry_the_role_s_permissions_boundary() -> None:
     boundary = "arn:aws:iam::123456789012:policy/credit-risk-boundary-staging"
     create = AwsCall(

@@ -38,7 +38,9 @@ def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     ],
 )
 def test_tool_targets_resolve(target: str, tool: str) -> None:
-    proc = make("-n", target)
+    # -W uv.lock: as if the lock had just changed, so the environment's sync shows too (an
+    # up-to-date .venv skips it: tests/unit/test_makefile.py)
+    proc = make("-n", "-W", "uv.lock", target)
     assert proc.returncode == 0, proc.stderr
     assert tool in proc.stdout
 

@@ -230,6 +230,21 @@ def test_retrain_gates_the_data_before_training_and_announces_the_pr() -> None:
     assert jobs["promotion-pr"]["env"]["MODEL_VERSION"] == "${{ needs.train.outputs.version }}"
 
 
+def test_an_unchanged_pipeline_registers_nothing_and_opens_no_pr() -> None:
+    # `mlops data register` writes the `version` output only when it registered one (a run whose
+    # `dvc repro` changed nothing says which version holds the data and exits 0): the job's
+    # version comes from that step, and neither the report nor the PR runs without one.
+    jobs = load("retrain")["jobs"]
+    train = jobs["train"]
+    (register,) = [s for s in train["steps"] if s.get("run") == "make dvc-register"]
+    assert "mlops data register" in recipe("dvc-register")
+    assert f"steps.{register['id']}.outputs.version" in train["outputs"]["version"]
+    (report,) = [s for s in train["steps"] if s.get("run") == "make evaluation-report"]
+    assert f"steps.{register['id']}.outputs.version != ''" in report["if"]
+    assert f"steps.{register['id']}.outputs.version" in report["env"]["MODEL_VERSION"]
+    assert jobs["promotion-pr"]["if"] == "needs.train.outputs.version != ''"
+
+
 def test_rollback_has_a_pr_path_and_a_break_glass_path() -> None:
     rollback = load("rollback")
     assert rollback["on"]["workflow_dispatch"]["inputs"]["mode"]["options"] == ["pr", "now"]
