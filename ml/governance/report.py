@@ -30,7 +30,7 @@ from ml.governance.config import Governance
 if TYPE_CHECKING:
     from ml.deploy.release import Release
     from ml.promotions.gates import GatesFile, Verdict
-    from ml.registry import Registry
+    from ml.registry import ModelState, Registry, VersionInfo
 
 
 @dataclass(frozen=True)
@@ -244,6 +244,27 @@ def _canary_blocks(verdict: Verdict) -> list[Block]:
     return blocks
 
 
+def _as_promoted(state: ModelState | None, info: VersionInfo) -> tuple[ModelState | None, str]:
+    """The registry state to judge `info` in, as it was promoted: once it is production itself,
+    the canary compares it with the version it replaced (its production apply record's
+    `previous`), not with itself. Returns the state and a sentence saying so ("" otherwise)."""
+    from dataclasses import replace
+
+    from ml.promotions.records import records
+
+    if state is None or state.aliases.get("production") != info.version:
+        return state, ""
+    previous = [r.get("previous") for r in records(info, "production") if r.get("previous")]
+    before = previous[-1] if previous else None
+    if not isinstance(before, int) or before not in state.versions:
+        return state, ""
+    return (
+        replace(state, aliases={**state.aliases, "production": before}),
+        f"v{info.version} serves production now; the canary and its fairness figures compare it "
+        f"with v{before}, the production version it replaced (its production apply record).",
+    )
+
+
 def release_record(
     registry: Registry,
     model: str,
@@ -330,13 +351,15 @@ def release_record(
                 or [Para("No governance record: trained before config/governance.yaml existed.")]
             ),
         ]
+        judged, against = _as_promoted(state, info)
         verdict = gate_checks.check_version(
-            registry, state, name, version, gates.for_model(name), rollback=False
+            registry, judged, name, version, gates.for_model(name), rollback=False
         )
         blocks += [
             Heading(
                 3, f"Promotion gates ({'all pass' if verdict.passed else 'FAILED'}, evaluated now)"
             ),
+            *([Para(against)] if against else []),
             Table(
                 ("gate", "result", "detail"), [(r.gate, r.label, r.detail) for r in verdict.results]
             ),

@@ -76,6 +76,7 @@ for scenario in json.loads(sys.argv[2]):  # the DAG files read the environment w
                 "retries": t.retries, "timeout": t.execution_timeout.total_seconds(),
                 "on_failure": len(t.on_failure_callback or []),
                 "on_success": len(t.on_success_callback or []), "pool": t.pool,
+                "trigger": str(t.trigger_rule),
             } for t in dag.tasks},
         }
         if "data_source" in dag.task_dict:  # the branch's choice for each kind of trigger
@@ -181,8 +182,13 @@ def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, di
     assert monitoring["tasks"] == {
         "drift": {
             "type": "MlopsOperator", "upstream": [], "retries": 1, "timeout": 30 * 60,
-            "on_failure": 1, "on_success": 0, "pool": "default_pool",
-        }
+            "on_failure": 1, "on_success": 0, "pool": "default_pool", "trigger": "all_success",
+        },
+        # after drift, whatever drift found: a drift breach says nothing about fairness
+        "fairness": {
+            "type": "MlopsOperator", "upstream": ["drift"], "retries": 1, "timeout": 30 * 60,
+            "on_failure": 1, "on_success": 0, "pool": "default_pool", "trigger": "all_done",
+        },
     }  # fmt: skip
 
 
