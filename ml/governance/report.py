@@ -226,7 +226,11 @@ def _canary_blocks(verdict: Verdict) -> list[Block]:
         blocks.append(
             Table(
                 ("figure", "value"),
-                [(k, v) for k, v in sorted(f.items()) if not isinstance(v, dict | list)],
+                [
+                    (k, f"{v:.4g}" if isinstance(v, float) else v)
+                    for k, v in sorted(f.items())
+                    if not isinstance(v, dict | list)
+                ],
             )
         )
     else:

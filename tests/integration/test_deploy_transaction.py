@@ -1127,7 +1127,7 @@ def test_the_model_risk_record_of_a_deployed_release_names_every_figure(world: W
     w = world
     # Given a version trained on the reviewed data (40 trees) with the repository's governance
     config = yaml.safe_load((ROOT / "config" / "train.yaml").read_text())
-    config["candidates"]["xgboost"].update(n_estimators=40)
+    config["candidates"]["xgboost"].update(n_estimators=40, learning_rate=0.25)
     (w.tmp / "train.yaml").write_text(yaml.safe_dump(config))
     settings = MLSettings(
         MLFLOW_TRACKING_URI=w.tracking, model_name=w.model, home=w.tmp / "home",
