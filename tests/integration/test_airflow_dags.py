@@ -76,7 +76,7 @@ for scenario in json.loads(sys.argv[2]):  # the DAG files read the environment w
                 "retries": t.retries, "timeout": t.execution_timeout.total_seconds(),
                 "on_failure": len(t.on_failure_callback or []),
                 "on_success": len(t.on_success_callback or []), "pool": t.pool,
-                "trigger": str(t.trigger_rule),
+                "trigger": getattr(t.trigger_rule, "value", t.trigger_rule),
             } for t in dag.tasks},
         }
         if "data_source" in dag.task_dict:  # the branch's choice for each kind of trigger
