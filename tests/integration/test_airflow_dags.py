@@ -9,8 +9,9 @@
   a local webhook receiver.
 - Bad data injected at ingest (a shifted sample with its correct checksum) fails the data gate:
   nothing is trained or registered, and the failure notification reaches the receiver.
-- The monitoring DAG under `dags test` with unreadable logs: one attempt (a data error is final),
-  and `drift.failed` reaches the receiver.
+- The monitoring DAG under `dags test` with unreadable logs: one attempt of each task (a data
+  error is final; fairness runs after drift whatever drift found), and `drift.failed` and
+  `fairness.failed` reach the receiver.
 
 `gh` is the one stand-in: GitHub cannot be reached here, so a script on PATH records its arguments
 and prints a PR URL (the push it follows is real). The deadline alert is switched off for the
@@ -478,7 +479,12 @@ def test_the_drift_dag_reports_a_broken_job_once(stage: Stage) -> None:
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert "mlops monitor drift exited 3 (data)" in output
-    assert output.count("running in ") == 1  # one attempt
+    # And the fairness task ran after it all the same (whatever drift found), failed the same
+    # way, once, and `fairness.failed` names its cause
+    assert "mlops monitor fairness exited 3 (data)" in output
+    assert output.count("running in ") == 2  # one attempt each
     sent = stage.receiver.wait_for(lambda b: "Drift job failed" in b["text"], timeout=5)
     assert sent is not None, stage.receiver.received
     assert "no-such-logs" in json.dumps(sent)
+    sent = stage.receiver.wait_for(lambda b: "Fairness job failed" in b["text"], timeout=5)
+    assert sent is not None, stage.receiver.received
