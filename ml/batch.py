@@ -39,12 +39,13 @@ import numpy as np
 
 from ml.contract import CONTRACT_FILE, ModelContract, Violations, probe_rows
 from ml.errors import ConfigError, DataError, RegistryError
-from ml.governance.reasons import ReasonCoder, reason_columns
+from ml.governance.reasons import ReasonCoder, logged_governance, reason_columns
 from ml.version_contract import contract_for
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ml.governance.config import Governance
     from ml.registry import Registry
     from serve.predictor import Predictor
 
@@ -96,6 +97,7 @@ class ScoringModel:
     contract_source: str
     predictor: Predictor
     example: np.ndarray  # the logged input example, float32, in column order
+    governance: Governance | None = None  # reason texts logged with it (ml.governance.reasons)
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         """Probabilities for an in-contract float32 matrix in column order."""
@@ -155,11 +157,12 @@ def load_version(
         mlmodel = read_mlmodel(model_dir)
         columns, _ = signature_of(mlmodel)
         contract, source = contract_for(contract_file, {c.name: c.type for c in columns})
+        governance = logged_governance(contract_file)
         threads = nthread or len(os.sched_getaffinity(0))
         predictor, _ = load_predictor(model_dir, mlmodel, columns, threads, tree_walk=False)
         records = input_example(model_dir, mlmodel, columns)
         example = np.array([[float(r[c.name]) for c in columns] for r in records], dtype=np.float32)
-    except ModelLoadError as exc:
+    except (ModelLoadError, ConfigError) as exc:
         raise RegistryError(f"{ref} (version {version}) cannot be loaded: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise RegistryError(f"{ref} (version {version}): unreadable input example: {exc}") from exc
@@ -172,6 +175,7 @@ def load_version(
         contract_source=source,
         predictor=predictor,
         example=example,
+        governance=governance,
     )
 
 
@@ -298,9 +302,10 @@ def predict(
 
 def _reason_coder(model: ScoringModel) -> ReasonCoder:
     """The reason coder of a loaded version; ConfigError when it has no booster to explain."""
-    from ml.governance.reasons import coder_for, configured_governance
+    from ml.governance.reasons import coder_for, governance_for
 
-    coder = coder_for(model.predictor, model.contract.names, configured_governance())
+    governance = governance_for(model.governance, f"{model.name} v{model.version}")
+    coder = coder_for(model.predictor, model.contract.names, governance)
     if coder is None:
         raise ConfigError(
             f"{model.name} v{model.version} is not a native booster: --reasons needs XGBoost's "

@@ -46,6 +46,7 @@ EVENTS: dict[str, EventKind] = {
     "retrain.late": EventKind("Retrain missed its deadline", ":hourglass:", False),
     "drift.failed": EventKind("Drift job failed", ":x:", False),
     "drift.breach": EventKind("Drift threshold crossed", ":warning:", False),
+    "fairness.failed": EventKind("Fairness job failed", ":x:", False),
     "data_check.breach": EventKind("Data check failed", ":warning:", False),
 }
 # Shown first, in this order, when present; the rest follow alphabetically.

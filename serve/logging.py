@@ -4,7 +4,9 @@ Written straight to stdout, not through the `logging` module (a LogRecord, the h
 the formatter), and encoded with msgspec, which takes the parsed records as they are: several
 times cheaper per line than `logging` with `json` (docs/performance.md). Each line is one `write`
 and a flush from the event-loop thread, so lines never interleave and none waits in a buffer.
-The line's fields are a contract with monitoring: add fields, never rename or drop one.
+The line's fields are a contract with monitoring: add fields, never rename or drop one. A request
+that asked for reasons adds `reasons`: per record, the decline's reason codes (feature names,
+never a text, never a protected attribute) or null (ml/monitoring/logs.py reads both forms).
 """
 
 from __future__ import annotations

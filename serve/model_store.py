@@ -27,6 +27,7 @@ from serve.request_parser import RequestParser
 from serve.schemas import Column
 
 if TYPE_CHECKING:
+    from ml.governance.config import Governance
     from ml.registry import Registry
 
 
@@ -48,6 +49,9 @@ class LoadedModel:
     parser: RequestParser
     contract: ModelContract
     contract_source: str  # "logged" (its own contract.json) or "built-in" (logged before them)
+    # The reviewed reason texts and protected columns logged with the version (its
+    # contract.json); None for a version logged before they travelled with it.
+    governance: Governance | None = None
     loaded_at: float = field(default_factory=time.time)
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
@@ -81,6 +85,13 @@ def load_model_dir(
         contract, contract_source = contract_for(contract_file, {c.name: c.type for c in columns})
     except ContractError as exc:
         raise ModelLoadError(str(exc)) from exc
+    from ml.errors import ConfigError
+    from ml.governance.reasons import logged_governance
+
+    try:
+        governance = logged_governance(contract_file)
+    except ConfigError as exc:
+        raise ModelLoadError(str(exc)) from exc
     predictor, flavor = load_predictor(model_dir, mlmodel, columns)
     try:
         parser = RequestParser(columns, max_batch, contract)
@@ -103,6 +114,7 @@ def load_model_dir(
         parser=parser,
         contract=contract,
         contract_source=contract_source,
+        governance=governance,
     )
     warm_up(model, example.matrix)
     return model

@@ -1,7 +1,8 @@
 """Reason codes on /predict (`?reasons=true`): the route's one call into ml.governance.reasons.
 
 The coder is built once per loaded model (its booster, its signature order, the reviewed texts
-of the governance file) and kept beside it; a request without `reasons` never comes here.
+logged with the version: `LoadedModel.governance`) and kept beside it; a request without
+`reasons` never comes here.
 """
 
 from __future__ import annotations
@@ -30,16 +31,17 @@ _lock = threading.Lock()
 
 def _coder(model: Any) -> Any:
     from ml.errors import ConfigError
-    from ml.governance.reasons import coder_for, configured_governance
+    from ml.governance.reasons import coder_for, governance_for
 
     with _lock:
         found = _coders.get(id(model))
         if found is not None and found[0] is model:
             return found[1]
     try:
-        coder = coder_for(model.predictor, model.contract.names, configured_governance())
+        governance = governance_for(model.governance, f"version {model.version}")
+        coder = coder_for(model.predictor, model.contract.names, governance)
     except ConfigError as exc:
-        raise ReasonsUnavailableError(f"reason texts are not configured: {exc}") from None
+        raise ReasonsUnavailableError(f"no reason texts: {exc}") from None
     if coder is None:
         raise ReasonsUnavailableError(
             f"version {model.version} is not a native booster: no exact contributions to give "
@@ -54,12 +56,17 @@ def _coder(model: Any) -> Any:
 
 def add_reasons(
     flag: str, model: Any, matrix: np.ndarray, predictions: list[dict[str, Any]]
-) -> None:
+) -> list[list[str] | None] | None:
     """Add `reasons` to each declined prediction when `flag` (the query value) is true (an
-    approval gets none: reasons are adverse-action reasons)."""
+    approval gets none: reasons are adverse-action reasons).
+
+    Returns:
+        The reason codes (feature names) of each record, None for an approval, for the
+        prediction log line; None when reasons were not asked for.
+    """
     value = flag.strip().lower()
     if value in _FALSE:
-        return
+        return None
     if value not in _TRUE:
         detail: list[dict[str, object]] = [
             {
@@ -72,6 +79,11 @@ def add_reasons(
         raise InvalidInputError("reasons: must be true or false", detail, 1)
     declined = np.array([p["decision"] == "decline" for p in predictions], dtype=bool)
     explained = _coder(model).explain(matrix, declined)
+    codes: list[list[str] | None] = []
     for prediction, reasons in zip(predictions, explained, strict=True):
-        if reasons is not None:
-            prediction["reasons"] = [r.to_dict() for r in reasons]
+        if reasons is None:
+            codes.append(None)
+            continue
+        prediction["reasons"] = [r.to_dict() for r in reasons]
+        codes.append([r.feature for r in reasons])
+    return codes

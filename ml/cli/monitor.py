@@ -260,7 +260,7 @@ def notify(
             "--event",
             help="promotion.applied | promotion.failed | promotion.rolled_back | "
             "retrain.registered | retrain.failed | retrain.late | drift.breach | drift.failed | "
-            "data_check.breach",
+            "fairness.failed | data_check.breach",
         ),
     ],
     field: Annotated[
@@ -311,6 +311,10 @@ def fairness(
         str | None,
         typer.Option("--window", help="Only requests in the last DURATION (24h, 90m, 7d)."),
     ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", help="End of the window (ISO 8601 or epoch; default: now)."),
+    ] = None,
     model: Annotated[str, typer.Option("--model", help="Model name (gates, labels).")] = (
         "credit-risk"
     ),
@@ -331,10 +335,13 @@ def fairness(
     from ml.governance.monitoring import approval_by_group, push_fairness
     from ml.monitoring.logs import Window, parse_duration, read_predictions
 
+    end_ts = _parse_time(end) if end else None
     span = Window()
     if window:
-        stop = time.time()
+        stop = end_ts if end_ts is not None else time.time()
         span = Window(start=stop - parse_duration(window), end=stop)
+    elif end_ts is not None:
+        span = Window(end=end_ts)
     frame, _ = read_predictions(logs, span)
     summary = approval_by_group(frame, load_governance(governance), reviewed_bounds(gates, model))
     if pushgateway:

@@ -210,7 +210,16 @@ def report(
     release_id: ReleaseOption,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the markdown here (default: print it)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the markdown here and the HTML beside it (same name, .html); "
+            "default: print the markdown.",
+        ),
+    ] = None,
+    html_output: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the HTML here (default: beside --output)."),
     ] = None,
     gates: Annotated[Path, typer.Option("--gates", help="The reviewed gates file.")] = Path(
         "config/gates.yaml"
@@ -219,21 +228,29 @@ def report(
         Path, typer.Option("--governance", help="The reviewed governance file.")
     ] = Path("config/governance.yaml"),
 ) -> None:
-    """Write the model risk record of a release (markdown): data, training config, metrics,
-    gates and fairness with figures, canary, reason texts, approvals (docs/governance.md)."""
+    """Write the model risk record of a release (markdown and a self-contained HTML file): data,
+    training config, metrics, gates and fairness with figures, canary, reason texts, approvals
+    (docs/governance.md)."""
     from ml.deploy import release as releases
     from ml.governance.config import load_governance
-    from ml.governance.report import release_report
+    from ml.governance.report import html, markdown, release_record
     from ml.promotions.gates import load_gates
 
     registry = _registry()
     rel = releases.get(registry, _model(), release_id)
-    text = release_report(registry, _model(), rel, load_gates(gates), load_governance(governance))
-    if output is None:
-        typer.echo(text)
+    blocks = release_record(registry, _model(), rel, load_gates(gates), load_governance(governance))
+    if output is None and html_output is None:
+        typer.echo(markdown(blocks))
         return
-    atomic_output.write_text(output, text)
-    console.print(f"model risk record of release {rel.id}: {output}")
+    page = html_output or (output.with_suffix(".html") if output is not None else None)
+    if page is not None and page == output:
+        raise ConfigError(f"--output {output} is the markdown file: name it .md, or pass --html")
+    if output is not None:
+        atomic_output.write_text(output, markdown(blocks))
+        console.print(f"model risk record of release {rel.id}: {output}")
+    if page is not None:
+        atomic_output.write_text(page, html(blocks, f"Model risk record: release {rel.id}"))
+        console.print(f"model risk record of release {rel.id} (HTML): {page}")
 
 
 @release_app.command("audit")

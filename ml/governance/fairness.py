@@ -9,6 +9,9 @@ Definitions (a decline is a score at or above the decision threshold):
 - calibration gap: mean predicted probability of default minus the observed default rate; the
   gate bounds its difference from the reference group's.
 
+Without outcomes (a replay of the prediction log: nobody knows yet who will default), only the
+approval rate and its ratio are figures; the TPR and calibration are shown as n/a, not judged.
+
 Differences carry a standard error; a difference fails only when it exceeds its bound by more
 than two standard errors, so a small group's sampling noise is not read as unfairness (the
 figures show both). Groups smaller than `min_group_rows` are reported and not judged.
@@ -65,14 +68,17 @@ def _se(p: float, n: int) -> float:
 
 def group_figures(
     scores: np.ndarray,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     attributes: Mapping[str, np.ndarray],
     governance: Governance,
     bounds: FairnessBounds,
 ) -> list[GroupFigures]:
-    """Figures for every group of every protected attribute present in `attributes`."""
+    """Figures for every group of every protected attribute present in `attributes`
+    (`labels` None: no outcomes, approval figures only)."""
     approved = scores < bounds.threshold
-    good = labels == 0
+    known = labels is not None
+    observed = np.asarray(labels) if labels is not None else np.zeros(len(scores))
+    good = (observed == 0) & known
     out: list[GroupFigures] = []
     for name, attr in governance.protected.items():
         if name not in attributes:
@@ -85,8 +91,8 @@ def group_figures(
             n_good = int((mask & good).sum())
             rate = float(approved[mask].mean()) if n else math.nan
             tpr = float(approved[mask & good].mean()) if n_good else math.nan
-            gap = float(scores[mask].mean() - labels[mask].mean()) if n else math.nan
-            sd = float(labels[mask].std()) if n else math.nan
+            gap = float(scores[mask].mean() - observed[mask].mean()) if n and known else math.nan
+            sd = float(observed[mask].std()) if n and known else math.nan
             return n, rate, tpr, n_good, gap, sd
 
         r_n, r_rate, r_tpr, r_good, r_gap, r_sd = stats(ref)
@@ -133,6 +139,44 @@ def _within(diff: float, se: float, bound: float) -> bool:
     return abs(diff) <= bound + 2 * (0.0 if math.isnan(se) else se)
 
 
+def _signed(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:+.3f}"
+
+
+def describe(f: GroupFigures) -> str:
+    """`SEX=2 vs 1: approval 0.781 (ratio 0.982), TPR diff -0.010, ...`: one group's figures."""
+    return (
+        f"{f.attribute}={f.group} vs {f.reference}: approval {f.approval_rate:.3f} "
+        f"(ratio {f.approval_ratio:.3f}), TPR diff {_signed(f.tpr_difference)}, "
+        f"calibration diff {_signed(f.calibration_difference)} ({f.rows:,} rows)"
+    )
+
+
+def problems_of(f: GroupFigures, bounds: FairnessBounds) -> list[str]:
+    """What breaks a bound in one judged group's figures (empty: within every bound)."""
+    attr, problems = f.attribute, []
+    if not f.approval_ratio >= bounds.min_approval_ratio:
+        problems.append(
+            f"{attr}={f.group}: approval ratio {f.approval_ratio:.3f} < {bounds.min_approval_ratio}"
+        )
+    if not _within(f.tpr_difference, f.tpr_se, bounds.max_tpr_difference):
+        problems.append(
+            f"{attr}={f.group}: TPR difference {f.tpr_difference:+.3f} beyond "
+            f"{bounds.max_tpr_difference} (+2 se {2 * f.tpr_se:.3f})"
+        )
+    if not _within(f.calibration_difference, f.calibration_se, bounds.max_calibration_difference):
+        problems.append(
+            f"{attr}={f.group}: calibration difference {f.calibration_difference:+.3f} "
+            f"beyond {bounds.max_calibration_difference} (+2 se {2 * f.calibration_se:.3f})"
+        )
+    return problems
+
+
+def plain_figures(f: GroupFigures) -> dict[str, Any]:
+    """One group's figures, JSON-ready (NaN as None)."""
+    return _plain(asdict(f))
+
+
 def outcomes(
     figures: Iterable[GroupFigures], bounds: FairnessBounds
 ) -> list[tuple[str, bool, str, dict[str, Any]]]:
@@ -144,33 +188,12 @@ def outcomes(
     for attr, groups in by_attr.items():
         problems, shown = [], []
         for f in groups:
-            line = (
-                f"{attr}={f.group} vs {f.reference}: approval {f.approval_rate:.3f} "
-                f"(ratio {f.approval_ratio:.3f}), TPR diff {f.tpr_difference:+.3f}, "
-                f"calibration diff {f.calibration_difference:+.3f} ({f.rows:,} rows)"
-            )
+            line = describe(f)
             if not f.judged:
                 shown.append(line + f" [not judged: fewer than {bounds.min_group_rows} rows]")
                 continue
             shown.append(line)
-            if not f.approval_ratio >= bounds.min_approval_ratio:
-                problems.append(
-                    f"{attr}={f.group}: approval ratio {f.approval_ratio:.3f} < "
-                    f"{bounds.min_approval_ratio}"
-                )
-            if not _within(f.tpr_difference, f.tpr_se, bounds.max_tpr_difference):
-                problems.append(
-                    f"{attr}={f.group}: TPR difference {f.tpr_difference:+.3f} beyond "
-                    f"{bounds.max_tpr_difference} (+2 se {2 * f.tpr_se:.3f})"
-                )
-            if not _within(
-                f.calibration_difference, f.calibration_se, bounds.max_calibration_difference
-            ):
-                problems.append(
-                    f"{attr}={f.group}: calibration difference {f.calibration_difference:+.3f} "
-                    f"beyond {bounds.max_calibration_difference} (+2 se "
-                    f"{2 * f.calibration_se:.3f})"
-                )
+            problems.extend(problems_of(f, bounds))
         detail = ("; ".join(problems) + " | " if problems else "") + "; ".join(shown)
         data = {"groups": [_plain(asdict(f)) for f in groups], "bounds": bounds.model_dump()}
         results.append((f"fairness:{attr}", not problems, detail, data))

@@ -7,8 +7,11 @@
 - `fairness:<attribute>`: the version's decisions on the reviewed holdout (rebuilt as training
   builds it, as the canary's is), per group of each protected attribute against its reference
   group, within the bounds of `governance.fairness` (ml/governance/fairness.py).
+- `canary-fairness:<attribute>`: the same figures and bounds on the canary's replay, the
+  candidate judged and production shown beside (ml/governance/canary_fairness.py); runs where
+  the canary runs (a production version to compare with, `canary:` enabled).
 
-Both run only where the gates file has a `governance:` section (config/gates.yaml does).
+All run only where the gates file has a `governance:` section (config/gates.yaml does).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ml.errors import ConfigError, ContractError, DataError, RegistryError
-from ml.governance import fairness
+from ml.governance import canary_fairness, fairness
 from ml.governance.config import Governance, governance_at
 from ml.governance.training import used_features
 from ml.promotions.gates import GateInput, Outcome, gate
@@ -151,3 +154,37 @@ def _fairness(g: GateInput) -> Iterable[Outcome]:
         yield "fairness", False, f"not run: {exc}"
         return
     yield from fairness.outcomes(figures, settings.fairness)
+
+
+@gate(canary_fairness.GATE)
+def _canary_fairness(g: GateInput) -> Iterable[Outcome]:
+    settings, config = g.config.governance, g.config.canary
+    if settings is None or settings.fairness is None or config is None or not config.enabled:
+        return
+    name = canary_fairness.GATE
+    prod = g.production
+    if prod is None:
+        if g.resync:
+            reason = "re-sync: nothing to replay against (see canary)"
+        elif g.state.holder("production") is None:
+            reason = "no production version: no canary replay"
+        else:
+            reason = f"v{g.info.version} is production already"
+        yield name, True, f"skipped: {reason}"
+        return
+    try:
+        candidate, production = g.scoring_model(), g.scoring_model(prod)
+    except (RegistryError, ContractError):
+        yield name, False, "not run: a version does not load (see loadable and canary)"
+        return
+    from ml.promotions import canary
+
+    try:
+        governance = governance_at(settings.file)
+        figures = canary_fairness.replay_figures(
+            candidate, production, canary.replay_for(config), governance, settings.fairness
+        )
+    except (ConfigError, DataError) as exc:
+        yield name, False, f"not run: {exc}"
+        return
+    yield from canary_fairness.outcomes(figures, settings.fairness)

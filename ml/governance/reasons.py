@@ -12,18 +12,26 @@ ranking.
 Reasons are adverse-action reasons: given for declines (a score at or above the threshold).
 `/predict?reasons=true` and `mlops predict --reasons` both call `ReasonCoder.explain` on the same
 float32 matrix, so they give the same reasons for the same record.
+
+The texts a version answers with are the ones logged with it (the `governance` section of its
+`contract.json`, written at training): a served version never picks up texts it was not
+validated with, and the serve image needs no config/. `governance_for` chooses: the version's
+own texts; for a version logged before they travelled with it, the file `ML_GOVERNANCE_CONFIG`
+names, only when it is set (an operator's explicit choice); otherwise a clear refusal.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ml.errors import ConfigError
 from ml.governance.config import DEFAULT_PATH, Governance, governance_at
 
 GOVERNANCE_ENV = "ML_GOVERNANCE_CONFIG"
@@ -35,6 +43,65 @@ relative to the working directory)."""
 def configured_governance() -> Governance:
     """The governance file `ML_GOVERNANCE_CONFIG` names (default config/governance.yaml)."""
     return governance_at(Path(os.environ.get(GOVERNANCE_ENV) or DEFAULT_PATH))
+
+
+def governance_from_record(record: Mapping[str, Any]) -> Governance | None:
+    """The governance a version was trained under, from its `contract.json` (parsed), or None
+    when it was logged without reason texts.
+
+    Raises:
+        ConfigError: the section is there but malformed (names what is wrong).
+    """
+    from pydantic import ValidationError
+
+    from ml.governance.training import GOVERNANCE_KEY
+
+    section = record.get(GOVERNANCE_KEY)
+    if not isinstance(section, Mapping) or "reasons" not in section:
+        return None
+    try:
+        parsed = Governance.model_validate(
+            {"protected": section.get("protected") or {}, "reasons": section["reasons"]}
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"the version's logged governance is malformed: {exc}") from None
+    parsed._path = Path(f"{section.get('source') or DEFAULT_PATH} (as logged with the version)")
+    return parsed
+
+
+def logged_governance(contract_file: Path | None) -> Governance | None:
+    """`governance_from_record` of a version's downloaded `contract.json` (None: no file, or a
+    version logged without reason texts).
+
+    Raises:
+        ConfigError: the file is not JSON, or its governance section is malformed.
+    """
+    if contract_file is None:
+        return None
+    try:
+        record = json.loads(contract_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {contract_file.name}: {exc}") from None
+    return governance_from_record(record) if isinstance(record, Mapping) else None
+
+
+def governance_for(logged: Governance | None, label: str) -> Governance:
+    """The governance whose texts version `label` answers with: its own (`logged`); for a
+    version logged without them, the file `ML_GOVERNANCE_CONFIG` names when it is set.
+
+    Raises:
+        ConfigError: neither: names the version and both ways out.
+    """
+    if logged is not None:
+        return logged
+    if os.environ.get(GOVERNANCE_ENV):
+        return configured_governance()
+    raise ConfigError(
+        f"{label} was registered without its reviewed reason texts (its contract.json has no "
+        "governance.reasons: it was logged before the texts travelled with the version); "
+        f"retrain and register it, or set {GOVERNANCE_ENV} to the reviewed governance file "
+        "to give its reasons with that file's texts"
+    )
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,10 @@ def blind(frame: pd.DataFrame, excluded: Sequence[str], contract: ModelContract)
 
 
 def contract_record(contract: ModelContract, governance: Governance) -> dict[str, Any]:
-    """`contract.json` with what governance says of each protected column it lists."""
+    """`contract.json` with what governance says of each protected column it lists, and the
+    reviewed reason texts: they travel with the version, so serving and batch scoring answer
+    with the texts it was validated with, wherever they run (the serve image has no config/;
+    `ml.governance.reasons.logged_governance` reads them back)."""
     record = contract.to_dict()
     record[GOVERNANCE_KEY] = {
         "source": str(governance.path),
@@ -70,6 +73,7 @@ def contract_record(contract: ModelContract, governance: Governance) -> dict[str
             for name, attr in governance.protected.items()
             if name in contract.names
         },
+        "reasons": governance.reasons.model_dump(mode="json"),
     }
     return record
 

@@ -11,7 +11,9 @@ as sent, the probabilities and the decisions. It is read from wherever it ended 
 Each line is decoded from its first `{`, so prefixes (the CloudWatch export's timestamp, compose's
 `api-1  | `) need no configuration. Lines that do not mention `"prediction"` are someone else's
 (uvicorn, warnings) and are ignored; prediction lines that do not decode or do not add up are
-*malformed*: counted, skipped, and fatal only above `max_malformed_share`.
+*malformed*: counted, skipped, and fatal only above `max_malformed_share`. A line that carries
+reason codes (`reasons`: per record, the declined record's codes or null; present only when the
+caller asked for reasons) is read like one without them; the codes are counted in `ReadStats`.
 
 msgspec decodes each line into a typed struct (about 3 µs for a one-record line); the records
 become one float64 matrix per file. pandas is imported only to hand the result over.
@@ -66,6 +68,9 @@ class _Line(msgspec.Struct):
     features: list[_Record]  # type: ignore[valid-type]
     probability: list[_Probability]
     decision: list[Literal["approve", "decline"]]
+    # Reason codes (feature names) per record, null for a record given none; absent from
+    # lines of requests that did not ask for reasons (and from logs written before them).
+    reasons: list[list[str] | None] | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Line)
@@ -84,6 +89,8 @@ class ReadStats:
     outside_window: int = 0
     first_malformed: str | None = None
     versions: Counter[str] = field(default_factory=Counter)
+    explained: int = 0  # records logged with reason codes
+    reason_codes: Counter[str] = field(default_factory=Counter)  # code -> records it was given
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, for the summary."""
@@ -97,6 +104,8 @@ class ReadStats:
             "outside_window": self.outside_window,
             "first_malformed": self.first_malformed,
             "versions": dict(sorted(self.versions.items())),
+            "explained": self.explained,
+            "reason_codes": dict(self.reason_codes.most_common()),
         }
 
 
@@ -152,6 +161,8 @@ def _check(line: _Line) -> str | None:
         return (
             f"{n} records but {len(line.probability)} probabilities, {len(line.decision)} decisions"
         )
+    if line.reasons is not None and len(line.reasons) != n:
+        return f"{n} records but {len(line.reasons)} reason lists"
     return None
 
 
@@ -258,6 +269,11 @@ def _read_stream(
         stats.requests += 1
         stats.records += n
         stats.versions[line.model_version] += n
+        if line.reasons is not None:
+            for codes in line.reasons:
+                if codes is not None:
+                    stats.explained += 1
+                    stats.reason_codes.update(codes)
         batch.records.extend(line.features)
         if len(batch.records) >= _BLOCK:
             batch.seal()

@@ -22,6 +22,8 @@ Replay sets (`canary.replay` in config/gates.yaml):
   `window` of it: what the service is asked today.
 
 Rows either version's contract refuses are left out and counted (they would never be scored).
+`score_pair` is the one scoring of a replay: the comparison here and the fairness figures on the
+replay (ml/governance/canary_fairness.py) both take it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Replay:
     frame: pd.DataFrame
     source: str  # "holdout" or "logs"
     description: str
+    labels: np.ndarray | None = None  # observed defaults, row for row (the holdout has them)
 
 
 @dataclass(frozen=True)
@@ -115,11 +118,12 @@ def holdout_replay() -> Replay:
     config = load_train_config(settings.train_config)
     from ml.holdout import reviewed_holdout
 
-    frame = reviewed_holdout(
+    split = reviewed_holdout(
         settings.data_source, settings.data_sha256, config.seed, config.test_size
-    ).x_test
+    )
     return Replay(
-        frame=frame,
+        frame=split.x_test,
+        labels=np.asarray(split.y_test),
         source="holdout",
         description=(
             f"holdout of {settings.data_source} (sha256 {settings.data_sha256[:12]}; "
@@ -156,8 +160,11 @@ def replay_for(config: CanaryGates) -> Replay:
     replay = holdout_replay()
     if len(replay.frame) > config.max_rows:
         sample = replay.frame.sample(n=config.max_rows, random_state=config.seed).sort_index()
+        labels = replay.labels
+        if labels is not None:
+            labels = labels[replay.frame.index.get_indexer(sample.index)]
         replay = Replay(
-            sample, replay.source, f"{config.max_rows:,} rows of the {replay.description}"
+            sample, replay.source, f"{config.max_rows:,} rows of the {replay.description}", labels
         )
     return replay
 
@@ -170,6 +177,31 @@ def _matrix(model: ScoringModel, frame: pd.DataFrame) -> np.ndarray:
         return model.contract.matrix_from(frame, dtype=np.float32)
     except ContractError as exc:
         raise DataError(f"the replay set cannot feed v{model.version}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Both versions' scores on the replay rows in both contracts (`valid`, per replay row)."""
+
+    valid: np.ndarray
+    candidate: np.ndarray
+    production: np.ndarray
+
+
+def score_pair(candidate: ScoringModel, production: ScoringModel, replay: Replay) -> Scored:
+    """Score `replay` with both versions, on the rows both contracts accept.
+
+    Raises:
+        DataError: the replay set lacks a column one version needs, or no row is in both
+            versions' contracts.
+    """
+    mine, theirs = _matrix(candidate, replay.frame), _matrix(production, replay.frame)
+    valid = (
+        ~candidate.contract.check_matrix(mine).rows & ~production.contract.check_matrix(theirs).rows
+    )
+    if not valid.any():
+        raise DataError(f"no row of the replay set ({replay.description}) is in both contracts")
+    return Scored(valid, candidate.score(mine[valid]), production.score(theirs[valid]))
 
 
 def compare(
@@ -187,14 +219,9 @@ def compare(
     """
     from ml.monitoring.engine import score_psi
 
-    mine, theirs = _matrix(candidate, replay.frame), _matrix(production, replay.frame)
-    valid = (
-        ~candidate.contract.check_matrix(mine).rows & ~production.contract.check_matrix(theirs).rows
-    )
+    scored = score_pair(candidate, production, replay)
+    valid, new, old = scored.valid, scored.candidate, scored.production
     rows = int(valid.sum())
-    if rows == 0:
-        raise DataError(f"no row of the replay set ({replay.description}) is in both contracts")
-    new, old = candidate.score(mine[valid]), production.score(theirs[valid])
     approve_new, approve_old = new < threshold, old < threshold
     return Figures(
         candidate=candidate.version,

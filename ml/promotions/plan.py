@@ -8,9 +8,10 @@ outside git (the gates that compare with production show as RE-SYNC). Refused ac
 with their reason; the CLI then exits non-zero with the failing gates named.
 
 When the gates were evaluated (`gates.gated_diff`: the moves that change an alias), every such
-action carries its `Verdict`; the plan shows each once, with the canary's figures (a table in
-markdown, one line in text, the numbers in JSON). When they were not, every format says so
-first. Notes are the PR author's free text: shown escaped (`render`).
+action carries its `Verdict`; the plan shows each once, with the canary's figures and the
+fairness figures on its replay (a table in markdown, one line in text, the numbers in JSON).
+When they were not, every format says so first. Notes are the PR author's free text: shown
+escaped (`render`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ml.governance import canary_fairness
 from ml.promotions import render
 from ml.promotions.gates import WAIVED_ON_ROLLBACK, GateResult, Verdict
 from ml.promotions.reconcile import Action, Kind, Refusal, Step
@@ -171,6 +173,9 @@ class Plan:
                 figures = _canary(verdict)
                 if figures:
                     lines.append(f"  {_canary_line(figures)}")
+                fair = canary_fairness.text_line(verdict.results)
+                if fair:
+                    lines.append(f"  {fair}")
         return "\n".join(lines)
 
     def markdown(self) -> str:
@@ -218,6 +223,9 @@ class Plan:
             figures = _canary(verdict)
             if figures:
                 out += ["", *self._canary_table(figures)]
+            fair = canary_fairness.markdown(verdict.results, _cell)
+            if fair:
+                out += ["", *fair]
         return "\n".join(out) + "\n"
 
     @staticmethod

@@ -114,8 +114,9 @@ async def predict(request: Request) -> Response:
     predictions: list[dict[str, Any]] = [
         {"probability": p, "decision": d} for p, d in zip(probabilities, decisions, strict=True)
     ]
+    codes = None
     if request.query_params.get("reasons"):
-        add_reasons(request.query_params["reasons"], model, parsed.matrix, predictions)
+        codes = add_reasons(request.query_params["reasons"], model, parsed.matrix, predictions)
     metrics.count_predictions(decisions)
     metrics.observe_scores(model.version, scores, threshold)
     payload = {
@@ -132,6 +133,9 @@ async def predict(request: Request) -> Response:
         probabilities=scores,
         decisions=decisions,
         latency_s=time.perf_counter() - started,
+        # The codes, never the texts (the version's contract has those): a short line, and
+        # never a protected attribute (they are never reasons).
+        extra=None if codes is None else {"reasons": codes},
     )
     return Response(
         msgspec.json.encode(payload),

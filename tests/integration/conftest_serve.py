@@ -163,9 +163,10 @@ def serve_process(env: dict[str, str], log_path: Path, workers: int = 1) -> Iter
 
 @contextlib.contextmanager
 def serve_subprocess(
-    env: dict[str, str], log_path: Path, workers: int = 1
+    env: dict[str, str], log_path: Path, workers: int = 1, cwd: Path = ROOT
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`serve_process`, yielding the process too (for tests that signal it)."""
+    """`serve_process`, yielding the process too (for tests that signal it); `cwd`: where it
+    runs (a folder without config/ stands for the serve image)."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_URI")}
     full_env = {
@@ -179,7 +180,7 @@ def serve_subprocess(
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "serve"],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

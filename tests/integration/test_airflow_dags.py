@@ -9,8 +9,9 @@
   a local webhook receiver.
 - Bad data injected at ingest (a shifted sample with its correct checksum) fails the data gate:
   nothing is trained or registered, and the failure notification reaches the receiver.
-- The monitoring DAG under `dags test` with unreadable logs: one attempt (a data error is final),
-  and `drift.failed` reaches the receiver.
+- The monitoring DAG under `dags test` with unreadable logs: one attempt of each task (a data
+  error is final; fairness runs after drift whatever drift found), and `drift.failed` and
+  `fairness.failed` reach the receiver.
 
 `gh` is the one stand-in: GitHub cannot be reached here, so a script on PATH records its arguments
 and prints a PR URL (the push it follows is real). The deadline alert is switched off for the
@@ -76,6 +77,7 @@ for scenario in json.loads(sys.argv[2]):  # the DAG files read the environment w
                 "retries": t.retries, "timeout": t.execution_timeout.total_seconds(),
                 "on_failure": len(t.on_failure_callback or []),
                 "on_success": len(t.on_success_callback or []), "pool": t.pool,
+                "trigger": getattr(t.trigger_rule, "value", t.trigger_rule),
             } for t in dag.tasks},
         }
         if "data_source" in dag.task_dict:  # the branch's choice for each kind of trigger
@@ -183,8 +185,13 @@ def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, di
     assert monitoring["tasks"] == {
         "drift": {
             "type": "MlopsOperator", "upstream": [], "retries": 1, "timeout": 30 * 60,
-            "on_failure": 1, "on_success": 0, "pool": "default_pool",
-        }
+            "on_failure": 1, "on_success": 0, "pool": "default_pool", "trigger": "all_success",
+        },
+        # after drift, whatever drift found: a drift breach says nothing about fairness
+        "fairness": {
+            "type": "MlopsOperator", "upstream": ["drift"], "retries": 1, "timeout": 30 * 60,
+            "on_failure": 1, "on_success": 0, "pool": "default_pool", "trigger": "all_done",
+        },
     }  # fmt: skip
 
 
@@ -474,7 +481,12 @@ def test_the_drift_dag_reports_a_broken_job_once(stage: Stage) -> None:
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert "mlops monitor drift exited 3 (data)" in output
-    assert output.count("running in ") == 1  # one attempt
+    # And the fairness task ran after it all the same (whatever drift found), failed the same
+    # way, once, and `fairness.failed` names its cause
+    assert "mlops monitor fairness exited 3 (data)" in output
+    assert output.count("running in ") == 2  # one attempt each
     sent = stage.receiver.wait_for(lambda b: "Drift job failed" in b["text"], timeout=5)
     assert sent is not None, stage.receiver.received
     assert "no-such-logs" in json.dumps(sent)
+    sent = stage.receiver.wait_for(lambda b: "Fairness job failed" in b["text"], timeout=5)
+    assert sent is not None, stage.receiver.received

@@ -1111,3 +1111,98 @@ def test_mlflow_service_deploys_the_release_image_only_when_its_digest_changed(
     again = _ok(w.mlops(env, "deploy", "--service", "mlflow", "--release", "r1"))
     assert "digest unchanged" in again
     assert urllib.request.urlopen(f"{mlflow_sqlite_server.uri}/health", timeout=5).status == 200
+
+
+# --- the model risk record of a deployed release --------------------------------------------
+
+
+def test_the_model_risk_record_of_a_deployed_release_names_every_figure(world: World) -> None:
+    import html
+
+    import yaml
+
+    from ml.settings import DEFAULT_DATA_SHA256, MLSettings
+    from ml.train import train
+
+    w = world
+    # Given a version trained on the reviewed data (40 trees) with the repository's governance
+    config = yaml.safe_load((ROOT / "config" / "train.yaml").read_text())
+    config["candidates"]["xgboost"].update(n_estimators=40, learning_rate=0.25)
+    (w.tmp / "train.yaml").write_text(yaml.safe_dump(config))
+    settings = MLSettings(
+        MLFLOW_TRACKING_URI=w.tracking, model_name=w.model, home=w.tmp / "home",
+        train_config=w.tmp / "train.yaml", governance_config=ROOT / "config" / "governance.yaml",
+    )  # fmt: skip
+    with w.registry().fluent():
+        version = train(settings, ["xgboost"]).version.version
+    assert version == 3  # after the world's two tiny versions, in its registry
+    with w.standin("staging") as stg, w.standin("production") as prd:
+        # And production serving release r1 (v1), then r2 (that version) verified in staging
+        # and deployed to production by CD after the approver's approval
+        w.release("r1", 1, 1)
+        w.ship(stg, "staging", "r1")
+        w.verify("r1")
+        w.ship(prd, "production", "r1")
+        w.release("r2", 2, version)
+        w.ship(stg, "staging", "r2")
+        w.verify("r2")
+        _ok(_deploy(w, "production", prd, "r2", GITHUB_ACTOR="model-approver-alice"))
+        assert prd.metadata()["model"]["version"] == str(version)
+    # When its model risk record is written
+    record = w.tmp / "record.md"
+    env = w.env(
+        "production", prd.url, ML_DATA_SOURCE=str(ROOT / "data" / "uci_credit_card.csv.gz"),
+        ML_DATA_SHA256=DEFAULT_DATA_SHA256, ML_TRAIN_CONFIG=str(w.tmp / "train.yaml"),
+    )  # fmt: skip
+    # (from the checkout, as CD runs it: the gates file names config/governance.yaml)
+    out = _ok(
+        subprocess.run(
+            [str(MLOPS), "release", "report", "--release", "r2", "--output", str(record)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )
+    )  # fmt: skip
+    assert "record.html" in out
+    text, page = record.read_text(), (w.tmp / "record.html").read_text()
+    from ml.promotions.records import records
+
+    info = w.registry().get_version(w.model, version)
+    assert info is not None
+    applied = records(info, "production")[-1]
+    # Then both name the release, the data version, the training config and the metrics
+    for expected in (
+        "Model risk record: release r2",
+        f"{w.model} v{version}",
+        DEFAULT_DATA_SHA256,
+        "n_estimators",
+        "roc_auc",
+        # the gate results with their figures, fairness per group on the holdout
+        "protected-inputs:SEX",
+        "SEX=2 vs 1: approval",
+        "2 (vs 1)",
+        "<25 (vs 35-44)",
+        # the canary against v1, the production version it replaced, and fairness on its replay
+        "compare it with v1, the production version it replaced",
+        "score_psi",
+        f"Fairness on the canary replay: v{version} (production v1 beside)",
+        # the reason texts logged with the version
+        "As logged with the version.",
+        "Payment status of the most recent month (September) shows a delay",
+        # who approved (deployed) it, when, and the verification
+        "model-approver-alice",
+        applied["time"],
+        "release verified",
+    ):
+        assert expected in text, expected
+        assert html.escape(expected) in page, expected
+    assert f"| data sha256 | {DEFAULT_DATA_SHA256} |" in text
+    assert "| n_estimators | 40 |" in text
+    assert "| roc_auc | 0." in text
+    assert "| fairness:SEX | PASS |" in text
+    assert "| SEX | 2 (vs 1) |" in text
+    assert "| canary-fairness:SEX |" in text
+    assert f"| production | promotion applied | model-approver-alice | {applied['time']} |" in text
+    # And the HTML is one self-contained page: no script, nothing loaded from anywhere
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page
+    assert f"<td>{DEFAULT_DATA_SHA256}</td>" in page
+    assert "<td>model-approver-alice</td>" in page

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 import yaml
-from conftest_serve import make_client
+from conftest_serve import make_client, serve_subprocess
 from typer.testing import CliRunner
 
 from ml.batch import ModelRef, load_version
@@ -295,6 +295,61 @@ def test_reason_codes_on_1000_holdout_rows(world: World, tmp_path: Path) -> None
     expected_names = [None if r is None else [x.feature for x in r] for r in reasons]
     assert served == expected_names
     assert batch == expected_names
+
+
+def test_the_canary_replay_judges_fairness_with_production_beside(world: World) -> None:
+    # Given the fair version in production
+    registry = Registry(world.uri)
+    registry.client.set_registered_model_alias(NAME, "production", str(world.fair))
+    try:
+        # When the version built to disadvantage women is validated against it
+        code, out = _validate(world, world.biased)
+    finally:
+        registry.client.delete_registered_model_alias(NAME, "production")
+    # Then the canary replay's fairness fails on SEX with both versions' figures, judged on
+    # the same rows the canary compares
+    assert code != 0
+    assert f"FAIL {NAME} canary-fairness:SEX:" in out
+    fail = out.split(f"FAIL {NAME} canary-fairness:SEX:")[1]
+    assert "SEX=2: approval ratio" in fail.split(" | ")[0]
+    assert f"v{world.biased} on the canary replay (holdout of" in out
+    assert f"production v{world.fair} ratio" in out
+    assert f"{NAME} canary:score_psi:" in out
+    # And the attributes it treats like production pass
+    assert f"PASS {NAME} canary-fairness:MARRIAGE:" in out
+
+
+def test_serve_without_a_config_directory_answers_reasons_with_the_versions_texts(
+    world: World, tmp_path: Path
+) -> None:
+    # Given the champion mounted as the serve image mounts a version, and a working directory
+    # without config/ (the image carries none), no governance file named anywhere
+    registry = Registry(world.uri)
+    model_dir = registry.download_version(NAME, world.fair, tmp_path / "model")
+    info = registry.get_version(NAME, world.fair)
+    assert info is not None
+    assert info.run_id
+    registry.download_run_file(info.run_id, CONTRACT_FILE, model_dir)
+    work = tmp_path / "work"
+    work.mkdir()
+    assert not (work / "config").exists()
+    env = {"SERVE_MODEL_PATH": str(model_dir), GOVERNANCE_ENV: "", "MLFLOW_TRACKING_URI": ""}
+    records = json.loads(_holdout(world, 200)[FEATURES].to_json(orient="records"))
+    from ml.governance.config import load_governance
+
+    texts = load_governance(GOVERNANCE).reasons.texts
+    # When it is asked for reasons
+    with serve_subprocess(env, tmp_path / "serve.log", cwd=work) as (url, _):
+        import httpx
+
+        answer = httpx.post(f"{url}/predict?reasons=true", json={"records": records}, timeout=30)
+    # Then every decline carries the reviewed texts logged with the version
+    assert answer.status_code == 200, answer.text
+    declined = [p for p in answer.json()["predictions"] if p["decision"] == "decline"]
+    assert declined
+    for p in declined:
+        assert p["reasons"]
+        assert all(r["text"] == texts[r["feature"]] for r in p["reasons"])
 
 
 def test_the_release_report_names_every_figure(world: World, tmp_path: Path) -> None:

@@ -190,3 +190,51 @@ def _env() -> dict[str, str]:
 
 def _debug(received: list[dict[str, Any]], log: Path) -> str:
     return f"received: {[title(b) for b in received]}\nprometheus:\n{log.read_text()[-2000:]}"
+
+
+def test_a_fairness_breach_in_the_served_decisions_fires_its_alert(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tests.fixtures.prediction_logs import as_records, prediction_lines
+
+    # Given a day of served decisions where women are approved far less often than men
+    frame = pd.read_csv(ROOT / "data" / "uci_credit_card.csv.gz").head(3000)
+    rng = np.random.default_rng(3)
+    women = (frame["SEX"] == 2).to_numpy()
+    scores = np.where(women, rng.uniform(0.3, 0.9, len(frame)), rng.uniform(0.0, 0.6, len(frame)))
+    logs = tmp_path / "api.log"
+    logs.write_text(prediction_lines(as_records(frame), scores.tolist(), per_request=20))
+    with webhook_receiver() as receiver:
+        pushgateway = start_pushgateway(tmp_path)
+        alertmanager = start_alertmanager(tmp_path, receiver.url)
+        prometheus = start_prometheus(
+            tmp_path, api=None, pushgateway=pushgateway.url, alertmanager=alertmanager.url
+        )
+        with running(pushgateway, alertmanager, prometheus):
+            # When the fairness job runs (a real `mlops` process, as the monitoring DAG runs it)
+            done = subprocess.run(
+                [str(MLOPS), "monitor", "fairness", "--logs", str(logs), "--window", "24h",
+                 "--end", str(time.time() + 60), "--pushgateway", pushgateway.url],
+                cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            # Then it exits 15 naming the group, having pushed the figures
+            assert done.returncode == 15, done.stdout + done.stderr
+            assert "SEX=2" in done.stdout + done.stderr
+            # And Prometheus fires ApprovalRatioBelowFourFifths for SEX=2, and Alertmanager
+            # delivers it
+            deadline = time.monotonic() + ALERT_DEADLINE_S
+            firing: list[dict[str, Any]] = []
+            while time.monotonic() < deadline and not firing:
+                firing = query(
+                    prometheus.url,
+                    'ALERTS{alertname="ApprovalRatioBelowFourFifths",alertstate="firing"}',
+                )
+                time.sleep(0.5)
+            fired = {(a["metric"]["attribute"], a["metric"]["group"]) for a in firing}
+            assert ("SEX", "2") in fired, _debug(receiver.received, tmp_path / "prometheus.log")
+            assert ("SEX", "1") not in fired  # the reference group is never compared with itself
+            sent = receiver.wait_for(
+                lambda b: "ApprovalRatioBelowFourFifths" in title(b), timeout=ALERT_DEADLINE_S
+            )
+            assert sent is not None, _debug(receiver.received, tmp_path / "prometheus.log")

@@ -56,9 +56,18 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
         ["promtool", "check", "config", "monitoring/prometheus/prometheus.yml"],
         ["promtool", "check", "rules", "monitoring/prometheus/rules/credit-risk.yml"],
         ["promtool", "test", "rules", "monitoring/prometheus/tests/credit-risk-test.yml"],
+        ["promtool", "check", "rules", "monitoring/prometheus/rules/governance.yml"],
+        ["promtool", "test", "rules", "monitoring/prometheus/tests/governance-test.yml"],
         ["amtool", "check-config", "monitoring/alertmanager/alertmanager.yml"],
     ],
-    ids=["prometheus-config", "rules", "rule-tests", "alertmanager-config"],
+    ids=[
+        "prometheus-config",
+        "rules",
+        "rule-tests",
+        "governance-rules",
+        "governance-rule-tests",
+        "alertmanager-config",
+    ],
 )
 def test_the_committed_config_passes_the_tools(cmd: list[str]) -> None:
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xgboost as xgb
 
 from ml.governance.config import load_governance
@@ -93,3 +94,35 @@ def test_the_numpy_walk_gives_xgboosts_per_path_contributions() -> None:
     assert [[r.feature for r in rs or []] for rs in few] == [
         [r.feature for r in rs or []] for rs in many
     ]
+
+
+def test_the_reason_texts_travel_in_the_contract_and_come_back_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ml.errors import ConfigError
+    from ml.features import CONTRACT
+    from ml.governance.reasons import GOVERNANCE_ENV, governance_for, governance_from_record
+    from ml.governance.training import contract_record
+
+    # Given the record training writes into contract.json
+    record = contract_record(CONTRACT, GOVERNANCE)
+    # Then the version's governance reads back: the same texts, settings and protected columns
+    logged = governance_from_record(record)
+    assert logged is not None
+    assert logged.reasons == GOVERNANCE.reasons
+    assert set(logged.protected) == {"SEX", "MARRIAGE", "AGE"}
+    assert governance_for(logged, "v3") is logged
+    # And a version from before (no reasons in its record) is refused, naming the way out,
+    # unless the operator names a reviewed file explicitly
+    old = {k: v for k, v in record.items() if k != "governance"}
+    assert governance_from_record(old) is None
+    monkeypatch.delenv(GOVERNANCE_ENV, raising=False)
+    with pytest.raises(ConfigError, match=f"v3 was registered without.*{GOVERNANCE_ENV}"):
+        governance_for(None, "v3")
+    monkeypatch.setenv(GOVERNANCE_ENV, str(REPO / "config" / "governance.yaml"))
+    assert governance_for(None, "v3").reasons.texts == GOVERNANCE.reasons.texts
+    # And a tampered record (a reason text for a protected attribute) is a clear error
+    bad = {**record, "governance": {**record["governance"]}}
+    bad["governance"]["reasons"] = {**record["governance"]["reasons"], "texts": {"SEX": "sex"}}
+    with pytest.raises(ConfigError, match="logged governance is malformed"):
+        governance_from_record(bad)

@@ -132,3 +132,41 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ConfigError, match="bad duration"):
         parse_duration(text)
+
+
+def test_lines_with_and_without_reason_codes_are_read_alike(
+    tmp_path: Path, sample: pd.DataFrame
+) -> None:
+    # Given 20 records logged without reasons, then 30 by requests that asked for them
+    records = as_records(sample)
+    scores = [0.2, 0.7] * 25
+    codes = [["PAY_0", "LIMIT_BAL"] if s >= 0.5 else None for s in scores]
+    log = tmp_path / "api.log"
+    log.write_text(
+        prediction_lines(records[:20], scores[:20])
+        + prediction_lines(records[20:], scores[20:], reasons=codes[20:], per_request=5)
+    )
+    # When it is read
+    frame, stats = read_predictions(str(log))
+    # Then every record is a row, and the reason codes given are counted
+    assert (stats.requests, stats.records, stats.malformed) == (8, 50, 0)
+    assert frame["score"].tolist() == scores
+    assert stats.explained == 15
+    assert stats.as_dict()["reason_codes"] == {"PAY_0": 15, "LIMIT_BAL": 15}
+
+
+def test_reason_codes_that_do_not_line_up_make_the_line_malformed(
+    tmp_path: Path, sample: pd.DataFrame
+) -> None:
+    # Given a line of 10 records carrying 9 reason lists
+    records = as_records(sample)
+    bad = prediction_lines(records[:10], [0.7] * 10, reasons=[["PAY_0"]] * 9)
+    good = prediction_lines(records[10:], [0.7] * 40, per_request=1)
+    log = tmp_path / "api.log"
+    log.write_text(bad + good)
+    # When read
+    frame, stats = read_predictions(str(log), max_malformed_share=0.05)
+    # Then it is counted as malformed, naming the mismatch
+    assert (stats.malformed, len(frame)) == (1, 40)
+    assert stats.first_malformed is not None
+    assert "10 records but 9 reason lists" in stats.first_malformed

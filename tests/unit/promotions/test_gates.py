@@ -128,7 +128,7 @@ def test_the_gates_run_in_a_fixed_order_loadable_before_canary() -> None:
     names = list(GATES)
     assert names.index("loadable") < names.index("canary")
     # The governance gates (ml/governance/gates.py) load the model after loadable has.
-    assert names[-4:] == ["loadable", "canary", "protected-inputs", "fairness"]
+    assert names[-5:] == ["loadable", "canary", "protected-inputs", "fairness", "canary-fairness"]
 
 
 def test_the_repository_gates_file_is_plain_yaml_with_the_canary_in_defaults() -> None:
