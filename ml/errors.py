@@ -172,3 +172,23 @@ class FeatureSkewError(MlopsError):
     """Served feature vectors differ from the rows they were materialised from."""
 
     exit_code = 19
+
+
+class SparkJobError(MlopsError):
+    """A Spark job on EMR Serverless ended FAILED; the message names the run, its state details
+    and where its logs are."""
+
+    exit_code = 21
+
+
+class SparkJobCancelledError(SparkJobError):
+    """A Spark job was cancelled (by a person, or by EMR Serverless) before it finished."""
+
+    exit_code = 22
+
+
+class SparkJobTimeoutError(SparkJobError):
+    """A Spark job did not finish within the wait budget; it was cancelled so that it stops
+    costing, and the message names the run."""
+
+    exit_code = 23

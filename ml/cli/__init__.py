@@ -23,6 +23,7 @@ from ml.cli import predict as predict_verbs
 from ml.cli import promote as promote_verbs
 from ml.cli import release as release_verbs
 from ml.cli import serve as serve_verbs
+from ml.cli import spark as spark_verbs
 from ml.cli import train as train_verbs
 from ml.cli.base import prepare_process, state
 
@@ -74,6 +75,7 @@ app.command("bootstrap")(platform_verbs.bootstrap)
 app.command("reviewed-plan")(platform_verbs.reviewed_plan)
 app.command("predict")(predict_verbs.predict)
 app.add_typer(features_verbs.features_app, name="features")
+app.add_typer(spark_verbs.spark_app, name="spark")
 
 
 def run() -> None:
