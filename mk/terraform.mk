@@ -16,7 +16,7 @@ TF_DIR ?= infra/terraform
 TF_ROOT_NAMES := platform staging production
 TF_ENVS := staging production
 # Every root configuration that `tf-validate` checks.
-TF_ROOTS := $(TF_DIR)/platform $(TF_DIR)/stack $(TF_DIR)/tests/moto
+TF_ROOTS := $(TF_DIR)/platform $(TF_DIR)/stack $(TF_DIR)/tests/moto $(TF_DIR)/tests/spark_moto
 
 # Filesystem mirror of the providers for offline `terraform init -plugin-dir`. Default: the first
 # tf-plugins directory at depth 2 (/opt/tf-plugins on the project's machines); empty means

@@ -20,7 +20,7 @@ data "aws_region" "current" {}
 
 locals {
   account_id  = data.aws_caller_identity.current.account_id
-  bucket_name = coalesce(var.bucket_name, "${var.name}-batch-${local.account_id}")
+  bucket_name = coalesce(var.bucket_name, "${var.name}-${local.account_id}")
   bucket_arn  = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
   log_group   = "/aws/emr-serverless/${var.name}"
   prefixes    = { input = "input/", output = "output/", code = "code/", logs = "logs/" }
@@ -31,7 +31,7 @@ locals {
 resource "aws_emrserverless_application" "this" {
   name          = var.name
   release_label = var.release_label
-  type          = "spark"
+  type          = "SPARK"
   architecture  = var.architecture
 
   maximum_capacity {
@@ -314,7 +314,7 @@ data "aws_iam_policy_document" "job" {
   statement {
     sid       = "JobLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = ["${aws_cloudwatch_log_group.jobs.arn}:*"]
+    resources = [aws_cloudwatch_log_group.jobs.arn, "${aws_cloudwatch_log_group.jobs.arn}:*"]
   }
 
   statement {

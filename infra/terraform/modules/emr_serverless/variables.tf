@@ -107,7 +107,7 @@ variable "kms_key_arn" {
 }
 
 variable "bucket_name" {
-  description = "Name of the batch bucket; null means <name>-batch-<account id>."
+  description = "Name of the batch bucket; null means <name>-<account id>."
   type        = string
   default     = null
 }
