@@ -129,7 +129,7 @@ tf-test: tf-validate ## terraform test of the roots and of the modules with test
 .PHONY: tf-scan
 tf-scan: $(SCANNER_STAMP) ## checkov + trivy config: fail on any unsuppressed checkov finding or trivy HIGH/CRITICAL
 	$(CHECKOV) --skip-download --quiet --compact --framework terraform \
-	  --directory $(TF_DIR) --skip-path tests/moto
+	  --directory $(TF_DIR) --skip-path tests/moto --skip-path tests/spark_moto
 	$(TRIVY) config --skip-check-update --quiet --severity HIGH,CRITICAL --exit-code 1 \
 	  --skip-dirs $(TF_DIR)/tests $(TF_DIR)
 

@@ -211,6 +211,11 @@ variable "spark_release_label" {
   description = "EMR release of the Spark application: emr-7.x (Spark 3.5, the `spark` extra's pyspark)."
   type        = string
   default     = "emr-7.5.0"
+
+  validation {
+    condition     = can(regex("^emr-7\\.[0-9]+\\.[0-9]+$", var.spark_release_label))
+    error_message = "spark_release_label must be an emr-7.x release (Spark 3.5), e.g. emr-7.5.0: the jobs' pyspark is 3.5."
+  }
 }
 
 variable "spark_architecture" {
