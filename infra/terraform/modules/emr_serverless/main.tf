@@ -58,6 +58,7 @@ resource "aws_emrserverless_application" "this" {
 }
 
 resource "aws_security_group" "jobs" {
+  #checkov:skip=CKV2_AWS_5:Attached to the EMR Serverless application's network_configuration, which checkov does not follow.
   name_prefix = "${var.name}-jobs-"
   description = "EMR Serverless Spark workers: HTTPS out to the VPC (registry, endpoints) and S3"
   vpc_id      = var.vpc_id
@@ -68,6 +69,7 @@ resource "aws_security_group" "jobs" {
   }
 }
 
+#trivy:ignore:AVD-AWS-0104 Jobs call S3, Secrets Manager and CloudWatch Logs over HTTPS through the NAT gateway (egress_cidr_blocks narrows it where endpoints exist); their addresses are not fixed CIDRs.
 resource "aws_vpc_security_group_egress_rule" "jobs_https" {
   for_each = toset(var.egress_cidr_blocks)
 
@@ -92,6 +94,9 @@ resource "aws_vpc_security_group_egress_rule" "jobs_registry" {
 
 # Spark's shuffle between the job's own workers.
 resource "aws_vpc_security_group_ingress_rule" "jobs_self" {
+  #checkov:skip=CKV_AWS_24:The source is this security group (one job's own workers), not 0.0.0.0/0; checkov reads a missing cidr_ipv4 as open.
+  #checkov:skip=CKV_AWS_25:The source is this security group (one job's own workers), not 0.0.0.0/0; checkov reads a missing cidr_ipv4 as open.
+  #checkov:skip=CKV_AWS_260:The source is this security group (one job's own workers), not 0.0.0.0/0; checkov reads a missing cidr_ipv4 as open.
   security_group_id            = aws_security_group.jobs.id
   description                  = "Spark driver and executors of one job"
   ip_protocol                  = "tcp"
