@@ -438,9 +438,14 @@ def test_the_api_scales_itself_between_its_environment_s_bounds(
     assert guard["disable_scale_in"] is True  # CPU adds tasks; the request policy removes them
     if env == "staging":  # applied: Application Auto Scaling in moto holds them
         scaling = aws_world.moto.client("application-autoscaling")
-        (registered,) = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+        service = target["resource_id"]  # the platform's MLflow service scales too
+        (registered,) = scaling.describe_scalable_targets(
+            ServiceNamespace="ecs", ResourceIds=[service]
+        )["ScalableTargets"]
         assert (registered["MinCapacity"], registered["MaxCapacity"]) == bounds
-        policies = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+        policies = scaling.describe_scaling_policies(ServiceNamespace="ecs", ResourceId=service)[
+            "ScalingPolicies"
+        ]
         assert sorted(p["PolicyName"] for p in policies) == [
             "credit-risk-staging-api-cpu",
             "credit-risk-staging-api-requests",
