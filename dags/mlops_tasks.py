@@ -18,6 +18,8 @@ worker, the DAG processor), all optional (docs/airflow.md):
 - `CREDIT_RISK_DATA_REFERENCE`: the data gate's reference (default the production version's).
 - `CREDIT_RISK_GIT_REMOTE`: where the promotion branch is pushed (default `origin`).
 - `CREDIT_RISK_DRIFT_LOGS`: prediction logs the hourly drift job reads (unset: it is skipped).
+- `CREDIT_RISK_BOOK_URI` / `CREDIT_RISK_SCORES_URI`: the book the nightly Spark scoring job reads
+  (s3://<batch bucket>/input/...) and the prefix its dated outputs go under (unset: skipped).
 - `CREDIT_RISK_DEADLINE_HOURS`: the retrain's deadline alert (default 3; 0: none); at parse time.
 
 Standard library and Airflow only (the docker provider, and its docker SDK, for the docker
@@ -90,6 +92,8 @@ class Settings:
     git_remote: str
     drift_logs: str
     model_name: str
+    book_uri: str = ""
+    scores_uri: str = ""
 
 
 def settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +120,8 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
         git_remote=env.get("CREDIT_RISK_GIT_REMOTE") or "origin",
         drift_logs=env.get("CREDIT_RISK_DRIFT_LOGS") or "",
         model_name=model,
+        book_uri=env.get("CREDIT_RISK_BOOK_URI") or "",
+        scores_uri=env.get("CREDIT_RISK_SCORES_URI") or "",
     )
 
 

@@ -16,7 +16,7 @@ TF_DIR ?= infra/terraform
 TF_ROOT_NAMES := platform staging production
 TF_ENVS := staging production
 # Every root configuration that `tf-validate` checks.
-TF_ROOTS := $(TF_DIR)/platform $(TF_DIR)/stack $(TF_DIR)/tests/moto
+TF_ROOTS := $(TF_DIR)/platform $(TF_DIR)/stack $(TF_DIR)/tests/moto $(TF_DIR)/tests/spark_moto
 
 # Filesystem mirror of the providers for offline `terraform init -plugin-dir`. Default: the first
 # tf-plugins directory at depth 2 (/opt/tf-plugins on the project's machines); empty means
@@ -131,7 +131,7 @@ tf-test: tf-validate ## terraform test of the roots and of the modules with test
 .PHONY: tf-scan
 tf-scan: $(SCANNER_STAMP) ## checkov + trivy config: fail on any unsuppressed checkov finding or trivy HIGH/CRITICAL
 	$(CHECKOV) --skip-download --quiet --compact --framework terraform \
-	  --directory $(TF_DIR) --skip-path tests/moto
+	  --directory $(TF_DIR) --skip-path tests/moto --skip-path tests/spark_moto
 	$(TRIVY) config --skip-check-update --quiet --severity HIGH,CRITICAL --exit-code 1 \
 	  --skip-dirs $(TF_DIR)/tests $(TF_DIR)
 

@@ -201,6 +201,32 @@ class FeatureSkewError(MlopsError):
     label = "feature skew"
 
 
+
+class SparkJobError(MlopsError):
+    """A Spark job on EMR Serverless ended FAILED; the message names the run, its state details
+    and where its logs are."""
+
+    exit_code = 21
+    label = "Spark job failed"
+
+
+class SparkJobCancelledError(SparkJobError):
+    """A Spark job was cancelled (by a person, or by EMR Serverless) before it finished."""
+
+    exit_code = 22
+    label = "Spark job cancelled"
+    final = True
+
+
+class SparkJobTimeoutError(SparkJobError):
+    """A Spark job did not finish within the wait budget; it was cancelled so that it stops
+    costing, and the message names the run."""
+
+    exit_code = 23
+    label = "Spark job timed out (cancelled)"
+    final = True
+
+
 def one_line(text: str, limit: int = 400) -> str:
     """`text` (a command's stderr, an HTTP error body) on one line, cut to `limit` characters,
     for an error message."""

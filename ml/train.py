@@ -54,6 +54,8 @@ def _quiet(_message: str) -> None:
 
 MODEL_URI_TAG = "model_uri"
 """Run tag holding the logged model's URI (`models:/m-...`), set on every candidate run."""
+BACKEND_TAG = "training_backend"
+"""Run tag: where the model was fit, `local` or `spark` (config/train.yaml `backend`)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,32 @@ def _log_model(
         pyfunc_predict_fn="predict_proba",
         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
     )
+
+
+def _fit(
+    kind: ModelKind,
+    params: dict[str, object],
+    config: TrainConfig,
+    inputs: Sequence[str],
+    x_train: pd.DataFrame,
+    y_train: object,
+) -> Pipeline:
+    """The fitted pipeline of one candidate, on the configured backend.
+
+    With `backend: spark` the xgboost candidate's booster is fit by SparkXGBClassifier
+    (ml/spark/training.py) and comes back in the same one-step pipeline the local fit makes, so
+    evaluation, the reference sample and the logged artefact cannot tell the two apart.
+    """
+    import numpy as np
+
+    pipeline = build_pipeline(kind, params, config.seed, inputs)
+    if kind == "xgboost" and config.backend == "spark":
+        from ml.spark.training import fit_xgboost
+
+        fitted = fit_xgboost(x_train, np.asarray(y_train), params, config.seed, config.spark)
+        return Pipeline([("model", fitted)])
+    pipeline.fit(x_train, y_train)
+    return pipeline
 
 
 def _governance_card(
@@ -196,6 +224,7 @@ def train_candidate(
     from ml.governance import training as governed
 
     params = dict(getattr(config.candidates, kind))
+    backend = config.backend if kind == "xgboost" else "local"
     inputs = governance.model_inputs(FEATURES) if governance else FEATURES
     excluded = governance.excluded if governance else ()
     run_name = f"{kind}-{tags['training_session'][:8]}"
@@ -203,8 +232,15 @@ def train_candidate(
         mlflow.set_tags({**tags, "model_type": kind})
         mlflow.log_params({**params, "seed": config.seed, "test_size": config.test_size})
         log_dataset(_labelled(holdout), lineage, snapshot.source, TARGET)
-        pipeline = build_pipeline(kind, params, config.seed, inputs)
-        pipeline.fit(governed.blind(holdout.x_train, excluded, CONTRACT), holdout.y_train)
+        mlflow.set_tag(BACKEND_TAG, backend)
+        pipeline = _fit(
+            kind,
+            params,
+            config,
+            inputs,
+            governed.blind(holdout.x_train, excluded, CONTRACT),
+            holdout.y_train,
+        )
         scores = pipeline.predict_proba(holdout.x_test)[:, 1]
         evaluation = evaluate(holdout.y_test, scores)
         mlflow.log_metrics(evaluation.as_metrics())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,14 +20,35 @@ class Candidates(BaseModel):
     logreg: dict[str, Any] = Field(default_factory=dict)
 
 
+class SparkTraining(BaseModel):
+    """Where the Spark backend fits (ml/spark/training.py).
+
+    `master` is a Spark master URL (`local[2]` in tests); empty means the session spark-submit
+    configured (an EMR Serverless job). `num_workers` is the number of XGBoost workers, one Spark
+    task each: at most the executors' task slots, or the fit waits for slots that never come.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    master: str = "local[2]"
+    num_workers: int = Field(default=2, ge=1, le=1024)
+
+
+TrainingBackend = Literal["local", "spark"]
+
+
 class TrainConfig(BaseModel):
-    """Seed, holdout size and per-candidate hyperparameters."""
+    """Seed, holdout size, per-candidate hyperparameters and where the booster is fit."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int = 42
     test_size: float = Field(default=0.2, gt=0.05, lt=0.5)
     candidates: Candidates = Field(default_factory=Candidates)
+    # `local`: scikit-learn's XGBClassifier in this process; `spark`: SparkXGBClassifier on the
+    # `spark` cluster. The logistic baseline always fits locally (it is the small comparison).
+    backend: TrainingBackend = "local"
+    spark: SparkTraining = Field(default_factory=SparkTraining)
 
 
 def load_train_config(path: Path) -> TrainConfig:

@@ -20,12 +20,14 @@ from tests.fixtures.services import (  # noqa: F401
     moto_url,
     postgres,
 )
+from tests.fixtures.spark import spark_session  # noqa: F401  (one local[2] JVM per worker)
 from tests.fixtures.terraform import aws_world  # noqa: F401  (platform + staging on moto)
 
 # `make pytest` runs on several xdist workers; a work unit (one worker, in order) is a test file,
 # so its module fixtures start once, or a group of files that share an expensive session
 # fixture, so that fixture is built once: the terraform-on-moto world, the docker engine and the
-# images built in it. (xdist's `loadgroup` cannot do this with pytest 9: it rewrites node ids.)
+# images built in it, the local Spark session (one JVM). (xdist's `loadgroup` cannot do this
+# with pytest 9: it rewrites node ids.)
 # tests/unit/test_layout.py checks that every file using those fixtures is listed here.
 SHARED_FIXTURE_FILES = {
     "tests/integration/test_iam_least_privilege.py": "aws-world",
@@ -33,11 +35,13 @@ SHARED_FIXTURE_FILES = {
     "tests/integration/test_compose_stack.py": "docker",
     "tests/integration/test_deploy_images.py": "docker",
     "tests/unit/workflows/test_scan_images.py": "docker",
+    "tests/integration/test_spark_training.py": "spark",
 }
 # The longest units first, so that none of them starts last and runs alone.
 LONGEST_FIRST = (
     "docker",
     "aws-world",
+    "spark",
     "tests/integration/test_deploy_transaction.py",
     "tests/integration/test_airflow_dags.py",
     "tests/integration/test_dvc_pipeline.py",

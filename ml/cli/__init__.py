@@ -23,6 +23,7 @@ from ml.cli import predict as predict_verbs
 from ml.cli import promote as promote_verbs
 from ml.cli import release as release_verbs
 from ml.cli import serve as serve_verbs
+from ml.cli import spark as spark_verbs
 from ml.cli import train as train_verbs
 from ml.cli.base import prepare_process, state
 
@@ -72,6 +73,7 @@ app.command("reviewed-plan")(platform_verbs.reviewed_plan)
 app.add_typer(platform_verbs.platform_app, name="platform")
 app.command("predict")(predict_verbs.predict)
 app.add_typer(features_verbs.features_app, name="features")
+app.add_typer(spark_verbs.spark_app, name="spark")
 
 
 def run() -> None:

@@ -157,7 +157,11 @@ TRAINING = {"data_source": [], **ADHOC_TASKS, **DVC_TASKS}
 def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, dict]) -> None:
     bag = bags["default"]
     assert bag["errors"] == {}
-    assert set(bag["dags"]) == {"credit_risk_training", "credit_risk_monitoring"}
+    assert set(bag["dags"]) == {
+        "credit_risk_training",
+        "credit_risk_monitoring",
+        "credit_risk_scoring",
+    }
 
     training = bag["dags"]["credit_risk_training"]
     assert training["schedule"] == "0 3 * * 1"  # weekly; manual triggers any time
@@ -192,6 +196,15 @@ def test_the_dag_bag_imports_and_the_graphs_are_as_documented(bags: dict[str, di
             "type": "MlopsOperator", "upstream": ["drift"], "retries": 1, "timeout": 30 * 60,
             "on_failure": 1, "on_success": 0, "pool": "default_pool", "trigger": "all_done",
         },
+    }  # fmt: skip
+
+    scoring = bag["dags"]["credit_risk_scoring"]
+    assert scoring["schedule"] == "0 1 * * *"
+    assert scoring["tasks"] == {
+        "score_book": {
+            "type": "MlopsOperator", "upstream": [], "retries": 1, "timeout": 4 * 3600,
+            "on_failure": 1, "on_success": 0, "pool": "default_pool",
+        }
     }  # fmt: skip
 
 

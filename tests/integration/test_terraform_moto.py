@@ -410,3 +410,43 @@ def test_the_mlflow_tasks_read_the_database_password_by_the_secrets_arn(aws_worl
     assert secret_arn.startswith("arn:aws:secretsmanager:")
     assert secrets["DB_USER"] == f"{secret_arn}:username::"
     assert not any("PASSWORD" in e["name"] for e in server["environment"])
+
+
+@pytest.mark.parametrize(("env", "bounds"), [("staging", (1, 3)), ("production", (2, 8))])
+def test_the_api_scales_itself_between_its_environment_s_bounds(
+    aws_world: World, env: str, bounds: tuple[int, int]
+) -> None:
+    created = _created(aws_world.plans[env])
+    target = created["module.api.aws_appautoscaling_target.this[0]"]
+    assert (target["min_capacity"], target["max_capacity"]) == bounds
+    assert target["scalable_dimension"] == "ecs:service:DesiredCount"
+    # Created at the lower bound; afterwards autoscaling owns the count
+    assert created["module.api.aws_ecs_service.this[0]"]["desired_count"] == bounds[0]
+    requests = created["module.api.aws_appautoscaling_policy.requests[0]"]
+    cpu = created["module.api.aws_appautoscaling_policy.cpu[0]"]
+    tracking = requests["target_tracking_scaling_policy_configuration"][0]
+    metric = tracking["predefined_metric_specification"][0]
+    assert metric["predefined_metric_type"] == "ALBRequestCountPerTarget"
+    # measured 2,300 req/s per vCPU x 0.5 vCPU (api_cpu 512) x 0.5 headroom x 60 s
+    assert tracking["target_value"] == 34_500
+    assert (tracking["scale_in_cooldown"], tracking["scale_out_cooldown"]) == (300, 60)
+    assert tracking["disable_scale_in"] is False
+    guard = cpu["target_tracking_scaling_policy_configuration"][0]
+    assert guard["predefined_metric_specification"][0]["predefined_metric_type"] == (
+        "ECSServiceAverageCPUUtilization"
+    )
+    assert guard["disable_scale_in"] is True  # CPU adds tasks; the request policy removes them
+    if env == "staging":  # applied: Application Auto Scaling in moto holds them
+        scaling = aws_world.moto.client("application-autoscaling")
+        service = target["resource_id"]  # the platform's MLflow service scales too
+        (registered,) = scaling.describe_scalable_targets(
+            ServiceNamespace="ecs", ResourceIds=[service]
+        )["ScalableTargets"]
+        assert (registered["MinCapacity"], registered["MaxCapacity"]) == bounds
+        policies = scaling.describe_scaling_policies(ServiceNamespace="ecs", ResourceId=service)[
+            "ScalingPolicies"
+        ]
+        assert sorted(p["PolicyName"] for p in policies) == [
+            "credit-risk-staging-api-cpu",
+            "credit-risk-staging-api-requests",
+        ]

@@ -29,3 +29,8 @@ mlflow_db_multi_az = true
 # The in-VPC GitHub Actions runners (config/platform.yaml runners: in-vpc): the AWS CodeConnections
 # connection to GitHub that a person authorised once (infra/terraform/README.md, bootstrap).
 # github_connection_arn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/..."
+
+# Spark on EMR Serverless (docs/spark.md): nightly book scoring and training on large snapshots.
+# Off until the book outgrows one machine; the application costs nothing while no job runs.
+# spark_enabled  = true
+# spark_max_vcpu = 64

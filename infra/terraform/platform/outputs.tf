@@ -99,9 +99,10 @@ output "role_subjects" {
 
 output "seed_secrets" {
   description = "Secrets this root creates empty, with the JSON shape scripts/seed_secrets.py gives them (\"@random\" = generated)."
-  value = {
-    mlflow_admin = { arn = module.mlflow.admin_secret_arn, template = { username = "admin", password = "@random", flask_secret_key = "@random" } }
-  }
+  value = merge(
+    { mlflow_admin = { arn = module.mlflow.admin_secret_arn, template = { username = "admin", password = "@random", flask_secret_key = "@random" } } },
+    var.spark_enabled ? { spark_registry = { arn = aws_secretsmanager_secret.spark_registry[0].arn, template = { username = "batch-reader", password = "@random" } } } : {},
+  )
 }
 
 output "github_repository_variables" {
@@ -137,4 +138,14 @@ output "codebuild_runner_project" {
 output "codebuild_runner_runs_on" {
   description = "runs-on of the jobs that talk to the registry, or null while github_connection_arn is unset."
   value       = one(module.codebuild_runner[*].runs_on)
+}
+
+output "spark" {
+  description = "The EMR Serverless application the `mlops spark submit` jobs run on (null while spark_enabled is false): ML_SPARK_APPLICATION_ID, ML_SPARK_JOB_ROLE_ARN and the batch bucket's prefixes."
+  value = var.spark_enabled ? {
+    application_id = module.spark[0].application_id
+    job_role_arn   = module.spark[0].job_role_arn
+    s3_prefixes    = module.spark[0].s3_prefixes
+    log_group      = module.spark[0].log_group_name
+  } : null
 }

@@ -200,3 +200,38 @@ variable "mlflow_replace_tasks_on_rotation" {
   type        = bool
   default     = true
 }
+
+variable "spark_enabled" {
+  description = "Create the EMR Serverless application for Spark batch scoring and training (modules/emr_serverless, docs/spark.md), its job role, batch bucket and registry secret."
+  type        = bool
+  default     = false
+}
+
+variable "spark_release_label" {
+  description = "EMR release of the Spark application: emr-7.x (Spark 3.5, the `spark` extra's pyspark)."
+  type        = string
+  default     = "emr-7.5.0"
+
+  validation {
+    condition     = can(regex("^emr-7\\.[0-9]+\\.[0-9]+$", var.spark_release_label))
+    error_message = "spark_release_label must be an emr-7.x release (Spark 3.5), e.g. emr-7.5.0: the jobs' pyspark is 3.5."
+  }
+}
+
+variable "spark_architecture" {
+  description = "Worker architecture of the Spark application: ARM64 (Graviton, cheaper) or X86_64."
+  type        = string
+  default     = "ARM64"
+}
+
+variable "spark_max_vcpu" {
+  description = "Most vCPUs the Spark application's running jobs may hold together (a cost ceiling; memory is 4 GB per vCPU)."
+  type        = number
+  default     = 64
+}
+
+variable "spark_idle_timeout_minutes" {
+  description = "Minutes without a job before the Spark application stops (it starts again on the next job)."
+  type        = number
+  default     = 15
+}

@@ -6,6 +6,10 @@
 
 locals {
   name = "${var.project}-${var.environment}"
+  # ALBRequestCountPerTarget is per minute: measured req/s per vCPU x vCPUs x headroom x 60.
+  api_requests_per_target = floor(
+    var.api_requests_per_second_per_vcpu * (var.api_cpu / 1024) * var.api_scaling_headroom * 60
+  )
 }
 
 # The platform's published outputs (platform/main.tf, aws_ssm_parameter.outputs). A parameter
@@ -136,9 +140,12 @@ module "api" {
 
   cpu           = var.api_cpu
   memory        = var.api_memory
-  desired_count = var.api_min_capacity
+  desired_count = var.api_min_capacity # at creation only: autoscaling owns it afterwards
   min_capacity  = var.api_min_capacity
   max_capacity  = var.api_max_capacity
+  # The measured per-task capacity x headroom, per minute (variables.tf, docs/deploy.md).
+  requests_per_target       = local.api_requests_per_target
+  scale_in_cooldown_seconds = var.api_scale_in_cooldown_seconds
 
   kms_key_arn = local.platform.kms_key_arn
 }

@@ -116,6 +116,39 @@ variable "api_min_capacity" {
 variable "api_max_capacity" {
   description = "Most API tasks autoscaling starts."
   type        = number
+
+  validation {
+    condition     = var.api_max_capacity >= var.api_min_capacity
+    error_message = "api_max_capacity must be at least api_min_capacity."
+  }
+}
+
+variable "api_requests_per_second_per_vcpu" {
+  description = "Measured sustainable /predict rate of one API worker per vCPU, single records, at the latency goal: `make bench-serve`, one worker, wrk c=8, idle 2-vCPU VM: 2,296 req/s at p99 6.3 ms (docs/performance.md). The request-count autoscaling target is this x the task's vCPUs (api_cpu / 1024) x api_scaling_headroom x 60 (per minute): 2,300 x 0.5 x 0.5 x 60 = 34,500 requests per task per minute with the defaults. Re-measure against a staging task and set it here (docs/deploy.md#autoscaling)."
+  type        = number
+  default     = 2300
+
+  validation {
+    condition     = var.api_requests_per_second_per_vcpu > 0
+    error_message = "api_requests_per_second_per_vcpu must be a measured positive rate."
+  }
+}
+
+variable "api_scaling_headroom" {
+  description = "Fraction of a task's measured capacity autoscaling aims to use (0.5: a task runs at half its measured rate, so traffic can double during the 1-2 minutes a scale-out takes before latency suffers; it also absorbs the difference between the benchmark VM's core and a Fargate vCPU)."
+  type        = number
+  default     = 0.5
+
+  validation {
+    condition     = var.api_scaling_headroom > 0 && var.api_scaling_headroom <= 0.9
+    error_message = "api_scaling_headroom must be in (0, 0.9]: above 0.9 a task is at capacity before a new one starts."
+  }
+}
+
+variable "api_scale_in_cooldown_seconds" {
+  description = "Seconds autoscaling waits after a scaling activity before removing another API task."
+  type        = number
+  default     = 300
 }
 
 variable "feature_store_enabled" {

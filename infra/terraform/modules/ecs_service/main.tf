@@ -436,6 +436,12 @@ resource "aws_ecs_service" "this" {
 }
 
 # --- Autoscaling ---------------------------------------------------------------------------
+# Application Auto Scaling owns desired_count (ignored above; `mlops deploy` never sends one).
+# Two target-tracking policies: ALB requests per task (the measured capacity, see the
+# requests_per_target variable) and CPU as a guard. AWS adds a task when any policy asks and
+# removes one only when every policy that may scale in agrees; it suspends scale-in while an
+# ECS deployment runs, so a rollout never loses capacity to it. Scale-in waits
+# scale_in_cooldown_seconds after each change (a burst's tail does not drop tasks it needs again).
 
 resource "aws_appautoscaling_target" "this" {
   count = local.create_service ? 1 : 0
@@ -459,8 +465,12 @@ resource "aws_appautoscaling_policy" "cpu" {
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.cpu_target_percent
-    scale_in_cooldown  = 300
-    scale_out_cooldown = 60
+    scale_in_cooldown  = var.scale_in_cooldown_seconds
+    scale_out_cooldown = var.scale_out_cooldown_seconds
+    # With the request policy on, CPU only adds tasks (a batch-heavy mix costs more CPU per
+    # request than the request target assumes); removing them is the request policy's call, so
+    # the two never fight over the count. Alone, it scales both ways.
+    disable_scale_in = var.requests_per_target > 0
 
     predefined_metric_specification {
       predefined_metric_type = "ECSServiceAverageCPUUtilization"
@@ -479,8 +489,9 @@ resource "aws_appautoscaling_policy" "requests" {
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.requests_per_target
-    scale_in_cooldown  = 300
-    scale_out_cooldown = 60
+    scale_in_cooldown  = var.scale_in_cooldown_seconds
+    scale_out_cooldown = var.scale_out_cooldown_seconds
+    disable_scale_in   = false
 
     predefined_metric_specification {
       predefined_metric_type = "ALBRequestCountPerTarget"

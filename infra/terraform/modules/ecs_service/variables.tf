@@ -228,9 +228,31 @@ variable "cpu_target_percent" {
 }
 
 variable "requests_per_target" {
-  description = "ALB requests per task per minute autoscaling aims for; 0 turns request-count scaling off."
+  description = "ALB requests per task per minute (ALBRequestCountPerTarget) autoscaling aims for: the task's measured sustainable rate at the latency goal times a headroom factor (the stack derives it, docs/deploy.md#autoscaling); 0 turns request-count scaling off."
   type        = number
   default     = 1000
+
+  validation {
+    condition     = var.requests_per_target >= 0
+    error_message = "requests_per_target must be 0 (off) or a positive number of requests per task per minute."
+  }
+}
+
+variable "scale_in_cooldown_seconds" {
+  description = "Seconds after a scaling activity before target tracking may remove another task (scale-in protection against a burst's tail)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.scale_in_cooldown_seconds >= 60
+    error_message = "scale_in_cooldown_seconds must be at least 60: the metrics are per minute."
+  }
+}
+
+variable "scale_out_cooldown_seconds" {
+  description = "Seconds after a scale-out before target tracking adds more tasks (a new task needs about a minute to start and warm its model)."
+  type        = number
+  default     = 60
 }
 
 variable "health_check_path" {

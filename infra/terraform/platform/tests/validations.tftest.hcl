@@ -135,3 +135,41 @@ run "a_domain_without_its_zone_is_refused" {
 
   expect_failures = [var.route53_zone_id]
 }
+
+run "spark_plans_the_emr_serverless_application_with_its_role_and_secret" {
+  command = plan
+
+  variables {
+    spark_enabled = true
+  }
+
+  assert {
+    condition     = length(module.spark) == 1 && length(aws_secretsmanager_secret.spark_registry) == 1
+    error_message = "spark_enabled must create the EMR Serverless module and its registry secret."
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy.apply_spark) == 1 && length(aws_iam_role_policy.plan_spark) == 1
+    error_message = "The platform's terraform and plan roles need the EMR Serverless permissions."
+  }
+}
+
+run "spark_is_off_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(module.spark) == 0 && output.spark == null
+    error_message = "Without spark_enabled nothing of EMR Serverless is planned."
+  }
+}
+
+run "spark_refuses_a_release_without_spark_3_5" {
+  command = plan
+
+  variables {
+    spark_enabled       = true
+    spark_release_label = "emr-6.15.0"
+  }
+
+  expect_failures = [var.spark_release_label]
+}

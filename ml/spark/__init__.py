@@ -1,0 +1,1 @@
+"""Spark: the training backend (`ml.spark.training`) and what runs it (local or EMR Serverless)."""
