@@ -94,7 +94,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-promote-") as tmp:
         base = Path(tmp)
         server = start_mlflow_server(
-            f"sqlite:///{base / 'mlflow.db'}", base, timeout_s=120, workers=SERVER_WORKERS
+            f"sqlite:///{base / 'mlflow.db'}", base, timeout_s=600, workers=SERVER_WORKERS
         )
         uri = server.uri
         try:

@@ -106,7 +106,7 @@ def release_report(
 ) -> str:
     """The markdown record of `release` (a release of `model`'s registry)."""
     from ml.contract import CONTRACT_FILE
-    from ml.promotions import gates as gate_checks
+    from ml.promotions.gates import verdicts as gate_checks
 
     lines = [
         f"# Model risk record: release {release.id}",

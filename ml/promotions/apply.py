@@ -20,7 +20,9 @@ from dataclasses import dataclass, replace
 
 from ml import github
 from ml.errors import ApplyError
-from ml.promotions.gates import GatesFile, VerdictCache, gated_diff
+from ml.promotions.gates.cache import VerdictCache
+from ml.promotions.gates.config import GatesFile
+from ml.promotions.gates.verdicts import gated_diff
 from ml.promotions.reconcile import (
     Action,
     Desired,

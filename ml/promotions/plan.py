@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml.promotions import render
-from ml.promotions.gates import WAIVED_ON_ROLLBACK, GateResult, Verdict
+from ml.promotions.gates.results import WAIVED_ON_ROLLBACK, GateResult, Verdict
 from ml.promotions.reconcile import Action, Kind, Refusal, Step
 
 _WAIVED = ", ".join(sorted(WAIVED_ON_ROLLBACK))
