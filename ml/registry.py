@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,11 @@ _READY_TIMEOUT_S = 120
 # (MLflow 3.17.2); anything else falls back to MlflowClient.
 KNOWN_SCHEMA = frozenset({"dc11669786a5"})
 _DELETED = "Deleted_Internal"  # MLflow's stage for a deleted version (row kept)
+# Names a `name IN ('a', 'b')` filter can quote as they are (the spec's own name rule is
+# narrower); any other name is read on its own.
+_SEARCHABLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")
+_SEARCH_CHUNK = 100  # names per search: a filter string of a few kilobytes
+_VERSIONS_PAGE = 10_000  # MLflow's default page of a version search
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,17 @@ class VersionInfo:
     source: str
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A training run as the project reads it: status, tags, logged metrics and parameters."""
+
+    run_id: str
+    status: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    params: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -263,15 +280,95 @@ class Registry:
 
     def read_models(self, names: Sequence[str], workers: int = 8) -> dict[str, ModelState | None]:
         """Aliases, tags and versions of each model (None when not registered), in one batch:
-        five queries on an embedded store, else two REST calls per model, models concurrently."""
+        five queries on an embedded store, else two searches for all the models (one of the
+        registered models, one of their versions, `name IN (...)`, paged). A model the search
+        does not return (not registered, or a prompt, which MLflow's search leaves out) is read
+        on its own, models concurrently, so a prompt is still seen as one."""
         fast = self._fast()
         if fast is not None:
             with registry_errors(f"read {', '.join(names)}"):
                 return fast.read(names)
-        if len(names) <= 1 or workers <= 1:
-            return {name: self._read_one(name) for name in names}
-        with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
-            return dict(zip(names, pool.map(self._read_one, names), strict=True))
+        out: dict[str, ModelState | None] = dict.fromkeys(names)
+        batch = [n for n in dict.fromkeys(names) if _SEARCHABLE.match(n)]
+        if len(batch) > 1:
+            with registry_errors(f"read {len(batch)} models"):
+                out.update(self._search_models(batch))
+        alone = [n for n in out if out[n] is None]
+        if len(alone) <= 1 or workers <= 1:
+            out.update({name: self._read_one(name) for name in alone})
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, len(alone))) as pool:
+                out.update(zip(alone, pool.map(self._read_one, alone), strict=True))
+        return out
+
+    def models_tags(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each model's tags ({} when not registered): one search for all of them over REST
+        (what the lease reads before writing), the direct read on an embedded store."""
+        fast = self._fast()
+        if fast is not None:
+            with registry_errors(f"read tags of {', '.join(names)}"):
+                found = fast.read(names)
+            return {n: dict(s.tags) if s else {} for n, s in found.items()}
+        out: dict[str, dict[str, str]] = {}
+        batch = [n for n in dict.fromkeys(names) if _SEARCHABLE.match(n)]
+        if len(batch) > 1:
+            with registry_errors(f"read tags of {len(batch)} models"):
+                out.update({rm.name: dict(rm.tags or {}) for rm in self._search_registered(batch)})
+        for name in names:
+            if name not in out:
+                out[name] = self.model_tags(name)
+        return out
+
+    def _search_registered(self, names: Sequence[str]) -> list[Any]:
+        """Every registered model of `names` (MLflow entities), by `name IN (...)` pages."""
+        found: list[Any] = []
+        for i in range(0, len(names), _SEARCH_CHUNK):
+            chunk = names[i : i + _SEARCH_CHUNK]
+            filter_string = "name IN (" + ", ".join(f"'{n}'" for n in chunk) + ")"
+            token = None
+            while True:
+                page = self.client.search_registered_models(
+                    filter_string, max_results=_SEARCH_CHUNK, page_token=token
+                )
+                found += list(page)
+                token = page.token
+                if not token:
+                    break
+        return found
+
+    def _search_models(self, names: Sequence[str]) -> dict[str, ModelState]:
+        """The registered models of `names` with every version: two searches (paged)."""
+        models = {rm.name: rm for rm in self._search_registered(names)}
+        versions: dict[str, dict[int, VersionInfo]] = {n: {} for n in models}
+        for i in range(0, len(names), _SEARCH_CHUNK):
+            chunk = [n for n in names[i : i + _SEARCH_CHUNK] if n in models]
+            if not chunk:
+                continue
+            filter_string = "name IN (" + ", ".join(f"'{n}'" for n in chunk) + ")"
+            token = None
+            while True:
+                page = self.client.search_model_versions(
+                    filter_string, max_results=_VERSIONS_PAGE, page_token=token
+                )
+                for mv in page:
+                    info = _version_info(mv)
+                    if info.name in versions:
+                        versions[info.name][info.version] = info
+                token = page.token
+                if not token:
+                    break
+        out = {}
+        for name, rm in models.items():
+            aliases = {k: int(v) for k, v in (rm.aliases or {}).items()}
+            # a search leaves versions' aliases empty on some stores: take them from the model
+            mine = {
+                number: replace(
+                    info, aliases=tuple(sorted(a for a, v in aliases.items() if v == number))
+                )
+                for number, info in versions[name].items()
+            }
+            out[name] = ModelState(name, aliases, dict(rm.tags or {}), mine)
+        return out
 
     def model_state(self, name: str) -> ModelState | None:
         """One model's aliases, tags and versions; None when not registered."""
@@ -394,6 +491,25 @@ class Registry:
         with registry_errors(f"run {run_id}"):
             return dict(self.client.get_run(run_id).data.tags)
 
+    def run(self, run_id: str) -> RunRecord | None:
+        """A run's status, tags, metrics and parameters; None when no such run exists."""
+        with registry_errors(f"read run {run_id}"):
+            try:
+                run = self.client.get_run(run_id)
+            except Exception as exc:
+                if _not_found(exc):
+                    return None
+                raise
+        data = run.data
+        return RunRecord(
+            run_id, str(run.info.status), dict(data.tags), dict(data.metrics), dict(data.params)
+        )
+
+    def set_run_tag(self, run_id: str, key: str, value: str) -> None:
+        """Set one tag on a run."""
+        with registry_errors(f"tag run {run_id} {key}"):
+            self.client.set_tag(run_id, key, value)
+
     def _download(self, name: str, version: int, dst: Path, path: str) -> Path:
         import mlflow.artifacts
 
@@ -430,6 +546,16 @@ class Registry:
         with registry_errors(f"tag {name} {key}"):
             self._direct().set_registered_model_tag(name, key, value)
 
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove `alias` from the model (a revert to an environment that had none); absent
+        already is fine."""
+        with registry_errors(f"delete alias {name}@{alias}"):
+            try:
+                self._direct().delete_registered_model_alias(name, alias)
+            except Exception as exc:
+                if not _not_found(exc):
+                    raise
+
     def delete_model_tag(self, name: str, key: str) -> None:
         """Delete one tag of the registered model; absent already is fine."""
         with registry_errors(f"delete tag {name} {key}"):
@@ -453,22 +579,27 @@ class Registry:
     def fluent(self) -> Iterator[None]:
         """Point MLflow's fluent API (`start_run`, `log_model`) at this registry for a block.
 
-        `log_model` has no URI parameter: it reads MLflow's process-wide URIs. They (and the
-        MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI variables `set_tracking_uri` exports) are
-        restored on exit, so no call leaves global state behind. Not for concurrent threads.
+        `log_model` has no URI parameter: it reads MLflow's process-wide URIs. They are put
+        back on exit through MLflow's public setters (a URI the process had set is set again;
+        none set is unset again), and so are the MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI
+        variables `set_tracking_uri` exports, so no call leaves global state behind. Not for
+        concurrent threads.
         """
         import mlflow
-        import mlflow.tracking._model_registry.utils as registry_utils
-        import mlflow.tracking._tracking_service.utils as tracking_utils
+        from mlflow.tracking import is_tracking_uri_set
 
         saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-        saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+        tracking = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+        # unset, the registry URI reads as the tracking URI: only a different one was set
+        registry = mlflow.get_registry_uri()
+        registry_set = registry != mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
         try:
             yield
         finally:
-            tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+            mlflow.set_tracking_uri(tracking)  # type: ignore[arg-type]  # None unsets it
+            mlflow.set_registry_uri(registry if registry_set else None)  # type: ignore[arg-type]
             for key, value in saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -518,12 +649,13 @@ class Registry:
     # `run_metrics`; this adds the one file a version's run carries beside its model.
 
     def download_run_file(self, run_id: str, path: str, dst: Path) -> Path | None:
-        """One file at the root of a run's artifacts, or None when the run has no such file
-        (`contract.json` of a version logged before contracts existed)."""
+        """One file of a run's artifacts (`contract.json`, `reference/reference.parquet`), or
+        None when the run has no such file (one logged before the project logged it)."""
         import mlflow.artifacts
 
         with registry_errors(f"run {run_id} artifact {path}"):
-            if path not in {a.path for a in self.client.list_artifacts(run_id)}:
+            folder = path.rsplit("/", 1)[0] if "/" in path else None
+            if path not in {a.path for a in self.client.list_artifacts(run_id, folder)}:
                 return None
             dst.mkdir(parents=True, exist_ok=True)
             local = mlflow.artifacts.download_artifacts(

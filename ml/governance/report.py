@@ -131,8 +131,11 @@ def release_report(
         if info is None or not info.run_id:
             lines.append(f"{name} v{version} is not in the registry: nothing more to record.")
             continue
-        run = registry.client.get_run(info.run_id)
-        run_tags = dict(run.data.tags)
+        run = registry.run(info.run_id)
+        if run is None:
+            lines.append(f"{name} v{version}: its run {info.run_id} is gone from the registry.")
+            continue
+        run_tags = run.tags
         lines += [
             "### Data and code",
             *_table(
@@ -148,7 +151,7 @@ def release_report(
             ),
             "",
             "### Training configuration",
-            *_table(("parameter", "value"), sorted(dict(run.data.params).items())),
+            *_table(("parameter", "value"), sorted(dict(run.params).items())),
             "",
             "### Holdout metrics",
             *_table(
