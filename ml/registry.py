@@ -41,6 +41,7 @@ _DELETED = "Deleted_Internal"  # MLflow's stage for a deleted version (row kept)
 _SEARCHABLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")
 _SEARCH_CHUNK = 100  # names per search: a filter string of a few kilobytes
 _VERSIONS_PAGE = 10_000  # MLflow's default page of a version search
+_SMALL_FILE = 1 << 20  # run files kept in memory once read (a contract is a few kilobytes)
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,11 @@ class Registry:
         # A finished run's metrics and a version's MLmodel never change: read each once.
         self._metrics_cache: dict[str, dict[str, float]] = {}
         self._mlmodel_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        # ...nor does where a run's or a version's artifacts are, nor a small file of a run
+        # (contract.json): the gates read each once per process, not once per gate
+        self._run_roots: dict[str, str] = {}
+        self._version_roots: dict[tuple[str, int], str] = {}
+        self._run_files: dict[tuple[str, str], bytes | None] = {}
         # Every download of the project goes through this adapter, and its callers print one
         # line per result or error: MLflow's per-download progress bars on stderr are noise.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -436,9 +442,20 @@ class Registry:
         """Metrics logged on a training run, read once per adapter (a finished run's metrics do
         not change)."""
         if run_id not in self._metrics_cache:
-            with registry_errors(f"run {run_id}"):
-                self._metrics_cache[run_id] = dict(self.client.get_run(run_id).data.metrics)
+            self._read_run(run_id)
         return self._metrics_cache[run_id]
+
+    def _read_run(self, run_id: str) -> None:
+        """One read of a run for what never changes once it finished: metrics, artifact root."""
+        with registry_errors(f"run {run_id}"):
+            run = self.client.get_run(run_id)
+        self._metrics_cache[run_id] = dict(run.data.metrics)
+        self._run_roots[run_id] = str(run.info.artifact_uri)
+
+    def _run_root(self, run_id: str) -> str:
+        if run_id not in self._run_roots:
+            self._read_run(run_id)
+        return self._run_roots[run_id]
 
     def mlmodel(self, name: str, version: int) -> dict[str, Any]:
         """A version's MLmodel file (flavors, signature), read once: artifacts are immutable.
@@ -514,11 +531,16 @@ class Registry:
         import mlflow.artifacts
 
         with registry_errors(f"download {name} v{version} {path}".rstrip()):
-            root = str(self._direct().get_model_version_download_uri(name, str(version)))
-            uri = f"{root.rstrip('/')}/{path}" if path else root
+            key = (name, version)
+            if key not in self._version_roots:
+                root = self._direct().get_model_version_download_uri(name, str(version))
+                self._version_roots[key] = str(root).rstrip("/")
+            root = self._version_roots[key]
             dst.mkdir(parents=True, exist_ok=True)
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=str(dst), tracking_uri=self.tracking_uri
+                artifact_uri=f"{root}/{path}" if path else root,
+                dst_path=str(dst),
+                tracking_uri=self.tracking_uri,
             )
         return Path(local)
 
@@ -650,15 +672,36 @@ class Registry:
 
     def download_run_file(self, run_id: str, path: str, dst: Path) -> Path | None:
         """One file of a run's artifacts (`contract.json`, `reference/reference.parquet`), or
-        None when the run has no such file (one logged before the project logged it)."""
+        None when the run has no such file (one logged before the project logged it). A file
+        under `_SMALL_FILE` bytes is read once per adapter (the gates read a contract twice)."""
         import mlflow.artifacts
 
+        key = (run_id, path)
+        local = dst / path
+        if key in self._run_files:
+            content = self._run_files[key]
+            if content is None:
+                return None
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(content)
+            return local
         with registry_errors(f"run {run_id} artifact {path}"):
-            folder = path.rsplit("/", 1)[0] if "/" in path else None
-            if path not in {a.path for a in self.client.list_artifacts(run_id, folder)}:
+            root = self._run_root(run_id).rstrip("/")
+            folder = path.rsplit("/", 1)[0] if "/" in path else ""
+            listed = mlflow.artifacts.list_artifacts(
+                artifact_uri=f"{root}/{folder}" if folder else root,
+                tracking_uri=self.tracking_uri,
+            )
+            names = {a.path.rsplit("/", 1)[-1] for a in listed or ()}
+            if path.rsplit("/", 1)[-1] not in names:
+                self._run_files[key] = None
                 return None
             dst.mkdir(parents=True, exist_ok=True)
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=self.tracking_uri
+            found = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{root}/{path}", dst_path=str(dst), tracking_uri=self.tracking_uri
+                )
             )
-        return Path(local)
+        if found.stat().st_size <= _SMALL_FILE:
+            self._run_files[key] = found.read_bytes()
+        return found

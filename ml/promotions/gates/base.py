@@ -87,7 +87,8 @@ class GateInput:
 
     def contract(self, info: VersionInfo | None = None) -> tuple[ModelContract, str]:
         """The contract `info` (default: the candidate) is held to and its source (its logged
-        `contract.json`, or the built-in one for a version from before contracts).
+        `contract.json`, or the built-in one for a version from before contracts): the loaded
+        model's, or, when it does not load, read from its signature and run.
 
         Raises:
             ContractError: no signature, or the contract is malformed or disagrees with it.
@@ -97,6 +98,14 @@ class GateInput:
         target = info or self.info
 
         def read() -> tuple[ModelContract, str]:
+            # the loadable gate loads every version it judges anyway, and the loaded model
+            # holds this very contract (same signature, same file): one download, not two
+            try:
+                model = self.scoring_model(target)
+            except (RegistryError, ContractError):
+                model = None  # read it on its own, so the message says what is wrong with it
+            if model is not None:
+                return model.contract, model.contract_source
             signature = self.registry.signature_inputs(target.name, target.version)
             if not signature:
                 raise ContractError(f"v{target.version} was logged without an input signature")
