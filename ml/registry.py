@@ -220,6 +220,132 @@ class _SqliteReader:
         return out
 
 
+class _RestReader:
+    """Read-only client of MLflow's public REST API (2.0) for the reads of the engine: the
+    registered-model and model-version searches, without importing MLflow (seconds).
+
+    Authenticates as MLflow's own client does, from the same variables: MLFLOW_TRACKING_TOKEN
+    (bearer), MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or credentials in the URI
+    (basic), MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_SERVER_CERT_PATH and
+    MLFLOW_TRACKING_CLIENT_CERT_PATH; times out and retries as MLflow's MLFLOW_HTTP_REQUEST_*
+    say (the CLI's budget, `ml.waits`). Unlike MLflow's client search, a prompt is returned
+    (with its `mlflow.prompt.is_prompt` tag), so the engine refuses it by name.
+    """
+
+    def __init__(self, uri: str) -> None:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(uri)
+        self.auth = (parts.username or "", parts.password or "") if parts.username else None
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        self.base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        self._session: Any = None
+
+    def _get(self, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        env = os.environ
+        if self._session is None:
+            session = requests.Session()
+            retries = Retry(
+                total=int(env.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")),
+                backoff_factor=float(env.get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "2")),
+                status_forcelist=(429, 500, 502, 503, 504),
+                allowed_methods=frozenset({"GET"}),
+            )
+            session.mount("http://", HTTPAdapter(max_retries=retries))
+            session.mount("https://", HTTPAdapter(max_retries=retries))
+            if env.get("MLFLOW_TRACKING_TOKEN"):
+                session.headers["Authorization"] = f"Bearer {env['MLFLOW_TRACKING_TOKEN']}"
+            elif env.get("MLFLOW_TRACKING_USERNAME") and env.get("MLFLOW_TRACKING_PASSWORD"):
+                session.auth = (env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"])
+            elif self.auth is not None:
+                session.auth = self.auth
+            insecure = env.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true"
+            session.verify = (
+                False if insecure else env.get("MLFLOW_TRACKING_SERVER_CERT_PATH", True)
+            )
+            if env.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
+                session.cert = env["MLFLOW_TRACKING_CLIENT_CERT_PATH"]
+            self._session = session
+        response = self._session.get(
+            f"{self.base}/api/2.0/mlflow/{endpoint}",
+            params=params,
+            timeout=float(env.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")),
+        )
+        if response.status_code != 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            code = body.get("error_code", f"HTTP {response.status_code}")
+            message = body.get("message") or response.text[:200]
+            raise RegistryError(f"{endpoint}: {code}: {message}")
+        found: dict[str, Any] = response.json()
+        return found
+
+    def _pages(self, endpoint: str, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self._get(endpoint, {**params, **({"page_token": token} if token else {})})
+            out += page.get(key, [])
+            token = page.get("next_page_token")
+            if not token:
+                return out
+
+    def read(self, names: Sequence[str]) -> dict[str, ModelState | None]:
+        """Every model of `names` in two searches (paged, `_SEARCH_CHUNK` names a filter)."""
+        out: dict[str, ModelState | None] = dict.fromkeys(names)
+        for i in range(0, len(names), _SEARCH_CHUNK):
+            chunk = names[i : i + _SEARCH_CHUNK]
+            where = "name IN (" + ", ".join(f"'{n}'" for n in chunk) + ")"
+            models = self._pages(
+                "registered-models/search",
+                "registered_models",
+                {"filter": where, "max_results": _SEARCH_CHUNK},
+            )
+            found = [m["name"] for m in models if m.get("name") in out]
+            if not found:
+                continue
+            versions: dict[str, dict[int, VersionInfo]] = {n: {} for n in found}
+            where = "name IN (" + ", ".join(f"'{n}'" for n in found) + ")"
+            for mv in self._pages(
+                "model-versions/search",
+                "model_versions",
+                {"filter": where, "max_results": _VERSIONS_PAGE},
+            ):
+                if mv.get("name") in versions:
+                    info = VersionInfo(
+                        name=mv["name"],
+                        version=int(mv["version"]),
+                        status=str(mv.get("status", "")),
+                        stage=str(mv.get("current_stage") or "None"),
+                        run_id=mv.get("run_id") or None,
+                        source=str(mv.get("source", "")),
+                        tags={t["key"]: t.get("value", "") for t in mv.get("tags", [])},
+                    )
+                    versions[info.name][info.version] = info
+            for m in models:
+                name = m.get("name")
+                if name not in versions:
+                    continue
+                aliases = {a["alias"]: int(a["version"]) for a in m.get("aliases", [])}
+                tags = {t["key"]: t.get("value", "") for t in m.get("tags", [])}
+                mine = {
+                    number: replace(
+                        info, aliases=tuple(sorted(a for a, v in aliases.items() if v == number))
+                    )
+                    for number, info in versions[name].items()
+                }
+                out[name] = ModelState(name, aliases, tags, mine)
+        return out
+
+
 class Registry:
     """A narrow adapter over `MlflowClient` for one tracking/registry URI."""
 
@@ -229,6 +355,9 @@ class Registry:
         self._client: Any = None
         self._sqlite: _SqliteReader | None = None
         self._sqlite_checked = False
+        self._rest: _RestReader | None = None
+        if self.registry_uri.startswith(("http://", "https://")):
+            self._rest = _RestReader(self.registry_uri)
         # A finished run's metrics and a version's MLmodel never change: read each once.
         self._metrics_cache: dict[str, dict[str, float]] = {}
         self._mlmodel_cache: dict[tuple[str, int], dict[str, Any]] = {}
@@ -261,6 +390,7 @@ class Registry:
     def client(self, value: Any) -> None:
         self._client = value
         self._sqlite, self._sqlite_checked = None, True  # a replaced client sees every read
+        self._rest = None
 
     def _fast(self) -> _SqliteReader | None:
         """The direct SQLite reader when the registry is an embedded store it understands."""
@@ -296,7 +426,13 @@ class Registry:
                 return fast.read(names)
         out: dict[str, ModelState | None] = dict.fromkeys(names)
         batch = [n for n in dict.fromkeys(names) if _SEARCHABLE.match(n)]
-        if len(batch) > 1:
+        if self._rest is not None and batch:
+            with registry_errors(f"read {', '.join(batch[:3])}{', ...' if len(batch) > 3 else ''}"):
+                found = self._rest.read(batch)
+            out.update(found)
+            if all(found[n] is not None for n in batch) and len(batch) == len(out):
+                return out
+        elif len(batch) > 1:
             with registry_errors(f"read {len(batch)} models"):
                 out.update(self._search_models(batch))
         alone = [n for n in out if out[n] is None]
@@ -317,7 +453,11 @@ class Registry:
             return {n: dict(s.tags) if s else {} for n, s in found.items()}
         out: dict[str, dict[str, str]] = {}
         batch = [n for n in dict.fromkeys(names) if _SEARCHABLE.match(n)]
-        if len(batch) > 1:
+        if self._rest is not None and batch:
+            with registry_errors(f"read tags of {len(batch)} models"):
+                found = self._rest.read(batch)
+            out.update({n: dict(s.tags) for n, s in found.items() if s is not None})
+        elif len(batch) > 1:
             with registry_errors(f"read tags of {len(batch)} models"):
                 out.update({rm.name: dict(rm.tags or {}) for rm in self._search_registered(batch)})
         for name in names:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -172,7 +174,28 @@ def test_reads_over_rest_search_every_model_at_once(
     assert one.tags["promotion.staging.version"] == "2"
     assert sorted(one.versions) == [1, 2]
     assert one.versions[2].aliases == ("staging",)
-    # and what each model reads alone is the same
+    # and MLflow's REST API read without MLflow's client (what `promote plan` and `status` use)
+    # returns the same, whole and model by model
+    direct = Registry(mlflow_sqlite_server.uri)
+    assert direct.read_models([*names, "absent-model"]) == got
     for name in names:
-        assert Registry(mlflow_sqlite_server.uri).read_models([name])[name] == got[name]
+        assert direct.read_models([name])[name] == got[name]
     assert registry.models_tags(names)[names[0]] == one.tags
+
+
+def test_reads_over_rest_import_no_mlflow(mlflow_sqlite_server: MlflowServer) -> None:
+    # `promote plan` and `status` against a server pay no MLflow import (seconds): the reads
+    # go to MLflow's REST API directly
+    name = "rest-no-import"
+    register_tiny(mlflow_sqlite_server.uri, name)
+    code = (
+        "import sys; from ml.registry import Registry; "
+        f"state = Registry({mlflow_sqlite_server.uri!r}).read_models([{name!r}])[{name!r}]; "
+        "assert state is not None and 1 in state.versions, state; "
+        "assert 'mlflow' not in sys.modules, 'mlflow imported'"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
