@@ -2,14 +2,23 @@
 
 Train, evaluate, the promotions engine and serve use `Registry(uri)`: explicit URIs, no
 process-wide MLflow state (`mlflow.set_tracking_uri` is never called; the fluent API that
-`log_model` needs runs inside `Registry.fluent()`, which restores the previous globals).
-Everything else works on the small value types here and never sees MLflow entities or REST errors.
+`log_model` needs runs inside `Registry.fluent()`, which puts the previous URIs back through
+MLflow's public setters; no private MLflow attribute is set). The one private MLflow call left is
+`MlflowClient._get_registry_client` for writes (`_direct` says why; mlflow is pinned). Everything
+else works on the small value types here and never sees MLflow entities, the client or REST
+errors.
 
-MLflow is imported lazily: reading an embedded SQLite registry needs no MLflow import at all.
-`read_models` reads the store's tables directly (read-only, one connection) when the file's
-schema revision is one this adapter was tested against (`KNOWN_SCHEMA`), because importing MLflow
-costs seconds and `mlops promote plan|status` only read. Any other URI or schema goes through
-`MlflowClient`. Both paths return equal values (tests/integration/test_registry.py checks it).
+Reads are batched and, where they can be, made without importing MLflow (seconds), because
+`mlops promote plan|status` only read:
+
+- an embedded SQLite store: `_SqliteReader` reads the registry tables directly (read-only, one
+  connection, five queries) when the file's alembic revision is one this adapter was tested
+  against (`KNOWN_SCHEMA`); any other revision goes through `MlflowClient`
+  (tests/integration/test_registry.py: the reader equals the client, knows the alembic head of
+  the installed MLflow, the lock allows only that MLflow, an unknown revision is never read);
+- a tracking server: `_RestReader` calls MLflow's public REST API (two searches, `name IN
+  (...)`, for any number of models), authenticating from MLflow's own variables;
+- otherwise `MlflowClient`'s searches, two for any number of models.
 
 Serve uses: `get_by_alias(name, alias)` (alias → `VersionInfo`) and
 `download_version(name, version, dst)` (a version's model directory, local).
