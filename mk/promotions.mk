@@ -7,5 +7,5 @@ bench-promote: ## Wall time and REST calls per model of apply: 20 models x 2 env
 	$(PY) scripts/bench_promote.py
 
 .PHONY: bench-cli
-bench-cli: install ## Startup figures: `mlops --help` and `mlops promote plan` on the embedded store
+bench-cli: install ## Startup figures: `mlops --help`, `mlops promote plan` on the embedded store and over http
 	$(PY) scripts/bench_cli.py

@@ -13,8 +13,8 @@ added with `dvc add`) records, as tags on the run and then on the version it bec
 The training data is also an MLflow dataset input of every candidate run (`mlflow.log_input`),
 whose source is the object's URL in the remote and whose digest is its md5.
 
-The `data_in_remote` gate (wired in `ml.promotions.gates`) refuses a version whose data object
-is missing from the remote: a version nobody can rebuild is not promoted.
+The `data_in_remote` gate (listed in `ml.promotions.gates.catalog`) refuses a version whose data
+object is missing from the remote: a version nobody can rebuild is not promoted.
 """
 
 from __future__ import annotations

@@ -2,14 +2,23 @@
 
 Train, evaluate, the promotions engine and serve use `Registry(uri)`: explicit URIs, no
 process-wide MLflow state (`mlflow.set_tracking_uri` is never called; the fluent API that
-`log_model` needs runs inside `Registry.fluent()`, which restores the previous globals).
-Everything else works on the small value types here and never sees MLflow entities or REST errors.
+`log_model` needs runs inside `Registry.fluent()`, which puts the previous URIs back through
+MLflow's public setters; no private MLflow attribute is set). The one private MLflow call left is
+`MlflowClient._get_registry_client` for writes (`_direct` says why; mlflow is pinned). Everything
+else works on the small value types here and never sees MLflow entities, the client or REST
+errors.
 
-MLflow is imported lazily: reading an embedded SQLite registry needs no MLflow import at all.
-`read_models` reads the store's tables directly (read-only, one connection) when the file's
-schema revision is one this adapter was tested against (`KNOWN_SCHEMA`), because importing MLflow
-costs seconds and `mlops promote plan|status` only read. Any other URI or schema goes through
-`MlflowClient`. Both paths return equal values (tests/integration/test_registry.py checks it).
+Reads are batched and, where they can be, made without importing MLflow (seconds), because
+`mlops promote plan|status` only read:
+
+- an embedded SQLite store: `_SqliteReader` reads the registry tables directly (read-only, one
+  connection, five queries) when the file's alembic revision is one this adapter was tested
+  against (`KNOWN_SCHEMA`); any other revision goes through `MlflowClient`
+  (tests/integration/test_registry.py: the reader equals the client, knows the alembic head of
+  the installed MLflow, the lock allows only that MLflow, an unknown revision is never read);
+- a tracking server: `_RestReader` calls MLflow's public REST API (two searches, `name IN
+  (...)`, for any number of models), authenticating from MLflow's own variables;
+- otherwise `MlflowClient`'s searches, two for any number of models.
 
 Serve uses: `get_by_alias(name, alias)` (alias → `VersionInfo`) and
 `download_version(name, version, dst)` (a version's model directory, local).
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +45,12 @@ _READY_TIMEOUT_S = 120
 # (MLflow 3.17.2); anything else falls back to MlflowClient.
 KNOWN_SCHEMA = frozenset({"dc11669786a5"})
 _DELETED = "Deleted_Internal"  # MLflow's stage for a deleted version (row kept)
+# Names a `name IN ('a', 'b')` filter can quote as they are (the spec's own name rule is
+# narrower); any other name is read on its own.
+_SEARCHABLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")
+_SEARCH_CHUNK = 100  # names per search: a filter string of a few kilobytes
+_VERSIONS_PAGE = 10_000  # MLflow's default page of a version search
+_SMALL_FILE = 1 << 20  # run files kept in memory once read (a contract is a few kilobytes)
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,17 @@ class VersionInfo:
     source: str
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A training run as the project reads it: status, tags, logged metrics and parameters."""
+
+    run_id: str
+    status: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    params: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -202,6 +229,132 @@ class _SqliteReader:
         return out
 
 
+class _RestReader:
+    """Read-only client of MLflow's public REST API (2.0) for the reads of the engine: the
+    registered-model and model-version searches, without importing MLflow (seconds).
+
+    Authenticates as MLflow's own client does, from the same variables: MLFLOW_TRACKING_TOKEN
+    (bearer), MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or credentials in the URI
+    (basic), MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_SERVER_CERT_PATH and
+    MLFLOW_TRACKING_CLIENT_CERT_PATH; times out and retries as MLflow's MLFLOW_HTTP_REQUEST_*
+    say (the CLI's budget, `ml.waits`). Unlike MLflow's client search, a prompt is returned
+    (with its `mlflow.prompt.is_prompt` tag), so the engine refuses it by name.
+    """
+
+    def __init__(self, uri: str) -> None:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(uri)
+        self.auth = (parts.username or "", parts.password or "") if parts.username else None
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        self.base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        self._session: Any = None
+
+    def _get(self, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        env = os.environ
+        if self._session is None:
+            session = requests.Session()
+            retries = Retry(
+                total=int(env.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")),
+                backoff_factor=float(env.get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "2")),
+                status_forcelist=(429, 500, 502, 503, 504),
+                allowed_methods=frozenset({"GET"}),
+            )
+            session.mount("http://", HTTPAdapter(max_retries=retries))
+            session.mount("https://", HTTPAdapter(max_retries=retries))
+            if env.get("MLFLOW_TRACKING_TOKEN"):
+                session.headers["Authorization"] = f"Bearer {env['MLFLOW_TRACKING_TOKEN']}"
+            elif env.get("MLFLOW_TRACKING_USERNAME") and env.get("MLFLOW_TRACKING_PASSWORD"):
+                session.auth = (env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"])
+            elif self.auth is not None:
+                session.auth = self.auth
+            insecure = env.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true"
+            session.verify = (
+                False if insecure else env.get("MLFLOW_TRACKING_SERVER_CERT_PATH", True)
+            )
+            if env.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
+                session.cert = env["MLFLOW_TRACKING_CLIENT_CERT_PATH"]
+            self._session = session
+        response = self._session.get(
+            f"{self.base}/api/2.0/mlflow/{endpoint}",
+            params=params,
+            timeout=float(env.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")),
+        )
+        if response.status_code != 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            code = body.get("error_code", f"HTTP {response.status_code}")
+            message = body.get("message") or response.text[:200]
+            raise RegistryError(f"{endpoint}: {code}: {message}")
+        found: dict[str, Any] = response.json()
+        return found
+
+    def _pages(self, endpoint: str, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self._get(endpoint, {**params, **({"page_token": token} if token else {})})
+            out += page.get(key, [])
+            token = page.get("next_page_token")
+            if not token:
+                return out
+
+    def read(self, names: Sequence[str]) -> dict[str, ModelState | None]:
+        """Every model of `names` in two searches (paged, `_SEARCH_CHUNK` names a filter)."""
+        out: dict[str, ModelState | None] = dict.fromkeys(names)
+        for i in range(0, len(names), _SEARCH_CHUNK):
+            chunk = names[i : i + _SEARCH_CHUNK]
+            where = "name IN (" + ", ".join(f"'{n}'" for n in chunk) + ")"
+            models = self._pages(
+                "registered-models/search",
+                "registered_models",
+                {"filter": where, "max_results": _SEARCH_CHUNK},
+            )
+            found = [m["name"] for m in models if m.get("name") in out]
+            if not found:
+                continue
+            versions: dict[str, dict[int, VersionInfo]] = {n: {} for n in found}
+            where = "name IN (" + ", ".join(f"'{n}'" for n in found) + ")"
+            for mv in self._pages(
+                "model-versions/search",
+                "model_versions",
+                {"filter": where, "max_results": _VERSIONS_PAGE},
+            ):
+                if mv.get("name") in versions:
+                    info = VersionInfo(
+                        name=mv["name"],
+                        version=int(mv["version"]),
+                        status=str(mv.get("status", "")),
+                        stage=str(mv.get("current_stage") or "None"),
+                        run_id=mv.get("run_id") or None,
+                        source=str(mv.get("source", "")),
+                        tags={t["key"]: t.get("value", "") for t in mv.get("tags", [])},
+                    )
+                    versions[info.name][info.version] = info
+            for m in models:
+                name = m.get("name")
+                if name not in versions:
+                    continue
+                aliases = {a["alias"]: int(a["version"]) for a in m.get("aliases", [])}
+                tags = {t["key"]: t.get("value", "") for t in m.get("tags", [])}
+                mine = {
+                    number: replace(
+                        info, aliases=tuple(sorted(a for a, v in aliases.items() if v == number))
+                    )
+                    for number, info in versions[name].items()
+                }
+                out[name] = ModelState(name, aliases, tags, mine)
+        return out
+
+
 class Registry:
     """A narrow adapter over `MlflowClient` for one tracking/registry URI."""
 
@@ -211,9 +364,17 @@ class Registry:
         self._client: Any = None
         self._sqlite: _SqliteReader | None = None
         self._sqlite_checked = False
+        self._rest: _RestReader | None = None
+        if self.registry_uri.startswith(("http://", "https://")):
+            self._rest = _RestReader(self.registry_uri)
         # A finished run's metrics and a version's MLmodel never change: read each once.
         self._metrics_cache: dict[str, dict[str, float]] = {}
         self._mlmodel_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        # ...nor does where a run's or a version's artifacts are, nor a small file of a run
+        # (contract.json): the gates read each once per process, not once per gate
+        self._run_roots: dict[str, str] = {}
+        self._version_roots: dict[tuple[str, int], str] = {}
+        self._run_files: dict[tuple[str, str], bytes | None] = {}
         # Every download of the project goes through this adapter, and its callers print one
         # line per result or error: MLflow's per-download progress bars on stderr are noise.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -238,6 +399,7 @@ class Registry:
     def client(self, value: Any) -> None:
         self._client = value
         self._sqlite, self._sqlite_checked = None, True  # a replaced client sees every read
+        self._rest = None
 
     def _fast(self) -> _SqliteReader | None:
         """The direct SQLite reader when the registry is an embedded store it understands."""
@@ -263,15 +425,105 @@ class Registry:
 
     def read_models(self, names: Sequence[str], workers: int = 8) -> dict[str, ModelState | None]:
         """Aliases, tags and versions of each model (None when not registered), in one batch:
-        five queries on an embedded store, else two REST calls per model, models concurrently."""
+        five queries on an embedded store, else two searches for all the models (one of the
+        registered models, one of their versions, `name IN (...)`, paged). A model the search
+        does not return (not registered, or a prompt, which MLflow's search leaves out) is read
+        on its own, models concurrently, so a prompt is still seen as one."""
         fast = self._fast()
         if fast is not None:
             with registry_errors(f"read {', '.join(names)}"):
                 return fast.read(names)
-        if len(names) <= 1 or workers <= 1:
-            return {name: self._read_one(name) for name in names}
-        with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
-            return dict(zip(names, pool.map(self._read_one, names), strict=True))
+        out: dict[str, ModelState | None] = dict.fromkeys(names)
+        batch = [n for n in dict.fromkeys(names) if _SEARCHABLE.match(n)]
+        if self._rest is not None and batch:
+            with registry_errors(f"read {', '.join(batch[:3])}{', ...' if len(batch) > 3 else ''}"):
+                found = self._rest.read(batch)
+            out.update(found)
+            if all(found[n] is not None for n in batch) and len(batch) == len(out):
+                return out
+        elif len(batch) > 1:
+            with registry_errors(f"read {len(batch)} models"):
+                out.update(self._search_models(batch))
+        alone = [n for n in out if out[n] is None]
+        if len(alone) <= 1 or workers <= 1:
+            out.update({name: self._read_one(name) for name in alone})
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, len(alone))) as pool:
+                out.update(zip(alone, pool.map(self._read_one, alone), strict=True))
+        return out
+
+    def models_tags(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each model's tags ({} when not registered): one search for all of them over REST
+        (what the lease reads before writing), the direct read on an embedded store."""
+        fast = self._fast()
+        if fast is not None:
+            with registry_errors(f"read tags of {', '.join(names)}"):
+                found = fast.read(names)
+            return {n: dict(s.tags) if s else {} for n, s in found.items()}
+        out: dict[str, dict[str, str]] = {}
+        batch = [n for n in dict.fromkeys(names) if _SEARCHABLE.match(n)]
+        if self._rest is not None and batch:
+            with registry_errors(f"read tags of {len(batch)} models"):
+                found = self._rest.read(batch)
+            out.update({n: dict(s.tags) for n, s in found.items() if s is not None})
+        elif len(batch) > 1:
+            with registry_errors(f"read tags of {len(batch)} models"):
+                out.update({rm.name: dict(rm.tags or {}) for rm in self._search_registered(batch)})
+        for name in names:
+            if name not in out:
+                out[name] = self.model_tags(name)
+        return out
+
+    def _search_registered(self, names: Sequence[str]) -> list[Any]:
+        """Every registered model of `names` (MLflow entities), by `name IN (...)` pages."""
+        found: list[Any] = []
+        for i in range(0, len(names), _SEARCH_CHUNK):
+            chunk = names[i : i + _SEARCH_CHUNK]
+            filter_string = "name IN (" + ", ".join(f"'{n}'" for n in chunk) + ")"
+            token = None
+            while True:
+                page = self.client.search_registered_models(
+                    filter_string, max_results=_SEARCH_CHUNK, page_token=token
+                )
+                found += list(page)
+                token = page.token
+                if not token:
+                    break
+        return found
+
+    def _search_models(self, names: Sequence[str]) -> dict[str, ModelState]:
+        """The registered models of `names` with every version: two searches (paged)."""
+        models = {rm.name: rm for rm in self._search_registered(names)}
+        versions: dict[str, dict[int, VersionInfo]] = {n: {} for n in models}
+        for i in range(0, len(names), _SEARCH_CHUNK):
+            chunk = [n for n in names[i : i + _SEARCH_CHUNK] if n in models]
+            if not chunk:
+                continue
+            filter_string = "name IN (" + ", ".join(f"'{n}'" for n in chunk) + ")"
+            token = None
+            while True:
+                page = self.client.search_model_versions(
+                    filter_string, max_results=_VERSIONS_PAGE, page_token=token
+                )
+                for mv in page:
+                    info = _version_info(mv)
+                    if info.name in versions:
+                        versions[info.name][info.version] = info
+                token = page.token
+                if not token:
+                    break
+        out = {}
+        for name, rm in models.items():
+            aliases = {k: int(v) for k, v in (rm.aliases or {}).items()}
+            # a search leaves versions' aliases empty on some stores: take them from the model
+            mine = {
+                number: replace(
+                    info, aliases=tuple(sorted(a for a, v in aliases.items() if v == number))
+                )
+                for number, info in versions[name].items()
+            }
+            out[name] = ModelState(name, aliases, dict(rm.tags or {}), mine)
+        return out
 
     def model_state(self, name: str) -> ModelState | None:
         """One model's aliases, tags and versions; None when not registered."""
@@ -339,9 +591,20 @@ class Registry:
         """Metrics logged on a training run, read once per adapter (a finished run's metrics do
         not change)."""
         if run_id not in self._metrics_cache:
-            with registry_errors(f"run {run_id}"):
-                self._metrics_cache[run_id] = dict(self.client.get_run(run_id).data.metrics)
+            self._read_run(run_id)
         return self._metrics_cache[run_id]
+
+    def _read_run(self, run_id: str) -> None:
+        """One read of a run for what never changes once it finished: metrics, artifact root."""
+        with registry_errors(f"run {run_id}"):
+            run = self.client.get_run(run_id)
+        self._metrics_cache[run_id] = dict(run.data.metrics)
+        self._run_roots[run_id] = str(run.info.artifact_uri)
+
+    def _run_root(self, run_id: str) -> str:
+        if run_id not in self._run_roots:
+            self._read_run(run_id)
+        return self._run_roots[run_id]
 
     def mlmodel(self, name: str, version: int) -> dict[str, Any]:
         """A version's MLmodel file (flavors, signature), read once: artifacts are immutable.
@@ -394,15 +657,39 @@ class Registry:
         with registry_errors(f"run {run_id}"):
             return dict(self.client.get_run(run_id).data.tags)
 
+    def run(self, run_id: str) -> RunRecord | None:
+        """A run's status, tags, metrics and parameters; None when no such run exists."""
+        with registry_errors(f"read run {run_id}"):
+            try:
+                run = self.client.get_run(run_id)
+            except Exception as exc:
+                if _not_found(exc):
+                    return None
+                raise
+        data = run.data
+        return RunRecord(
+            run_id, str(run.info.status), dict(data.tags), dict(data.metrics), dict(data.params)
+        )
+
+    def set_run_tag(self, run_id: str, key: str, value: str) -> None:
+        """Set one tag on a run."""
+        with registry_errors(f"tag run {run_id} {key}"):
+            self.client.set_tag(run_id, key, value)
+
     def _download(self, name: str, version: int, dst: Path, path: str) -> Path:
         import mlflow.artifacts
 
         with registry_errors(f"download {name} v{version} {path}".rstrip()):
-            root = str(self._direct().get_model_version_download_uri(name, str(version)))
-            uri = f"{root.rstrip('/')}/{path}" if path else root
+            key = (name, version)
+            if key not in self._version_roots:
+                root = self._direct().get_model_version_download_uri(name, str(version))
+                self._version_roots[key] = str(root).rstrip("/")
+            root = self._version_roots[key]
             dst.mkdir(parents=True, exist_ok=True)
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=str(dst), tracking_uri=self.tracking_uri
+                artifact_uri=f"{root}/{path}" if path else root,
+                dst_path=str(dst),
+                tracking_uri=self.tracking_uri,
             )
         return Path(local)
 
@@ -430,6 +717,16 @@ class Registry:
         with registry_errors(f"tag {name} {key}"):
             self._direct().set_registered_model_tag(name, key, value)
 
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove `alias` from the model (a revert to an environment that had none); absent
+        already is fine."""
+        with registry_errors(f"delete alias {name}@{alias}"):
+            try:
+                self._direct().delete_registered_model_alias(name, alias)
+            except Exception as exc:
+                if not _not_found(exc):
+                    raise
+
     def delete_model_tag(self, name: str, key: str) -> None:
         """Delete one tag of the registered model; absent already is fine."""
         with registry_errors(f"delete tag {name} {key}"):
@@ -453,22 +750,27 @@ class Registry:
     def fluent(self) -> Iterator[None]:
         """Point MLflow's fluent API (`start_run`, `log_model`) at this registry for a block.
 
-        `log_model` has no URI parameter: it reads MLflow's process-wide URIs. They (and the
-        MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI variables `set_tracking_uri` exports) are
-        restored on exit, so no call leaves global state behind. Not for concurrent threads.
+        `log_model` has no URI parameter: it reads MLflow's process-wide URIs. They are put
+        back on exit through MLflow's public setters (a URI the process had set is set again;
+        none set is unset again), and so are the MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI
+        variables `set_tracking_uri` exports, so no call leaves global state behind. Not for
+        concurrent threads.
         """
         import mlflow
-        import mlflow.tracking._model_registry.utils as registry_utils
-        import mlflow.tracking._tracking_service.utils as tracking_utils
+        from mlflow.tracking import is_tracking_uri_set
 
         saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-        saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+        tracking = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+        # unset, the registry URI reads as the tracking URI: only a different one was set
+        registry = mlflow.get_registry_uri()
+        registry_set = registry != mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
         try:
             yield
         finally:
-            tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+            mlflow.set_tracking_uri(tracking)  # type: ignore[arg-type]  # None unsets it
+            mlflow.set_registry_uri(registry if registry_set else None)  # type: ignore[arg-type]
             for key, value in saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -518,15 +820,37 @@ class Registry:
     # `run_metrics`; this adds the one file a version's run carries beside its model.
 
     def download_run_file(self, run_id: str, path: str, dst: Path) -> Path | None:
-        """One file at the root of a run's artifacts, or None when the run has no such file
-        (`contract.json` of a version logged before contracts existed)."""
+        """One file of a run's artifacts (`contract.json`, `reference/reference.parquet`), or
+        None when the run has no such file (one logged before the project logged it). A file
+        under `_SMALL_FILE` bytes is read once per adapter (the gates read a contract twice)."""
         import mlflow.artifacts
 
+        key = (run_id, path)
+        local = dst / path
+        if key in self._run_files:
+            content = self._run_files[key]
+            if content is None:
+                return None
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(content)
+            return local
         with registry_errors(f"run {run_id} artifact {path}"):
-            if path not in {a.path for a in self.client.list_artifacts(run_id)}:
+            root = self._run_root(run_id).rstrip("/")
+            folder = path.rsplit("/", 1)[0] if "/" in path else ""
+            listed = mlflow.artifacts.list_artifacts(
+                artifact_uri=f"{root}/{folder}" if folder else root,
+                tracking_uri=self.tracking_uri,
+            )
+            names = {a.path.rsplit("/", 1)[-1] for a in listed or ()}
+            if path.rsplit("/", 1)[-1] not in names:
+                self._run_files[key] = None
                 return None
             dst.mkdir(parents=True, exist_ok=True)
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=self.tracking_uri
+            found = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{root}/{path}", dst_path=str(dst), tracking_uri=self.tracking_uri
+                )
             )
-        return Path(local)
+        if found.stat().st_size <= _SMALL_FILE:
+            self._run_files[key] = found.read_bytes()
+        return found

@@ -357,8 +357,8 @@ def train_candidates(
     champion = max(candidates, key=lambda c: c.evaluation.roc_auc)
     scores = {c.kind: round(c.evaluation.roc_auc, 4) for c in candidates}
     with registry_errors(f"tag champion run {champion.run_id}"):
-        registry.client.set_tag(champion.run_id, "champion", "true")
-        registry.client.set_tag(champion.run_id, "candidates", json.dumps(scores, sort_keys=True))
+        registry.set_run_tag(champion.run_id, "champion", "true")
+        registry.set_run_tag(champion.run_id, "candidates", json.dumps(scores, sort_keys=True))
     return TrainedRuns(candidates, champion, snapshot)
 
 
@@ -373,19 +373,15 @@ def register_run(registry: Registry, model_name: str, run_id: str) -> Registrati
     Raises:
         RegistryError: the run does not exist, did not finish, or logged no model.
     """
-    with registry_errors(f"read run {run_id}"):
-        try:
-            run = registry.client.get_run(run_id)
-        except Exception as exc:
-            if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-                raise RegistryError(
-                    f"run {run_id} does not exist (hint: pass the run id `mlops train "
-                    "--no-register` printed)"
-                ) from None
-            raise
-    if run.info.status != "FINISHED":
-        raise RegistryError(f"run {run_id} is {run.info.status}, not FINISHED: nothing to register")
-    tags = dict(run.data.tags)
+    run = registry.run(run_id)
+    if run is None:
+        raise RegistryError(
+            f"run {run_id} does not exist (hint: pass the run id `mlops train --no-register` "
+            "printed)"
+        )
+    if run.status != "FINISHED":
+        raise RegistryError(f"run {run_id} is {run.status}, not FINISHED: nothing to register")
+    tags = dict(run.tags)
     model_uri = tags.get(MODEL_URI_TAG)
     if not model_uri:
         raise RegistryError(
@@ -396,16 +392,15 @@ def register_run(registry: Registry, model_name: str, run_id: str) -> Registrati
         if existing.run_id == run_id:
             return Registration(existing, created=False)
     kind = tags.get("model_type", "unknown")
-    auc = run.data.metrics.get("roc_auc")
+    auc = run.metrics.get("roc_auc")
     data_sha = tags.get("data_sha256", "")
     # The lock is final only now (`dvc repro` writes it stage by stage): its hash goes on the
     # run here, and with the run's other DVC tags on the version.
     dvc_tags = {k: v for k, v in tags.items() if k in LINEAGE_TAGS}
     locked = lock_tags(tags)
     if locked:
-        with registry_errors(f"tag run {run_id} with its dvc.lock"):
-            for key, value in locked.items():
-                registry.client.set_tag(run_id, key, value)
+        for key, value in locked.items():
+            registry.set_run_tag(run_id, key, value)
         dvc_tags.update(locked)
     version = registry.register(
         model_name,

@@ -1,50 +1,48 @@
-"""Benchmark `mlops promote apply`: 20 models x 2 environments against a local `mlflow server`.
+"""Benchmark `mlops promote apply`: 20 models x 2 environments against a local `mlflow server`,
+this checkout against a baseline commit, interleaved in one run.
 
 Starts `mlflow server` as the mlflow image runs it (SQLite, served artifacts, MLflow's default 4
 workers, MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: its job workers slow every registry call 2-3x
-on this machine; export it as true to see that) on a free 127.0.0.1 port, registers 20 tiny
-models (one logged artifact, 20 registered names), then applies staging and production with the
-gates on and the engine's default concurrency (ML_PROMOTE_WORKERS), and once more to show the
-idempotent no-op. Each apply gets its own `VerdictCache` over one fresh folder, as two
-`mlops promote apply` processes on one machine share `ML_PROMOTE_VERDICT_CACHE`: production's
-apply reuses the verdicts staging's computed (production did not move in between). Prints wall
-time and REST calls per model, counted at the `requests` level
-(every MLflow REST and artifact call goes through it). The lease's settle wait
-(ML_PROMOTE_LEASE_SETTLE, 0.2 s per apply) is included.
+on this machine; export it as true to see that) on a free 127.0.0.1 port, and registers 20 tiny
+models (one logged artifact, 20 registered names) for every measured run. Each run is a fresh
+process importing `ml` from its source (this checkout, or `git archive` of the baseline commit,
+`--baseline`, default BENCH_BASELINE or none): it applies staging and production with the gates
+on and the engine's default concurrency (ML_PROMOTE_WORKERS), then once more to show the
+idempotent no-op. Each apply gets its own `VerdictCache` over one fresh folder, as two `mlops
+promote apply` processes on one machine share `ML_PROMOTE_VERDICT_CACHE`. Runs alternate
+(baseline, this, baseline, this, ... `BENCH_ROUNDS` rounds, default 2) against the one server,
+so a loaded machine slows both alike: the ratio of the medians is the figure. Prints wall time
+and REST calls per model, counted at the `requests` level (every MLflow REST and artifact call
+goes through it), and the load average. The lease's settle wait (ML_PROMOTE_LEASE_SETTLE, 0.2 s
+per apply) is included.
+
+    make bench-promote                                  # this checkout alone
+    BENCH_BASELINE=4f1c685 make bench-promote           # against a commit, interleaved
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
+import json
 import os
+import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as `python scripts/bench_promote.py` from a checkout
-
 MODELS = int(os.environ.get("BENCH_MODELS", "20"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SERVER_WORKERS = 4  # `mlflow server`'s default
-CALLS: collections.Counter[str] = collections.Counter()
-SECONDS: dict[str, float] = collections.defaultdict(float)
-_original = requests.Session.request
-
-
-def _counting(self: requests.Session, method: str, url: str, *args: Any, **kw: Any) -> Any:
-    key = f"{method} {url.split('/api/')[-1].split('?')[0]}"
-    if "/artifacts/" in key:
-        key = key.split("/artifacts/")[0] + "/artifacts/<path>"
-    CALLS[key] += 1
-    start = time.perf_counter()
-    try:
-        return _original(self, method, url, *args, **kw)
-    finally:
-        SECONDS[key] += time.perf_counter() - start
+GATES = (
+    "defaults:\n  required_tags: [git_sha, data_sha256]\n"
+    "  floors: {roc_auc: 0.75}\n  max_regression: {roc_auc: 0.005}\n"
+)
 
 
 def _register(uri: str, names: list[str]) -> None:
@@ -78,9 +76,10 @@ def _register(uri: str, names: list[str]) -> None:
             mlflow.register_model(info.model_uri, name, tags=tags, await_registration_for=60)
 
 
-def main() -> None:
-    """Run the benchmark and print the figures."""
-    from devtools.services import start_mlflow_server, stop_mlflow_server
+def run_once(uri: str, names: list[str], base: Path) -> dict[str, Any]:
+    """In a child process whose `ml` is the source measured: first and no-op applies."""
+    import requests
+
     from ml.promotions.apply import ApplyContext, ApplyOptions, apply_spec
     from ml.promotions.config import PromotionSettings
     from ml.promotions.gates import VerdictCache, load_gates
@@ -88,58 +87,132 @@ def main() -> None:
     from ml.promotions.spec import load_spec
     from ml.registry import Registry
 
+    calls: collections.Counter[str] = collections.Counter()
+    original = requests.Session.request
+
+    def counting(self: requests.Session, method: str, url: str, *args: Any, **kw: Any) -> Any:
+        key = f"{method} {url.split('/api/')[-1].split('?')[0]}"
+        if "/artifacts/" in key:
+            key = key.split("/artifacts/")[0] + "/artifacts/<path>"
+        calls[key] += 1
+        return original(self, method, url, *args, **kw)
+
     settings = PromotionSettings()
-    workers = settings.workers
+    spec = base / "promotions.yaml"
+    spec.write_text("models:\n" + "".join(f"  {n}:\n    version: 1\n" for n in names))
+    gates = base / "gates.yaml"
+    gates.write_text(GATES)
+    desired, gates_file = desired_from(load_spec(spec)), load_gates(gates)
+    ctx = ApplyContext.from_env(git_sha_="bench", actor="bench", pr="0")
+    registry = Registry(uri)
+    requests.Session.request = counting  # type: ignore[method-assign,assignment]
+    out: dict[str, Any] = {"workers": settings.workers}
+    for label in ("first", "noop"):
+        calls.clear()
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        computed = 0
+        for env in ("staging", "production"):
+            cache = VerdictCache(base / "verdicts")  # one per process, as the CLI's
+            options = ApplyOptions(
+                workers=settings.workers, settle=settings.lease_settle, cache=cache
+            )
+            apply_spec(registry, desired, env, ctx, gates=gates_file, options=options)
+            computed += cache.computed
+        out[label] = {
+            "wall": time.perf_counter() - t0,
+            "calls": sum(calls.values()),
+            "computed": computed,
+            "load": (load + os.getloadavg()[0]) / 2,
+            "by_call": dict(sorted(calls.items())),
+        }
+    return out
+
+
+def _source(ref: str, into: Path) -> Path:
+    """The tree of commit `ref` (its `ml` package and what it imports), without a worktree."""
+    archive = into / "baseline.tar"
+    with archive.open("wb") as fh:
+        subprocess.run(["git", "archive", ref, "ml", "serve"], cwd=ROOT, stdout=fh, check=True)
+    tree = into / "baseline"
+    tree.mkdir()
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")
+    return tree
+
+
+def _child(source: Path, uri: str, names: list[str], base: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    args = [sys.executable, __file__, "--child", uri, str(base), *names]
+    done = subprocess.run(args, env=env, cwd=base, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"run from {source} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _line(label: str, r: dict[str, Any], workers: int) -> str:
+    return (
+        f"{label} ({workers} workers, load {r['load']:.1f}): {MODELS} models x 2 envs in "
+        f"{r['wall']:.2f} s; {r['calls']} REST calls = {r['calls'] / MODELS:.1f} per model "
+        f"({r['calls'] / MODELS / 2:.1f} per model-env); {r['computed']} verdicts computed"
+    )
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=os.environ.get("BENCH_BASELINE") or None)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        uri, base, *names = args.child
+        print(json.dumps(run_once(uri, names, Path(base))))
+        return
+
+    sys.path.insert(0, str(ROOT))  # run as `python scripts/bench_promote.py` from a checkout
+    from devtools.services import start_mlflow_server, stop_mlflow_server
+
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # as in the mlflow image
     with tempfile.TemporaryDirectory(prefix="bench-promote-") as tmp:
         base = Path(tmp)
+        sources = [("this checkout", ROOT)]
+        if args.baseline:
+            sources.insert(0, (f"baseline {args.baseline}", _source(args.baseline, base)))
         server = start_mlflow_server(
-            f"sqlite:///{base / 'mlflow.db'}", base, timeout_s=120, workers=SERVER_WORKERS
+            f"sqlite:///{base / 'mlflow.db'}", base, timeout_s=600, workers=SERVER_WORKERS
         )
-        uri = server.uri
+        results: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in sources}
         try:
-            names = [f"bench-{i:02d}" for i in range(MODELS)]
-            t0 = time.perf_counter()
-            _register(uri, names)
-            print(f"setup: registered {MODELS} models in {time.perf_counter() - t0:.1f} s")
-            spec = base / "promotions.yaml"
-            spec.write_text(
-                "models:\n" + "".join(f"  {n}:\n    version: 1\n" for n in names), encoding="utf-8"
-            )
-            gates = base / "gates.yaml"
-            gates.write_text(
-                "defaults:\n  required_tags: [git_sha, data_sha256]\n"
-                "  floors: {roc_auc: 0.75}\n  max_regression: {roc_auc: 0.005}\n"
-            )
-            desired, gates_file = desired_from(load_spec(spec)), load_gates(gates)
-            ctx = ApplyContext.from_env(git_sha_="bench", actor="bench", pr="0")
-            registry = Registry(uri)
-            requests.Session.request = _counting  # type: ignore[method-assign,assignment]
-            verdicts = base / "verdicts"  # empty: the first apply computes every verdict
-            for label in ("first apply", "second apply (no-op)"):
-                CALLS.clear()
-                SECONDS.clear()
-                t0 = time.perf_counter()
-                computed = 0
-                for env in ("staging", "production"):
-                    cache = VerdictCache(verdicts)  # one per process, as the CLI's
-                    options = ApplyOptions(
-                        workers=workers, settle=settings.lease_settle, cache=cache
-                    )
-                    apply_spec(registry, desired, env, ctx, gates=gates_file, options=options)
-                    computed += cache.computed
-                wall = time.perf_counter() - t0
-                total = sum(CALLS.values())
-                print(
-                    f"{label} ({workers} workers): {MODELS} models x 2 envs in {wall:.2f} s; "
-                    f"{total} REST calls "
-                    f"= {total / MODELS:.1f} per model ({total / MODELS / 2:.1f} per model-env); "
-                    f"{computed} verdicts computed"
-                )
-                for call, count in sorted(CALLS.items()):
-                    print(f"    {count:4d}  {SECONDS[call]:6.2f} s  {call}")
+            for round_ in range(ROUNDS):
+                for i, (label, source) in enumerate(sources):
+                    names = [f"bench-r{round_}-s{i}-{m:02d}" for m in range(MODELS)]
+                    t0 = time.perf_counter()
+                    _register(server.uri, names)
+                    print(f"round {round_ + 1}, {label}: registered {MODELS} models in "
+                          f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
+                    run_dir = base / f"run-{round_}-{i}"
+                    run_dir.mkdir()
+                    r = _child(source, server.uri, names, run_dir)
+                    results[label].append(r)
+                    for kind, shown in (("first", "first apply"), ("noop", "no-op apply")):
+                        print("  " + _line(shown, r[kind], r["workers"]), flush=True)
         finally:
             stop_mlflow_server(server)
+        print("\nmedians over the rounds:")
+        medians = {}
+        for label, runs in results.items():
+            wall = statistics.median(r["first"]["wall"] for r in runs)
+            calls = statistics.median(r["first"]["calls"] for r in runs) / MODELS
+            noop = statistics.median(r["noop"]["wall"] for r in runs)
+            medians[label] = wall
+            print(f"  {label}: first apply {wall:.2f} s, {calls:.1f} REST calls per model; "
+                  f"no-op {noop:.2f} s")  # fmt: skip
+            last = runs[-1]["first"]["by_call"]
+            for call, count in last.items():
+                print(f"      {count:4d}  {call}")
+        if args.baseline:
+            ratio = medians["this checkout"] / medians[sources[0][0]]
+            print(f"first apply, this checkout / baseline: {ratio:.2f} (goal ≤ 0.50)")
 
 
 if __name__ == "__main__":

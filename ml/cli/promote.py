@@ -79,23 +79,22 @@ def validate(file: FileOption = Path("promotions.yaml"), gates: GatesOption = No
     """Check the spec and every gate against the live registry; non-zero exit on any failure."""
     from dataclasses import replace
 
-    from ml.promotions import gates as gate_checks
+    from ml.promotions.gates import load_gates
+    from ml.promotions.gates.verdicts import evaluate
     from ml.promotions.reconcile import desired_from, observe
     from ml.promotions.spec import load_spec
 
     loaded = load_spec(file)
     settings = _settings()
-    gates_file = gate_checks.load_gates(gates or settings.gates_file)
+    gates_file = load_gates(gates or settings.gates_file)
     desired = desired_from(loaded)
     registry = _registry()
     observed = observe(registry, [d.name for d in desired], settings.workers)
     cache = settings.cache()
-    verdicts = gate_checks.evaluate(
-        registry, observed, desired, gates_file, settings.workers, cache
-    )
+    verdicts = evaluate(registry, observed, desired, gates_file, settings.workers, cache)
     # an entry pinned apart is judged at both versions (production's is `Desired.version`)
     apart = [replace(d, version=d.at("staging")) for d in desired if d.at("staging") != d.version]
-    staging = gate_checks.evaluate(registry, observed, apart, gates_file, settings.workers, cache)
+    staging = evaluate(registry, observed, apart, gates_file, settings.workers, cache)
     results = [
         r
         for d in desired
@@ -162,7 +161,8 @@ def plan(
     staging first); 8: `rollback: true` to a version production never ran; 16: interrupted.
     ROLLBACK marks a step back, RE-SYNC a return to the version git last applied.
     """
-    from ml.promotions.gates import gated_diff, load_gates
+    from ml.promotions.gates import load_gates
+    from ml.promotions.gates.verdicts import gated_diff
     from ml.promotions.plan import Plan
     from ml.promotions.reconcile import desired_from, observe, refusal_error
     from ml.promotions.records import ENVIRONMENTS

@@ -347,7 +347,8 @@ def gate(
     """
     from ml.errors import GateError
     from ml.promotions.config import PromotionSettings
-    from ml.promotions.gates import check_run, load_gates
+    from ml.promotions.gates import load_gates
+    from ml.promotions.gates.verdicts import check_run
     from ml.registry import Registry
     from ml.settings import MLSettings
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ml.registry import Registry, registry_errors
+from ml.registry import Registry
 
 if TYPE_CHECKING:
     from ml.promotions.apply import ApplyContext
@@ -24,11 +24,8 @@ if TYPE_CHECKING:
 
 def observe(registry: Registry, names: list[str], env: str) -> dict[str, int | None]:
     """The version `env`'s alias points at, per model (None: no alias)."""
-    out: dict[str, int | None] = {}
-    for name in names:
-        state = registry.model_state(name)
-        out[name] = state.aliases.get(env) if state else None
-    return out
+    states = registry.read_models(names)
+    return {name: (s.aliases.get(env) if (s := states.get(name)) else None) for name in names}
 
 
 def _options(stages: bool, allow_skip_staging: bool) -> Any:
@@ -119,8 +116,6 @@ def move(
     for name in sorted(k for k, v in targets.items() if v is None):
         state = registry.model_state(name)
         if state is not None and env in state.aliases:
-            # The adapter has no alias delete (nothing else needs one): the client's, once.
-            with registry_errors(f"delete alias {name}@{env}"):
-                registry.client.delete_registered_model_alias(name, env)
+            registry.delete_alias(name, env)
             changes.append(f"{name}: alias {env} removed (it had none before)")
     return changes

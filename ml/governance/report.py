@@ -278,7 +278,7 @@ def release_record(
 ) -> list[Block]:
     """The record of `release` (a release of `model`'s registry) as blocks."""
     from ml.contract import CONTRACT_FILE
-    from ml.promotions import gates as gate_checks
+    from ml.promotions.gates import verdicts as gate_checks
 
     blocks: list[Block] = [
         Heading(1, f"Model risk record: release {release.id}"),
@@ -304,8 +304,13 @@ def release_record(
                 Para(f"{name} v{version} is not in the registry: nothing more to record.")
             )
             continue
-        run = registry.client.get_run(info.run_id)
-        run_tags = dict(run.data.tags)
+        run = registry.run(info.run_id)
+        if run is None:
+            blocks.append(
+                Para(f"{name} v{version}: its run {info.run_id} is gone from the registry.")
+            )
+            continue
+        run_tags = run.tags
         blocks += [
             Heading(3, "Data and code"),
             Table(
@@ -321,7 +326,7 @@ def release_record(
             ),
             Heading(3, "Training configuration"),
             *(
-                _table(("parameter", "value"), sorted(dict(run.data.params).items()))
+                _table(("parameter", "value"), sorted(dict(run.params).items()))
                 or [Para("No parameters logged.")]
             ),
             Heading(3, "Holdout metrics"),

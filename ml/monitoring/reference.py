@@ -67,12 +67,11 @@ def load_reference(tracking_uri: str, model: str, version: int) -> pd.DataFrame:
         DataError: the version's run has no reference (trained before references were logged).
     """
     import pandas as pd
-    from mlflow.artifacts import download_artifacts
-    from mlflow.exceptions import MlflowException
 
     from ml.registry import Registry
 
-    info = Registry(tracking_uri).get_version(model, version)
+    registry = Registry(tracking_uri)
+    info = registry.get_version(model, version)
     if info is None:
         raise RegistryError(
             f"{model} version {version} is not in the registry at {redact(tracking_uri)}: "
@@ -81,20 +80,13 @@ def load_reference(tracking_uri: str, model: str, version: int) -> pd.DataFrame:
     if not info.run_id:
         raise DataError(f"{model} version {version} has no training run, so no reference sample")
     with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
-        try:
-            path = download_artifacts(
-                run_id=info.run_id,
-                artifact_path=REFERENCE_PATH,
-                dst_path=tmp,
-                tracking_uri=tracking_uri,
-            )
-        except (MlflowException, OSError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        path = registry.download_run_file(info.run_id, REFERENCE_PATH, Path(tmp))
+        if path is None:
             raise DataError(
-                f"{model} version {version} (run {info.run_id}) has no {REFERENCE_PATH} ({first}); "
+                f"{model} version {version} (run {info.run_id}) has no {REFERENCE_PATH}; "
                 "it was trained before reference samples were logged: retrain it, or pass "
                 "--reference PATH"
-            ) from None
+            )
         return pd.read_parquet(path)
 
 

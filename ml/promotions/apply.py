@@ -1,26 +1,33 @@
 """`apply --env`: execute the reconciler's actions for one environment, then verify them.
 
-Order per model: observe all → evaluate gates for the models whose alias moves → diff; any
-refused action stops everything before a write. Then, under the lease of every model to write
-in this environment (`lease.<env>`: the other environment's lane is never blocked),
-observe and diff again (the state may have moved while we waited) and run each action's writes:
+Order: observe all → evaluate gates for the models whose alias moves → diff; any refused action
+stops everything before a write. Then, under the lease of every model to write in this
+environment (`lease.<env>`: the other environment's lane is never blocked), diff again against
+the lease's read-back (a full read of every model taken after the leases were written: the
+state may have moved while we waited) and run each action's writes, models concurrently:
 `promotion.<env>.pending` (this apply, its commit and the previous version) BEFORE the alias,
 then the alias, the stage mirror, the version's apply record and `promotion.<env>.version`.
-Verification reads the model once and diffs it again: only when the diff is empty (and the
-pending record and the lease are still this apply's) is the pending record deleted. A crash
-anywhere leaves the pending record, which `status` reports as an interrupted apply and a rerun
-finishes (every write is idempotent).
+Verification reads every written model once (one batch) and diffs each again: only when the
+diff is empty (and the pending record and the lease are still this apply's) is its pending
+record deleted. A crash anywhere leaves the pending record, which `status` reports as an
+interrupted apply and a rerun finishes (every write is idempotent).
+
+Round trips over REST, per environment: two searches to observe, one to check no lease is
+held, two to read the leases back, two to verify, whatever the number of models; per model
+only the writes (lease, pending, alias, stage, record, applied, clear, release).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ml.adapters import actions, git
 from ml.errors import ApplyError
-from ml.promotions.gates import GatesFile, VerdictCache, gated_diff
+from ml.promotions.gates.cache import VerdictCache
+from ml.promotions.gates.config import GatesFile
+from ml.promotions.gates.verdicts import gated_diff
 from ml.promotions.reconcile import (
     Action,
     Desired,
@@ -46,7 +53,7 @@ from ml.promotions.records import (
     pending_tag,
     record_tag,
 )
-from ml.registry import Registry
+from ml.registry import ModelState, Registry
 
 
 @dataclass(frozen=True)
@@ -139,12 +146,22 @@ def _record(action: Action, ctx: ApplyContext) -> str:
 
 
 def verify(
-    registry: Registry, action: Action, ctx: ApplyContext, owner: str, options: ApplyOptions
+    registry: Registry,
+    action: Action,
+    ctx: ApplyContext,
+    owner: str,
+    options: ApplyOptions,
+    state: ModelState | None = None,
+    *,
+    read: bool = True,
 ) -> None:
-    """Read the model once and diff again: nothing may be left to write, the pending record must
-    be this apply's and the lease ours. MLflow gives no transaction; trust only a fresh read."""
+    """Diff a read of the model taken after the writes again: nothing may be left to write,
+    the pending record must be this apply's and the lease ours. MLflow gives no transaction;
+    trust only a fresh read: `state` is one (apply's batch read after every write), else
+    (`read`) the model is read here."""
     name, env, v = action.model, action.env, action.desired
-    state = registry.model_state(name)
+    if read and state is None:
+        state = registry.model_state(name)
     if state is None:
         raise ApplyError(f"{name} vanished during apply")
     problems = []
@@ -180,11 +197,20 @@ def verify(
 
 
 def execute(
-    registry: Registry, action: Action, ctx: ApplyContext, owner: str, options: ApplyOptions
+    registry: Registry,
+    action: Action,
+    ctx: ApplyContext,
+    owner: str,
+    options: ApplyOptions,
+    *,
+    until_clear: bool = False,
 ) -> None:
-    """Run one action's writes in order; the last step verifies before clearing."""
+    """Run one action's writes in order; the last step verifies before clearing.
+    `until_clear`: stop before that step (apply verifies every model in one read, then clears)."""
     name, env, v = action.model, action.env, action.desired
     for write in action.writes:
+        if until_clear and write.step == Step.CLEAR:
+            return
         if write.step == Step.PENDING:
             begin_operation(
                 registry,
@@ -246,20 +272,44 @@ def apply_spec(
         seconds=options.lease_seconds,
         settle=options.settle,
         env=env,
-    ):
-        fresh = observe(registry, [d.name for d in todo], options.workers)
-        now = decide(registry, todo, fresh, env, gates, options, cache)
-        writing = [a for a in now if a.writes]
+        workers=options.workers,
+    ) as held:
+        # the leases' read-back is a full read of every model taken under the lease
+        now = decide(registry, todo, Observed(held.states), env, gates, options, cache)
+        writing = {a.model: a for a in now if a.writes}
+        errors: dict[str, BaseException] = {}
 
-        def run(action: Action) -> None:
-            execute(registry, action, ctx, owner, options)
+        def each(call: Callable[[Action], None], actions: list[Action]) -> list[Action]:
+            """`call` on every action, models concurrently; the ones that raised nothing."""
 
-        if options.workers <= 1 or len(writing) <= 1:
-            for action in writing:
-                run(action)
-        else:
-            with ThreadPoolExecutor(max_workers=min(options.workers, len(writing))) as pool:
-                for future in [pool.submit(run, a) for a in writing]:
-                    future.result()
+            def one(action: Action) -> None:
+                try:
+                    call(action)
+                except Exception as exc:  # raised after the other models finish
+                    errors[action.model] = exc
+
+            if options.workers <= 1 or len(actions) <= 1:
+                for action in actions:
+                    one(action)
+            else:
+                with ThreadPoolExecutor(max_workers=min(options.workers, len(actions))) as pool:
+                    list(pool.map(one, actions))
+            return [a for a in actions if a.model not in errors]
+
+        written = each(
+            lambda a: execute(registry, a, ctx, owner, options, until_clear=True),
+            list(writing.values()),
+        )
+        if written:
+            after = registry.read_models([a.model for a in written], workers=options.workers)
+            held.seen(after)
+            verified = each(
+                lambda a: verify(registry, a, ctx, owner, options, after.get(a.model), read=False),
+                written,
+            )
+            each(lambda a: end_operation(registry, a.model, env), verified)
+        failed = [errors[name] for name in writing if name in errors]
+        if failed:
+            raise failed[0]
     done = {a.model: a for a in now}
     return [done.get(a.model, a) for a in actions]

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ml.batch import ScoringModel
-    from ml.promotions.gates import CanaryGates
+    from ml.promotions.gates.config import CanaryGates
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from ml.governance import canary_fairness
 from ml.promotions import render
-from ml.promotions.gates import WAIVED_ON_ROLLBACK, GateResult, Verdict
+from ml.promotions.gates.results import WAIVED_ON_ROLLBACK, GateResult, Verdict
 from ml.promotions.reconcile import Action, Kind, Refusal, Step
 
 _WAIVED = ", ".join(sorted(WAIVED_ON_ROLLBACK))

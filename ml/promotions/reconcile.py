@@ -14,8 +14,8 @@ an explicit rollback to a version production ran before skips it (break-glass).
 
 A re-sync is not a promotion: when the alias was moved outside git and git's version is the one
 last applied to that environment, the action is RESYNC (integrity gates apply; the gates that
-compare a candidate with production do not, see `gates.COMPARES_WITH_PRODUCTION`), recorded as a
-repair.
+compare a candidate with production do not, see `gates.results.COMPARES_WITH_PRODUCTION`),
+recorded as a repair.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from ml.promotions.records import (
 )
 
 if TYPE_CHECKING:
-    from ml.promotions.gates import Verdict
+    from ml.promotions.gates.results import Verdict
     from ml.promotions.spec import LoadedSpec
     from ml.registry import ModelState, Registry
 

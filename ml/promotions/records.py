@@ -26,8 +26,9 @@ import os
 import re
 import socket
 import time as _time
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -390,6 +391,7 @@ class Lease:
         return f"{self.owner}{run} until {self.expires}"
 
 
+_NOBODY = Lease("", None, "", "")
 _PROCESS_START = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
@@ -461,9 +463,21 @@ def acquire_lease(
     slips through.
     """
     tag = lease_tag(env)
-    tags = registry.model_tags(model)
+    _refuse_if_held(model, registry.model_tags(model), owner, env)
+    lease = _new_lease(owner, run_url, seconds)
+    registry.set_model_tag(model, tag, json.dumps(asdict(lease), sort_keys=True))
+    if settle:
+        _time.sleep(settle)
+    _refuse_if_lost(model, registry.model_tags(model), owner, env)
+    return lease
+
+
+def _refuse_if_held(model: str, tags: Mapping[str, str], owner: str, env: str | None) -> None:
+    """Raise `LeaseError` naming the holder when another owner's lease on `model` is live."""
     # an environment's lease yields to a model-wide one; a model-wide one to every lane's
-    keys = (tag, LEASE_TAG) if env is not None else (LEASE_TAG, *sorted(find_leases(tags)))
+    keys = (
+        (lease_tag(env), LEASE_TAG) if env is not None else (LEASE_TAG, *sorted(find_leases(tags)))
+    )
     for key in dict.fromkeys(keys):
         found = Lease.parse(tags.get(key))
         # a holder on this host whose process is gone can never finish: its lease has lapsed
@@ -475,21 +489,24 @@ def acquire_lease(
                 f"{model}{scope} is leased by {found.holder()} (hint: wait; if that run is dead, "
                 f"`mlops promote unlock --env {env or '<env>'}` releases it)"
             )
+
+
+def _refuse_if_lost(model: str, tags: Mapping[str, str], owner: str, env: str | None) -> None:
+    """Raise `LeaseError` when the lease tag read back is not ours (another write landed)."""
+    now = Lease.parse(tags.get(lease_tag(env)))
+    if now is None or now.owner != owner:
+        held = now.holder() if now else "nobody (deleted)"
+        raise LeaseError(f"{model}: lost the lease race to {held} (hint: retry later)")
+
+
+def _new_lease(owner: str, run_url: str | None, seconds: float) -> Lease:
     start = datetime.now(UTC)
-    lease = Lease(
+    return Lease(
         owner=owner,
         run_url=run_url,
         acquired=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         expires=(start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-    registry.set_model_tag(model, tag, json.dumps(asdict(lease), sort_keys=True))
-    if settle:
-        _time.sleep(settle)
-    now = Lease.parse(registry.model_tags(model).get(tag))
-    if now is None or now.owner != owner:
-        held = now.holder() if now else "nobody (deleted)"
-        raise LeaseError(f"{model}: lost the lease race to {held} (hint: retry later)")
-    return lease
 
 
 def release_lease(registry: Registry, model: str, owner: str, env: str | None = None) -> None:
@@ -498,6 +515,52 @@ def release_lease(registry: Registry, model: str, owner: str, env: str | None = 
     current = Lease.parse(registry.model_tags(model).get(tag))
     if current is not None and current.owner == owner:
         registry.delete_model_tag(model, tag)
+
+
+class Held:
+    """The leases `leased` holds, and the models as read right after taking them.
+
+    `states` is the read-back that confirmed every lease (a full read of each model, taken
+    under the lease): apply diffs against it instead of reading again. `seen` records a later
+    read (apply's verification) so releasing needs no read of its own.
+    """
+
+    def __init__(self, leases: list[Lease], states: Mapping[str, ModelState | None]) -> None:
+        self.leases = leases
+        self.states = dict(states)
+        self._fresh: dict[str, Mapping[str, str]] = {}
+
+    def seen(self, states: Mapping[str, ModelState | None]) -> None:
+        """Models read after every write of this holder but the release."""
+        self._fresh.update({n: s.tags for n, s in states.items() if s is not None})
+
+    def tags_seen(self, models: Collection[str]) -> dict[str, Mapping[str, str]]:
+        """The tags `seen` recorded for `models` (those it has)."""
+        return {m: self._fresh[m] for m in models if m in self._fresh}
+
+
+def _each(workers: int, items: list[str], call: Callable[[str], None]) -> list[str]:
+    """`call(item)` for every item, concurrently; the items whose call succeeded. The first
+    error is raised after every call finished."""
+    done: list[str] = []
+    errors: list[BaseException] = []
+
+    def one(item: str) -> None:
+        try:
+            call(item)
+            done.append(item)
+        except BaseException as exc:  # re-raised below, after the others finished
+            errors.append(exc)
+
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            one(item)
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            list(pool.map(one, items))
+    if errors:
+        raise errors[0]
+    return done
 
 
 @contextmanager
@@ -510,32 +573,50 @@ def leased(
     seconds: float = 900,
     settle: float = 0.2,
     env: str | None = None,
-) -> Iterator[list[Lease]]:
-    """Hold the lease of every model in `models` in `env` (sorted, so two holders never cross)
-    for a block; released on the way out, error or not. A model whose lease cannot be taken
-    releases the ones already held and raises `LeaseError`. `env=None` takes the model-wide
-    lease older writers use (it blocks every environment)."""
-    held: list[str] = []
-    leases: list[Lease] = []
+    workers: int = 4,
+) -> Iterator[Held]:
+    """Hold the lease of every model in `models` in `env` for a block; released on the way out,
+    error or not. `env=None` takes the model-wide lease older writers use (it blocks every
+    environment).
+
+    One read of every model's tags → refuse (nothing written) if another owner's lease is live
+    on any → write ours on every model (concurrently) → wait `settle` → one read of every model
+    → refuse if another owner's write landed after ours. What `acquire_lease` guarantees, for a
+    set of models in three round trips plus the writes; the read-back is yielded (`Held`).
+    """
+    names = sorted(set(models))
+    tag = lease_tag(env)
+    for model, tags in registry.models_tags(names).items():
+        _refuse_if_held(model, tags, owner, env)
+    lease = _new_lease(owner, run_url, seconds)
+    value = json.dumps(asdict(lease), sort_keys=True)
+    written: list[str] = []
+    held: Held | None = None
+
+    def take(model: str) -> None:
+        registry.set_model_tag(model, tag, value)
+        written.append(model)
+
     try:
-        for model in sorted(models):
-            leases.append(
-                acquire_lease(
-                    registry, model, owner, run_url=run_url, seconds=seconds, settle=0, env=env
-                )
-            )
-            held.append(model)
-        if settle and held:
+        _each(workers, names, take)
+        if settle:
             _time.sleep(settle)
-            for model in held:
-                now = Lease.parse(registry.model_tags(model).get(lease_tag(env)))
-                if now is None or now.owner != owner:
-                    holder = now.holder() if now else "nobody (deleted)"
-                    raise LeaseError(f"{model}: lost the lease race to {holder}")
-        yield leases
+        states = registry.read_models(names, workers=workers)
+        for model in names:
+            state = states.get(model)
+            _refuse_if_lost(model, state.tags if state else {}, owner, env)
+        held = Held([lease] * len(names), states)
+        yield held
     finally:
-        for model in held:
-            try:
-                release_lease(registry, model, owner, env)
-            except MlopsError:
-                continue
+        known = held.tags_seen(written) if held is not None else {}
+        stale = [m for m in written if m not in known]
+        try:
+            known = {**known, **(registry.models_tags(stale) if stale else {})}
+        except MlopsError:
+            known = {m: tags for m, tags in known.items() if m not in stale}
+        ours = [
+            m for m, tags in known.items() if (Lease.parse(tags.get(tag)) or _NOBODY).owner == owner
+        ]
+        # a lease left behind lapses at its expiry; the block's own error matters more
+        with suppress(MlopsError):
+            _each(workers, ours, lambda m: registry.delete_model_tag(m, tag))

@@ -411,7 +411,8 @@ def test_good_new_data_is_added_pushed_and_committed(world: World, clone: Path) 
 
 
 def test_the_data_in_remote_gate_refuses_a_version_whose_data_is_lost(world: World) -> None:
-    from ml.promotions.gates import ModelGates, check_version
+    from ml.promotions.gates import ModelGates
+    from ml.promotions.gates.verdicts import check_version
     from ml.registry import Registry
 
     registry = Registry(world.env["ML_TRACKING_URI"])

@@ -1,18 +1,23 @@
 """`ml.registry.Registry` against real stores: the direct SQLite reader returns exactly what
-MlflowClient returns, it knows the schema MLflow writes today, and nothing leaves MLflow's
+MlflowClient returns, it knows the schema of every MLflow the lock allows and never reads one it
+does not know, reads over REST search every model at once, and nothing leaves MLflow's
 process-wide URIs behind."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
+import pytest
 from mlflow import MlflowClient
 
 from ml.registry import KNOWN_SCHEMA, Registry
-from tests.fixtures.models import register_tiny
+from tests.fixtures.models import CountingClient, register_tiny
+from tests.fixtures.services import MlflowServer
 
 
 def test_the_sqlite_reader_equals_mlflow_client(tmp_path: Path) -> None:
@@ -81,3 +86,116 @@ def test_download_and_resolve_a_version(tmp_path: Path) -> None:
     assert registry.get_by_alias("a", "staging") is None
     local = registry.download_version("a", 1, tmp_path / "dl")
     assert (local / "MLmodel").is_file()
+
+
+# --- the direct SQLite reader is proven against every MLflow the lock allows ----------------
+
+
+def test_the_lock_allows_exactly_the_installed_mlflow() -> None:
+    # The reader is proven below against the installed MLflow; the lock must not allow another.
+    lock = (Path(__file__).resolve().parents[2] / "uv.lock").read_text(encoding="utf-8")
+    locked = {
+        block.split('version = "', 1)[1].split('"', 1)[0]
+        for block in lock.split("[[package]]")
+        if '\nname = "mlflow"\n' in block
+    }
+    assert locked == {mlflow.__version__}, locked
+
+
+def test_the_reader_knows_the_alembic_head_of_the_installed_mlflow() -> None:
+    import mlflow.store.db_migrations as migrations
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    assert heads <= KNOWN_SCHEMA, (
+        f"MLflow {mlflow.__version__} migrates to {heads}; the reader knows {set(KNOWN_SCHEMA)}: "
+        "check the registry tables it reads, then add the revision"
+    )
+
+
+def test_an_unknown_schema_revision_is_never_read_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ml.registry
+
+    # Given a real store, and a direct reader that fails loudly whenever it is used
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    register_tiny(uri, "a", artifact_root=tmp_path / "artifacts")
+
+    def used(*_: object) -> None:
+        raise AssertionError("the direct reader read the tables")
+
+    monkeypatch.setattr(ml.registry._SqliteReader, "read", used)
+    # (control: at the known revision the direct reader is the one that reads)
+    with pytest.raises(AssertionError, match="direct reader"):
+        Registry(uri).read_models(["a"])
+
+    # When the store's schema revision is one the reader does not know
+    with sqlite3.connect(tmp_path / "mlflow.db") as con:
+        con.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+
+    # Then the adapter reads through MLflow's client instead, and gets the model
+    got = Registry(uri).read_models(["a", "b"])
+    assert got["b"] is None
+    assert got["a"] is not None
+    assert sorted(got["a"].versions) == [1]
+
+
+def test_reads_over_rest_search_every_model_at_once(
+    mlflow_sqlite_server: MlflowServer, tmp_path: Path
+) -> None:
+    # Given three models on a server, one with an alias, a tag and a second version
+    names = [f"batch-{tmp_path.name[-12:]}-{i}".replace("_", "-") for i in range(3)]
+    for name in names:
+        register_tiny(mlflow_sqlite_server.uri, name)
+    register_tiny(mlflow_sqlite_server.uri, names[0])
+    client = MlflowClient(mlflow_sqlite_server.uri)
+    client.set_registered_model_alias(names[0], "staging", "2")
+    client.set_registered_model_tag(names[0], "promotion.staging.version", "2")
+
+    # When the adapter reads them with a missing one, counting its calls
+    registry = Registry(mlflow_sqlite_server.uri)
+    counting = CountingClient(registry.client)
+    registry.client = counting  # type: ignore[assignment]
+    got = registry.read_models([*names, "absent-model"])
+
+    # Then two searches read the three models, and the missing one is read on its own
+    assert [c for c in counting.calls if c.startswith("search")] == [
+        "search_registered_models",
+        "search_model_versions",
+    ]
+    assert got["absent-model"] is None
+    one = got[names[0]]
+    assert one is not None
+    assert one.aliases == {"staging": 2}
+    assert one.tags["promotion.staging.version"] == "2"
+    assert sorted(one.versions) == [1, 2]
+    assert one.versions[2].aliases == ("staging",)
+    # and MLflow's REST API read without MLflow's client (what `promote plan` and `status` use)
+    # returns the same, whole and model by model
+    direct = Registry(mlflow_sqlite_server.uri)
+    assert direct.read_models([*names, "absent-model"]) == got
+    for name in names:
+        assert direct.read_models([name])[name] == got[name]
+    assert registry.models_tags(names)[names[0]] == one.tags
+
+
+def test_reads_over_rest_import_no_mlflow(mlflow_sqlite_server: MlflowServer) -> None:
+    # `promote plan` and `status` against a server pay no MLflow import (seconds): the reads
+    # go to MLflow's REST API directly
+    name = "rest-no-import"
+    register_tiny(mlflow_sqlite_server.uri, name)
+    code = (
+        "import sys; from ml.registry import Registry; "
+        f"state = Registry({mlflow_sqlite_server.uri!r}).read_models([{name!r}])[{name!r}]; "
+        "assert state is not None and 1 in state.versions, state; "
+        "assert 'mlflow' not in sys.modules, 'mlflow imported'"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -15,13 +15,13 @@ from ml.features import CONTRACT
 from ml.monitoring.config import load_monitoring_config
 from ml.promotions.canary import serve_threshold
 from ml.promotions.gates import (
-    GATES,
     WAIVED_ON_ROLLBACK,
     GateResult,
-    _contract_changes,
-    _waive,
     load_gates,
+    waive,
 )
+from ml.promotions.gates.catalog import GATES
+from ml.promotions.gates.contract import contract_changes
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -96,7 +96,7 @@ def test_contract_changes_say_what_differs() -> None:
     candidate = type(new)(tuple(features))
 
     # When compared
-    changes = _contract_changes(CONTRACT, candidate)
+    changes = contract_changes(CONTRACT, candidate)
 
     # Then each difference is named once
     assert changes[:2] == ["added ['SCORE_EXT']", "removed ['BILL_AMT6']"]
@@ -107,20 +107,20 @@ def test_contract_changes_say_what_differs() -> None:
     assert len(changes) == 6, changes
     # And reasons or order alone are no change
     reordered = CONTRACT.reordered(list(reversed(CONTRACT.names)))
-    assert _contract_changes(CONTRACT, reordered) == []
+    assert contract_changes(CONTRACT, reordered) == []
 
 
 def test_a_rollback_waives_only_the_gates_that_compare_with_production() -> None:
     figures = {"score_psi": 0.4}
     for gate in ("canary:score_psi", "canary", "regression:roc_auc"):
         failed = GateResult("m", gate, False, "too far", figures=figures)
-        waived = _waive(failed, rollback=True)
+        waived = waive(failed, rollback=True)
         assert (waived.label, waived.passed, waived.figures) == ("WAIVED", True, figures)
         assert waived.detail == "too far [waived: rollback]"
-        assert _waive(failed, rollback=False) == failed
+        assert waive(failed, rollback=False) == failed
     for gate in ("loadable", "signature", "floor:roc_auc", "exists", "tag:git_sha"):
         failed = GateResult("m", gate, False, "broken")
-        assert _waive(failed, rollback=True).label == "FAIL"
+        assert waive(failed, rollback=True).label == "FAIL"
     assert {"canary", "regression"} == WAIVED_ON_ROLLBACK
 
 
@@ -148,8 +148,9 @@ def test_the_repository_gates_file_is_plain_yaml_with_the_canary_in_defaults() -
 def test_a_re_sync_shows_production_comparisons_as_not_applicable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ml.promotions import gates as g
-    from ml.promotions.gates import GatesFile, ModelGates, check_version
+    from ml.promotions.gates import GatesFile, ModelGates
+    from ml.promotions.gates import verdicts as g
+    from ml.promotions.gates.verdicts import check_version
     from tests.fixtures.memory_registry import model, version
 
     def compares(_: object) -> list[tuple[str, bool, str]]:
@@ -194,7 +195,8 @@ def _record(hours_ago: float, sha: str = "abc") -> str:
 def test_soak_is_checked_against_the_staging_record(
     tags: dict[str, str], rollback: bool, label: str
 ) -> None:
-    from ml.promotions.gates import ModelGates, soak_result
+    from ml.promotions.gates import ModelGates
+    from ml.promotions.gates.soak import soak_result
     from tests.fixtures.memory_registry import model, version
 
     state = model("m", [version("m", 1, **tags)], {})

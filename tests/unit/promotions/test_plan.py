@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ml.errors import GateError
-from ml.promotions.gates import GateResult, Verdict, _waive
+from ml.promotions.gates import GateResult, Verdict, waive
 from ml.promotions.plan import Plan
 from ml.promotions.reconcile import Desired, Observed, diff, refusal_error
 from ml.promotions.records import applied_tag
@@ -79,7 +79,7 @@ def _gated(passed: bool, rollback: bool = False) -> Plan:
         GateResult(M, "canary:flip_share", True, "8.00% flip", figures=FIGURES),
     )
     if rollback:
-        results = tuple(_waive(r, rollback=True) for r in results)
+        results = tuple(waive(r, rollback=True) for r in results)
     verdict = Verdict(M, desired, results)
     versions = [version(M, n, **(REC if n <= current else {})) for n in (3, 4)]
     aliases = {"staging": current, "production": current}
