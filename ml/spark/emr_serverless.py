@@ -35,9 +35,9 @@ class EmrServerless:
     def __init__(self, application_id: str, region: str | None = None, client: Any = None) -> None:
         self.application_id = application_id
         if client is None:
-            import boto3
+            from ml.adapters import aws
 
-            client = boto3.client("emr-serverless", region_name=region)
+            client = aws.client("emr-serverless", region)
         self._client = client
 
     def _call(self, what: str, **params: Any) -> dict[str, Any]:

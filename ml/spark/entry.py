@@ -17,9 +17,9 @@ from pathlib import Path
 
 def registry_credentials(secret_arn: str, region: str | None = None) -> tuple[str, str]:
     """(username, password) of the MLflow user in the secret (JSON keys username, password)."""
-    import boto3
+    from ml.adapters import aws
 
-    client = boto3.client("secretsmanager", region_name=region)
+    client = aws.client("secretsmanager", region)
     value = json.loads(client.get_secret_value(SecretId=secret_arn).get("SecretString") or "{}")
     try:
         return str(value["username"]), str(value["password"])

@@ -197,6 +197,9 @@ def check_mlops(args: list[str], complete: bool) -> list[str]:
         word = words.pop(0)
         if word == "--help":
             return []
+        if word == "--":  # the end of options: what follows goes to the verb's ARGS as is
+            positionals += len(words) or 1
+            break
         if word.startswith("-") and len(word) > 1 and not re.match(r"-\d", word):
             name, has_value, _ = word.partition("=")
             # `--commit|--pr`, `--stages/--no-stages`: each alternative must be an option

@@ -2,7 +2,7 @@
 
 To add a gate, write the function (`@gate("name")`, see `base`), give it a key in `ModelGates` if
 it is configurable, and list it here. The governance gates (ml/governance/gates.py:
-protected-inputs, fairness) are listed after the canary, like any other.
+protected-inputs, fairness, canary-fairness) are listed after the canary, like any other.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def test_the_catalog_lists_the_governance_gates_after_the_canary() -> None:
     from ml.promotions.gates.catalog import GATES
 
     names = list(GATES)
-    assert names[names.index("canary") + 1 :] == ["protected-inputs", "fairness"]
+    assert names[names.index("canary") + 1 :] == ["protected-inputs", "fairness", "canary-fairness"]
 
 
 @pytest.mark.parametrize(
