@@ -6,9 +6,15 @@ On a throwaway redis-server (ml.devservices.start_redis) and a real `python -m s
 2. feature fetch on loopback: the read script (pointer + one applicant's vector, one round trip)
    from a blocking redis-py client with hiredis, p50 and p99 over many calls;
 3. `/predict/by-id` (one random id) vs `/predict` (the same applicant's 23 features) with wrk at
-   concurrency 8 on the same process: p50, p99, requests per second.
+   concurrency 8 on the same process, interleaved: `--rounds` pairs of runs of `--duration`
+   seconds each, /predict then by-id, so both see the same machine (a loaded machine's tail moves
+   by tens of ms from one minute to the next): p50, p99 and requests per second per round, the
+   median over rounds, and the median of the per-round p99 differences;
+4. in one process, one request at a time (no HTTP, no load generator): p50 and p99 of each route
+   and of the fetch alone.
 
-Usage: python scripts/bench_features.py [--rows 1000000] [--duration 5] [--fetches 20000]
+Usage: python scripts/bench_features.py [--rows 1000000] [--duration 5] [--rounds 5]
+       [--fetches 20000]
 """
 
 from __future__ import annotations
@@ -188,13 +194,18 @@ def in_process(model: Path, url: str, body: dict[str, Any], rows: int) -> dict[s
                     times[name].append(time.perf_counter() - started)
 
     uvloop.run(run())
-    return {k: float(np.percentile(v[200:], 50) * 1e3) for k, v in times.items()}
+    return {
+        f"{k} {q}": float(np.percentile(v[200:], q) * 1e3)
+        for k, v in times.items()
+        for q in (50, 99)
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved pairs of wrk runs")
     parser.add_argument("--fetches", type=int, default=20_000)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -260,11 +271,16 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         "SERVE_FEATURES_REDIS_URL": url,
         "SERVE_LOG_PREDICTIONS": "false",
     }
+    loads = [os.getloadavg()[0]]
+    rounds: dict[str, list[dict[str, float]]] = {"/predict": [], "/predict/by-id": []}
+    scripts = {"/predict": tmp / "predict.lua", "/predict/by-id": tmp / "by_id.lua"}
     with serve(env, tmp / "serve.log") as base:
-        wrk(f"{base}/predict", tmp / "predict.lua", 2)  # warm-up
-        wrk(f"{base}/predict/by-id", tmp / "by_id.lua", 2)
-        predict = wrk(f"{base}/predict", tmp / "predict.lua", args.duration)
-        by_id = wrk(f"{base}/predict/by-id", tmp / "by_id.lua", args.duration)
+        for name, script in scripts.items():  # warm-up
+            wrk(f"{base}{name}", script, 2)
+        for _ in range(args.rounds):
+            for name, script in scripts.items():
+                rounds[name].append(wrk(f"{base}{name}", script, args.duration))
+            loads.append(os.getloadavg()[0])
 
     print(f"materialize {summary['written']:,} rows: {seconds:.1f} s wall "
           f"({summary['seconds']:.1f} s in the verb), peak RSS {peak_mib:,.0f} MiB")  # fmt: skip
@@ -272,15 +288,32 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
           f"({(after - before) / 2**20:,.0f} MiB for {summary['written']:,})")  # fmt: skip
     p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
     print(f"feature fetch (1 id, loopback, {len(ids):,} calls): p50 {p50:.3f} ms, p99 {p99:.3f} ms")
-    for name, res in (("/predict", predict), ("/predict/by-id", by_id)):
-        print(f"{name:15} c=8: p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, "
-              f"{res['req_s']:,.0f} req/s, non-2xx {res['errors']:.0f}")  # fmt: skip
-    print(f"by-id p99 - predict p99: {by_id['p99_ms'] - predict['p99_ms']:+.2f} ms")
+    print(f"c=8, {args.rounds} interleaved rounds of {args.duration} s per route (p50 / p99 ms):")
+    for n in range(args.rounds):
+        a, b = rounds["/predict"][n], rounds["/predict/by-id"][n]
+        diff = b["p99_ms"] - a["p99_ms"]
+        print(f"  round {n + 1}: /predict {a['p50_ms']:.2f} / {a['p99_ms']:.2f}, "
+              f"by-id {b['p50_ms']:.2f} / {b['p99_ms']:.2f}, "
+              f"p99 difference {diff:+.2f} (load {loads[n + 1]:.1f})")  # fmt: skip
+    for name, runs in rounds.items():
+        med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+        print(f"{name:15} c=8 (median of rounds): p50 {med['p50_ms']:.2f} ms, "
+              f"p99 {med['p99_ms']:.2f} ms, {med['req_s']:,.0f} req/s, "
+              f"non-2xx {sum(r['errors'] for r in runs):.0f}")  # fmt: skip
+    diffs = [
+        b["p99_ms"] - a["p99_ms"]
+        for a, b in zip(rounds["/predict"], rounds["/predict/by-id"], strict=True)
+    ]
+    print(f"by-id p99 - predict p99: median {float(np.median(diffs)):+.2f} ms "
+          f"(rounds: {', '.join(f'{d:+.2f}' for d in diffs)})")  # fmt: skip
     inside = in_process(model, url, body, args.rows)
-    print(f"in one process, one at a time (p50): /predict {inside['/predict']:.3f} ms, "
-          f"/predict/by-id {inside['/predict/by-id']:.3f} ms, of which the fetch "
-          f"{inside['fetch']:.3f} ms")  # fmt: skip
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("in one process, one at a time (p50 / p99 ms): "
+          f"/predict {inside['/predict 50']:.3f} / {inside['/predict 99']:.3f}, "
+          f"/predict/by-id {inside['/predict/by-id 50']:.3f} / {inside['/predict/by-id 99']:.3f}, "
+          f"the fetch alone {inside['fetch 50']:.3f} / {inside['fetch 99']:.3f}")  # fmt: skip
+    loads.append(os.getloadavg()[0])
+    print(f"load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f} "
+          f"on {os.cpu_count()} CPUs")  # fmt: skip
     return 0
 
 
