@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -33,10 +34,6 @@ def store(redis_server: RedisServer) -> Iterator[SyncRedis]:
     sync.close()
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
 def test_concurrent_reads_on_one_connection_each_get_their_own_vectors(
     redis_server: RedisServer, store: SyncRedis
 ) -> None:
@@ -48,7 +45,7 @@ def test_concurrent_reads_on_one_connection_each_get_their_own_vectors(
         finally:
             await client.close()
 
-    answers = run(go())
+    answers = asyncio.run(go())
     assert isinstance(answers, list)
     for n, answer in enumerate(answers):
         i = 2 * n
@@ -69,7 +66,7 @@ def test_a_redis_that_lost_the_script_is_sent_it_again(
         finally:
             await client.close()
 
-    assert run(go()) == ([b"4", b"v7"], [b"4", b"v8"])
+    assert asyncio.run(go()) == ([b"4", b"v7"], [b"4", b"v8"])
 
 
 def test_auth_token_is_sent_and_a_wrong_one_is_refused_without_showing_it(
@@ -85,13 +82,14 @@ def test_auth_token_is_sent_and_a_wrong_one_is_refused_without_showing_it(
             finally:
                 await client.close()
 
-        assert run(go(TOKEN)) == [b"4", b"v3"]
+        assert asyncio.run(go(TOKEN)) == [b"4", b"v3"]
         for token in ("wrong-token", None):
             with pytest.raises(FeatureStoreUnavailableError) as failed:
-                run(go(token))
+                asyncio.run(go(token))
             message = str(failed.value)
-            assert "refused the credentials" in message or "NOAUTH" in message, message
-            assert TOKEN not in message and "wrong-token" not in message
+            assert "refused the credentials" in message, message
+            assert TOKEN not in message
+            assert "wrong-token" not in message
     finally:
         authed = SyncRedis(redis_server.url, TOKEN)
         authed.client.config_set("requirepass", "")
@@ -101,7 +99,7 @@ def test_auth_token_is_sent_and_a_wrong_one_is_refused_without_showing_it(
 def test_a_stalled_redis_times_out_and_the_next_calls_stay_in_step(
     redis_server: RedisServer, store: SyncRedis
 ) -> None:
-    async def go() -> tuple[list[BaseException | object], float, list[object]]:
+    async def go() -> tuple[list[list[Any] | BaseException], float, list[list[Any]]]:
         client = AsyncRedis(redis_server.url, timeout=0.3)
         try:
             assert await client.read(ROOT, POINTER, ["1"]) == [b"4", b"v1"]
@@ -121,7 +119,7 @@ def test_a_stalled_redis_times_out_and_the_next_calls_stay_in_step(
         finally:
             await client.close()
 
-    stalled, waited, after = run(go())  # type: ignore[misc]
+    stalled, waited, after = asyncio.run(go())
     assert all(isinstance(e, FeatureStoreUnavailableError) for e in stalled), stalled
     assert "did not answer" in str(stalled[0])
     assert waited < 3, waited
