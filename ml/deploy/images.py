@@ -49,6 +49,9 @@ COMMON_INPUTS = ("Dockerfile", "pyproject.toml", "uv.lock", "README.md")
 TARGET_INPUTS = {
     "serve": ("ml", "serve"),
     "mlflow": (),
+    # Not in TARGETS either: Debian's redis-server for the compose profile `features`, built by
+    # the compose tests (tests/fixtures/docker_stack.py); AWS runs ElastiCache.
+    "redis": (),
     "train": ("ml", "serve", "config", "data/uci_credit_card.csv.gz", "promotions.yaml"),
     # Not in TARGETS (`make images`): the train image + Airflow, built by `make airflow-image`.
     "airflow": (
@@ -518,19 +521,23 @@ def compose_command() -> list[str]:
     return [exe]
 
 
-def render_hostnet(out: Path, env: dict[str, str] | None = None) -> Path:
-    """docker-compose.yml + docker-compose.hostnet.yml resolved into one file, minus `ports:`.
+def render_hostnet(
+    out: Path, env: dict[str, str] | None = None, overrides: Iterable[str] = ()
+) -> Path:
+    """docker-compose.yml + docker-compose.hostnet.yml (+ `overrides`, e.g.
+    docker-compose.features.yml) resolved into one file, minus `ports:`.
 
     docker-compose 1.29 refuses `ports:` with `network_mode: host` ("incompatible with
     port_bindings") and an override cannot delete a key there (v2's `!reset` is v2-only), so the
-    merged, interpolated config is written out without them. Ports come from MLFLOW_PORT and
-    API_PORT at render time.
+    merged, interpolated config is written out without them. Ports come from MLFLOW_PORT,
+    API_PORT and REDIS_PORT at render time.
     """
     import yaml
 
+    extra = [arg for name in overrides for arg in ("-f", name)]
     done = subprocess.run(
         [*compose_command(), "-f", "docker-compose.yml", "-f", "docker-compose.hostnet.yml",
-         "config"],
+         *extra, "config"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:

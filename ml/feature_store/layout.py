@@ -19,6 +19,7 @@ Only numpy and the standard library: the serve image imports this module.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -110,9 +111,10 @@ class SnapshotInfo:
     created_at: str = ""
     state: str = ""
 
-    @property
+    @functools.cached_property
     def header(self) -> bytes:
-        """The header every vector of this snapshot starts with."""
+        """The header every vector of this snapshot starts with (two sha256: computed once per
+        snapshot, not per read)."""
         return HEADER.pack(
             FORMAT, len(self.features), tag(self.contract_id), tag(self.data_version)
         )

@@ -10,6 +10,7 @@ request metrics and logs, which is how an operator tells the two traffic kinds a
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Annotated, Any
 
@@ -71,19 +72,31 @@ class ByIdResponse(BaseModel):
     predictions: list[ByIdPrediction]
 
 
+@functools.lru_cache(maxsize=16)
+def _column_order(
+    names: tuple[str, ...], stored: tuple[str, ...]
+) -> tuple[int, ...] | list[str] | None:
+    """Where each of the model's features sits in the snapshot's vectors: None when in the same
+    order, the missing names (a list) when the snapshot lacks some. Once per (model, snapshot)
+    pair, not per request."""
+    missing = [n for n in names if n not in stored]
+    if missing:
+        return missing
+    order = tuple(stored.index(n) for n in names)
+    return None if order == tuple(range(len(stored))) else order
+
+
 def _matrix(model: LoadedModel, fetched: Fetched) -> np.ndarray:
     """The vectors in the served version's column order, checked against its contract (the
     same check /predict runs on a parsed body); 409 naming the applicant and field if not."""
     snapshot = fetched.snapshot
-    names = [c.name for c in model.columns]
-    missing = [n for n in names if n not in snapshot.features]
-    if missing:
+    order = _column_order(tuple(c.name for c in model.columns), snapshot.features)
+    if isinstance(order, list):
         raise FeaturesIncompatibleError(
-            f"snapshot {snapshot.snapshot} lacks features {missing[:5]} that model version "
+            f"snapshot {snapshot.snapshot} lacks features {order[:5]} that model version "
             f"{model.version} takes: materialize with its contract"
         )
-    order = [snapshot.features.index(n) for n in names]
-    matrix = fetched.matrix[:, order] if order != list(range(len(order))) else fetched.matrix
+    matrix = fetched.matrix[:, order] if order is not None else fetched.matrix
     violations = model.contract.check_matrix(matrix)
     if violations:
         first = violations.first(1)[0]
