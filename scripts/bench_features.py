@@ -116,7 +116,7 @@ def tiny_model(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], log: Path) -> Iterator[str]:
+def serve(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     full = {**os.environ, "SERVE_HOST": "127.0.0.1", "SERVE_PORT": str(port), **env}
@@ -138,7 +138,7 @@ def serve(env: dict[str, str], log: Path) -> Iterator[str]:
                 if r.status == 200:
                     break
             time.sleep(0.3)
-        yield url
+        yield url, proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -231,12 +231,18 @@ def main() -> int:
         tmp = Path(tmp_name)
         redis = start_redis(tmp / "redis")
         try:
-            return _run(args, tmp, redis.url)
+            return _run(args, tmp, redis.url, redis.process.pid)
         finally:
             stop_redis(redis)
 
 
-def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(args: argparse.Namespace, tmp: Path, url: str, redis_pid: int) -> int:
     source = tmp / "applicants.parquet"
     synthetic(args.rows, source)
     r = SyncRedis(url)
@@ -290,12 +296,22 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
     loads = [os.getloadavg()[0]]
     rounds: dict[str, list[dict[str, float]]] = {"/predict": [], "/predict/by-id": []}
     scripts = {"/predict": tmp / "predict.lua", "/predict/by-id": tmp / "by_id.lua"}
-    with serve(env, tmp / "serve.log") as base:
+    # CPU per request of the service and of redis-server in each run: what a route costs the
+    # machine, which a loaded machine's queueing does not blur as it blurs the tail.
+    cpu: dict[str, list[tuple[float, float]]] = {"/predict": [], "/predict/by-id": []}
+    with serve(env, tmp / "serve.log") as (base, serve_pid):
         for name, script in scripts.items():  # warm-up
             wrk(f"{base}{name}", script, 2)
         for _ in range(args.rounds):
             for name, script in scripts.items():
-                rounds[name].append(wrk(f"{base}{name}", script, args.duration))
+                spent = cpu_seconds(serve_pid), cpu_seconds(redis_pid)
+                result = wrk(f"{base}{name}", script, args.duration)
+                requests = max(result["req_s"] * args.duration, 1.0)
+                cpu[name].append(
+                    ((cpu_seconds(serve_pid) - spent[0]) / requests * 1e6,
+                     (cpu_seconds(redis_pid) - spent[1]) / requests * 1e6)
+                )  # fmt: skip
+                rounds[name].append(result)
             loads.append(os.getloadavg()[0])
 
     print(f"materialize {summary['written']:,} rows: {seconds:.1f} s wall "
@@ -320,6 +336,11 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         b["p99_ms"] - a["p99_ms"]
         for a, b in zip(rounds["/predict"], rounds["/predict/by-id"], strict=True)
     ]
+    for name, costs in cpu.items():
+        service = float(np.median([c[0] for c in costs]))
+        store = float(np.median([c[1] for c in costs]))
+        print(f"{name:15} CPU per request (median of rounds): service {service:.0f} us, "
+              f"redis-server {store:.0f} us")  # fmt: skip
     print(f"by-id p99 - predict p99: median {float(np.median(diffs)):+.2f} ms "
           f"(rounds: {', '.join(f'{d:+.2f}' for d in diffs)})")  # fmt: skip
     inside = in_process(model, url, body, args.rows)

@@ -844,8 +844,9 @@ def _feature_store_requests(env: str, token: str) -> list[IamRequest]:
         IamRequest("elasticache:DescribeCacheSubnetGroups", subnets),
         IamRequest("elasticache:DescribeCacheParameterGroups", params),
         IamRequest("elasticache:DescribeCacheParameters", params),
-        *(IamRequest("elasticache:CreateReplicationGroup", r, encrypted)
-          for r in (group, params, subnets)),
+        # The condition keys come with the replication group only (the service's reference).
+        IamRequest("elasticache:CreateReplicationGroup", group, encrypted),
+        *(IamRequest("elasticache:CreateReplicationGroup", r) for r in (params, subnets, node)),
         IamRequest("elasticache:AddTagsToResource", group),
         IamRequest("kms:CreateGrant", key, via),
         IamRequest("kms:DescribeKey", key, via),
@@ -870,9 +871,14 @@ def _feature_store_requests(env: str, token: str) -> list[IamRequest]:
 def _platform_key_policy(
     resource_policies: dict[str, dict[str, Any]], requests: list[IamRequest]
 ) -> dict[str, dict[str, Any]]:
-    """The KMS requests above name a placeholder key: give it the platform key's policy."""
-    keys = [arn for arn in resource_policies if ":key/" in arn]
-    assert keys, "no KMS key in the world"
+    """The KMS requests above name a placeholder key: give it the platform key's policy (the
+    key whose policy lets CloudWatch Logs use it: modules/kms)."""
+    keys = [
+        arn
+        for arn, policy in resource_policies.items()
+        if ":key/" in arn and "CloudWatchLogsUseForThisAccount" in json.dumps(policy)
+    ]
+    assert keys, "no platform KMS key in the world"
     placeholder = next(r.resource for r in requests if r.action == "kms:CreateGrant")
     return {**resource_policies, placeholder: resource_policies[keys[0]]}
 

@@ -30,10 +30,13 @@ data "aws_iam_policy_document" "apply_feature_store" {
   for_each = local.feature_store
 
   # Created only encrypted in transit and at rest, with an AUTH token (the module's settings).
+  # These condition keys exist on the replication group only: the groups and nodes the same
+  # CreateReplicationGroup names are authorized by the next statement, which a Bool condition
+  # there would deny (the key is absent for them).
   statement {
     sid       = "CreateEncryptedFeatureStore"
     actions   = ["elasticache:CreateReplicationGroup"]
-    resources = [each.value.replication_group, each.value.nodes, each.value.parameter_group, each.value.subnet_group]
+    resources = [each.value.replication_group]
 
     condition {
       test     = "Bool"
@@ -50,6 +53,12 @@ data "aws_iam_policy_document" "apply_feature_store" {
       variable = "elasticache:AuthTokenEnabled"
       values   = ["true"]
     }
+  }
+
+  statement {
+    sid       = "FeatureStoreParts"
+    actions   = ["elasticache:CreateReplicationGroup"]
+    resources = [each.value.nodes, each.value.parameter_group, each.value.subnet_group]
   }
 
   statement {
