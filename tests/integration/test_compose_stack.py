@@ -25,6 +25,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from ml.feature_store.layout import Keys, SnapshotInfo
+from ml.feature_store.redis_adapter import SyncRedis
 from ml.features import FEATURE_COLUMNS, FEATURES
 from tests.fixtures import docker_stack
 from tests.fixtures.docker_stack import Stack, http_json
@@ -39,6 +41,7 @@ features_stack = docker_stack.features_stack
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
+KEYS = Keys("credit-risk")
 
 MODEL = "credit-risk"
 # Distributions that must stay out of the serve image (training stack, MLflow server).
@@ -185,9 +188,17 @@ def test_by_id_through_the_api_with_redis_in_the_stack(
         "features", "materialize", "--input", "data/uci_credit_card.csv.gz",
         "--rejects", "/tmp/uci.rejects.parquet", env={"ML_FEATURES_REDIS_URL": stack.redis_url},
     )  # fmt: skip
-    summary = json.loads(out[out.index("{") : out.rindex("}") + 1])
-    assert summary["written"] == 30_000, out
-    assert summary["rejected"] == 0, out
+    # Then the compose Redis holds it as the current snapshot (read from the host)
+    store = SyncRedis(stack.redis_url)
+    try:
+        current = store.client.get(KEYS.pointer)
+        assert current is not None, f"no current snapshot after materialize:\n{out}"
+        snapshot = SnapshotInfo.from_redis(
+            int(current), store.client.hgetall(KEYS.meta(int(current)))
+        )
+    finally:
+        store.close()
+    assert snapshot.rows == 30_000, out
 
     # Then /predict/by-id through the api answers /predict's scores for the same rows
     rows = pd.read_csv(ROOT / "data" / "uci_credit_card.csv.gz")[["ID", *FEATURES]]
@@ -206,14 +217,14 @@ def test_by_id_through_the_api_with_redis_in_the_stack(
         body = by_id.json()
         assert [p["id"] for p in body["predictions"]] == ids
         assert body["model"]["version"] == "1"
-        assert body["features"]["snapshot"] == summary["snapshot"]
+        assert body["features"]["snapshot"] == snapshot.snapshot
         served = np.array([p["probability"] for p in body["predictions"]])
         expected = np.array([p["probability"] for p in direct.json()["predictions"]])
         assert np.abs(served - expected).max() <= 1e-9
         # And an unknown id is a 404 naming the snapshot
         unknown = client.post("/predict/by-id", json={"ids": ["99999999"]})
         assert unknown.status_code == 404, unknown.text
-        assert f"snapshot {summary['snapshot']}" in unknown.json()["message"]
+        assert f"snapshot {snapshot.snapshot}" in unknown.json()["message"]
         # And /metadata names the snapshot the api reads
         metadata = client.get("/metadata").json()
-        assert metadata["features"]["snapshot"]["snapshot"] == summary["snapshot"]
+        assert metadata["features"]["snapshot"]["snapshot"] == snapshot.snapshot
