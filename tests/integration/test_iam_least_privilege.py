@@ -806,7 +806,7 @@ def test_production_s_deploy_role_alone_lacks_the_deny(aws_world: World) -> None
 # --- the online feature store (terraform_roles_feature_store.tf) --------------------------------
 
 
-def _feature_store_requests(env: str, token: str) -> list[IamRequest]:
+def _feature_store_requests(env: str, token: str, key: str) -> list[IamRequest]:
     """What terraform's AWS provider asks for to create, read, change and destroy an
     environment's feature store (modules/feature_store), as IAM requests. ElastiCache cannot be
     applied on moto (no parameter groups), so these are written out from the provider's calls
@@ -825,7 +825,6 @@ def _feature_store_requests(env: str, token: str) -> list[IamRequest]:
         "elasticache:AtRestEncryptionEnabled": "true",
         "elasticache:AuthTokenEnabled": "true",
     }
-    key = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/platform"
     via = {"kms:ViaService": f"elasticache.{REGION}.amazonaws.com"}
     out = [IamRequest("secretsmanager:GetSecretValue", token)]
     for resource, create, modify, delete in (
@@ -868,19 +867,16 @@ def _feature_store_requests(env: str, token: str) -> list[IamRequest]:
     return out
 
 
-def _platform_key_policy(
-    resource_policies: dict[str, dict[str, Any]], requests: list[IamRequest]
-) -> dict[str, dict[str, Any]]:
-    """The KMS requests above name a placeholder key: give it the platform key's policy (the
-    key whose policy lets CloudWatch Logs use it: modules/kms)."""
+def _platform_key(resource_policies: dict[str, dict[str, Any]]) -> str:
+    """The platform key (encryption at rest of the store): the key whose policy lets CloudWatch
+    Logs use it (modules/kms)."""
     keys = [
         arn
         for arn, policy in resource_policies.items()
         if ":key/" in arn and "CloudWatchLogsUseForThisAccount" in json.dumps(policy)
     ]
-    assert keys, "no platform KMS key in the world"
-    placeholder = next(r.resource for r in requests if r.action == "kms:CreateGrant")
-    return {**resource_policies, placeholder: resource_policies[keys[0]]}
+    assert len(keys) == 1, f"expected the platform KMS key, found {keys}"
+    return keys[0]
 
 
 def test_the_feature_store_s_terraform_and_token_are_allowed_to_its_environment_only(
@@ -889,8 +885,9 @@ def test_the_feature_store_s_terraform_and_token_are_allowed_to_its_environment_
     # Given the staging feature store's token secret, named as the stack names it
     secrets = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret"
     token = f"{secrets}:credit-risk-staging/feature-store-token-AbCdEf"
-    staging = _feature_store_requests("staging", token)
-    policies = _platform_key_policy(resource_policies, staging)
+    key = _platform_key(resource_policies)
+    staging = _feature_store_requests("staging", token, key)
+    policies = resource_policies
     apply_role = _role(roles, "credit-risk-github-terraform-staging")
 
     # Then staging's apply role may create, change and destroy it, and read its token
@@ -913,9 +910,9 @@ def test_the_feature_store_s_terraform_and_token_are_allowed_to_its_environment_
         assert _allowed(apply_role, [weaker], policies) == [False], flag
     # And production's store and token are out of staging's reach
     prod_token = token.replace("credit-risk-staging", "credit-risk-production")
-    production = _feature_store_requests("production", prod_token)
+    production = _feature_store_requests("production", prod_token, key)
     ours = [r for r in production if not r.action.startswith(("kms:", "iam:"))]
-    allowed = _allowed(apply_role, ours, _platform_key_policy(resource_policies, production))
+    allowed = _allowed(apply_role, ours, policies)
     leaks = [r.describe() for r, ok in zip(ours, allowed, strict=True) if ok]
     assert not leaks, f"the staging apply role reaches production's store: {leaks}"
 
