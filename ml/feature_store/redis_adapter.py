@@ -228,6 +228,9 @@ class _Pipeline(asyncio.Protocol):
     def send(self, packed: bytes, future: asyncio.Future[Any]) -> None:
         """Queue a command; the commands queued in one turn of the event loop leave in one
         write (under load, the requests parsed together share a syscall and a Redis wake-up)."""
+        if self.lost is not None:
+            future.set_exception(self.lost)
+            return
         self._pending.append(future)
         self._outgoing.append(packed)
         if len(self._outgoing) == 1:
@@ -283,11 +286,15 @@ class AsyncRedis:
                 tls = ssl.create_default_context() if self._scheme == "rediss" else None
                 opened = loop.create_connection(_Pipeline, self._host, self._port, ssl=tls)
             _, opened_conn = await asyncio.wait_for(opened, self._timeout)
-            if self._password:
-                who = [self._username] if self._username else []
-                self._check(await self._send(opened_conn, "AUTH", *who, self._password))
-            if self._db:
-                self._check(await self._send(opened_conn, "SELECT", str(self._db)))
+            try:
+                if self._password:
+                    who = [self._username] if self._username else []
+                    self._check(await self._send(opened_conn, "AUTH", *who, self._password))
+                if self._db:
+                    self._check(await self._send(opened_conn, "SELECT", str(self._db)))
+            except BaseException:
+                opened_conn.abort(ConnectionError("refused during the handshake"))
+                raise
             self._conn = opened_conn
             return opened_conn
 
