@@ -1,10 +1,12 @@
-# One Dockerfile, three images (docs/compose.md), and a fourth on top of train (docs/airflow.md):
+# One Dockerfile, three images (docs/compose.md), a fourth on top of train (docs/airflow.md) and
+# the compose stack's Redis:
 #   --target train   batch job: `mlops train` registers a new version, then the container exits
 #   --target serve   FastAPI server only (`mlops serve`); no training libraries, uid 10001
 #   --target mlflow  MLflow tracking server with its basic-auth app (full mlflow[auth] + psycopg2
 #                    + boto3), uid 10001
 #   --target airflow the train image + Airflow 3 in its own venv, the DAGs, git and gh:
 #                    `airflow standalone` (compose profile `airflow`), uid 10001
+#   --target redis   Debian's redis-server for the compose profile `features`, uid 10001
 # Dependencies come from uv.lock only. Builder stages make a venv in /opt/venv; final stages copy
 # it onto the same base, so no compiler, uv or pip cache reaches a final image.
 #
@@ -184,6 +186,35 @@ CMD ["--host", "0.0.0.0", "--port", "5000", \
 # lock), so a merge that touches none of them redeploys nothing (ml/deploy/images.py pushes it
 # as inputs-<hash>).
 LABEL org.opencontainers.image.title="credit-risk-mlflow"
+
+# ---------------------------------------------------------------------------------------------
+# The compose stack's online feature store (profile `features`): Debian's redis-server on the same
+# digest-pinned base (no Docker Hub image: nothing can be pulled where the stack is tested, and the
+# tests start the same Debian package). After the mlflow image and before the train stages: the
+# classic builder builds every stage before the target, so building serve or mlflow never builds it. No persistence (snapshots are rebuilt by `mlops features materialize`);
+# noeviction: a full Redis refuses writes (materialize fails, nothing switches) instead of
+# dropping current vectors; protected mode off because the api reaches it from another container
+# (the port is published on the host's loopback only). Redis 7.0, the line the tests run; the
+# build fails if Debian's package leaves it. Security updates come from bookworm-security (the
+# debootstrap base lists only the main suite).
+FROM base AS redis
+RUN if ! grep -rqs bookworm-security /etc/apt/sources.list /etc/apt/sources.list.d; then \
+      echo "deb http://deb.debian.org/debian-security bookworm-security main" \
+        >/etc/apt/sources.list.d/security.list; \
+    fi \
+ && apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+ && rm -rf /var/lib/apt/lists/* /etc/redis \
+ && redis-server --version | grep -q " v=7\.0\." \
+ && mkdir -p /data && chown 10001:10001 /data
+WORKDIR /data
+USER 10001:10001
+EXPOSE 6379
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=10 \
+  CMD ["redis-cli", "ping"]
+ENTRYPOINT ["redis-server"]
+CMD ["--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction", "--protected-mode", "no"]
+LABEL org.opencontainers.image.title="credit-risk-redis"
 
 # ---------------------------------------------------------------------------------------------
 FROM builder AS build-train

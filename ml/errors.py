@@ -201,7 +201,6 @@ class FeatureSkewError(MlopsError):
     label = "feature skew"
 
 
-
 class SparkJobError(MlopsError):
     """A Spark job on EMR Serverless ended FAILED; the message names the run, its state details
     and where its logs are."""

@@ -6,9 +6,15 @@ On a throwaway redis-server (devtools.services.start_redis) and a real `python -
 2. feature fetch on loopback: the read script (pointer + one applicant's vector, one round trip)
    from a blocking redis-py client with hiredis, p50 and p99 over many calls;
 3. `/predict/by-id` (one random id) vs `/predict` (the same applicant's 23 features) with wrk at
-   concurrency 8 on the same process: p50, p99, requests per second.
+   concurrency 8 on the same process, interleaved: `--rounds` pairs of runs of `--duration`
+   seconds each, /predict then by-id, so both see the same machine (a loaded machine's tail moves
+   by tens of ms from one minute to the next): p50, p99 and requests per second per round, the
+   median over rounds, and the median of the per-round p99 differences;
+4. in one process, one request at a time (no HTTP, no load generator): p50 and p99 of each route
+   and of the fetch alone.
 
-Usage: python scripts/bench_features.py [--rows 1000000] [--duration 5] [--fetches 20000]
+Usage: python scripts/bench_features.py [--rows 1000000] [--duration 5] [--rounds 5]
+       [--fetches 20000]
 """
 
 from __future__ import annotations
@@ -42,17 +48,30 @@ from devtools.services import free_port, start_redis, stop_redis  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
-BY_ID_LUA = """wrk.method = "POST"
+# Both routes' requests are formatted once per wrk thread and picked in turn by `request()`: the
+# load generator then costs the same per request on both (a request built per call in Lua costs
+# wrk CPU that the server, on the same cores, would be charged for).
+_WRK_LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-math.randomseed(os.time())
+local requests, n = {}, 0
+%s
+init = function(args)
+  math.randomseed(os.time())
+  for i = 1, 1000 do requests[i] = wrk.format(nil, nil, nil, body()) end
+end
 request = function()
-  return wrk.format(nil, "/predict/by-id", nil, '{"ids":["' .. math.random(1, %d) .. '"]}')
+  n = n %%%% #requests + 1
+  return requests[n]
 end
 """
-PREDICT_LUA = """wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = io.open("%s"):read("*a")
-"""
+BY_ID_LUA = _WRK_LUA % """body = function() return '{"ids":["' .. math.random(1, %d) .. '"]}' end"""
+PREDICT_LUA = (
+    _WRK_LUA
+    % """local f = io.open("%s")
+local fixed = f:read("*a")
+f:close()
+body = function() return fixed end"""
+)
 
 
 def synthetic(rows: int, path: Path, seed: int = 0) -> None:
@@ -99,7 +118,7 @@ def tiny_model(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], log: Path) -> Iterator[str]:
+def serve(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     full = {**os.environ, "SERVE_HOST": "127.0.0.1", "SERVE_PORT": str(port), **env}
@@ -121,7 +140,7 @@ def serve(env: dict[str, str], log: Path) -> Iterator[str]:
                 if r.status == 200:
                     break
             time.sleep(0.3)
-        yield url
+        yield url, proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -165,6 +184,7 @@ def in_process(model: Path, url: str, body: dict[str, Any], rows: int) -> dict[s
     settings = ServeSettings(model_path=model, features_redis_url=url, log_predictions=False)
     app = create_app(settings)
     times: dict[str, list[float]] = {"/predict": [], "/predict/by-id": [], "fetch": []}
+    failed: dict[str, int] = {}
     rng = np.random.default_rng(1)
 
     async def run() -> None:
@@ -186,17 +206,24 @@ def in_process(model: Path, url: str, body: dict[str, Any], rows: int) -> dict[s
                         await app.state.features.fetch([ident])
                         times["fetch"].append(time.perf_counter() - started)
                         continue
-                    assert reply.status_code == 200, reply.text
                     times[name].append(time.perf_counter() - started)
+                    if reply.status_code != 200:  # e.g. a Redis call past its timeout: counted
+                        failed[name] = failed.get(name, 0) + 1
 
     uvloop.run(run())
-    return {k: float(np.percentile(v[200:], 50) * 1e3) for k, v in times.items()}
+    out = {
+        f"{k} {q}": float(np.percentile(v[200:], q) * 1e3)
+        for k, v in times.items()
+        for q in (50, 99)
+    }
+    return {**out, **{f"{k} failed": float(n) for k, n in failed.items()}}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved pairs of wrk runs")
     parser.add_argument("--fetches", type=int, default=20_000)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -206,12 +233,18 @@ def main() -> int:
         tmp = Path(tmp_name)
         redis = start_redis(tmp / "redis")
         try:
-            return _run(args, tmp, redis.url)
+            return _run(args, tmp, redis.url, redis.process.pid)
         finally:
             stop_redis(redis)
 
 
-def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(args: argparse.Namespace, tmp: Path, url: str, redis_pid: int) -> int:
     source = tmp / "applicants.parquet"
     synthetic(args.rows, source)
     r = SyncRedis(url)
@@ -262,11 +295,26 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         "SERVE_FEATURES_REDIS_URL": url,
         "SERVE_LOG_PREDICTIONS": "false",
     }
-    with serve(env, tmp / "serve.log") as base:
-        wrk(f"{base}/predict", tmp / "predict.lua", 2)  # warm-up
-        wrk(f"{base}/predict/by-id", tmp / "by_id.lua", 2)
-        predict = wrk(f"{base}/predict", tmp / "predict.lua", args.duration)
-        by_id = wrk(f"{base}/predict/by-id", tmp / "by_id.lua", args.duration)
+    loads = [os.getloadavg()[0]]
+    rounds: dict[str, list[dict[str, float]]] = {"/predict": [], "/predict/by-id": []}
+    scripts = {"/predict": tmp / "predict.lua", "/predict/by-id": tmp / "by_id.lua"}
+    # CPU per request of the service and of redis-server in each run: what a route costs the
+    # machine, which a loaded machine's queueing does not blur as it blurs the tail.
+    cpu: dict[str, list[tuple[float, float]]] = {"/predict": [], "/predict/by-id": []}
+    with serve(env, tmp / "serve.log") as (base, serve_pid):
+        for name, script in scripts.items():  # warm-up
+            wrk(f"{base}{name}", script, 2)
+        for _ in range(args.rounds):
+            for name, script in scripts.items():
+                spent = cpu_seconds(serve_pid), cpu_seconds(redis_pid)
+                result = wrk(f"{base}{name}", script, args.duration)
+                requests = max(result["req_s"] * args.duration, 1.0)
+                cpu[name].append(
+                    ((cpu_seconds(serve_pid) - spent[0]) / requests * 1e6,
+                     (cpu_seconds(redis_pid) - spent[1]) / requests * 1e6)
+                )  # fmt: skip
+                rounds[name].append(result)
+            loads.append(os.getloadavg()[0])
 
     print(f"materialize {summary['written']:,} rows: {seconds:.1f} s wall "
           f"({summary['seconds']:.1f} s in the verb), peak RSS {peak_mib:,.0f} MiB")  # fmt: skip
@@ -274,15 +322,39 @@ def _run(args: argparse.Namespace, tmp: Path, url: str) -> int:
           f"({(after - before) / 2**20:,.0f} MiB for {summary['written']:,})")  # fmt: skip
     p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
     print(f"feature fetch (1 id, loopback, {len(ids):,} calls): p50 {p50:.3f} ms, p99 {p99:.3f} ms")
-    for name, res in (("/predict", predict), ("/predict/by-id", by_id)):
-        print(f"{name:15} c=8: p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, "
-              f"{res['req_s']:,.0f} req/s, non-2xx {res['errors']:.0f}")  # fmt: skip
-    print(f"by-id p99 - predict p99: {by_id['p99_ms'] - predict['p99_ms']:+.2f} ms")
+    print(f"c=8, {args.rounds} interleaved rounds of {args.duration} s per route (p50 / p99 ms):")
+    for n in range(args.rounds):
+        a, b = rounds["/predict"][n], rounds["/predict/by-id"][n]
+        diff = b["p99_ms"] - a["p99_ms"]
+        print(f"  round {n + 1}: /predict {a['p50_ms']:.2f} / {a['p99_ms']:.2f}, "
+              f"by-id {b['p50_ms']:.2f} / {b['p99_ms']:.2f}, "
+              f"p99 difference {diff:+.2f} (load {loads[n + 1]:.1f})")  # fmt: skip
+    for name, runs in rounds.items():
+        med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+        print(f"{name:15} c=8 (median of rounds): p50 {med['p50_ms']:.2f} ms, "
+              f"p99 {med['p99_ms']:.2f} ms, {med['req_s']:,.0f} req/s, "
+              f"non-2xx {sum(r['errors'] for r in runs):.0f}")  # fmt: skip
+    diffs = [
+        b["p99_ms"] - a["p99_ms"]
+        for a, b in zip(rounds["/predict"], rounds["/predict/by-id"], strict=True)
+    ]
+    for name, costs in cpu.items():
+        service = float(np.median([c[0] for c in costs]))
+        store = float(np.median([c[1] for c in costs]))
+        print(f"{name:15} CPU per request (median of rounds): service {service:.0f} us, "
+              f"redis-server {store:.0f} us")  # fmt: skip
+    print(f"by-id p99 - predict p99: median {float(np.median(diffs)):+.2f} ms "
+          f"(rounds: {', '.join(f'{d:+.2f}' for d in diffs)})")  # fmt: skip
     inside = in_process(model, url, body, args.rows)
-    print(f"in one process, one at a time (p50): /predict {inside['/predict']:.3f} ms, "
-          f"/predict/by-id {inside['/predict/by-id']:.3f} ms, of which the fetch "
-          f"{inside['fetch']:.3f} ms")  # fmt: skip
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("in one process, one at a time (p50 / p99 ms): "
+          f"/predict {inside['/predict 50']:.3f} / {inside['/predict 99']:.3f}, "
+          f"/predict/by-id {inside['/predict/by-id 50']:.3f} / {inside['/predict/by-id 99']:.3f}, "
+          f"the fetch alone {inside['fetch 50']:.3f} / {inside['fetch 99']:.3f}; non-200: "
+          f"{inside.get('/predict failed', 0):.0f} and "
+          f"{inside.get('/predict/by-id failed', 0):.0f}")  # fmt: skip
+    loads.append(os.getloadavg()[0])
+    print(f"load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f} "
+          f"on {os.cpu_count()} CPUs")  # fmt: skip
     return 0
 
 

@@ -57,6 +57,9 @@ class OnlineFeatures:
         self._token = token.get_secret_value() if token is not None else None
         self._timeout = settings.features_timeout
         self.metrics = metrics
+        # Bound once: a labels() lookup per request costs more than the increment.
+        self._found = metrics.feature_lookups.labels("found")
+        self._unknown = metrics.feature_lookups.labels("unknown")
         self._client: AsyncRedis | None = None
         self._meta: dict[int, SnapshotInfo] = {}
         self.current: SnapshotInfo | None = None
@@ -134,7 +137,7 @@ class OnlineFeatures:
         values: list[Any] = answer[1:]
         unknown = [ident for ident, v in zip(ids, values, strict=True) if not v]
         if unknown:
-            self.metrics.feature_lookups.labels("unknown").inc(len(unknown))
+            self._unknown.inc(len(unknown))
             listed = list(dict.fromkeys(unknown))
             raise UnknownIdError(
                 f"{len(listed)} id(s) not in snapshot {snapshot.snapshot} of feature set "
@@ -146,7 +149,7 @@ class OnlineFeatures:
                     "count": len(listed),
                 },
             )
-        self.metrics.feature_lookups.labels("found").inc(len(ids))
+        self._found.inc(len(ids))
         try:
             matrix = decode_rows(snapshot.header, values, len(snapshot.features))
         except LayoutError as exc:

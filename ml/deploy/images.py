@@ -46,6 +46,9 @@ COMMON_INPUTS = ("Dockerfile", "pyproject.toml", "uv.lock", "README.md")
 TARGET_INPUTS = {
     "serve": ("ml", "serve"),
     "mlflow": (),
+    # Not in TARGETS either: Debian's redis-server for the compose profile `features`, built by
+    # the compose tests (tests/fixtures/docker_stack.py); AWS runs ElastiCache.
+    "redis": (),
     "train": ("ml", "serve", "config", "data/uci_credit_card.csv.gz", "promotions.yaml"),
     # Not in TARGETS (`make images`): the train image + Airflow, built by `make airflow-image`.
     "airflow": (

@@ -848,3 +848,137 @@ def test_production_s_deploy_role_alone_lacks_the_deny(aws_world: World) -> None
 
     assert deploy_policies(aws_world.plans["production"]) == {"deploy"}
     assert deploy_policies(aws_world.plans["staging"]) == {"deploy", "never_production"}
+
+
+# --- the online feature store (terraform_roles_feature_store.tf) --------------------------------
+
+
+def _feature_store_requests(env: str, token: str, key: str) -> list[IamRequest]:
+    """What terraform's AWS provider asks for to create, read, change and destroy an
+    environment's feature store (modules/feature_store), as IAM requests. ElastiCache cannot be
+    applied on moto (no parameter groups), so these are written out from the provider's calls
+    instead of recorded: CreateCacheSubnetGroup, CreateCacheParameterGroup +
+    ModifyCacheParameterGroup (noeviction), CreateReplicationGroup (encrypted, with a token, its
+    tags, the platform key's grant), the Describe/ListTags reads of refresh, a replica change and
+    the deletes; plus the token the module's data source reads."""
+    prefix = f"credit-risk-{env}"
+    arn = f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}"
+    group = f"{arn}:replicationgroup:{prefix}-features"
+    params = f"{arn}:parametergroup:{prefix}-features-redis7"
+    subnets = f"{arn}:subnetgroup:{prefix}-features"
+    node = f"{arn}:cluster:{prefix}-features-001"
+    encrypted = {
+        "elasticache:TransitEncryptionEnabled": "true",
+        "elasticache:AtRestEncryptionEnabled": "true",
+        "elasticache:AuthTokenEnabled": "true",
+    }
+    via = {"kms:ViaService": f"elasticache.{REGION}.amazonaws.com"}
+    out = [IamRequest("secretsmanager:GetSecretValue", token)]
+    for resource, create, modify, delete in (
+        (subnets, "CreateCacheSubnetGroup", "ModifyCacheSubnetGroup", "DeleteCacheSubnetGroup"),
+        (params, "CreateCacheParameterGroup", "ModifyCacheParameterGroup",
+         "DeleteCacheParameterGroup"),
+    ):  # fmt: skip
+        out += [
+            IamRequest(f"elasticache:{create}", resource),
+            IamRequest("elasticache:AddTagsToResource", resource),
+            IamRequest("elasticache:ListTagsForResource", resource),
+            IamRequest(f"elasticache:{modify}", resource),
+            IamRequest(f"elasticache:{delete}", resource),
+        ]
+    out += [
+        IamRequest("elasticache:DescribeCacheSubnetGroups", subnets),
+        IamRequest("elasticache:DescribeCacheParameterGroups", params),
+        IamRequest("elasticache:DescribeCacheParameters", params),
+        # The condition keys come with the replication group only (the service's reference).
+        IamRequest("elasticache:CreateReplicationGroup", group, encrypted),
+        *(IamRequest("elasticache:CreateReplicationGroup", r) for r in (params, subnets, node)),
+        IamRequest("elasticache:AddTagsToResource", group),
+        IamRequest("kms:CreateGrant", key, via),
+        IamRequest("kms:DescribeKey", key, via),
+        IamRequest(
+            "iam:CreateServiceLinkedRole",
+            f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/elasticache.amazonaws.com/"
+            "AWSServiceRoleForElastiCache",
+            {"iam:AWSServiceName": "elasticache.amazonaws.com"},
+        ),
+        IamRequest("elasticache:DescribeReplicationGroups", group),
+        IamRequest("elasticache:DescribeCacheClusters", node),
+        IamRequest("elasticache:ListTagsForResource", group),
+        IamRequest("elasticache:ModifyReplicationGroup", group),
+        IamRequest("elasticache:IncreaseReplicaCount", group),
+        IamRequest("elasticache:DecreaseReplicaCount", group),
+        IamRequest("elasticache:RemoveTagsFromResource", group),
+        IamRequest("elasticache:DeleteReplicationGroup", group),
+    ]  # fmt: skip
+    return out
+
+
+def _platform_key(resource_policies: dict[str, dict[str, Any]]) -> str:
+    """The platform key (encryption at rest of the store): the key whose policy lets CloudWatch
+    Logs use it (modules/kms)."""
+    keys = [
+        arn
+        for arn, policy in resource_policies.items()
+        if ":key/" in arn and "CloudWatchLogsUseForThisAccount" in json.dumps(policy)
+    ]
+    assert len(keys) == 1, f"expected the platform KMS key, found {keys}"
+    return keys[0]
+
+
+def test_the_feature_store_s_terraform_and_token_are_allowed_to_its_environment_only(
+    aws_world: World, roles: dict[str, Role], resource_policies: dict[str, dict[str, Any]]
+) -> None:
+    # Given the staging feature store's token secret, named as the stack names it
+    secrets = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret"
+    token = f"{secrets}:credit-risk-staging/feature-store-token-AbCdEf"
+    key = _platform_key(resource_policies)
+    staging = _feature_store_requests("staging", token, key)
+    policies = resource_policies
+    apply_role = _role(roles, "credit-risk-github-terraform-staging")
+
+    # Then staging's apply role may create, change and destroy it, and read its token
+    allowed = _allowed(apply_role, staging, policies)
+    denied = [r.describe() for r, ok in zip(staging, allowed, strict=True) if not ok]
+    assert not denied, f"the staging apply role lacks: {denied}"
+    # And staging's plan role may refresh it (reads and the token, nothing else)
+    plan_role = _role(roles, "credit-risk-github-plan-staging")
+    plan_reads = ("elasticache:Describe", "elasticache:List")
+    reads = [r for r in staging if r.action.startswith(plan_reads)]
+    reads.append(IamRequest("secretsmanager:GetSecretValue", token))
+    allowed = _allowed(plan_role, reads, policies)
+    assert all(allowed), [r.describe() for r, ok in zip(reads, allowed, strict=True) if not ok]
+    writes = [r for r in staging if r not in reads and not r.action.startswith(("kms:", "iam:"))]
+    assert not any(_allowed(plan_role, writes, policies))
+
+    # But an unencrypted store (or one without a token) is refused
+    group = next(r for r in staging if r.action == "elasticache:CreateReplicationGroup")
+    for flag in group.context:
+        weaker = IamRequest(group.action, group.resource, {**group.context, flag: "false"})
+        assert _allowed(apply_role, [weaker], policies) == [False], flag
+    # And production's store and token are out of staging's reach
+    prod_token = token.replace("credit-risk-staging", "credit-risk-production")
+    production = _feature_store_requests("production", prod_token, key)
+    ours = [r for r in production if not r.action.startswith(("kms:", "iam:"))]
+    allowed = _allowed(apply_role, ours, policies)
+    leaks = [r.describe() for r, ok in zip(ours, allowed, strict=True) if ok]
+    assert not leaks, f"the staging apply role reaches production's store: {leaks}"
+
+    # And the API's tasks can read the token: the execution role's ReadSecrets statement (as
+    # modules/ecs_service renders it with the token in secret_arns) within staging's boundary
+    execution = Role(
+        "credit-risk-staging-api-execution",
+        f"arn:aws:iam::{ACCOUNT_ID}:role/credit-risk-staging-api-execution",
+        {"secrets": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ReadSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": [token]}]}},
+        # Every role staging's root creates carries this boundary (its deploy role too).
+        _role(roles, "credit-risk-staging-github-deploy").boundary,
+    )  # fmt: skip
+    assert execution.boundary is not None
+    assert _allowed(execution, [IamRequest("secretsmanager:GetSecretValue", token)], policies) == [
+        True
+    ]
+    assert _allowed(
+        execution, [IamRequest("secretsmanager:GetSecretValue", prod_token)], policies
+    ) == [False]

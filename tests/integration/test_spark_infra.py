@@ -34,7 +34,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ml.devservices import start_moto_server, stop_moto_server
+from devtools.services import start_moto_server, stop_moto_server
 from tests.fixtures.iam.actions import Account, IamRequest, requests_for
 from tests.fixtures.iam.calls import AwsCall, BotocoreRecorder
 from tests.fixtures.iam.simulate import evaluate

@@ -2,8 +2,9 @@
 v2 (the compose-spec schema) and docker-compose 1.29; the api waits for Redis only when by-id is
 on (the override), and `docker compose up` alone still starts mlflow and api only.
 
-The stack itself (Redis up, by-id through the api container) is not run here: see
-docs/serving.md, "Scoring by applicant id"."""
+Redis is the Dockerfile's `redis` target (Debian's redis-server on the digest-pinned base,
+uid 10001), never a pulled image. The stack itself (Redis up, by-id through the api container)
+runs in tests/integration/test_compose_stack.py."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def test_redis_is_opt_in_and_evicts_nothing() -> None:
     redis = services["redis"]
     assert redis["profiles"] == ["features"]
     assert "noeviction" in redis["command"]
-    assert redis["healthcheck"]["test"][0] == "CMD-SHELL"
+    assert redis["healthcheck"]["test"][:3] == ["CMD", "redis-cli", "-p"]
+    assert redis["build"]["target"] == "redis"
+    assert redis["image"] == "${IMAGE_PREFIX:-credit-risk}-redis:${IMAGE_TAG:-latest}"
     assert all(p.startswith("127.0.0.1:") for p in redis["ports"])  # never on every interface
     assert "redis" not in services["api"].get("depends_on", {})
     assert {n for n, s in services.items() if not s.get("profiles")} == {"mlflow", "api"}
@@ -59,3 +62,19 @@ def test_docker_compose_1_29_merges_the_override() -> None:
     assert merged["depends_on"]["redis"]["condition"] == "service_healthy"
     assert merged["depends_on"]["mlflow"]["condition"] == "service_healthy"
     assert merged["environment"]["SERVE_FEATURES_REDIS_URL"] == "redis://redis:6379/0"
+
+
+def test_the_redis_image_is_debian_s_package_on_the_pinned_base_as_non_root() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    default_base = next(
+        line.split("=", 1)[1]
+        for line in dockerfile.splitlines()
+        if line.startswith("ARG BASE_IMAGE=")
+    )
+    assert "@sha256:" in default_base  # the base every image builds on is pinned by digest
+    stage = dockerfile.split("FROM base AS redis", 1)[1].split("\nFROM ", 1)[0]
+    assert "FROM ${BASE_IMAGE} AS base" in dockerfile
+    assert "apt-get install" in stage
+    assert "redis-server" in stage
+    assert "USER 10001:10001" in stage
+    assert '"--maxmemory-policy", "noeviction"' in stage

@@ -90,8 +90,9 @@ resource "aws_elasticache_replication_group" "this" {
   at_rest_encryption_enabled = true
   kms_key_id                 = var.kms_key_arn
 
-  snapshot_retention_limit   = var.snapshot_retention_days
-  auto_minor_version_upgrade = true
+  snapshot_retention_limit = var.snapshot_retention_days
+  # The engine moves only when engine_version does (a reviewed change), never by itself.
+  auto_minor_version_upgrade = false
   apply_immediately          = false
   tags                       = var.tags
 }

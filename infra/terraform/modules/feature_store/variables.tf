@@ -56,9 +56,14 @@ variable "replicas" {
 }
 
 variable "engine_version" {
-  description = "Redis OSS engine version."
+  description = "Redis OSS engine version, exactly: major.minor (ElastiCache takes no patch level for 7.x and applies its own service updates). Minor upgrades happen only by changing this (auto_minor_version_upgrade is off)."
   type        = string
   default     = "7.1"
+
+  validation {
+    condition     = can(regex("^7\\.[0-9]+$", var.engine_version))
+    error_message = "engine_version must be an exact Redis OSS 7 version such as \"7.1\" (the parameter group family is redis7; no \"7.x\")."
+  }
 }
 
 variable "snapshot_retention_days" {
