@@ -84,7 +84,7 @@ def _matrix(model: LoadedModel, fetched: Fetched) -> np.ndarray:
         )
     order = [snapshot.features.index(n) for n in names]
     matrix = fetched.matrix[:, order] if order != list(range(len(order))) else fetched.matrix
-    violations = model.contract.check_matrix(matrix)
+    violations = model.kernel.check(matrix)
     if violations:
         first = violations.first(1)[0]
         raise FeaturesIncompatibleError(
