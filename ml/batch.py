@@ -211,7 +211,7 @@ class Summary:
     model_version: int
     contract: str
     input: str
-    input_sha256: str
+    input_sha256: str | None  # of the input's bytes; None when Spark reads a directory or URI
     output: str
     rejects: str
     rows: int
@@ -377,12 +377,12 @@ def read_batches(
         if _is_parquet(path):
             parquet = pq.ParquetFile(path)
             columns = parquet.schema_arrow.names
-            _require(path, names, columns)
+            require_columns(path, names, columns)
             has_id = id_column in columns and id_column not in names
             wanted = [*names, id_column] if has_id else list(names)
             return parquet.iter_batches(batch_size=chunk_rows, columns=wanted), has_id
         header = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 16)).schema
-        _require(path, names, header.names)
+        require_columns(path, names, header.names)
         has_id = id_column in header.names and id_column not in names
         wanted = [*names, id_column] if has_id else list(names)
         types = (
@@ -404,7 +404,8 @@ def read_batches(
         ) from exc
 
 
-def _require(path: Path, names: tuple[str, ...], columns: list[str]) -> None:
+def require_columns(path: Path, names: tuple[str, ...], columns: list[str]) -> None:
+    """DataError naming the contract's columns the input lacks, and the fix."""
     missing = [n for n in names if n not in columns]
     if len(missing) > 3:
         raise DataError(

@@ -71,7 +71,7 @@ def feature_chunk(batch: pa.RecordBatch, names: tuple[str, ...]) -> Chunk:
         elif not pa.types.is_floating(column.type):
             try:
                 column = pc.cast(column, pa.float64())
-            except pa.ArrowInvalid as exc:
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise DataError(f"column {name} of type {column.type} is not numeric") from exc
         columns.append(column.to_numpy(zero_copy_only=False))
     return Chunk(np.column_stack(columns).astype(np.float64, copy=False), not_numbers)
@@ -116,15 +116,21 @@ class ScoringKernel:
             violations: the contract's check of `chunk.matrix` when the caller ran it already
                 (ml/batch.py checks the next chunk on a reader thread while this one scores).
         """
-        found = violations if violations is not None else self.check(chunk.matrix)
-        bad = found.rows
-        if chunk.not_numbers:
-            bad = bad | chunk.text_errors()
-        good = ~bad
+        screened = self.screen(chunk, violations)
+        good = screened.accepted
         if good.all():
             probabilities = self.predict(chunk.matrix)
         elif good.any():
             probabilities = self.predict(chunk.matrix[good])
         else:
             probabilities = np.empty(0, dtype=np.float64)
-        return Scored(good, probabilities, found)
+        return Scored(good, probabilities, screened.violations)
+
+    def screen(self, chunk: Chunk, violations: Violations | None = None) -> Scored:
+        """The contract's verdict on a chunk without scoring it (no probabilities): what
+        Spark's rejects pass needs."""
+        found = violations if violations is not None else self.check(chunk.matrix)
+        bad = found.rows
+        if chunk.not_numbers:
+            bad = bad | chunk.text_errors()
+        return Scored(~bad, np.empty(0, dtype=np.float64), found)

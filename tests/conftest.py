@@ -20,6 +20,7 @@ from tests.fixtures.services import (  # noqa: F401
     moto_url,
     postgres,
 )
+from tests.fixtures.spark import spark  # noqa: F401  (one SparkSession, local[2])
 from tests.fixtures.terraform import aws_world  # noqa: F401  (platform + staging on moto)
 
 # `make pytest` runs on several xdist workers; a work unit (one worker, in order) is a test file,
@@ -33,11 +34,13 @@ SHARED_FIXTURE_FILES = {
     "tests/integration/test_compose_stack.py": "docker",
     "tests/integration/test_deploy_images.py": "docker",
     "tests/unit/workflows/test_scan_images.py": "docker",
+    "tests/integration/test_spark_scoring.py": "spark",
 }
 # The longest units first, so that none of them starts last and runs alone.
 LONGEST_FIRST = (
     "docker",
     "aws-world",
+    "spark",
     "tests/integration/test_deploy_transaction.py",
     "tests/integration/test_airflow_dags.py",
     "tests/integration/test_dvc_pipeline.py",

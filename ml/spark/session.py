@@ -7,6 +7,8 @@ the session light: no UI, the driver bound to 127.0.0.1, few shuffle partitions.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,6 +34,9 @@ def spark_session(master: str = "local[2]", app_name: str = "credit-risk") -> Sp
         raise ConfigError(
             "Spark needs the spark extra: `uv sync --extra spark` (pyspark and a Java 17 runtime)"
         ) from exc
+    # The executors' Python is the driver's (its environment has ml, xgboost and pyarrow),
+    # unless spark-submit or the cluster says otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
