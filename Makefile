@@ -84,6 +84,12 @@ test: system-deps lint typecheck $(CHECKS) pytest ## Everything CI runs: system 
 bench-train: install ## Wall time, peak memory and AUC of train + register on the 30,000 rows
 	$(PY) scripts/bench_train.py
 
+SCALE_BENCH_ROWS ?= 10000000
+
+.PHONY: bench-scale
+bench-scale: install ## Batch scoring at scale, Parquet in/out: local engine vs Spark local[1]/local[2] (SCALE_BENCH_ROWS, default 10M)
+	$(PY) scripts/bench_scale.py --rows $(SCALE_BENCH_ROWS)
+
 .PHONY: clean
 clean: ## Remove the local MLflow store, caches and build output
 	rm -rf .mlops .pytest_cache .mypy_cache .ruff_cache build *.egg-info

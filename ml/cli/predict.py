@@ -63,7 +63,7 @@ def predict(
             "--engine",
             help="local: this process, streaming one file. spark: a Spark job (pyspark, the "
             "spark extra) over a file or a directory of part files; OUTPUT and REJECTS become "
-            "directories of part files (docs/spark.md).",
+            "directories of part files (docs/serving.md).",
         ),
     ] = Engine.local,
     spark_master: Annotated[

@@ -19,7 +19,7 @@ directories of part files (Spark's form), and the summary is the same JSON.
   interrupted run removes its staging directory and leaves the old outputs as they were.
 
 Run as a job: `spark-submit ml/spark/scoring.py --model NAME@ALIAS --input s3://... --output
-s3://...` (docs/spark.md), with ML_TRACKING_URI pointing at the registry.
+s3://...`, with ML_TRACKING_URI pointing at the registry (docs/serving.md, on Spark).
 """
 
 from __future__ import annotations
@@ -473,7 +473,8 @@ def _digest(source: str) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`spark-submit ml/spark/scoring.py --model ... --input ... --output ...`: score, print the
-    summary JSON; exit 0, or 2 with one line naming the problem (no traceback)."""
+    summary JSON; exit 0, or `mlops`' exit code with one line naming the problem (no
+    traceback): 2 bad arguments, 3 bad input or a failed job, 4 registry."""
     from ml.registry import Registry
     from ml.settings import MLSettings
     from ml.spark.session import spark_session
@@ -506,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except MlopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     print(summary.to_json())
     return 0
 

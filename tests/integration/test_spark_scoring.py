@@ -199,3 +199,26 @@ def test_the_cli_runs_the_spark_engine_and_prints_the_summary(
     assert summary["scored"] + summary["rejected"] == 1_000
     assert (tmp_path / "out.rejects.parquet" / "_SUCCESS").is_file()
     assert summary["contract"] == "logged"
+
+
+def test_the_spark_submit_entry_point_prints_the_summary_or_one_error_line(
+    spark: SparkSession,
+    registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ml.spark.scoring import main
+
+    source = tmp_path / "book.parquet"
+    book(500).to_parquet(source, index=False)
+    monkeypatch.setenv("ML_TRACKING_URI", registry.tracking_uri)
+    args = ["--model", f"{NAME}@production", "--output", str(tmp_path / "out.parquet")]
+
+    assert main([*args, "--input", str(source)]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 500
+
+    assert main([*args, "--input", str(tmp_path / "missing.parquet")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: data file not found")
+    assert "Traceback" not in err
