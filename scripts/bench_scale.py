@@ -14,7 +14,7 @@ then the goals (local ≤ 5 min at 10 M rows; Spark local[2] ≥ 1.6x local[1]; 
 within 2x of the local engine) and a projection for a cluster: per-core rate x cores x the
 measured parallel efficiency, plus the job's start-up.
 
-Usage: python scripts/bench_scale.py [--rows 10000000] [--workdir DIR]
+Usage: python scripts/bench_scale.py [--rows 10000000] [--workdir DIR] [--model URI#VERSION]
 (`make bench-scale`; SCALE_BENCH_ROWS=1000000 for a quick run)
 """
 
@@ -100,12 +100,21 @@ def main() -> int:
         default=Path(tempfile.gettempdir()) / "mlops-bench-scale",
         help="Cache for the generated input (kept between runs; never in git).",
     )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="TRACKING_URI#VERSION of a champion an earlier run trained (skips training).",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
     log = run_dir / "bench.log"
-    print(f"training the XGBoost champion into {run_dir} (log: {log}) ...", flush=True)
-    uri, version = train(run_dir / "store", log)
+    if args.model:
+        uri, version = args.model.rsplit("#", 1)
+    else:
+        print(f"training the XGBoost champion into {run_dir} (log: {log}) ...", flush=True)
+        uri, version = train(run_dir / "store", log)
+        print(f"  (rerun with --model '{uri}#{version}' to skip training)", flush=True)
     print(f"replicating the data to {args.rows:,} rows of Parquet ...", flush=True)
     source = replicate(args.rows, args.workdir / f"in-{args.rows}.parquet")
     env = {"MLFLOW_TRACKING_URI": uri}
