@@ -397,10 +397,10 @@ def predict(
         shutil.rmtree(work, ignore_errors=True)
     digest = _digest(source)
     df = read_input(spark, source, input_format)
-    scores, refused = score_dataframe(df, shipped, id_column)
     outputs = _Outputs(spark, _uri(output), _uri(rejects))
     streaming = time.perf_counter()
     try:
+        scores, refused = score_dataframe(df, shipped, id_column)  # counts the file splits
         _write(scores, outputs.temporary("scores"), _suffix(output))
         _write(refused, outputs.temporary("rejects"), _suffix(rejects))
         # Counted from what was written (Parquet: from the footers alone).
