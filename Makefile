@@ -105,3 +105,9 @@ format: install ## Apply ruff formatting and autofixes
 .PHONY: bench-train
 bench-train: install ## Wall time, peak memory and AUC of train + register on the 30,000 rows
 	$(PY) scripts/bench_train.py
+
+SCALE_BENCH_ROWS ?= 10000000
+
+.PHONY: bench-scale
+bench-scale: install ## Batch scoring at scale, Parquet in/out: local engine vs Spark local[1]/local[2] (SCALE_BENCH_ROWS, default 10M)
+	$(PY) scripts/bench_scale.py --rows $(SCALE_BENCH_ROWS)

@@ -22,6 +22,7 @@ input example and the contract's probe rows (the loadable gate).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -40,6 +41,7 @@ import numpy as np
 from ml.contract import CONTRACT_FILE, ModelContract, Violations, probe_rows
 from ml.errors import ConfigError, DataError, RegistryError
 from ml.governance.reasons import ReasonCoder, logged_governance, reason_columns
+from ml.scoring import Chunk, Scored, ScoringKernel, feature_chunk
 from ml.version_contract import contract_for
 
 if TYPE_CHECKING:
@@ -57,8 +59,6 @@ CHUNK_ROWS = 1 << 15  # Parquet rows per chunk
 _CSV_BLOCK = 4 << 20  # bytes of CSV per parsed block (~33,000 rows of this data)
 _HASH_CHUNK = 8 << 20
 _REF = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
-# A number as text: what a feature column of a text file must hold in every non-empty cell.
-_NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,14 @@ class ScoringModel:
     example: np.ndarray  # the logged input example, float32, in column order
     governance: Governance | None = None  # reason texts logged with it (ml.governance.reasons)
 
+    @functools.cached_property
+    def kernel(self) -> ScoringKernel:
+        """The scoring kernel (ml/scoring.py) every path scores this version through."""
+        return ScoringKernel(self.contract, self.predictor)
+
     def score(self, matrix: np.ndarray) -> np.ndarray:
-        """Probabilities for an in-contract float32 matrix in column order."""
-        return self.predictor(np.ascontiguousarray(matrix, dtype=np.float32))
+        """Probabilities for in-contract rows in column order (the kernel's `predict`)."""
+        return self.kernel.predict(matrix)
 
     def self_test(self) -> None:
         """Score the input example and the contract's probe rows (every edge of every bound);
@@ -211,7 +216,7 @@ class Summary:
     model_version: int
     contract: str
     input: str
-    input_sha256: str
+    input_sha256: str | None  # of the input's bytes; None when Spark reads a directory or URI
     output: str
     rejects: str
     rows: int
@@ -378,12 +383,12 @@ def read_batches(
         if _is_parquet(path):
             parquet = pq.ParquetFile(path)
             columns = parquet.schema_arrow.names
-            _require(path, names, columns)
+            require_columns(path, names, columns)
             has_id = id_column in columns and id_column not in names
             wanted = [*names, id_column] if has_id else list(names)
             return parquet.iter_batches(batch_size=chunk_rows, columns=wanted), has_id
         header = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 16)).schema
-        _require(path, names, header.names)
+        require_columns(path, names, header.names)
         has_id = id_column in header.names and id_column not in names
         wanted = [*names, id_column] if has_id else list(names)
         types = (
@@ -405,7 +410,8 @@ def read_batches(
         ) from exc
 
 
-def _require(path: Path, names: tuple[str, ...], columns: list[str]) -> None:
+def require_columns(path: Path, names: tuple[str, ...], columns: list[str]) -> None:
+    """DataError naming the contract's columns the input lacks, and the fix."""
     missing = [n for n in names if n not in columns]
     if len(missing) > 3:
         raise DataError(
@@ -417,48 +423,6 @@ def _require(path: Path, names: tuple[str, ...], columns: list[str]) -> None:
             f"{path.name} lacks columns {missing} that the model's contract needs; "
             "add them to the file (names as in the contract, case-sensitive)"
         )
-
-
-@dataclass(frozen=True)
-class _Chunk:
-    """One batch's features as a float64 matrix, and its cells that were text but no number."""
-
-    matrix: np.ndarray
-    not_numbers: dict[int, list[str | None]]  # feature index → raw text of the whole column
-
-    def text_errors(self) -> np.ndarray:
-        """Per row: a feature cell holds text that is not a number."""
-        bad = np.zeros(len(self.matrix), dtype=bool)
-        for j, raw in self.not_numbers.items():
-            bad |= np.isnan(self.matrix[:, j]) & np.array([r is not None for r in raw])
-        return bad
-
-
-def feature_chunk(batch: pa.RecordBatch, names: tuple[str, ...]) -> _Chunk:
-    """The feature columns as one float64 matrix; text columns (the slow path) are converted
-    cell by cell in Arrow, and a cell that is not a number becomes NaN with its text kept."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = []
-    not_numbers: dict[int, list[str | None]] = {}
-    for j, name in enumerate(names):
-        column = batch.column(name)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            text = pc.utf8_trim_whitespace(column)
-            number = pc.fill_null(pc.match_substring_regex(text, _NUMBER, ignore_case=True), False)
-            blank = pc.fill_null(pc.equal(pc.utf8_length(text), 0), True)
-            wrong = pc.and_(pc.invert(number), pc.invert(blank))
-            if pc.any(wrong).as_py():
-                not_numbers[j] = pc.if_else(wrong, text, pa.scalar(None, pa.string())).to_pylist()
-            column = pc.cast(pc.if_else(number, text, pa.scalar(None, pa.string())), pa.float64())
-        elif not pa.types.is_floating(column.type):
-            try:
-                column = pc.cast(column, pa.float64())
-            except pa.ArrowInvalid as exc:
-                raise DataError(f"column {name} of type {column.type} is not numeric") from exc
-        columns.append(column.to_numpy(zero_copy_only=False))
-    return _Chunk(np.column_stack(columns).astype(np.float64, copy=False), not_numbers)
 
 
 class TableSink:
@@ -551,50 +515,38 @@ def _score_stream(
     rows = rejected = 0
     id_type: pa.DataType = pa.int64()
 
-    def prepared() -> Iterator[tuple[pa.RecordBatch, _Chunk, Violations]]:
+    kernel = model.kernel
+
+    def prepared() -> Iterator[tuple[pa.RecordBatch, Chunk, Violations]]:
         for batch in batches:
             if batch.num_rows:
                 chunk = feature_chunk(batch, names)
-                yield batch, chunk, model.contract.check_matrix(chunk.matrix)
+                yield batch, chunk, kernel.check(chunk.matrix)
 
     try:
         # The next chunk is read, converted and checked on a thread while XGBoost scores this
         # one (it releases the GIL): reading and checking hide behind the scoring.
         for batch, chunk, violations in _prefetch(prepared(), depth=1):
             n = batch.num_rows
-            matrix = chunk.matrix
-            bad = violations.rows
-            if chunk.not_numbers:
-                bad = bad | chunk.text_errors()
-            row_ids = np.arange(rows, rows + n, dtype=np.int64)
-            ids = batch.column(id_column) if has_id else None
-            if ids is not None:
-                id_type = ids.type
-            good = ~bad
-            if good.all():
-                probabilities = model.score(matrix)
-                kept = ids
-            else:
-                probabilities = model.score(matrix[good]) if good.any() else np.empty(0)
-                kept = ids.filter(pa.array(good)) if ids is not None else None
-            table = _scores_table(row_ids[good], kept, id_column, probabilities, model.version)
+            scored = kernel.score(chunk, violations)
+            if has_id:
+                id_type = batch.column(id_column).type
+            table = scores_table(rows, batch, scored, has_id, id_column, model.version)
             if coder is not None:
-                scored = matrix if good.all() else matrix[good]
-                table = reason_columns(table, coder, scored, probabilities)
+                kept = chunk.matrix if scored.accepted.all() else chunk.matrix[scored.accepted]
+                table = reason_columns(table, coder, kept, scored.probabilities)
             scores.write(table, metadata)
-            if bad.any():
-                refused.write(
-                    _rejects_table(row_ids, bad, batch, has_id, id_column, chunk, violations),
-                    metadata,
-                )
-                rejected += int(bad.sum())
+            if not scored.accepted.all():
+                refused_rows = rejects_table(rows, batch, scored, has_id, id_column, chunk)
+                refused.write(refused_rows, metadata)
+                rejected += int(scored.rejected.sum())
             rows += n
         empty_ids = pa.array([], id_type) if has_id else None
-        empty = _scores_table(np.array([], np.int64), empty_ids, id_column, np.array([]), 0)
+        empty = scores_columns(np.array([], np.int64), empty_ids, id_column, np.array([]), 0)
         if coder is not None:
             empty = reason_columns(empty, coder, np.empty((0, len(names))), np.empty(0))
         scores.close(empty.schema, metadata)
-        refused.close(_rejects_schema(names, has_id, id_column, id_type), metadata)
+        refused.close(rejects_schema(names, has_id, id_column, id_type), metadata)
     except BaseException:
         scores.discard()
         refused.discard()
@@ -640,13 +592,35 @@ def _prefetch(items: Iterator[Any], depth: int) -> Iterator[Any]:
         thread.join(timeout=5)
 
 
-def _scores_table(
+def scores_table(
+    first_row: int,
+    batch: pa.RecordBatch,
+    scored: Scored,
+    has_id: bool,
+    id_column: str,
+    version: int,
+) -> pa.Table:
+    """The scores of a batch whose first row is input row `first_row`: `row`, the id column
+    (when the input has one), `probability`, `model_version`, for the rows in contract."""
+    import pyarrow as pa
+
+    good = scored.accepted
+    row_ids = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
+    ids = batch.column(id_column) if has_id else None
+    if not good.all():
+        row_ids = row_ids[good]
+        ids = ids.filter(pa.array(good)) if ids is not None else None
+    return scores_columns(row_ids, ids, id_column, scored.probabilities, version)
+
+
+def scores_columns(
     row_ids: np.ndarray,
     ids: pa.Array | None,
     id_column: str,
     probabilities: np.ndarray,
     version: int,
 ) -> pa.Table:
+    """The scores table from its columns (ml/batch.py and ml/spark/scoring.py write the same)."""
     import pyarrow as pa
 
     columns: dict[str, Any] = {"row": pa.array(row_ids, pa.int64())}
@@ -657,7 +631,7 @@ def _scores_table(
     return pa.table(columns)
 
 
-def _rejects_schema(
+def rejects_schema(
     names: tuple[str, ...], has_id: bool, id_column: str, id_type: pa.DataType
 ) -> pa.Schema:
     import pyarrow as pa
@@ -670,19 +644,20 @@ def _rejects_schema(
     return pa.schema(fields)
 
 
-def _rejects_table(
-    row_ids: np.ndarray,
-    bad: np.ndarray,
+def rejects_table(
+    first_row: int,
     batch: pa.RecordBatch,
+    scored: Scored,
     has_id: bool,
     id_column: str,
-    chunk: _Chunk,
-    violations: Violations,
+    chunk: Chunk,
 ) -> pa.Table:
-    """The rejected rows: position, id, every reason, and the values as read (NaN for none)."""
+    """The rejected rows of a batch whose first row is input row `first_row`: position, id,
+    every reason, and the values as read (NaN for none)."""
     import pyarrow as pa
 
-    where = np.flatnonzero(bad)
+    where = np.flatnonzero(scored.rejected)
+    violations = scored.violations
     found = violations.by_row(where)
     names = violations.contract.names
     reasons = []
@@ -691,7 +666,7 @@ def _rejects_table(
         parts = [f"{names[j]}: {text[:40]!r} is not a number" for j, text in texts.items()]
         parts += [v.message() for v in found.get(i, []) if names.index(v.feature.name) not in texts]
         reasons.append("; ".join(parts))
-    columns: dict[str, Any] = {"row": pa.array(row_ids[where], pa.int64())}
+    columns: dict[str, Any] = {"row": pa.array(where + first_row, pa.int64())}
     if has_id:
         columns[id_column] = batch.column(id_column).take(pa.array(where))
     columns["reason"] = pa.array(reasons, pa.string())

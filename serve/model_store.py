@@ -8,6 +8,7 @@ one MLflow adapter, `ml.registry.Registry`.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import threading
@@ -20,6 +21,7 @@ import numpy as np
 
 from ml.contract import CONTRACT_FILE, ModelContract, probe_rows
 from ml.errors import ContractError, RegistryError
+from ml.scoring import ScoringKernel
 from ml.version_contract import contract_for
 from serve.errors import ModelLoadError, RegistryUnavailableError
 from serve.predictor import Predictor, input_example, load_predictor, read_mlmodel, signature_of
@@ -54,9 +56,15 @@ class LoadedModel:
     governance: Governance | None = None
     loaded_at: float = field(default_factory=time.time)
 
+    @functools.cached_property
+    def kernel(self) -> ScoringKernel:
+        """The scoring kernel (ml/scoring.py) batch scoring and Spark score this version with."""
+        return ScoringKernel(self.contract, self.predictor)
+
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """Probabilities for a parsed float32 matrix (`parser.parse(body).matrix`)."""
-        return self.predictor(matrix)
+        """Probabilities for a parsed matrix (`parser.parse(body).matrix`, whose contract the
+        parser enforced): the kernel's `predict`."""
+        return self.kernel.predict(matrix)
 
 
 def load_model_dir(

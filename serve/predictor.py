@@ -40,11 +40,12 @@ class BoosterPredictor:
 
     SMALL_BATCH = 12  # where the walk and the C API cost the same (docs/performance.md)
 
-    def __init__(self, path: Path, nthread: int = 1, tree_walk: bool = True) -> None:
+    def __init__(self, path: Path | bytes, nthread: int = 1, tree_walk: bool = True) -> None:
         import xgboost as xgb
 
         booster = xgb.Booster()
-        booster.load_model(str(path))
+        # bytes: the booster file as Spark broadcasts it to its workers (ml/spark/scoring.py).
+        booster.load_model(bytearray(path) if isinstance(path, bytes) else str(path))
         booster.set_param({"nthread": nthread})
         self.booster = booster
         self.ensemble = compile_ensemble(booster) if tree_walk else None

@@ -36,6 +36,7 @@ SHARED_FIXTURE_FILES = {
     "tests/integration/test_deploy_images.py": "docker",
     "tests/unit/workflows/test_scan_images.py": "docker",
     "tests/integration/test_spark_training.py": "spark",
+    "tests/integration/test_spark_scoring.py": "spark",
 }
 # The longest units first, so that none of them starts last and runs alone.
 LONGEST_FIRST = (

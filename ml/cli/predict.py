@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ml.cli.base import mlops_command
+from ml.errors import ConfigError
+
+
+class Engine(StrEnum):
+    """Where `mlops predict` scores."""
+
+    local = "local"
+    spark = "spark"
 
 
 @mlops_command
@@ -48,16 +57,41 @@ def predict(
             "booster's exact contributions, texts from config/governance.yaml.",
         ),
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="local: this process, streaming one file. spark: a Spark job (pyspark, the "
+            "spark extra) over a file or a directory of part files; OUTPUT and REJECTS become "
+            "directories of part files (docs/serving.md).",
+        ),
+    ] = Engine.local,
+    spark_master: Annotated[
+        str,
+        typer.Option("--spark-master", help="Spark master for --engine spark, e.g. local[4]."),
+    ] = "local[2]",
 ) -> None:
     """Score a file with the version's booster and contract, as serving does; print a summary."""
     from ml.batch import ModelRef
-    from ml.batch import predict as score_file
     from ml.registry import Registry
     from ml.settings import MLSettings
 
     ref = ModelRef.parse(model)
     registry = Registry(MLSettings().resolved_tracking_uri())
-    summary = score_file(
-        registry, ref, input_, output, rejects, id_column, threads, reasons=reasons
-    )
+    if engine is Engine.spark:
+        if reasons:
+            raise ConfigError("--reasons runs on the local engine only; drop --engine spark")
+        from ml.spark.scoring import predict as score_on_spark
+        from ml.spark.session import spark_session
+
+        spark = spark_session(spark_master, app_name="credit-risk-predict")
+        summary = score_on_spark(
+            spark, registry, ref, input_, str(output), str(rejects) if rejects else None, id_column
+        )
+    else:
+        from ml.batch import predict as score_file
+
+        summary = score_file(
+            registry, ref, input_, output, rejects, id_column, threads, reasons=reasons
+        )
     typer.echo(summary.to_json())

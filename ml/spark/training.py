@@ -18,12 +18,8 @@ the local backend.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-
-from ml.errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,41 +36,10 @@ _LOCAL_ONLY = {"n_jobs", "nthread"}
 
 
 def session(master: str, app_name: str = "credit-risk-train") -> SparkSession:
-    """The process's Spark session on `master` (`local[2]`); empty: what spark-submit set.
+    """The process's Spark session on `master` (`local[2]`); empty: what spark-submit set."""
+    from ml.spark.session import spark_session
 
-    Raises:
-        ConfigError: pyspark (the `spark` extra) or a Java runtime is missing.
-    """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise ConfigError(
-            "backend: spark needs pyspark: install the `spark` extra "
-            "(uv sync --extra spark) and a Java 17 runtime"
-        ) from None
-    builder = SparkSession.builder.appName(app_name)
-    if master:
-        # A local master: loopback only, no UI (tests and laptops; nothing listens outside).
-        builder = (
-            builder.master(master)
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        )
-        # The Python workers run this interpreter (its packages), not the PATH's python3: the
-        # SparkContext reads PYSPARK_PYTHON when it starts (a user's setting wins).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    try:
-        spark = builder.getOrCreate()
-    except Exception as exc:  # the JVM did not start: name the fix, not a Java stack
-        raise ConfigError(
-            f"cannot start Spark (master {master or 'from spark-submit'}): "
-            f"{str(exc).splitlines()[0][:200]} (hint: install Java 17, set JAVA_HOME)"
-        ) from None
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return spark_session(master, app_name)
 
 
 def spark_params(params: Mapping[str, Any], seed: int, num_workers: int) -> dict[str, Any]:

@@ -120,7 +120,7 @@ def _matrix(model: LoadedModel, fetched: Fetched) -> np.ndarray:
     matrix = fetched.matrix[:, order] if order is not None else fetched.matrix
     if _checked_at_write(model, snapshot):
         return matrix
-    violations = model.contract.check_matrix(matrix)
+    violations = model.kernel.check(matrix)
     if violations:
         first = violations.first(1)[0]
         raise FeaturesIncompatibleError(

@@ -6,7 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("mlflow", "pandas", "sklearn", "boto3", "xgboost", "pydantic_settings", "docker")
+HEAVY = (
+    "mlflow",
+    "pandas",
+    "sklearn",
+    "boto3",
+    "xgboost",
+    "pydantic_settings",
+    "docker",
+    "pyspark",
+)
 
 
 def test_importing_the_cli_imports_no_heavy_library() -> None:

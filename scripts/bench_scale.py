@@ -1,0 +1,194 @@
+"""Benchmark: batch scoring at scale, Parquet in → Parquet out, the local engine vs Spark.
+
+Trains the XGBoost champion into a temporary embedded store (`mlops train --model xgboost`, as
+scripts/bench_batch.py), replicates the 30,000 rows to ROWS (default 10,000,000) in a Parquet
+file under the work directory (a cache outside git, reused by later runs), then runs, each in its
+own process:
+
+- `mlops predict` (the local engine: one process, every core);
+- `mlops predict --engine spark --spark-master local[1]`, then `local[2]`.
+
+Prints, per run: wall time, start-up (wall minus the scoring phase: interpreter, JVM and session,
+model download), the scoring phase (reading, checking, scoring, writing) and rows/s per core;
+then the goals (local ≤ 5 min at 10 M rows; Spark local[2] ≥ 1.6x local[1]; Spark local[2]
+within 2x of the local engine) and a projection for a cluster: per-core rate x cores x the
+measured parallel efficiency, plus the job's start-up.
+
+Usage: python scripts/bench_scale.py [--rows 10000000] [--workdir DIR] [--model URI#VERSION]
+(`make bench-scale`; SCALE_BENCH_ROWS=1000000 for a quick run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_batch import measure  # noqa: E402 - one process measured the same way
+from bench_serve import train  # noqa: E402 - the same champion, trained the same way
+
+BIN = ROOT / ".venv" / "bin"
+DATA = ROOT / "data" / "uci_credit_card.csv.gz"
+ROW_GROUP = 1 << 17  # rows per Parquet row group: the unit Spark splits a file into tasks by
+
+
+@dataclass
+class Run:
+    """One measured `mlops predict` process."""
+
+    label: str
+    cores: int
+    rows: int
+    wall: float  # the whole process
+    scoring: float  # the summary's scoring_seconds: reading, checking, scoring, writing
+
+    @property
+    def startup(self) -> float:
+        return self.wall - self.scoring
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.scoring
+
+    @property
+    def per_core(self) -> float:
+        return self.rate / self.cores
+
+
+def replicate(rows: int, path: Path) -> Path:
+    """The 30,000 rows repeated to `rows` (ID = row number) in one Parquet file, written a
+    row group at a time; reused when a file with that many rows is already there."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    marker = path.with_suffix(".rows")
+    if path.is_file() and marker.is_file() and marker.read_text() == str(rows):
+        return path
+    base = pd.read_csv(DATA).drop(columns=["target", "ID"])
+    table = pa.Table.from_pandas(base, preserve_index=False)
+    partial = path.with_suffix(".partial")
+    written = 0
+    with pq.ParquetWriter(partial, table.schema.insert(0, pa.field("ID", pa.int64()))) as out:
+        while written < rows:
+            count = min(ROW_GROUP, rows - written)
+            take = pa.array(np.arange(written, written + count) % len(base))
+            group = table.take(take).add_column(
+                0, "ID", pa.array(np.arange(written, written + count, dtype=np.int64))
+            )
+            out.write_table(group, row_group_size=ROW_GROUP)
+            written += count
+    partial.replace(path)
+    marker.write_text(str(rows))
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="Rows of the input.")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "mlops-bench-scale",
+        help="Cache for the generated input (kept between runs; never in git).",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="TRACKING_URI#VERSION of a champion an earlier run trained (skips training).",
+    )
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
+    log = run_dir / "bench.log"
+    if args.model:
+        uri, version = args.model.rsplit("#", 1)
+    else:
+        print(f"training the XGBoost champion into {run_dir} (log: {log}) ...", flush=True)
+        uri, version = train(run_dir / "store", log)
+        print(f"  (rerun with --model '{uri}#{version}' to skip training)", flush=True)
+    print(f"replicating the data to {args.rows:,} rows of Parquet ...", flush=True)
+    source = replicate(args.rows, args.workdir / f"in-{args.rows}.parquet")
+    env = {"MLFLOW_TRACKING_URI": uri}
+    base = [str(BIN / "mlops"), "predict", "--model", f"credit-risk/{version}"]
+    base += ["--input", str(source)]
+
+    def run(label: str, cores: int, extra: list[str], out: str) -> Run:
+        seconds, _, printed = measure(label, [*base, "--output", out, *extra], env, log)
+        summary = json.loads(printed.strip().splitlines()[-1])
+        assert summary["rows"] == args.rows, summary
+        assert summary["rejected"] == 0, summary
+        done = Run(label, cores, args.rows, seconds, summary["scoring_seconds"])
+        print(
+            f"  {label}: {done.wall:.1f} s wall, {done.startup:.1f} s start-up, "
+            f"{done.scoring:.1f} s scoring, {done.per_core:,.0f} rows/s per core",
+            flush=True,
+        )
+        return done
+
+    cores = len(os.sched_getaffinity(0))
+    local = run("local engine", cores, [], str(run_dir / "local.parquet"))
+    spark1 = run(
+        "Spark local[1]",
+        1,
+        ["--engine", "spark", "--spark-master", "local[1]"],
+        str(run_dir / "spark1.parquet"),
+    )
+    spark2 = run(
+        "Spark local[2]",
+        2,
+        ["--engine", "spark", "--spark-master", "local[2]"],
+        str(run_dir / "spark2.parquet"),
+    )
+
+    load = os.getloadavg()[0]
+    print(f"\nload average at the end: {load:.2f} on {os.cpu_count()} CPUs")
+    print("\n| run | rows | wall s | start-up s | scoring s | rows/s | rows/s per core |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in (local, spark1, spark2):
+        print(
+            f"| {r.label} | {r.rows:,} | {r.wall:.1f} | {r.startup:.1f} | {r.scoring:.1f} | "
+            f"{r.rate:,.0f} | {r.per_core:,.0f} |"
+        )
+    speedup = spark2.rate / spark1.rate
+    efficiency = speedup / 2
+    versus = spark2.wall / local.wall
+    print("\ngoals:")
+    size = "" if args.rows >= 10**7 else "; a smaller run"
+    print(
+        f"- local engine <= 5 min at 10 M rows: {local.wall:.0f} s at {args.rows:,} rows "
+        f"({'met' if local.wall <= 300 else 'NOT met'}{size})"
+    )
+    print(
+        f"- Spark local[2] >= 1.6x local[1] (scoring phase): {speedup:.2f}x "
+        f"({'met' if speedup >= 1.6 else 'NOT met'}); parallel efficiency {efficiency:.2f}"
+    )
+    print(
+        f"- Spark local[2] within 2x of the local engine (wall): {versus:.2f}x "
+        f"({'met' if versus <= 2 else 'NOT met'}); scoring phase "
+        f"{spark2.scoring / local.scoring:.2f}x"
+    )
+    print(
+        "\nprojection (per-core rate of local[1] x cores x efficiency, + start-up; the start-up "
+        "here is a local JVM's, a cluster adds its own):"
+    )
+    print("| rows | cores | scoring s | + start-up s | total min |")
+    print("|---:|---:|---:|---:|---:|")
+    for rows in (10**8, 10**9):
+        for n in (16, 64, 256):
+            scoring = rows / (spark1.per_core * n * efficiency)
+            total = scoring + spark2.startup
+            print(f"| {rows:,} | {n} | {scoring:,.0f} | {spark2.startup:.0f} | {total / 60:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
