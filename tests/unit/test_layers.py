@@ -55,6 +55,7 @@ LAYER_OF: dict[str, str] = {
     "ml.train": "services",
     "ml.pipeline": "services",
     "ml.spark.training": "services",
+    "ml.spark.scoring": "services",
     "ml.spark.submit": "services",
     "ml.monitoring.drift": "services",
     "ml.feature_store.materialize": "services",
@@ -72,6 +73,7 @@ LAYER_OF: dict[str, str] = {
     # domain
     "ml.contract": "domain",
     "ml.version_contract": "domain",
+    "ml.scoring": "domain",
     "ml.features": "domain",
     "ml.validation": "domain",
     "ml.holdout": "domain",
@@ -187,9 +189,9 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
 }
 
 # serve and the training side meet only here: the contract and its lookup, the registry adapter,
-# the online store's key layout and client, the reason texts and their reviewed settings (a
-# version carries them), and the error types (ml -> serve);
-# the scoring kernel, its errors and the redaction (serve -> ml).
+# the scoring kernel every path scores through (ml.scoring), the online store's key layout and
+# client, the reason texts and their reviewed settings (a version carries them), and the error
+# types (ml -> serve); the booster predictor, its errors and the redaction (serve -> ml).
 SHARED_WITH_SERVE = frozenset(
     {
         "ml.errors",
@@ -200,6 +202,7 @@ SHARED_WITH_SERVE = frozenset(
         "ml.feature_store.redis_adapter",
         "ml.governance.reasons",
         "ml.governance.config",
+        "ml.scoring",
     }
 )
 SHARED_WITH_TRAINING = frozenset({"serve.predictor", "serve.errors", "serve.redaction"})

@@ -14,6 +14,7 @@ import pytest
 from ml.contract import ModelContract
 from ml.feature_store.layout import SnapshotInfo, contract_id
 from ml.features import CONTRACT
+from ml.scoring import ScoringKernel
 from serve.errors import FeaturesIncompatibleError
 from serve.online_features import Fetched
 from serve.routes.predict_by_id import _matrix
@@ -21,7 +22,9 @@ from serve.routes.predict_by_id import _matrix
 
 def model(contract: ModelContract) -> Any:
     columns = tuple(SimpleNamespace(name=n) for n in contract.names)
-    return SimpleNamespace(version="3", columns=columns, contract=contract)
+    # Only the check runs here: the predictor is never called.
+    kernel = ScoringKernel(contract, predictor=lambda matrix: matrix)
+    return SimpleNamespace(version="3", columns=columns, contract=contract, kernel=kernel)
 
 
 def fetched(contract: ModelContract, names: tuple[str, ...], rows: np.ndarray) -> Fetched:
