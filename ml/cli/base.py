@@ -51,6 +51,15 @@ class _LazyConsole:
 console = _LazyConsole(soft_wrap=True)
 err_console = _LazyConsole(stderr=True, soft_wrap=True)
 
+# The training data, as `mlops train` and `mlops data ingest` take it.
+DataOption = Annotated[
+    str | None,
+    typer.Option("--data", help="CSV path, https:// URL or s3:// URI (default: data/ snapshot)."),
+]
+ShaOption = Annotated[
+    str | None,
+    typer.Option("--data-sha256", help="Expected sha256 of the uncompressed CSV."),
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON object (one line) instead of tables.")
 ]

@@ -19,7 +19,14 @@ from typing import Annotated
 import typer
 
 from ml import atomic_output
-from ml.cli.base import JsonOption, console, emit_json, mlops_command
+from ml.cli.base import (
+    DataOption,
+    JsonOption,
+    ShaOption,
+    console,
+    emit_json,
+    mlops_command,
+)
 from ml.cli.monitor import (
     ConfigOption,
     NotifyOption,
@@ -35,14 +42,6 @@ ReportOption = Annotated[
 data_app = typer.Typer(
     help="Training data: ingest, check, and the DVC pipeline.", no_args_is_help=True
 )
-DataOption = Annotated[
-    str | None,
-    typer.Option("--data", help="CSV path, https:// URL or s3:// URI (default: data/ snapshot)."),
-]
-ShaOption = Annotated[
-    str | None,
-    typer.Option("--data-sha256", help="Expected sha256 of the uncompressed CSV."),
-]
 RunFileOption = Annotated[
     Path, typer.Option("--run-file", help="The train stage's JSON line with the champion run id.")
 ]

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ml import atomic_output
-from ml.cli.base import JsonOption, console, emit_json, mlops_command
+from ml.cli.base import (
+    DataOption,
+    JsonOption,
+    ShaOption,
+    console,
+    emit_json,
+    mlops_command,
+)
 from ml.errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:
@@ -30,15 +37,6 @@ if TYPE_CHECKING:
     from ml.evaluate import Evaluation
     from ml.registry import Registry
     from ml.settings import MLSettings
-
-DataOption = Annotated[
-    str | None,
-    typer.Option("--data", help="CSV path, https:// URL or s3:// URI (default: data/ snapshot)."),
-]
-ShaOption = Annotated[
-    str | None,
-    typer.Option("--data-sha256", help="Expected sha256 of the uncompressed CSV."),
-]
 
 
 class Candidate(StrEnum):

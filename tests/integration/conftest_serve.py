@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,10 +163,15 @@ def serve_process(env: dict[str, str], log_path: Path, workers: int = 1) -> Iter
 
 @contextlib.contextmanager
 def serve_subprocess(
-    env: dict[str, str], log_path: Path, workers: int = 1, cwd: Path = ROOT
+    env: dict[str, str],
+    log_path: Path,
+    workers: int = 1,
+    cwd: Path = ROOT,
+    command: Sequence[str] = (sys.executable, "-m", "serve"),
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`serve_process`, yielding the process too (for tests that signal it); `cwd`: where it
-    runs (a folder without config/ stands for the serve image)."""
+    runs (a folder without config/ stands for the serve image); `command`: what starts it
+    (`python -m serve`, as the image does, or the `mlops serve` verb), configured by SERVE_*."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_URI")}
     full_env = {
@@ -179,7 +184,7 @@ def serve_subprocess(
     }
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "serve"],
+            list(command),
             cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

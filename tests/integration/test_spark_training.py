@@ -9,13 +9,8 @@ repository's gates and governance, and be what a real `mlops serve` process answ
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +33,7 @@ from ml.settings import DEFAULT_DATA_SHA256, MLSettings
 from ml.train import BACKEND_TAG, TrainResult, train
 from ml.train_config import load_train_config
 from tests.fixtures.models import write_spec
-from tests.fixtures.services import free_port
+from tests.integration.conftest_serve import serve_subprocess
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -157,42 +152,6 @@ def test_the_spark_version_passes_the_repository_s_gates(world: World) -> None:
     assert result.exit_code == 0, result.output
 
 
-@contextlib.contextmanager
-def _mlops_serve(env: dict[str, str], log_path: Path) -> Any:
-    port = free_port()
-    full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_URI")},
-        "SERVE_LOG_PREDICTIONS": "false",
-        **env,
-    }
-    mlops = str(Path(sys.executable).parent / "mlops")
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [mlops, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"mlops serve exited early:\n{log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"mlops serve never became ready:\n{log_path.read_text()[-3000:]}")
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
 def test_mlops_serve_answers_with_the_spark_version(world: World) -> None:
     version = world.spark.version.version
     holdout, _ = load_dataset(
@@ -207,7 +166,8 @@ def test_mlops_serve_answers_with_the_spark_version(world: World) -> None:
 
     expected = booster.predict(xgb.DMatrix(rows))
     env = {"MLFLOW_TRACKING_URI": world.uri, "SERVE_MODEL_VERSION": str(version)}
-    with _mlops_serve(env, world.tmp / "serve.log") as url:
+    mlops = str(Path(sys.executable).parent / "mlops")
+    with serve_subprocess(env, world.tmp / "serve.log", command=(mlops, "serve")) as (url, _):
         answer = httpx.post(f"{url}/predict", json={"records": records}, timeout=30)
     assert answer.status_code == 200, answer.text
     body = answer.json()
