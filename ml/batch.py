@@ -17,6 +17,10 @@ old rejects, nothing left by SIGINT/SIGTERM):
 
 Also the loader the promotion gates call: `load_version(...).self_test()` scores a version's
 input example and the contract's probe rows (the loadable gate).
+
+Over 500 lines because the stream (reader thread, chunk scoring, the two sinks and their atomic
+commit) is one pipeline whose parts hand each other chunks; the contract check and the booster
+call are the shared kernel (ml/scoring.py).
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ Reads are batched and, where they can be, made without importing MLflow (seconds
 
 Serve uses: `get_by_alias(name, alias)` (alias → `VersionInfo`) and
 `download_version(name, version, dst)` (a version's model directory, local).
+
+Over 500 lines because it is the whole adapter: the value types, the three readers and the
+writes are kept together so that nothing else in the package knows MLflow's shapes.
 """
 
 from __future__ import annotations

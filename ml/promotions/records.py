@@ -17,6 +17,9 @@ Tags (docs/contracts.md#registry-records):
 
 Public API for other writers (the deploy verb): `begin_operation` / `end_operation` around any
 alias move, and `acquire_lease` / `release_lease` / `leased` around the whole transaction.
+
+Over 500 lines because the records, the lease and the stage rules are one schema: every writer
+and reader of these tags goes through this module, so a change to a record changes one file.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ directories of part files (Spark's form), and the summary is the same JSON.
 
 Run as a job: `spark-submit ml/spark/scoring.py --model NAME@ALIAS --input s3://... --output
 s3://...`, with ML_TRACKING_URI pointing at the registry (docs/serving.md, on Spark).
+
+Just over 500 lines: the row numbering, the two passes and the staged commit are one job and are
+read together; the kernel they share is ml/scoring.py.
 """
 
 from __future__ import annotations
