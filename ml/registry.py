@@ -764,9 +764,13 @@ class Registry:
 
         saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         tracking = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+        # A URI that only the environment gave is left to the environment (restored below):
+        # setting it back would pin it in the process after the variable goes.
+        if tracking is not None and tracking == saved_env["MLFLOW_TRACKING_URI"]:
+            tracking = None
         # unset, the registry URI reads as the tracking URI: only a different one was set
         registry = mlflow.get_registry_uri()
-        registry_set = registry != mlflow.get_tracking_uri()
+        registry_set = registry not in (mlflow.get_tracking_uri(), saved_env["MLFLOW_REGISTRY_URI"])
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
         try:

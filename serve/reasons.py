@@ -15,7 +15,7 @@ import numpy as np
 from serve.errors import InvalidInputError, ServeError
 
 _TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no", ""})
+_FALSE = frozenset({"false", "0", "no"})  # an empty value is no boolean: refused
 
 
 class ReasonsUnavailableError(ServeError):

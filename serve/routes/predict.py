@@ -115,7 +115,7 @@ async def predict(request: Request) -> Response:
         {"probability": p, "decision": d} for p, d in zip(probabilities, decisions, strict=True)
     ]
     codes = None
-    if request.query_params.get("reasons"):
+    if "reasons" in request.query_params:  # `?reasons=` too: refused, as FastAPI would
         codes = add_reasons(request.query_params["reasons"], model, parsed.matrix, predictions)
     metrics.count_predictions(decisions)
     metrics.observe_scores(model.version, scores, threshold)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest_serve import save_tiny_model_dir, serve_process
+from conftest_serve import ROOT, save_tiny_model_dir, serve_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
@@ -21,7 +21,13 @@ def served_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("schemathesis")
     model = save_tiny_model_dir(root / "model", seed=4)
     (root / "metadata.json").write_text('{"name": "credit-risk", "version": "3"}')
-    env = {"SERVE_MODEL_PATH": str(model), "SERVE_MAX_BATCH": "20"}
+    # The tiny model is saved without the reason texts a trained version carries in its
+    # contract.json: the reviewed file gives them, so `?reasons=true` is exercised, not a 503.
+    env = {
+        "SERVE_MODEL_PATH": str(model),
+        "SERVE_MAX_BATCH": "20",
+        "ML_GOVERNANCE_CONFIG": str(ROOT / "config" / "governance.yaml"),
+    }
     with serve_process(env, root / "serve.log") as url:
         yield url
 
