@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
-    from pyspark.sql import SparkSession
     from xgboost import XGBClassifier
 
     from ml.train_config import SparkTraining
@@ -33,13 +32,6 @@ LABEL = "label"
 # Parameters the local estimator takes that SparkXGBClassifier sets itself (threads per worker
 # come from spark.task.cpus) or names differently.
 _LOCAL_ONLY = {"n_jobs", "nthread"}
-
-
-def session(master: str, app_name: str = "credit-risk-train") -> SparkSession:
-    """The process's Spark session on `master` (`local[2]`); empty: what spark-submit set."""
-    from ml.spark.session import spark_session
-
-    return spark_session(master, app_name)
 
 
 def spark_params(params: Mapping[str, Any], seed: int, num_workers: int) -> dict[str, Any]:
@@ -71,9 +63,11 @@ def fit_xgboost(
     from xgboost import XGBClassifier
     from xgboost.spark import SparkXGBClassifier
 
+    from ml.spark.session import spark_session
+
     columns = list(features if features is not None else x.columns)
     frame = x[columns].astype("float64").assign(**{LABEL: y.astype("int64")})
-    cluster = session(spark.master)
+    cluster = spark_session(spark.master, "credit-risk-train")
     data = cluster.createDataFrame(frame).repartition(spark.num_workers)
     estimator = SparkXGBClassifier(
         features_col=columns,
