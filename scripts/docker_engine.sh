@@ -15,7 +15,8 @@
 # works.
 #
 # Env: BASE_IMAGE_TAG (credit-risk-base:bookworm), DEBIAN_MIRROR (http://deb.debian.org/debian),
-#      DOCKER_ENGINE_LOG (/var/log/dockerd.log), CACHE_DIR (.cache/docker), SKIP_BASE_IMAGE=1.
+#      DOCKER_ENGINE_LOG (/var/log/dockerd.log), CACHE_DIR (.cache/docker), SKIP_BASE_IMAGE=1,
+#      DOCKER_PIDFILE, CONTAINERD_PIDFILE (where dockerd and its containerd keep their pids).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,8 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 CACHE_DIR="${CACHE_DIR:-$ROOT/.cache/docker}"
 LOG="${DOCKER_ENGINE_LOG:-/var/log/dockerd.log}"
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+DOCKER_PIDFILE="${DOCKER_PIDFILE:-/var/run/docker.pid}"
+CONTAINERD_PIDFILE="${CONTAINERD_PIDFILE:-/var/run/docker/containerd/containerd.pid}"
 # Bump when the rootfs recipe below changes, so existing machines rebuild their base.
 BASE_RECIPE=2
 RECIPE_LABEL=org.credit-risk.base-recipe
@@ -54,6 +57,12 @@ install_missing() {
 
 on_github_actions() { [[ "${GITHUB_ACTIONS:-}" == true ]]; }
 
+# One caller at a time (pytest's workers each run this script at once): the others find the
+# engine started and the base image built.
+mkdir -p "$CACHE_DIR"
+exec 9>"$CACHE_DIR/engine.lock"
+flock 9
+
 # --- 0. an engine answers: nothing to install or start ---------------------------------------
 if docker info >/dev/null 2>&1; then
   log "engine already running"
@@ -71,12 +80,25 @@ else
 
   # --- 2. engine ----------------------------------------------------------------------------
   as_root true # stops here, saying why, when neither root nor passwordless sudo is available
+  # An engine killed with its machine leaves its pid files behind. After a restart the pids in
+  # them belong to other processes, and dockerd then waits on a containerd that is not there
+  # ("containerd is still running" ... "timeout waiting for containerd to start"): a pid file
+  # whose process is not the one it names goes first.
+  for entry in "$DOCKER_PIDFILE:dockerd" "$CONTAINERD_PIDFILE:containerd"; do
+    pidfile="${entry%:*}"
+    pid="$(as_root cat "$pidfile" 2>/dev/null || true)"
+    [[ -n "$pid" ]] || continue
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" != "${entry##*:}" ]]; then
+      log "removing stale $pidfile (pid $pid is not ${entry##*:})"
+      as_root rm -f "$pidfile"
+    fi
+  done
   log "starting dockerd (log: $LOG)"
   # setsid + nohup: the engine outlives this script and the make/pytest process that ran it.
   # The background job's own fds are redirected too: the shell that waits on it would otherwise
-  # hold the caller's stdout/stderr pipe open for as long as dockerd runs.
+  # hold the caller's stdout/stderr pipe open for as long as dockerd runs (and the lock's fd 9).
   as_root setsid nohup sh -c 'exec dockerd --bridge=none --iptables=false --ip-masq=false \
-    >>"$1" 2>&1 </dev/null' dockerd "$LOG" >/dev/null 2>&1 </dev/null &
+    >>"$1" 2>&1 </dev/null' dockerd "$LOG" >/dev/null 2>&1 </dev/null 9>&- &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1

@@ -38,6 +38,7 @@ echo "sudo $*" >> "$CALLS"
 shift  # -n
 case "$*" in
   true) exit 0 ;;
+  "cat "*|"rm "*) exec "$@" ;;
   *dockerd*)
     touch "$STATE/engine-up"
     # A real engine keeps running after the script exits: so does this one, when asked to.
@@ -86,6 +87,8 @@ def run_unprivileged(
         "HOME": str(sandbox),
         "DOCKER_ENGINE_LOG": str(sandbox / "state" / "dockerd.log"),
         "CACHE_DIR": str(sandbox / "state" / "cache"),
+        "DOCKER_PIDFILE": str(sandbox / "state" / "docker.pid"),
+        "CONTAINERD_PIDFILE": str(sandbox / "state" / "containerd.pid"),
         **env,
     }
     cmd = ["bash", str(SCRIPT)]
@@ -141,6 +144,54 @@ def test_the_started_engine_does_not_hold_the_callers_output_open(sandbox: Path)
     # Then the call returns when the script exits, not when the engine does
     assert done.returncode == 0, done.stderr
     assert "engine up" in done.stderr
+
+
+def test_pid_files_left_by_an_engine_killed_with_its_machine_are_removed(sandbox: Path) -> None:
+    # Given dockerd's pid file naming a live process that is not dockerd (the pid was reused
+    # after a restart) and containerd's naming a process that is gone
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    docker_pid = sandbox / "state" / "docker.pid"
+    containerd_pid = sandbox / "state" / "containerd.pid"
+    docker_pid.write_text(str(os.getpid()))
+    containerd_pid.write_text(str(gone.pid))
+    for path in (docker_pid, containerd_pid):
+        path.chmod(0o666)
+
+    done, calls = run_unprivileged(
+        sandbox,
+        ENGINE="down",
+        SUDO="yes",
+        SKIP_BASE_IMAGE="1",
+        DOCKER_PIDFILE=str(docker_pid),
+        CONTAINERD_PIDFILE=str(containerd_pid),
+    )
+
+    # Then both go before dockerd starts (which would otherwise wait on a containerd not there)
+    assert done.returncode == 0, done.stderr
+    assert not docker_pid.exists()
+    assert not containerd_pid.exists()
+    assert f"removing stale {docker_pid} (pid {os.getpid()} is not dockerd)" in done.stderr
+    assert calls.index(f"sudo -n rm -f {containerd_pid}") < calls.index("setsid")
+
+
+def test_the_pid_file_of_a_running_containerd_is_kept(sandbox: Path) -> None:
+    # Given containerd still running (dockerd died alone): dockerd reconnects to it
+    shutil.copy("/bin/sleep", sandbox / "bin" / "containerd")
+    containerd = subprocess.Popen([str(sandbox / "bin" / "containerd"), "60"])
+    pidfile = sandbox / "state" / "containerd.pid"
+    pidfile.write_text(str(containerd.pid))
+    pidfile.chmod(0o666)
+    try:
+        done, _ = run_unprivileged(
+            sandbox, ENGINE="down", SUDO="yes", SKIP_BASE_IMAGE="1", CONTAINERD_PIDFILE=str(pidfile)
+        )
+    finally:
+        containerd.kill()
+        containerd.wait()
+    assert done.returncode == 0, done.stderr
+    assert pidfile.read_text() == str(containerd.pid)
+    assert "stale" not in done.stderr
 
 
 def test_without_an_engine_or_sudo_it_says_what_it_needs(sandbox: Path) -> None:
