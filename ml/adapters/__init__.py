@@ -5,6 +5,7 @@
 - `actions`: the GitHub Actions runner (its environment, step outputs and job summary).
 - `mlflow_admin`: MLflow's basic-auth admin API (users and permissions); the tracking and
   registry side is `ml.registry.Registry`.
+- `mlflow_models`: MLflow's run log and model format (log a run and its model, load a model).
 - `aws`: boto3 clients, one place per process (region, retries, endpoint from the environment).
 - `docker`: the docker engine (the SDK) and `docker compose` (the CLI).
 
