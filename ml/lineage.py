@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ml import dvc
+from ml.adapters import dvc
 from ml.errors import DataError
 
 if TYPE_CHECKING:

@@ -8,6 +8,8 @@
 - `mlflow_models`: MLflow's run log and model format (log a run and its model, load a model).
 - `aws`: boto3 clients, one place per process (region, retries, endpoint from the environment).
 - `docker`: the docker engine (the SDK) and `docker compose` (the CLI).
+- `dvc`: the `dvc` executable (its own environment) and DVC's files (`dvc.lock`, `.dvc/config`).
+- `webhook`: a Slack-compatible incoming webhook (notifications; what to send is `ml.notify`).
 
 Adapters import the standard library at module level (the CLI's fast path imports them) and
 their client library inside the functions that need it. tests/unit/test_layers.py keeps every

@@ -421,7 +421,7 @@ def test_the_data_in_remote_gate_is_allowed_and_cannot_read_the_data(
     account: Account,
     resource_policies: dict[str, dict[str, Any]],
 ) -> None:
-    from ml import dvc
+    from ml.adapters import dvc
 
     # Given one DVC object in the platform's remote (SSE-KMS by the bucket's default), the other
     # md5 never pushed
