@@ -9,6 +9,8 @@
 - `aws`: boto3 clients, one place per process (region, retries, endpoint from the environment).
 - `docker`: the docker engine (the SDK) and `docker compose` (the CLI).
 - `dvc`: the `dvc` executable (its own environment) and DVC's files (`dvc.lock`, `.dvc/config`).
+- `http_probe`: a deployed service's HTTP endpoints (the smoke test's GETs; its policy is
+  `ml.deploy.smoke`).
 - `webhook`: a Slack-compatible incoming webhook (notifications; what to send is `ml.notify`).
 
 Adapters import the standard library at module level (the CLI's fast path imports them) and

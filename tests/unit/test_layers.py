@@ -141,7 +141,7 @@ LAYER_OF: dict[str, str] = {
     "ml.spark.emr_serverless": "adapters",
     "ml.notify": "domain",
     "ml.deploy.ecs": "adapters",
-    "ml.deploy.smoke": "adapters",
+    "ml.deploy.smoke": "domain",
     "ml.monitoring.pushgateway": "adapters",
     "ml.feature_store.redis_adapter": "adapters",
     "serve.metrics": "adapters",
