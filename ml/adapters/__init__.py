@@ -7,6 +7,8 @@
   registry side is `ml.registry.Registry`.
 - `mlflow_models`: MLflow's run log and model format (log a run and its model, load a model).
 - `aws`: boto3 clients, one place per process (region, retries, endpoint from the environment).
+- `ecs`: the ECS calls a deploy makes (services, task definitions, one-off tasks); what a
+  rollout means is `ml.deploy.rollout`.
 - `docker`: the docker engine (the SDK) and `docker compose` (the CLI).
 - `dvc`: the `dvc` executable (its own environment) and DVC's files (`dvc.lock`, `.dvc/config`).
 - `http_probe`: a deployed service's HTTP endpoints (the smoke test's GETs; its policy is
