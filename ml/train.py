@@ -108,15 +108,11 @@ def _log_model(
     if kind == "xgboost":
         # The pipeline is the classifier alone (see ml.features): log the native booster so
         # serving needs neither scikit-learn nor pickle.
-        return run.log_xgboost_model(
-            pipeline.named_steps["model"],
-            signature,
-            example,
-            [f"xgboost-cpu=={xgboost.__version__}"],
-        )
-    return run.log_sklearn_model(
-        pipeline, signature, example, [f"scikit-learn=={sklearn.__version__}"]
-    )
+        booster = pipeline.named_steps["model"]
+        requirement = f"xgboost-cpu=={xgboost.__version__}"
+        return run.log_model(booster, "xgboost", signature, example, [requirement])
+    requirement = f"scikit-learn=={sklearn.__version__}"
+    return run.log_model(pipeline, "sklearn", signature, example, [requirement])
 
 
 def _fit(

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -105,41 +105,32 @@ class ActiveRun:
         dataset = from_pandas(frame, source=source, targets=target, name=name, digest=digest)
         mlflow.log_input(dataset, context="training")
 
-    def log_xgboost_model(
-        self, booster: Any, signature: Signature, example: pd.DataFrame, requirements: Sequence[str]
-    ) -> str:
-        """Log an XGBoost model (native format, `ubj`) as `model`; returns its `models:/` URI."""
-        import mlflow.xgboost
-
-        info = mlflow.xgboost.log_model(
-            booster,
-            name="model",
-            signature=signature.native,
-            input_example=example,
-            model_format="ubj",
-            pip_requirements=list(requirements),
-        )
-        return str(info.model_uri)
-
-    def log_sklearn_model(
+    def log_model(
         self,
-        pipeline: Any,
+        model: Any,
+        flavour: Literal["xgboost", "sklearn"],
         signature: Signature,
         example: pd.DataFrame,
         requirements: Sequence[str],
     ) -> str:
-        """Log a scikit-learn pipeline as `model`, whose pyfunc scores with `predict_proba`;
-        returns its `models:/` URI."""
-        import mlflow.sklearn
+        """Log `model` as `model` in its flavour; returns its `models:/` URI.
 
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature.native,
-            input_example=example,
-            pyfunc_predict_fn="predict_proba",
-            pip_requirements=list(requirements),
-        )
+        `xgboost`: the native booster format (`ubj`), loadable without scikit-learn or pickle.
+        `sklearn`: a pipeline whose pyfunc scores with `predict_proba`.
+        """
+        import mlflow.sklearn
+        import mlflow.xgboost
+
+        common: dict[str, Any] = {
+            "name": "model",
+            "signature": signature.native,
+            "input_example": example,
+            "pip_requirements": list(requirements),
+        }
+        if flavour == "xgboost":
+            info = mlflow.xgboost.log_model(model, model_format="ubj", **common)
+        else:
+            info = mlflow.sklearn.log_model(model, pyfunc_predict_fn="predict_proba", **common)
         return str(info.model_uri)
 
 

@@ -9,22 +9,18 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from ml.adapters import ecs
 from ml.adapters.ecs import ServiceRef
 from ml.errors import ConfigError
+from tests.fixtures.aws_in_process import aws_in_process
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk-serve@sha256:" + "a" * 64
 
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with aws_in_process(monkeypatch):
         c = boto3.client("ecs", region_name="eu-west-1")
         c.create_cluster(clusterName="c")
         yield c

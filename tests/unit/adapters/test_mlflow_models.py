@@ -45,8 +45,8 @@ def test_a_run_logs_its_records_and_both_flavours_load_back(
         run.log_file(note, "notes")
         labelled = x.assign(y=y)
         run.log_dataset(labelled, source="s3://b/d.csv", target="y", name="d.csv", digest="ab")
-        xgb_uri = run.log_xgboost_model(booster, signature, x.head(5), ["xgboost"])
-        sk_uri = run.log_sklearn_model(pipeline, signature, x.head(5), ["scikit-learn"])
+        xgb_uri = run.log_model(booster, "xgboost", signature, x.head(5), ["xgboost"])
+        sk_uri = run.log_model(pipeline, "sklearn", signature, x.head(5), ["scikit-learn"])
 
     # Then the signature names the input columns with MLflow's types
     assert signature.columns == {"LIMIT_BAL": "double", "AGE": "long"}

@@ -17,11 +17,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from ml.adapters import ecs
 from ml.adapters.ecs import ServiceRef
 from ml.deploy import rollout
+from tests.fixtures.aws_in_process import aws_in_process
 from tests.fixtures.iam.calls import BotocoreRecorder
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -32,11 +32,7 @@ SCALED = 5  # what autoscaling set, not what terraform created the service with
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with aws_in_process(monkeypatch):
         yield
 
 
