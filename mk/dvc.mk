@@ -5,7 +5,7 @@
 # (dvc 3.67.1 + dvc-s3 3.3.0 resolve to botocore 1.43.117 today) while the application's uv.lock
 # holds boto3/botocore 1.44 for MLflow and the AWS adapters; one lock cannot hold both. So DVC
 # lives in $(DVC_VENV), installed from dvc-env/requirements.txt (every package pinned and
-# hashed), and the application runs its `dvc` executable through ml/dvc.py, never imports it.
+# hashed), and the application runs its `dvc` executable through ml/adapters/dvc.py, never imports it.
 #
 # Every target sets AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED: botocore >= 1.36 adds CRC
 # checksums to uploads, which S3-compatible stores (MinIO, Ceph, emulators) refuse with errors

@@ -171,19 +171,11 @@ def _score_model_dir(local: Path, label: str, x: pd.DataFrame) -> np.ndarray:
     The flavor comes from the directory's own MLmodel file: the same loading for a registered
     version and for a run that is not registered yet.
     """
-    import mlflow.sklearn
-    import mlflow.xgboost
-    import yaml
-
+    from ml.adapters.mlflow_models import load_classifier
     from ml.features import FEATURES
 
     try:
-        flavors = (yaml.safe_load((local / "MLmodel").read_text()) or {}).get("flavors") or {}
-        model = (
-            mlflow.xgboost.load_model(str(local))
-            if "xgboost" in flavors
-            else mlflow.sklearn.load_model(str(local))
-        )
+        model = load_classifier(local)
     except Exception as exc:  # a broken artifact is the registry's problem, named
         raise RegistryError(f"cannot load {label}: {exc}") from exc
     return model.predict_proba(x[FEATURES])[:, 1]

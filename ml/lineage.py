@@ -10,7 +10,7 @@ added with `dvc add`) records, as tags on the run and then on the version it bec
   registered: while `dvc repro` runs, the lock is still being written);
 - `git_sha` (set by training for every run).
 
-The training data is also an MLflow dataset input of every candidate run (`mlflow.log_input`),
+The training data is also an MLflow dataset input of every candidate run (MLflow's `log_input`),
 whose source is the object's URL in the remote and whose digest is its md5.
 
 The `data_in_remote` gate (listed in `ml.promotions.gates.catalog`) refuses a version whose data
@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ml import dvc
+from ml.adapters import dvc
 from ml.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ml.adapters.mlflow_models import ActiveRun
 
 DATA_MD5_TAG = "dvc_data_md5"
 DATA_PATH_TAG = "dvc_data_path"
@@ -95,20 +97,18 @@ def lock_tags(run_tags: Mapping[str, str], root: Path | None = None) -> dict[str
     return {LOCK_TAG: sha} if sha else {}
 
 
-def log_dataset(frame: pd.DataFrame, lineage: Lineage | None, source: str, target: str) -> None:
-    """Log the training data as the active run's MLflow dataset input (context `training`)."""
-    import mlflow
-    from mlflow.data.pandas_dataset import from_pandas
-
-    name = Path(lineage.path if lineage else source).name
-    dataset = from_pandas(
+def log_dataset(
+    run: ActiveRun, frame: pd.DataFrame, lineage: Lineage | None, source: str, target: str
+) -> None:
+    """Log the training data as `run`'s dataset input (context `training`): the DVC object
+    (its URL in the remote, digest = its md5) when `lineage` says DVC tracks it, else `source`."""
+    run.log_dataset(
         frame,
         source=lineage.dataset_source if lineage else source,
-        targets=target,
-        name=name,
+        target=target,
+        name=Path(lineage.path if lineage else source).name,
         digest=lineage.md5 if lineage else None,
     )
-    mlflow.log_input(dataset, context="training")
 
 
 def data_in_remote(tags: Mapping[str, str], label: str) -> Iterable[tuple[str, bool, str]]:

@@ -8,22 +8,21 @@ Mattermost, Rocket.Chat and most chat bridges accept.
 A notification reports on a job; it never decides it. `notify` retries with exponential backoff
 on connection errors, 429 and 5xx, then gives up with one warning line and returns False. It never
 raises, and it never logs the URL (a webhook URL is a credential): messages name the problem
-(status, error class), never the address.
+(status, error class), never the address. The POST itself is `ml.adapters.webhook`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ml.adapters import webhook
 
 log = logging.getLogger(__name__)
 
@@ -98,29 +97,6 @@ def _mrkdwn_value(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, urllib.error.HTTPError):
-        return exc.code == 429 or exc.code >= 500
-    return True  # connection refused, DNS, timeout
-
-
-def _describe(exc: Exception) -> str:
-    """The failure without the address: HTTPError's str has none; URLError's reason has none."""
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code}"
-    if isinstance(exc, urllib.error.URLError):
-        return f"{type(exc.reason).__name__}: {exc.reason}"
-    return type(exc).__name__
-
-
-def _post(url: str, body: bytes, timeout: float) -> None:
-    request = urllib.request.Request(  # noqa: S310 (the scheme is checked in notify)
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        response.read()
-
-
 def notify(
     event: str,
     fields: Mapping[str, str],
@@ -150,15 +126,15 @@ def notify(
     if not url.startswith(("https://", "http://")):
         log.warning("notification %s not sent: NOTIFY_WEBHOOK_URL is not an http(s) URL", event)
         return False
-    body = json.dumps(build_payload(event, fields)).encode()
+    payload = build_payload(event, fields)
     wait = settings.backoff
     for attempt in range(1, settings.attempts + 1):
         try:
-            _post(url, body, settings.timeout)
+            webhook.post(url, payload, settings.timeout)
             return True
-        except Exception as exc:  # anything at all: report, never raise
-            reason = _describe(exc)
-            if attempt == settings.attempts or not _retryable(exc):
+        except webhook.WebhookError as exc:  # the adapter's message never names the URL
+            reason = str(exc)
+            if attempt == settings.attempts or not exc.retryable:
                 log.warning(
                     "notification %s not delivered after %d attempt(s): %s",
                     event,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml import dvc
+from ml.adapters import dvc
 from ml.errors import ConfigError, DataError
 
 if TYPE_CHECKING:

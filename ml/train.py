@@ -2,8 +2,9 @@
 
 Validation runs before any MLflow run is created, so bad data leaves nothing behind in the
 registry. A failure inside a run marks that run FAILED (MLflow's context manager) and registers
-nothing. MLflow is reached through `ml.registry.Registry` with an explicit URI: the fluent calls
-(`start_run`, `log_model`) run inside `Registry.fluent()`, which leaves no global state behind.
+nothing. MLflow is reached through its adapters: `ml.registry.Registry` (explicit URI) for the
+registry, `ml.adapters.mlflow_models` for what a run logs (its runs open inside
+`Registry.fluent()`, which leaves no global state behind).
 `--params` (the retrain workflow's input) is merged over config/train.yaml by `with_params`.
 
 Training and registration are two steps that `train` chains: `train_candidates` logs the runs and
@@ -23,14 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict, Unpack
 
-import mlflow
 import pandas as pd
 import sklearn
 import xgboost
-from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
-from ml.adapters import git
+from ml.adapters import git, mlflow_models
 from ml.contract import CONTRACT_FILE
 from ml.data import Snapshot
 from ml.errors import ConfigError, ContractError, RegistryError
@@ -96,35 +95,24 @@ class Registration:
 
 
 def _log_model(
-    kind: ModelKind, pipeline: Pipeline, holdout: Holdout
-) -> mlflow.models.model.ModelInfo:
+    run: mlflow_models.ActiveRun, kind: ModelKind, pipeline: Pipeline, holdout: Holdout
+) -> str:
+    """Log the candidate's model in `run` with its signature; returns the model's URI."""
     # The signature keeps every contract column, protected ones too (ml/governance/training.py).
     example = holdout.x_train.head(5)
-    signature = infer_signature(example, pipeline.predict_proba(example)[:, 1])
+    signature = mlflow_models.infer_signature(example, pipeline.predict_proba(example)[:, 1])
     # Serving and batch scoring enforce the contract on the signature's columns: they must agree.
-    columns = {c["name"]: c["type"] for c in signature.inputs.to_dict()}
-    mismatches = CONTRACT.signature_mismatches(columns)
+    mismatches = CONTRACT.signature_mismatches(signature.columns)
     if mismatches:
         raise ContractError(f"signature and contract disagree: {'; '.join(mismatches)}")
     if kind == "xgboost":
         # The pipeline is the classifier alone (see ml.features): log the native booster so
         # serving needs neither scikit-learn nor pickle.
-        return mlflow.xgboost.log_model(
-            pipeline.named_steps["model"],
-            name="model",
-            signature=signature,
-            input_example=example,
-            model_format="ubj",
-            pip_requirements=[f"xgboost-cpu=={xgboost.__version__}"],
-        )
-    return mlflow.sklearn.log_model(
-        pipeline,
-        name="model",
-        signature=signature,
-        input_example=example,
-        pyfunc_predict_fn="predict_proba",
-        pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-    )
+        booster = pipeline.named_steps["model"]
+        requirement = f"xgboost-cpu=={xgboost.__version__}"
+        return run.log_model(booster, "xgboost", signature, example, [requirement])
+    requirement = f"scikit-learn=={sklearn.__version__}"
+    return run.log_model(pipeline, "sklearn", signature, example, [requirement])
 
 
 def _fit(
@@ -228,11 +216,11 @@ def train_candidate(
     inputs = governance.model_inputs(FEATURES) if governance else FEATURES
     excluded = governance.excluded if governance else ()
     run_name = f"{kind}-{tags['training_session'][:8]}"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags({**tags, "model_type": kind})
-        mlflow.log_params({**params, "seed": config.seed, "test_size": config.test_size})
-        log_dataset(_labelled(holdout), lineage, snapshot.source, TARGET)
-        mlflow.set_tag(BACKEND_TAG, backend)
+    with mlflow_models.start_run(experiment_id, run_name) as run:
+        run.set_tags({**tags, "model_type": kind})
+        run.log_params({**params, "seed": config.seed, "test_size": config.test_size})
+        log_dataset(run, _labelled(holdout), lineage, snapshot.source, TARGET)
+        run.set_tags({BACKEND_TAG: backend})
         pipeline = _fit(
             kind,
             params,
@@ -243,21 +231,21 @@ def train_candidate(
         )
         scores = pipeline.predict_proba(holdout.x_test)[:, 1]
         evaluation = evaluate(holdout.y_test, scores)
-        mlflow.log_metrics(evaluation.as_metrics())
+        run.log_metrics(evaluation.as_metrics())
         # At the run root (docs/contracts.md#model-contract-file): serving, batch scoring and the
         # gates read it from there.
-        mlflow.log_dict(
+        run.log_dict(
             governed.contract_record(CONTRACT, governance) if governance else CONTRACT.to_dict(),
             CONTRACT_FILE,
         )
         if governance:
-            mlflow.set_tag(governed.PROTECTED_TAG, governed.protected_tag(governance, inputs))
+            run.set_tags({governed.PROTECTED_TAG: governed.protected_tag(governance, inputs)})
         # What this version saw (features + its scores): monitoring compares production with it.
-        log_reference(holdout.x_train, pipeline.predict_proba(holdout.x_train)[:, 1])
+        log_reference(run, holdout.x_train, pipeline.predict_proba(holdout.x_train)[:, 1])
         with tempfile.TemporaryDirectory(prefix="eval-") as tmp:
             out = Path(tmp)
             for plot in write_plots(holdout.y_test, scores, out / "plots"):
-                mlflow.log_artifact(str(plot), artifact_path="plots")
+                run.log_file(plot, "plots")
             card = out / "model_card.md"
             card.write_text(
                 model_card(
@@ -271,14 +259,14 @@ def train_candidate(
                 )
                 + (_governance_card(governance, inputs, holdout, scores, model_name))
             )
-            mlflow.log_artifact(str(card))
+            run.log_file(card)
             snapshot_file = out / "data_snapshot.json"
             snapshot_file.write_text(snapshot.to_json())
-            mlflow.log_artifact(str(snapshot_file))
-        info = _log_model(kind, pipeline, holdout)
+            run.log_file(snapshot_file)
+        model_uri = _log_model(run, kind, pipeline, holdout)
         # `register_run` finds the model from the run alone (MLflow 3 logs it as `models:/m-...`).
-        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
-        return CandidateResult(kind, run.info.run_id, info.model_uri, evaluation)
+        run.set_tags({MODEL_URI_TAG: model_uri})
+        return CandidateResult(kind, run.run_id, model_uri, evaluation)
 
 
 class TrainOptions(TypedDict, total=False):

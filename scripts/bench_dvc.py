@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ml import dvc
+from ml.adapters import dvc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # devtools/ is not in the wheel: import it from the checkout

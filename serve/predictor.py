@@ -67,9 +67,9 @@ class PyfuncPredictor:
     the gates' servable_flavors keeps such versions out of the environments it serves."""
 
     def __init__(self, path: Path, columns: tuple[Column, ...]) -> None:
-        import mlflow.pyfunc
+        from ml.adapters.mlflow_models import load_pyfunc
 
-        self.model = mlflow.pyfunc.load_model(str(path))
+        self.model = load_pyfunc(path)
         self.columns = columns
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

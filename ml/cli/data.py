@@ -156,7 +156,7 @@ def add(
     Bad data is refused before anything is copied, added, pushed or committed (exit 3, naming
     every failed check).
     """
-    from ml import dvc
+    from ml.adapters import dvc
     from ml.pipeline import add_data
 
     added = add_data(dvc.repo_root(), file, name=name, push=push, commit=commit)
@@ -252,8 +252,7 @@ def register(
     the same lock) nothing is registered: it says which version holds the data and exits 0,
     with `changed` false in the JSON and no `version` step output, so no pull request follows.
     """
-    from ml import dvc
-    from ml.adapters import actions
+    from ml.adapters import actions, dvc
     from ml.errors import DataError
     from ml.pipeline import (
         no_run_message,
@@ -301,7 +300,7 @@ def _registered(model: str, version: int, run_id: str | None, changed: bool) -> 
 @mlops_command
 def status() -> None:
     """Fail (exit 3) when dvc.lock does not match dvc.yaml, the params or the data pointers."""
-    from ml import dvc
+    from ml.adapters import dvc
     from ml.errors import DataError
     from ml.pipeline import stale_message, stale_stages
 
@@ -323,7 +322,7 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="Print the path as JSON.")] = False,
 ) -> None:
     """Render `dvc metrics diff` and `dvc params diff` against BASE as markdown."""
-    from ml import dvc
+    from ml.adapters import dvc
     from ml.pipeline import diff_markdown
 
     text = diff_markdown(dvc.repo_root(), base)
@@ -335,7 +334,7 @@ def diff(
 
 
 def _dvc_verb(*args: str) -> None:
-    from ml import dvc
+    from ml.adapters import dvc
 
     out = dvc.run(dvc.repo_root(), *args)
     if out.strip():

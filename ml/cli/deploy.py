@@ -203,8 +203,8 @@ def deploy(
     17: superseded (a newer release already runs there; nothing deployed).
     """
     from ml.adapters import actions
+    from ml.adapters.ecs import ServiceRef
     from ml.deploy import release as releases
-    from ml.deploy.ecs import ServiceRef
     from ml.deploy.settings import DeploySettings
     from ml.deploy.transaction import Deployment, Options, Target, break_glass
     from ml.promotions.config import PromotionSettings

@@ -22,9 +22,9 @@ def db_upgrade(
     """Run `mlflow db upgrade` as a one-off ECS task of the MLflow service with RELEASE's
     mlflow image (skipped when the service already runs it). Exit 0 when the schema is current;
     non-zero with the task's exit code and reason otherwise (nothing deployed)."""
+    from ml.adapters.ecs import ServiceRef
     from ml.cli.deploy import _clients, _registry
     from ml.deploy import release as releases
-    from ml.deploy.ecs import ServiceRef
     from ml.deploy.migrate import db_upgrade as run_db_upgrade
     from ml.deploy.settings import DeploySettings
 

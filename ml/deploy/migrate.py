@@ -17,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ml.deploy import ecs as ecs_service
+from ml.adapters import ecs as ecs_api
+from ml.adapters.ecs import ServiceRef
+from ml.deploy import rollout
 from ml.errors import DeployError
 
 ONE_OFF_VARIABLE = "MLFLOW_ONE_OFF"
@@ -62,7 +64,7 @@ def _run_args(service: dict[str, Any], task_definition: str, container: str) -> 
 
 def db_upgrade(
     ecs: Any,
-    ref: ecs_service.ServiceRef,
+    ref: ServiceRef,
     image: str,
     container: str | None = None,
     *,
@@ -77,24 +79,22 @@ def db_upgrade(
     when the task cannot start, does not stop within `timeout`, or exits non-zero: then nothing
     of the service changed.
     """
-    service = ecs_service.describe_service(ecs, ref)
+    service = ecs_api.describe_service(ecs, ref)
     running = str(service["taskDefinition"])
-    if ecs_service.container_image(ecs, running, container) == image:
+    if rollout.container_image(ecs, running, container) == image:
         return Migration(None, running, skipped=True)
-    family = ecs_service.family_of(running)
-    task_definition, _ = ecs_service.register_from_latest(ecs, family, image, container)
-    described = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-    name = str(ecs_service._container(described, container)["name"])
-    started = ecs.run_task(**_run_args(service, task_definition, name))
-    if started.get("failures") or not started.get("tasks"):
+    family = rollout.family_of(running)
+    task_definition, _ = rollout.register_from_latest(ecs, family, image, container)
+    described, _ = ecs_api.describe_task_definition(ecs, task_definition)
+    name = str(rollout.container_of(described, container)["name"])
+    task_arn, failures = ecs_api.run_task(ecs, _run_args(service, task_definition, name))
+    if failures or task_arn is None:
         raise DeployError(
-            f"mlflow db upgrade: ECS did not start the task ({started.get('failures')}); "
-            "nothing was deployed"
+            f"mlflow db upgrade: ECS did not start the task ({failures}); nothing was deployed"
         )
-    task_arn = str(started["tasks"][0]["taskArn"])
     deadline = clock() + timeout
     while True:
-        task = ecs.describe_tasks(cluster=service["clusterArn"], tasks=[task_arn])["tasks"][0]
+        task = ecs_api.describe_task(ecs, service["clusterArn"], task_arn)
         if task.get("lastStatus") == "STOPPED":
             break
         if clock() >= deadline:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ml.adapters import aws
-from ml.deploy import ecs
-from ml.deploy.ecs import ServiceRef
+from ml.adapters import aws, ecs
+from ml.adapters.ecs import ServiceRef
+from ml.deploy import rollout
 from ml.registry import Registry
 
 
@@ -30,7 +30,7 @@ def disagreement(
     running task definition pins; None when they agree, or when the revision pins nothing
     (a service that still follows the alias)."""
     running = ecs.current_task_definition(ecs_client, service)
-    image, pinned = ecs.running_pair(ecs_client, running, container)
+    image, pinned = rollout.running_pair(ecs_client, running, container)
     if pinned is None:
         return None
     state = registry.model_state(model)

@@ -5,20 +5,16 @@ model version and git SHA (the image's `SERVE_GIT_COMMIT`), so a task still runn
 or following the wrong alias fails it. For the MLflow service: `/health` is 200 (MLflow's
 server exposes no build identity, so the image itself is checked through the task definition).
 Retries until a deadline, because a load balancer keeps sending some requests to draining tasks.
-Plain urllib: the verb must start fast and needs no HTTP library.
+The requests themselves are `ml.adapters.http_probe`.
 """
 
 from __future__ import annotations
 
-import json
-import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from ml.adapters.http_probe import UnreachableError, get_json
 from ml.errors import ConfigError, SmokeTestError
 
 
@@ -36,19 +32,6 @@ class Expected:
         return f"{self.model} v{self.version}{sha}"
 
 
-def _get(url: str, timeout: float) -> tuple[int, Any]:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            status, body = int(response.status), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-    try:
-        return status, json.loads(body or b"null")
-    except json.JSONDecodeError:
-        return status, None
-
-
 def _base(url: str) -> str:
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
@@ -58,10 +41,10 @@ def _base(url: str) -> str:
 
 def check_serve_once(base: str, expected: Expected, timeout: float = 10.0) -> str | None:
     """One attempt; None when the service passes, else what is wrong (one line)."""
-    status, _ = _get(f"{base}/ready", timeout)
+    status, _ = get_json(f"{base}/ready", timeout)
     if status != 200:
         return f"/ready answered {status}"
-    status, meta = _get(f"{base}/metadata", timeout)
+    status, meta = get_json(f"{base}/metadata", timeout)
     if status != 200 or not isinstance(meta, dict):
         return f"/metadata answered {status}"
     model = meta.get("model") or {}
@@ -93,12 +76,11 @@ def _retry(
     while True:
         try:
             problem = probe()
-        except (OSError, urllib.error.URLError) as exc:
-            tls = getattr(exc, "reason", exc)
-            if isinstance(tls, ssl.SSLCertVerificationError):  # no retry fixes a certificate
+        except UnreachableError as exc:
+            if exc.certificate is not None:  # no retry fixes a certificate
                 raise SmokeTestError(
                     f"smoke test of {base}: TLS certificate check failed "
-                    f"({tls.verify_message}): the URL must be the DNS name its certificate "
+                    f"({exc.certificate}): the URL must be the DNS name its certificate "
                     "names (https://api.<environment>.<domain>, never a load balancer's "
                     "*.elb.amazonaws.com), signed by a CA this machine trusts (SSL_CERT_FILE)"
                 ) from None
@@ -135,7 +117,7 @@ def smoke_health(url: str, *, timeout: float, poll_interval: float = 2.0) -> Non
     base = _base(url)
 
     def probe() -> str | None:
-        status, _ = _get(f"{base}/health", 10.0)
+        status, _ = get_json(f"{base}/health", 10.0)
         return None if status == 200 else f"/health answered {status}"
 
     _retry(

@@ -26,7 +26,7 @@ next run of any release resumes. A deploy killed outright (SIGKILL) leaves the s
 
 Over 500 lines on purpose: the steps, their revert and the records they write share one observed
 state and are read as one sequence; the ECS, ECR, smoke and alias work each live in their own
-module (ecs, ecr, smoke, alias).
+module (ml.deploy.rollout and the ECS adapter, ecr, smoke, alias).
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ml.adapters import actions
-from ml.deploy import alias, ecs, records
+from ml.adapters import actions, ecs
+from ml.adapters.ecs import ServiceRef
+from ml.deploy import alias, records, rollout
 from ml.deploy import release as releases
 from ml.deploy.ecr import ensure_in_ecr
-from ml.deploy.ecs import RolloutError, RolloutObserver, ServiceRef
 from ml.deploy.records import DeployRecord, Previous
 from ml.deploy.release import Release
+from ml.deploy.rollout import RolloutError, RolloutObserver
 from ml.deploy.smoke import Expected, smoke_health, smoke_serve
 from ml.errors import DeployError, DeployInterruptedError, ReleaseError, RevertError
 from ml.promotions.records import now_iso
@@ -81,7 +82,7 @@ class Options:
     lease_ttl: float = 3600.0
     lease_settle: float = 0.2
     owner: str = "unknown"
-    observer: RolloutObserver = ecs.observe
+    observer: RolloutObserver = rollout.observe
     breakglass: dict[str, Any] | None = None
     # Production's extra refusals (superseded, scan, record integrity), each raising with
     # nothing written; the CLI builds them from its settings.
@@ -226,7 +227,7 @@ class Deployment:
                     check(rel)
         ensure_in_ecr(self.ecr, image)
         running = ecs.current_task_definition(self.ecs, t.service)
-        running_image, running_pin = ecs.running_pair(self.ecs, running, t.container)
+        running_image, running_pin = rollout.running_pair(self.ecs, running, t.container)
         current = alias.observe(self.registry, names, t.env)
         wanted = {n: rel.models[n] for n in names}
 
@@ -293,8 +294,8 @@ class Deployment:
         changes: list[str] = []
         step = "register-task-definition"
         try:
-            family = ecs.family_of(previous.task_definition)
-            new, fresh = ecs.register_from_latest(self.ecs, family, image, t.container, pin)
+            family = rollout.family_of(previous.task_definition)
+            new, fresh = rollout.register_from_latest(self.ecs, family, image, t.container, pin)
             changes.append(f"task definition {new} ({'registered' if fresh else 'reused'})")
             self._write(phase="task-registered", new_task_definition=new)
             step = "update-service"
@@ -303,7 +304,7 @@ class Deployment:
                 changes.append(f"service {t.service} → {new}")
             self._write(phase="rolling-out")
             step = "rollout"
-            seen = ecs.wait_for_rollout(
+            seen = rollout.wait_for_rollout(
                 self.ecs, t.service, new, timeout=self.opts.rollout_timeout,
                 poll_interval=self.opts.poll_interval, observer=self.opts.observer,
             )  # fmt: skip
@@ -386,7 +387,7 @@ class Deployment:
                 if ecs.current_task_definition(self.ecs, t.service) != previous.task_definition:
                     ecs.update_service(self.ecs, t.service, previous.task_definition)
                     done.append(f"service {t.service} → {previous.task_definition}")
-                ecs.wait_for_rollout(
+                rollout.wait_for_rollout(
                     self.ecs, t.service, previous.task_definition,
                     timeout=self.opts.rollout_timeout, poll_interval=self.opts.poll_interval,
                     observer=self.opts.observer,
@@ -454,7 +455,7 @@ class Deployment:
         version = None
         if self.target.kind == "serve":
             try:
-                version = ecs.running_pair(
+                version = rollout.running_pair(
                     self.ecs, previous.task_definition, self.target.container
                 )[1]
             except Exception:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from ml.adapters.mlflow_models import ActiveRun
+
 REFERENCE_DIR = "reference"
 REFERENCE_FILE = "reference.parquet"
 REFERENCE_PATH = f"{REFERENCE_DIR}/{REFERENCE_FILE}"
@@ -36,18 +38,16 @@ def build_reference(features: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def log_reference(features: pd.DataFrame, scores: np.ndarray) -> None:
-    """Log the reference sample as `reference/reference.parquet` in the active MLflow run.
+def log_reference(run: ActiveRun, features: pd.DataFrame, scores: np.ndarray) -> None:
+    """Log the reference sample as `reference/reference.parquet` in `run`.
 
     Called by training inside each candidate's run (whichever wins, its version has one).
     """
-    import mlflow
-
     frame = build_reference(features, scores)
     with tempfile.TemporaryDirectory(prefix="reference-") as tmp:
         path = Path(tmp) / REFERENCE_FILE
         frame.to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), artifact_path=REFERENCE_DIR)
+        run.log_file(path, REFERENCE_DIR)
 
 
 def redact(uri: str) -> str:

@@ -198,9 +198,9 @@ class World:
 
     def ship(self, standin: TaskStandIn, env: str, rid: str) -> None:
         """A clean deploy, in-process (setup for the test that follows; saves a CLI start)."""
-        from ml.deploy import ecs
+        from ml.deploy import rollout
 
-        _in_process(self, env, standin.url, ecs.observe, rid)
+        _in_process(self, env, standin.url, rollout.observe, rid)
 
     def release(
         self,
@@ -710,8 +710,8 @@ class TcpProxy:
 def test_a_revert_with_the_registry_down_returns_the_service_to_the_previous_revision(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from ml.adapters.ecs import ServiceRef
     from ml.deploy import release as releases
-    from ml.deploy.ecs import ServiceRef
     from ml.deploy.records import interrupted
     from ml.deploy.transaction import Deployment, Options, Target
     from ml.errors import DeployError
@@ -952,8 +952,8 @@ def test_break_glass_rollback_end_to_end(world: World) -> None:
 
 
 def _in_process(w: World, env: str, url: str, observer: Any, rid: str) -> Any:
+    from ml.adapters.ecs import ServiceRef
     from ml.deploy import release as releases
-    from ml.deploy.ecs import ServiceRef
     from ml.deploy.transaction import Deployment, Options, Target
     from ml.promotions.gates import load_gates
 
@@ -970,11 +970,11 @@ def _circuit_breaker(w: World, good_td: str) -> Any:
     """What describe_services shows after ECS's circuit breaker rolled a deployment back
     (AWS: the failed deployment stays, rolloutState FAILED; a new PRIMARY runs the last
     completed revision and the service names it)."""
-    from ml.deploy import ecs
+    from ml.deploy import rollout
 
     def observer(client: Any, ref: Any, td: str) -> Any:
         if td == good_td:
-            return ecs.observe(client, ref, td)
+            return rollout.observe(client, ref, td)
         doc = {
             "taskDefinition": good_td,
             "deployments": [
@@ -986,14 +986,14 @@ def _circuit_breaker(w: World, good_td: str) -> Any:
                  "rolloutStateReason": "ECS deployment circuit breaker: tasks failed to start."},
             ],
         }  # fmt: skip
-        return ecs.classify(doc, td)
+        return rollout.classify(doc, td)
 
     return observer
 
 
 def test_rollout_failures_are_reported_as_what_they_are_and_reverted(world: World) -> None:
-    from ml.deploy import ecs
-    from ml.deploy.ecs import Rollout
+    from ml.deploy import rollout
+    from ml.deploy.rollout import Rollout
     from ml.errors import DeployError
 
     w = world
@@ -1018,7 +1018,7 @@ def test_rollout_failures_are_reported_as_what_they_are_and_reverted(world: Worl
         # When the rollout of r2 never finishes (moto with desiredCount 1 behaves so)
         def stuck(client: Any, ref: Any, td: str) -> Any:
             if td == good_td:
-                return ecs.observe(client, ref, td)
+                return rollout.observe(client, ref, td)
             return Rollout("in-progress", "0/1 tasks running")
 
         started = time.monotonic()

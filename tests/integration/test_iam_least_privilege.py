@@ -310,18 +310,19 @@ def deploy_path(cluster: str, service: str, family: str, image_uri: str) -> None
     the new image (and the family's tags), the service update, one look at the rollout."""
     import boto3
 
-    from ml.deploy import ecs
+    from ml.adapters import ecs
+    from ml.deploy import rollout
     from ml.deploy.ecr import ensure_in_ecr
 
     ecs_client, ecr = boto3.client("ecs"), boto3.client("ecr")
     ref = ecs.ServiceRef(cluster, service)
     ensure_in_ecr(ecr, image_uri)
     running = ecs.current_task_definition(ecs_client, ref)
-    ecs.container_image(ecs_client, running)
-    new, _ = ecs.register_from_latest(ecs_client, family, image_uri)
+    rollout.container_image(ecs_client, running)
+    new, _ = rollout.register_from_latest(ecs_client, family, image_uri)
     if ecs.current_task_definition(ecs_client, ref) != new:
         ecs.update_service(ecs_client, ref, new)
-    ecs.observe(ecs_client, ref, new)
+    rollout.observe(ecs_client, ref, new)
 
 
 @pytest.fixture(scope="module")
@@ -421,7 +422,7 @@ def test_the_data_in_remote_gate_is_allowed_and_cannot_read_the_data(
     account: Account,
     resource_policies: dict[str, dict[str, Any]],
 ) -> None:
-    from ml import dvc
+    from ml.adapters import dvc
 
     # Given one DVC object in the platform's remote (SSE-KMS by the bucket's default), the other
     # md5 never pushed

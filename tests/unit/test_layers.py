@@ -82,6 +82,7 @@ LAYER_OF: dict[str, str] = {
     "ml.evaluate": "domain",
     "ml.lineage": "domain",
     "ml.batch": "domain",
+    "ml.notify": "domain",
     "ml.tfplan": "domain",
     "ml.promotions": "domain",
     "ml.promotions.spec": "domain",
@@ -101,6 +102,8 @@ LAYER_OF: dict[str, str] = {
     "ml.deploy.images": "domain",
     "ml.deploy.ecr": "domain",
     "ml.deploy.compose": "domain",
+    "ml.deploy.rollout": "domain",
+    "ml.deploy.smoke": "domain",
     "ml.monitoring": "domain",
     "ml.monitoring.config": "domain",
     "ml.monitoring.contract": "domain",
@@ -136,13 +139,9 @@ LAYER_OF: dict[str, str] = {
     "ml.adapters": "adapters",
     "ml.adapters.": "adapters",
     "ml.registry": "adapters",
-    "ml.dvc": "adapters",
     "ml.spark": "adapters",
     "ml.spark.session": "adapters",
     "ml.spark.emr_serverless": "adapters",
-    "ml.notify": "adapters",
-    "ml.deploy.ecs": "adapters",
-    "ml.deploy.smoke": "adapters",
     "ml.monitoring.pushgateway": "adapters",
     "ml.feature_store.redis_adapter": "adapters",
     "serve.metrics": "adapters",
@@ -165,19 +164,11 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "boto3": ("ml.adapters.aws",),
     "docker": ("ml.adapters.docker",),
     "redis": ("ml.feature_store.redis_adapter",),
-    "mlflow": ("ml.registry",),
+    "mlflow": ("ml.registry", "ml.adapters.mlflow_models"),
 }
-# Client imports that exist today outside their adapter; the check fails on any other. MLflow:
-# model flavours (loading, logging a model) and artefact downloads not yet behind ml.registry.
-KNOWN_CLIENT_IMPORTS = frozenset(
-    {
-        ("ml.evaluate", "mlflow"),
-        ("ml.lineage", "mlflow"),
-        ("ml.monitoring.reference", "mlflow"),
-        ("ml.train", "mlflow"),
-        ("serve.predictor", "mlflow"),
-    }
-)
+# Client imports that exist today outside their adapter, each named with its reason; the check
+# fails on any other.
+KNOWN_CLIENT_IMPORTS: frozenset[tuple[str, str]] = frozenset()
 
 # The command-line clients of outside systems: only their adapter runs them (an argv list whose
 # first item is the program's name).
@@ -188,7 +179,7 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "docker-compose": ("ml.adapters.docker",),
 }
 
-# serve and the training side meet only here: the contract and its lookup, the registry adapter,
+# serve and the training side meet only here: the contract and its lookup, the MLflow adapters,
 # the scoring kernel every path scores through (ml.scoring), the online store's key layout and
 # client, the reason texts and their reviewed settings (a version carries them), and the error
 # types (ml -> serve); the booster predictor, its errors and the redaction (serve -> ml).
@@ -198,6 +189,7 @@ SHARED_WITH_SERVE = frozenset(
         "ml.contract",
         "ml.version_contract",
         "ml.registry",
+        "ml.adapters.mlflow_models",
         "ml.feature_store.layout",
         "ml.feature_store.redis_adapter",
         "ml.governance.reasons",
@@ -489,3 +481,24 @@ def test_a_new_module_without_a_layer_fails_saying_where_to_add_it(tmp_path: Pat
     graph = _plant(tmp_path, {"ml/__init__.py": "", "ml/brand_new.py": "", "serve/__init__.py": ""})
     (problem,) = unclassified(graph)
     assert problem.startswith("ml.brand_new has no layer: add it to LAYER_OF in")
+
+
+def test_a_planted_mlflow_import_outside_its_adapters_fails(tmp_path: Path) -> None:
+    # Given training logging a model itself (lazily), next to the two MLflow adapters
+    graph = _plant(
+        tmp_path,
+        {
+            "ml/__init__.py": "",
+            "ml/registry.py": "def client():\n    from mlflow import MlflowClient\n",
+            "ml/adapters/__init__.py": "",
+            "ml/adapters/mlflow_models.py": "def load():\n    import mlflow.pyfunc\n",
+            "ml/train.py": "def log():\n    import mlflow.xgboost\n",
+            "serve/__init__.py": "",
+            "serve/predictor.py": "from mlflow.pyfunc import load_model\n",
+        },
+    )
+    # Then only the planted imports are named
+    assert client_violations(graph) == [
+        "ml.train imports mlflow: only ml.registry, ml.adapters.mlflow_models may",
+        "serve.predictor imports mlflow: only ml.registry, ml.adapters.mlflow_models may",
+    ]

@@ -2,9 +2,10 @@
 desiredCount (infra/terraform/modules/ecs_service), and a deploy that set one would undo the
 scaling the traffic asked for (scale in a busy service to what terraform started it with).
 
-Two checks: the calls a deploy and its revert make (`ml.deploy.ecs`, moto in-process, every
-botocore call recorded) carry no desiredCount and leave the scaled count as it was; and no code
-in the package sends one to ECS at all (read from the source, so a new call site cannot slip by).
+Two checks: the calls a deploy and its revert make (`ml.deploy.rollout` over `ml.adapters.ecs`,
+moto in-process, every botocore call recorded) carry no desiredCount and leave the scaled count
+as it was; and no code in the package sends one to ECS at all (read from the source, so a new
+call site cannot slip by).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from ml.deploy import ecs
-from ml.deploy.ecs import ServiceRef
+from ml.adapters import ecs
+from ml.adapters.ecs import ServiceRef
+from ml.deploy import rollout
+from tests.fixtures.aws_in_process import aws_in_process
 from tests.fixtures.iam.calls import BotocoreRecorder
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,11 +32,7 @@ SCALED = 5  # what autoscaling set, not what terraform created the service with
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with aws_in_process(monkeypatch):
         yield
 
 
@@ -56,9 +54,9 @@ def test_a_deploy_and_its_revert_send_no_desired_count(aws: None) -> None:
     # When a release is rolled out and then reverted, with every botocore call recorded
     with BotocoreRecorder() as recorder:
         client = boto3.client("ecs", region_name="eu-west-1")
-        new, fresh = ecs.register_from_latest(client, "api", IMAGE + "b" * 64, None, 7)
+        new, fresh = rollout.register_from_latest(client, "api", IMAGE + "b" * 64, None, 7)
         ecs.update_service(client, REF, new)
-        ecs.observe(client, REF, new)
+        rollout.observe(client, REF, new)
         ecs.update_service(client, REF, previous)
     # Then the updates name the revision only, and the scaled count is untouched
     assert fresh

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ml.deploy.ecs import ServiceRef
+from ml.adapters.ecs import ServiceRef
 from ml.deploy.migrate import ONE_OFF_VARIABLE, db_upgrade
 from ml.errors import DeployError
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from ml.deploy import ecs, pinned
-from ml.deploy.ecs import ServiceRef
+from ml.adapters import ecs
+from ml.adapters.ecs import ServiceRef
+from ml.deploy import pinned, rollout
+from tests.fixtures.aws_in_process import aws_in_process
 from tests.fixtures.memory_registry import MemoryRegistry, model, version
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk-serve@sha256:"
@@ -21,11 +22,7 @@ REF = ServiceRef("c", "api")
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with aws_in_process(monkeypatch):
         c = boto3.client("ecs", region_name="eu-west-1")
         c.create_cluster(clusterName="c")
         td = c.register_task_definition(
@@ -39,25 +36,25 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def test_a_revision_pins_the_version_next_to_the_image(client: Any) -> None:
-    new, fresh = ecs.register_from_latest(client, "api", IMAGE + "b" * 64, None, 7)
+    new, fresh = rollout.register_from_latest(client, "api", IMAGE + "b" * 64, None, 7)
     assert fresh
-    assert ecs.running_pair(client, new) == (IMAGE + "b" * 64, 7)
+    assert rollout.running_pair(client, new) == (IMAGE + "b" * 64, 7)
     env = client.describe_task_definition(taskDefinition=new)["taskDefinition"][
         "containerDefinitions"
     ][0]["environment"]
     assert {"name": "SERVE_MODEL_ALIAS", "value": "production"} in env  # the rest is kept
     # The same pair again reuses the revision; another version with the same image does not
-    assert ecs.register_from_latest(client, "api", IMAGE + "b" * 64, None, 7) == (new, False)
-    other, fresh = ecs.register_from_latest(client, "api", IMAGE + "b" * 64, None, 8)
+    assert rollout.register_from_latest(client, "api", IMAGE + "b" * 64, None, 7) == (new, False)
+    other, fresh = rollout.register_from_latest(client, "api", IMAGE + "b" * 64, None, 8)
     assert fresh
-    assert ecs.running_pair(client, other) == (IMAGE + "b" * 64, 8)
+    assert rollout.running_pair(client, other) == (IMAGE + "b" * 64, 8)
 
 
 def test_status_reports_an_alias_the_running_revision_does_not_pin(client: Any) -> None:
     registry = MemoryRegistry(model("m", [version("m", 7), version("m", 8)], {"production": 7}))
     # A revision that pins nothing (follows the alias): nothing to compare
     assert pinned.disagreement(registry, client, REF, "m", "production") is None  # type: ignore[arg-type]
-    new, _ = ecs.register_from_latest(client, "api", IMAGE + "b" * 64, None, 7)
+    new, _ = rollout.register_from_latest(client, "api", IMAGE + "b" * 64, None, 7)
     ecs.update_service(client, REF, new)
     assert pinned.disagreement(registry, client, REF, "m", "production") is None  # type: ignore[arg-type]
     # When someone moves the alias by hand

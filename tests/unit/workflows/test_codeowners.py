@@ -64,7 +64,7 @@ def owners_of(path: str) -> list[str]:
         "mk/docker.mk",
         "scripts/deploy.py",
         "ml/promotions/apply.py",
-        "ml/deploy/ecs.py",
+        "ml/deploy/rollout.py",
         "config/gates.yaml",
         "config/platform.yaml",
         "config/monitoring.yaml",

@@ -1,4 +1,4 @@
-"""The AWS ECS adapter: task-definition revisions, service updates and the rollout observer.
+"""An ECS rollout of a release: the task-definition revision that pins it, and its observer.
 
 Why each piece is shaped the way it is:
 
@@ -19,6 +19,8 @@ Why each piece is shaped the way it is:
 - **Check order**: the deployment that runs *our* revision is examined first. ECS's circuit
   breaker puts the service back on the previous revision, so "the service names another
   revision" alone would read a rollback as somebody else's deploy.
+
+The ECS calls themselves are `ml.adapters.ecs`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from ml.adapters import ecs as ecs_api
+from ml.adapters.ecs import ServiceRef
 from ml.errors import ConfigError
 
 # Keys of describe_task_definition's output that register_task_definition accepts.
@@ -57,17 +61,6 @@ RolloutKind = Literal["stable", "in-progress", "circuit-breaker", "failed", "sup
 
 
 @dataclass(frozen=True)
-class ServiceRef:
-    """One ECS service."""
-
-    cluster: str
-    service: str
-
-    def __str__(self) -> str:
-        return f"{self.cluster}/{self.service}"
-
-
-@dataclass(frozen=True)
 class Rollout:
     """One observation of the rollout of a task definition: what ECS says, in one word."""
 
@@ -89,34 +82,13 @@ class RolloutError(Exception):
         self.rollout = rollout
 
 
-def describe_service(ecs: Any, ref: ServiceRef) -> dict[str, Any]:
-    """The service document; a missing or inactive service is a configuration error."""
-    try:
-        found = ecs.describe_services(cluster=ref.cluster, services=[ref.service])
-    except ecs.exceptions.ClusterNotFoundException as exc:
-        raise ConfigError(
-            f"ECS cluster {ref.cluster!r} not found (hint: the ECS_CLUSTER terraform output)"
-        ) from exc
-    services = found.get("services") or []
-    if not services or services[0].get("status") != "ACTIVE":
-        raise ConfigError(
-            f"ECS service {ref.service!r} not found (or not ACTIVE) in cluster {ref.cluster!r} "
-            "(hint: the ECS_SERVICE terraform output)"
-        )
-    return dict(services[0])
-
-
-def current_task_definition(ecs: Any, ref: ServiceRef) -> str:
-    """ARN of the task definition the service runs now."""
-    return str(describe_service(ecs, ref)["taskDefinition"])
-
-
 def family_of(task_definition_arn: str) -> str:
     """`arn:...:task-definition/credit-risk-serve:7` → `credit-risk-serve`."""
     return task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
-def _container(task_def: dict[str, Any], container: str | None) -> dict[str, Any]:
+def container_of(task_def: dict[str, Any], container: str | None) -> dict[str, Any]:
+    """The definition of `container` (default: the first) in a task definition."""
     containers = task_def["containerDefinitions"]
     names = [c["name"] for c in containers]
     target = container or names[0]
@@ -145,8 +117,8 @@ def running_pair(
     ecs: Any, task_definition: str, container: str | None = None
 ) -> tuple[str, int | None]:
     """(image, pinned model version or None) of `container` (default: the first)."""
-    described = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-    found = _container(described, container)
+    described, _ = ecs_api.describe_task_definition(ecs, task_definition)
+    found = container_of(described, container)
     return str(found["image"]), _pinned(found)
 
 
@@ -169,9 +141,8 @@ def register_from_latest(
         (task definition ARN, True when a new revision was registered).
     """
     # A family name without revision resolves to its latest ACTIVE revision.
-    described = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
-    task_def = described["taskDefinition"]
-    target = _container(task_def, container)
+    task_def, tags = ecs_api.describe_task_definition(ecs, family, with_tags=True)
+    target = container_of(task_def, container)
     if target["image"] == image and (version is None or _pinned(target) == version):
         return str(task_def["taskDefinitionArn"]), False
     spec = {key: task_def[key] for key in _REGISTER_KEYS if task_def.get(key) not in (None, [])}
@@ -179,15 +150,9 @@ def register_from_latest(
         _with_pin(c, image, version) if c["name"] == target["name"] else c
         for c in task_def["containerDefinitions"]
     ]
-    if described.get("tags"):
-        spec["tags"] = described["tags"]  # needs ecs:TagResource on the deploy role
-    registered = ecs.register_task_definition(**spec)["taskDefinition"]
-    return str(registered["taskDefinitionArn"]), True
-
-
-def update_service(ecs: Any, ref: ServiceRef, task_definition: str) -> None:
-    """Point the service at `task_definition`; ECS starts a new PRIMARY deployment."""
-    ecs.update_service(cluster=ref.cluster, service=ref.service, taskDefinition=task_definition)
+    if tags:
+        spec["tags"] = tags  # needs ecs:TagResource on the deploy role
+    return ecs_api.register_task_definition(ecs, spec), True
 
 
 def classify(service: dict[str, Any], task_definition: str) -> Rollout:
@@ -240,7 +205,7 @@ def classify(service: dict[str, Any], task_definition: str) -> Rollout:
 
 def observe(ecs: Any, ref: ServiceRef, task_definition: str) -> Rollout:
     """The default observer: one `describe_services` call, classified."""
-    return classify(describe_service(ecs, ref), task_definition)
+    return classify(ecs_api.describe_service(ecs, ref), task_definition)
 
 
 def wait_for_rollout(

@@ -75,7 +75,7 @@ def binary(root: Path) -> str:
             raise ConfigError(f"DVC_BIN={explicit} does not exist (hint: `make dvc-install`)")
         return explicit
     # The repository's own environment, else the one next to this installation's checkout.
-    for base in (root, Path(__file__).resolve().parents[1]):
+    for base in (root, Path(__file__).resolve().parents[2]):
         local = base / ".venv-dvc" / "bin" / "dvc"
         if local.is_file():
             return str(local)

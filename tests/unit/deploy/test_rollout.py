@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ml.deploy.ecs import Rollout, classify, family_of, wait_for_rollout
+from ml.deploy.rollout import Rollout, classify, family_of, wait_for_rollout
 
 OLD = "arn:aws:ecs:eu-west-1:123456789012:task-definition/credit-risk-serve:6"
 NEW = "arn:aws:ecs:eu-west-1:123456789012:task-definition/credit-risk-serve:7"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ml import dvc
+from ml.adapters import dvc
 from ml.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_committed_config_has_a_remote_no_credentials_and_no_phoning_home() -> None:
