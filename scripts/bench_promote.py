@@ -37,6 +37,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = int(os.environ.get("BENCH_MODELS", "20"))
+FLAVOR = os.environ.get("BENCH_FLAVOR", "sklearn")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SERVER_WORKERS = 4  # `mlflow server`'s default
 GATES = (
@@ -45,7 +46,7 @@ GATES = (
 )
 
 
-def _register(uri: str, names: list[str]) -> None:
+def _register(uri: str, names: list[str], flavor: str = "sklearn") -> None:
     import mlflow
     import numpy as np
     import pandas as pd
@@ -58,19 +59,35 @@ def _register(uri: str, names: list[str]) -> None:
     registry = Registry(uri)
     experiment = registry.ensure_experiment("bench-promote", None)
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=["a", "b", "c"])
-    model = LogisticRegression().fit(x, (x["a"] > 0).astype(int))
+    y = (x["a"] > 0).astype(int)
     # Its own contract, as ml.train logs one (the signature and loadable gates read it).
     contract = ModelContract(tuple(Feature(f, "float", reason="bench model") for f in x.columns))
     with registry.fluent():
         with mlflow.start_run(experiment_id=experiment):
             mlflow.log_metrics({"roc_auc": 0.78, "ks": 0.4, "brier": 0.13})
             mlflow.log_dict(contract.to_dict(), CONTRACT_FILE)
-            info = mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=infer_signature(x.head(3), model.predict_proba(x.head(3))[:, 1]),
-                pip_requirements=["scikit-learn"],
-            )
+            if flavor == "xgboost":
+                # as ml.train logs the champion: the native booster, which serve and the
+                # loadable gate load without MLflow, pandas or scikit-learn
+                import xgboost
+
+                booster = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(x, y)
+                info = mlflow.xgboost.log_model(
+                    booster,
+                    name="model",
+                    signature=infer_signature(x.head(3), booster.predict_proba(x.head(3))[:, 1]),
+                    input_example=x.head(3),
+                    model_format="ubj",
+                    pip_requirements=["xgboost"],
+                )
+            else:
+                model = LogisticRegression().fit(x, y)
+                info = mlflow.sklearn.log_model(
+                    model,
+                    name="model",
+                    signature=infer_signature(x.head(3), model.predict_proba(x.head(3))[:, 1]),
+                    pip_requirements=["scikit-learn"],
+                )
         tags = {"git_sha": "bench", "data_sha256": "0" * 64}
         for name in names:
             mlflow.register_model(info.model_uri, name, tags=tags, await_registration_for=60)
@@ -187,7 +204,7 @@ def main() -> None:
                 for i, (label, source) in enumerate(sources):
                     names = [f"bench-r{round_}-s{i}-{m:02d}" for m in range(MODELS)]
                     t0 = time.perf_counter()
-                    _register(server.uri, names)
+                    _register(server.uri, names, FLAVOR)
                     print(f"round {round_ + 1}, {label}: registered {MODELS} models in "
                           f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
                     run_dir = base / f"run-{round_}-{i}"
