@@ -279,9 +279,8 @@ class _Rest:
         self.base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         self._session: Any = None
 
-    def _send(
-        self, method: str, endpoint: str, params: dict[str, Any] | None, body: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    def _http(self) -> Any:
+        """The one `requests` session (retries, credentials, TLS as MLflow's client sets them)."""
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
@@ -312,12 +311,25 @@ class _Rest:
             if env.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
                 session.cert = env["MLFLOW_TRACKING_CLIENT_CERT_PATH"]
             self._session = session
-        response = self._session.request(
+        return self._session
+
+    def _send(
+        self,
+        method: str,
+        endpoint: str,
+        params: dict[str, Any] | None,
+        body: dict[str, Any] | None,
+        *,
+        api: str = "mlflow",
+        stream: bool = False,
+    ) -> Any:
+        response = self._http().request(
             method,
-            f"{self.base}/api/2.0/mlflow/{endpoint}",
+            f"{self.base}/api/2.0/{api}/{endpoint}",
             params=params,
             json=body,
-            timeout=float(env.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")),
+            timeout=float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")),
+            stream=stream,
         )
         if response.status_code != 200:
             try:
@@ -327,8 +339,40 @@ class _Rest:
             code = found.get("error_code", f"HTTP {response.status_code}")
             message = found.get("message") or response.text[:200]
             raise _RestError(f"{endpoint}: {code}: {message}", code)
-        answer: dict[str, Any] = response.json()
-        return answer
+        return response if stream else response.json()
+
+    # The server's artifact proxy (`mlflow-artifacts:/<path>` URIs, `mlflow server` serving
+    # artifacts, as the mlflow image runs it): a listing per folder, a GET per file.
+
+    def artifact_files(self, path: str) -> list[tuple[str, bool]]:
+        """(name, is a folder) of each entry of an artifact folder; [] for a file or nothing."""
+        found = self._send("GET", "artifacts", {"path": path}, None, api="mlflow-artifacts")
+        return [(str(f["path"]), bool(f.get("is_dir"))) for f in found.get("files", [])]
+
+    def download_file(self, path: str, local: Path) -> Path:
+        """One artifact file into `local`."""
+        from urllib.parse import quote
+
+        response = self._send(
+            "GET", f"artifacts/{quote(path)}", None, None, api="mlflow-artifacts", stream=True
+        )
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with response, local.open("wb") as fh:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                fh.write(chunk)
+        return local
+
+    def download_tree(self, path: str, local: Path) -> Path:
+        """An artifact folder (every file under it) into the folder `local`."""
+        local.mkdir(parents=True, exist_ok=True)
+        for name, folder in self.artifact_files(path):
+            if "/" in name or name in ("", ".", ".."):  # the server names entries; never climb
+                raise RegistryError(f"artifact listing of {path} names {name!r}")
+            if folder:
+                self.download_tree(f"{path}/{name}", local / name)
+            else:
+                self.download_file(f"{path}/{name}", local / name)
+        return local
 
     def get(self, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
         """One read (`GET /api/2.0/mlflow/<endpoint>`, query parameters)."""
@@ -714,8 +758,15 @@ class Registry:
         with registry_errors(f"tag run {run_id} {key}"):
             self.client.set_tag(run_id, key, value)
 
+    def _proxied(self, uri: str) -> str | None:
+        """The path under this server's artifact proxy of an `mlflow-artifacts:/<path>` URI (read
+        over REST, without MLflow); None for any other store (MLflow's own clients read it)."""
+        if self._rest is None or not uri.startswith("mlflow-artifacts:/"):
+            return None
+        rest = uri.removeprefix("mlflow-artifacts:")
+        return None if rest.startswith("//") else rest.strip("/") or None
+
     def _download(self, name: str, version: int, dst: Path, path: str) -> Path:
-        import mlflow.artifacts
 
         with registry_errors(f"download {name} v{version} {path}".rstrip()):
             key = (name, version)
@@ -729,8 +780,18 @@ class Registry:
                 self._version_roots[key] = str(root).rstrip("/")
             root = self._version_roots[key]
             dst.mkdir(parents=True, exist_ok=True)
+            uri = f"{root}/{path}" if path else root
+            proxied = self._proxied(uri)
+            if proxied is not None and self._rest is not None:
+                # as MLflow names it: the last part of the URI, under `dst`
+                target = dst / proxied.rsplit("/", 1)[-1]
+                if path:
+                    return self._rest.download_file(proxied, target)
+                return self._rest.download_tree(proxied, target)
+            import mlflow.artifacts
+
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{root}/{path}" if path else root,
+                artifact_uri=uri,
                 dst_path=str(dst),
                 tracking_uri=self.tracking_uri,
             )
@@ -899,8 +960,6 @@ class Registry:
         """One file of a run's artifacts (`contract.json`, `reference/reference.parquet`), or
         None when the run has no such file (one logged before the project logged it). A file
         under `_SMALL_FILE` bytes is read once per adapter (the gates read a contract twice)."""
-        import mlflow.artifacts
-
         key = (run_id, path)
         local = dst / path
         if key in self._run_files:
@@ -913,20 +972,35 @@ class Registry:
         with registry_errors(f"run {run_id} artifact {path}"):
             root = self._run_root(run_id).rstrip("/")
             folder = path.rsplit("/", 1)[0] if "/" in path else ""
-            listed = mlflow.artifacts.list_artifacts(
-                artifact_uri=f"{root}/{folder}" if folder else root,
-                tracking_uri=self.tracking_uri,
-            )
-            names = {a.path.rsplit("/", 1)[-1] for a in listed or ()}
+            proxied = self._proxied(root)
+            rest = self._rest if proxied is not None else None
+            if rest is not None and proxied is not None:
+                entries = rest.artifact_files(f"{proxied}/{folder}" if folder else proxied)
+                names = {name for name, _ in entries}
+            else:
+                import mlflow.artifacts
+
+                listed = mlflow.artifacts.list_artifacts(
+                    artifact_uri=f"{root}/{folder}" if folder else root,
+                    tracking_uri=self.tracking_uri,
+                )
+                names = {a.path.rsplit("/", 1)[-1] for a in listed or ()}
             if path.rsplit("/", 1)[-1] not in names:
                 self._run_files[key] = None
                 return None
             dst.mkdir(parents=True, exist_ok=True)
-            found = Path(
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"{root}/{path}", dst_path=str(dst), tracking_uri=self.tracking_uri
+            if rest is not None and proxied is not None:
+                found = rest.download_file(f"{proxied}/{path}", dst / path.rsplit("/", 1)[-1])
+            else:
+                import mlflow.artifacts
+
+                found = Path(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=f"{root}/{path}",
+                        dst_path=str(dst),
+                        tracking_uri=self.tracking_uri,
+                    )
                 )
-            )
         if found.stat().st_size <= _SMALL_FILE:
             self._run_files[key] = found.read_bytes()
         return found
