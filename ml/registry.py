@@ -339,7 +339,14 @@ class _Rest:
             code = found.get("error_code", f"HTTP {response.status_code}")
             message = found.get("message") or response.text[:200]
             raise _RestError(f"{endpoint}: {code}: {message}", code)
-        return response if stream else response.json()
+        if stream:
+            return response
+        try:
+            return response.json()
+        except ValueError as exc:  # a proxy's login page, another service on that URI
+            raise RegistryError(
+                f"{endpoint}: the answer is not MLflow's JSON (is {self.base} an MLflow server?)"
+            ) from exc
 
     # The server's artifact proxy (`mlflow-artifacts:/<path>` URIs, `mlflow server` serving
     # artifacts, as the mlflow image runs it): a listing per folder, a GET per file.
