@@ -3,10 +3,8 @@
 Train, evaluate, the promotions engine and serve use `Registry(uri)`: explicit URIs, no
 process-wide MLflow state (`mlflow.set_tracking_uri` is never called; the fluent API that
 `log_model` needs runs inside `Registry.fluent()`, which puts the previous URIs back through
-MLflow's public setters; no private MLflow attribute is set). The one private MLflow call left is
-`MlflowClient._get_registry_client` for writes (`_direct` says why; mlflow is pinned). Everything
-else works on the small value types here and never sees MLflow entities, the client or REST
-errors.
+MLflow's public setters; no private MLflow attribute is set or called). Everything else works on
+the small value types here and never sees MLflow entities, the client or REST errors.
 
 Reads are batched and, where they can be, made without importing MLflow (seconds), because
 `mlops promote plan|status` only read:
@@ -16,8 +14,9 @@ Reads are batched and, where they can be, made without importing MLflow (seconds
   against (`KNOWN_SCHEMA`); any other revision goes through `MlflowClient`
   (tests/integration/test_registry.py: the reader equals the client, knows the alembic head of
   the installed MLflow, the lock allows only that MLflow, an unknown revision is never read);
-- a tracking server: `_RestReader` calls MLflow's public REST API (two searches, `name IN
-  (...)`, for any number of models), authenticating from MLflow's own variables;
+- a tracking server: `_Rest` calls MLflow's public REST API (two searches, `name IN
+  (...)`, for any number of models), authenticating from MLflow's own variables; the registry
+  writes go through it too, one request each;
 - otherwise `MlflowClient`'s searches, two for any number of models.
 
 Serve uses: `get_by_alias(name, alias)` (alias → `VersionInfo`) and
@@ -232,9 +231,34 @@ class _SqliteReader:
         return out
 
 
-class _RestReader:
-    """Read-only client of MLflow's public REST API (2.0) for the reads of the engine: the
-    registered-model and model-version searches, without importing MLflow (seconds).
+def _version_json(mv: dict[str, Any]) -> VersionInfo:
+    """A model version as MLflow's REST API returns it."""
+    return VersionInfo(
+        name=mv["name"],
+        version=int(mv["version"]),
+        status=str(mv.get("status", "")),
+        stage=str(mv.get("current_stage") or "None"),
+        run_id=mv.get("run_id") or None,
+        source=str(mv.get("source", "")),
+        tags={t["key"]: t.get("value", "") for t in mv.get("tags", [])},
+        aliases=tuple(sorted(mv.get("aliases") or ())),
+    )
+
+
+class _RestError(RegistryError):
+    """A REST call the server refused; `error_code` is MLflow's (RESOURCE_DOES_NOT_EXIST...)."""
+
+    def __init__(self, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+class _Rest:
+    """Client of MLflow's public REST API (2.0) for the engine's batched reads (the
+    registered-model and model-version searches) and its registry writes, without importing
+    MLflow (seconds). A write is one request: MlflowClient reads the registered model again
+    before each registry write to refuse prompts (one hidden GET per write); the engine has
+    just read every model it writes and refuses prompts itself.
 
     Authenticates as MLflow's own client does, from the same variables: MLFLOW_TRACKING_TOKEN
     (bearer), MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or credentials in the URI
@@ -255,7 +279,8 @@ class _RestReader:
         self.base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         self._session: Any = None
 
-    def _get(self, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _http(self) -> Any:
+        """The one `requests` session (retries, credentials, TLS as MLflow's client sets them)."""
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
@@ -263,11 +288,13 @@ class _RestReader:
         env = os.environ
         if self._session is None:
             session = requests.Session()
+            # every call retried as MLflow's client retries it (all methods: the engine's writes
+            # are idempotent, a tag set to the same value twice is the same registry)
             retries = Retry(
                 total=int(env.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")),
                 backoff_factor=float(env.get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "2")),
                 status_forcelist=(429, 500, 502, 503, 504),
-                allowed_methods=frozenset({"GET"}),
+                allowed_methods=None,
             )
             session.mount("http://", HTTPAdapter(max_retries=retries))
             session.mount("https://", HTTPAdapter(max_retries=retries))
@@ -284,27 +311,93 @@ class _RestReader:
             if env.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
                 session.cert = env["MLFLOW_TRACKING_CLIENT_CERT_PATH"]
             self._session = session
-        response = self._session.get(
-            f"{self.base}/api/2.0/mlflow/{endpoint}",
+        return self._session
+
+    def _send(
+        self,
+        method: str,
+        endpoint: str,
+        params: dict[str, Any] | None,
+        body: dict[str, Any] | None,
+        *,
+        api: str = "mlflow",
+        stream: bool = False,
+    ) -> Any:
+        response = self._http().request(
+            method,
+            f"{self.base}/api/2.0/{api}/{endpoint}",
             params=params,
-            timeout=float(env.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")),
+            json=body,
+            timeout=float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")),
+            stream=stream,
         )
         if response.status_code != 200:
             try:
-                body = response.json()
+                found = response.json()
             except ValueError:
-                body = {}
-            code = body.get("error_code", f"HTTP {response.status_code}")
-            message = body.get("message") or response.text[:200]
-            raise RegistryError(f"{endpoint}: {code}: {message}")
-        found: dict[str, Any] = response.json()
-        return found
+                found = {}
+            code = found.get("error_code", f"HTTP {response.status_code}")
+            message = found.get("message") or response.text[:200]
+            raise _RestError(f"{endpoint}: {code}: {message}", code)
+        if stream:
+            return response
+        try:
+            return response.json()
+        except ValueError as exc:  # a proxy's login page, another service on that URI
+            raise RegistryError(
+                f"{endpoint}: the answer is not MLflow's JSON (is {self.base} an MLflow server?)"
+            ) from exc
+
+    # The server's artifact proxy (`mlflow-artifacts:/<path>` URIs, `mlflow server` serving
+    # artifacts, as the mlflow image runs it): a listing per folder, a GET per file.
+
+    def artifact_files(self, path: str) -> list[tuple[str, bool]]:
+        """(name, is a folder) of each entry of an artifact folder; [] for a file or nothing."""
+        found = self._send("GET", "artifacts", {"path": path}, None, api="mlflow-artifacts")
+        return [(str(f["path"]), bool(f.get("is_dir"))) for f in found.get("files", [])]
+
+    def download_file(self, path: str, local: Path) -> Path:
+        """One artifact file into `local`."""
+        from urllib.parse import quote
+
+        response = self._send(
+            "GET", f"artifacts/{quote(path)}", None, None, api="mlflow-artifacts", stream=True
+        )
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with response, local.open("wb") as fh:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                fh.write(chunk)
+        return local
+
+    def download_tree(self, path: str, local: Path) -> Path:
+        """An artifact folder (every file under it) into the folder `local`."""
+        local.mkdir(parents=True, exist_ok=True)
+        for name, folder in self.artifact_files(path):
+            if "/" in name or name in ("", ".", ".."):  # the server names entries; never climb
+                raise RegistryError(f"artifact listing of {path} names {name!r}")
+            if folder:
+                self.download_tree(f"{path}/{name}", local / name)
+            else:
+                self.download_file(f"{path}/{name}", local / name)
+        return local
+
+    def get(self, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One read (`GET /api/2.0/mlflow/<endpoint>`, query parameters)."""
+        return self._send("GET", endpoint, params, None)
+
+    def post(self, endpoint: str, body: dict[str, Any]) -> None:
+        """One write (`POST /api/2.0/mlflow/<endpoint>`, a JSON body)."""
+        self._send("POST", endpoint, None, body)
+
+    def delete(self, endpoint: str, body: dict[str, Any]) -> None:
+        """One deletion (`DELETE /api/2.0/mlflow/<endpoint>`, a JSON body, as MLflow sends it)."""
+        self._send("DELETE", endpoint, None, body)
 
     def _pages(self, endpoint: str, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         token = None
         while True:
-            page = self._get(endpoint, {**params, **({"page_token": token} if token else {})})
+            page = self.get(endpoint, {**params, **({"page_token": token} if token else {})})
             out += page.get(key, [])
             token = page.get("next_page_token")
             if not token:
@@ -332,15 +425,7 @@ class _RestReader:
                 {"filter": where, "max_results": _VERSIONS_PAGE},
             ):
                 if mv.get("name") in versions:
-                    info = VersionInfo(
-                        name=mv["name"],
-                        version=int(mv["version"]),
-                        status=str(mv.get("status", "")),
-                        stage=str(mv.get("current_stage") or "None"),
-                        run_id=mv.get("run_id") or None,
-                        source=str(mv.get("source", "")),
-                        tags={t["key"]: t.get("value", "") for t in mv.get("tags", [])},
-                    )
+                    info = _version_json(mv)
                     versions[info.name][info.version] = info
             for m in models:
                 name = m.get("name")
@@ -367,9 +452,9 @@ class Registry:
         self._client: Any = None
         self._sqlite: _SqliteReader | None = None
         self._sqlite_checked = False
-        self._rest: _RestReader | None = None
+        self._rest: _Rest | None = None
         if self.registry_uri.startswith(("http://", "https://")):
-            self._rest = _RestReader(self.registry_uri)
+            self._rest = _Rest(self.registry_uri)
         # A finished run's metrics and a version's MLmodel never change: read each once.
         self._metrics_cache: dict[str, dict[str, float]] = {}
         self._mlmodel_cache: dict[tuple[str, int], dict[str, Any]] = {}
@@ -413,16 +498,6 @@ class Registry:
                 reader = _SqliteReader(Path(uri.removeprefix("sqlite:///")))
                 self._sqlite = reader if reader.usable() else None
         return self._sqlite
-
-    def _direct(self) -> Any:
-        """MlflowClient's registry client, for writes made right after a read.
-
-        `MlflowClient` re-reads the registered model before every registry write to refuse
-        prompts (`_raise_if_prompt`): one hidden GET per write. The engine has just read the model
-        (and refuses prompts itself), so it writes through the registry client and halves the
-        round trips of an apply. Private API of MLflow 3.x; pinned in pyproject.
-        """
-        return self.client._get_registry_client()
 
     # --- reads --------------------------------------------------------------------------
 
@@ -568,6 +643,11 @@ class Registry:
         """One version, or None when it does not exist."""
         with registry_errors(f"get {name} v{version}"):
             try:
+                if self._rest is not None:
+                    found = self._rest.get(
+                        "model-versions/get", {"name": name, "version": str(version)}
+                    )
+                    return _version_json(found["model_version"])
                 return _version_info(self.client.get_model_version(name, str(version)))
             except Exception as exc:
                 if _not_found(exc):
@@ -600,6 +680,12 @@ class Registry:
     def _read_run(self, run_id: str) -> None:
         """One read of a run for what never changes once it finished: metrics, artifact root."""
         with registry_errors(f"run {run_id}"):
+            if self._rest is not None:
+                found = self._rest.get("runs/get", {"run_id": run_id})["run"]
+                metrics = found.get("data", {}).get("metrics", [])
+                self._metrics_cache[run_id] = {m["key"]: float(m["value"]) for m in metrics}
+                self._run_roots[run_id] = str(found["info"]["artifact_uri"])
+                return
             run = self.client.get_run(run_id)
         self._metrics_cache[run_id] = dict(run.data.metrics)
         self._run_roots[run_id] = str(run.info.artifact_uri)
@@ -679,53 +765,101 @@ class Registry:
         with registry_errors(f"tag run {run_id} {key}"):
             self.client.set_tag(run_id, key, value)
 
+    def _proxied(self, uri: str) -> str | None:
+        """The path under this server's artifact proxy of an `mlflow-artifacts:/<path>` URI (read
+        over REST, without MLflow); None for any other store (MLflow's own clients read it)."""
+        if self._rest is None or not uri.startswith("mlflow-artifacts:/"):
+            return None
+        rest = uri.removeprefix("mlflow-artifacts:")
+        return None if rest.startswith("//") else rest.strip("/") or None
+
     def _download(self, name: str, version: int, dst: Path, path: str) -> Path:
-        import mlflow.artifacts
 
         with registry_errors(f"download {name} v{version} {path}".rstrip()):
             key = (name, version)
             if key not in self._version_roots:
-                root = self._direct().get_model_version_download_uri(name, str(version))
+                if self._rest is not None:
+                    root = self._rest.get(
+                        "model-versions/get-download-uri", {"name": name, "version": str(version)}
+                    )["artifact_uri"]
+                else:
+                    root = self.client.get_model_version_download_uri(name, str(version))
                 self._version_roots[key] = str(root).rstrip("/")
             root = self._version_roots[key]
             dst.mkdir(parents=True, exist_ok=True)
+            uri = f"{root}/{path}" if path else root
+            proxied = self._proxied(uri)
+            if proxied is not None and self._rest is not None:
+                # as MLflow names it: the last part of the URI, under `dst`
+                target = dst / proxied.rsplit("/", 1)[-1]
+                if path:
+                    return self._rest.download_file(proxied, target)
+                return self._rest.download_tree(proxied, target)
+            import mlflow.artifacts
+
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{root}/{path}" if path else root,
+                artifact_uri=uri,
                 dst_path=str(dst),
                 tracking_uri=self.tracking_uri,
             )
         return Path(local)
 
     # --- writes -------------------------------------------------------------------------
+    # Over REST, each write is one request of MLflow's public API (`_Rest`); an embedded store
+    # (or a client a test put in place) is written through MlflowClient's public methods.
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point `alias` at `version` (moves it off any other version)."""
         with registry_errors(f"set alias {name}@{alias} -> v{version}"):
-            self._direct().set_registered_model_alias(name, alias, str(version))
+            if self._rest is not None:
+                body = {"name": name, "alias": alias, "version": str(version)}
+                self._rest.post("registered-models/alias", body)
+            else:
+                self.client.set_registered_model_alias(name, alias, str(version))
 
     def transition_stage(self, name: str, version: int, stage: str) -> None:
         """Legacy stage mirror: move one version to `stage` (nothing else is archived)."""
         with registry_errors(f"stage {name} v{version} -> {stage}"):
-            self._direct().transition_model_version_stage(
-                name, str(version), stage, archive_existing_versions=False
-            )
+            if self._rest is not None:
+                body = {
+                    "name": name,
+                    "version": str(version),
+                    "stage": stage,
+                    "archive_existing_versions": False,
+                }
+                self._rest.post("model-versions/transition-stage", body)
+            else:
+                self.client.transition_model_version_stage(
+                    name, str(version), stage, archive_existing_versions=False
+                )
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         """Set one tag on a version."""
         with registry_errors(f"tag {name} v{version} {key}"):
-            self._direct().set_model_version_tag(name, str(version), key, value)
+            if self._rest is not None:
+                body = {"name": name, "version": str(version), "key": key, "value": value}
+                self._rest.post("model-versions/set-tag", body)
+            else:
+                self.client.set_model_version_tag(name, str(version), key, value)
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
         """Set one tag on the registered model."""
         with registry_errors(f"tag {name} {key}"):
-            self._direct().set_registered_model_tag(name, key, value)
+            if self._rest is not None:
+                body = {"name": name, "key": key, "value": value}
+                self._rest.post("registered-models/set-tag", body)
+            else:
+                self.client.set_registered_model_tag(name, key, value)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove `alias` from the model (a revert to an environment that had none); absent
         already is fine."""
         with registry_errors(f"delete alias {name}@{alias}"):
             try:
-                self._direct().delete_registered_model_alias(name, alias)
+                if self._rest is not None:
+                    self._rest.delete("registered-models/alias", {"name": name, "alias": alias})
+                else:
+                    self.client.delete_registered_model_alias(name, alias)
             except Exception as exc:
                 if not _not_found(exc):
                     raise
@@ -734,7 +868,10 @@ class Registry:
         """Delete one tag of the registered model; absent already is fine."""
         with registry_errors(f"delete tag {name} {key}"):
             try:
-                self._direct().delete_registered_model_tag(name, key)
+                if self._rest is not None:
+                    self._rest.delete("registered-models/delete-tag", {"name": name, "key": key})
+                else:
+                    self.client.delete_registered_model_tag(name, key)
             except Exception as exc:
                 if not _not_found(exc):
                     raise
@@ -830,8 +967,6 @@ class Registry:
         """One file of a run's artifacts (`contract.json`, `reference/reference.parquet`), or
         None when the run has no such file (one logged before the project logged it). A file
         under `_SMALL_FILE` bytes is read once per adapter (the gates read a contract twice)."""
-        import mlflow.artifacts
-
         key = (run_id, path)
         local = dst / path
         if key in self._run_files:
@@ -844,20 +979,35 @@ class Registry:
         with registry_errors(f"run {run_id} artifact {path}"):
             root = self._run_root(run_id).rstrip("/")
             folder = path.rsplit("/", 1)[0] if "/" in path else ""
-            listed = mlflow.artifacts.list_artifacts(
-                artifact_uri=f"{root}/{folder}" if folder else root,
-                tracking_uri=self.tracking_uri,
-            )
-            names = {a.path.rsplit("/", 1)[-1] for a in listed or ()}
+            proxied = self._proxied(root)
+            rest = self._rest if proxied is not None else None
+            if rest is not None and proxied is not None:
+                entries = rest.artifact_files(f"{proxied}/{folder}" if folder else proxied)
+                names = {name for name, _ in entries}
+            else:
+                import mlflow.artifacts
+
+                listed = mlflow.artifacts.list_artifacts(
+                    artifact_uri=f"{root}/{folder}" if folder else root,
+                    tracking_uri=self.tracking_uri,
+                )
+                names = {a.path.rsplit("/", 1)[-1] for a in listed or ()}
             if path.rsplit("/", 1)[-1] not in names:
                 self._run_files[key] = None
                 return None
             dst.mkdir(parents=True, exist_ok=True)
-            found = Path(
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"{root}/{path}", dst_path=str(dst), tracking_uri=self.tracking_uri
+            if rest is not None and proxied is not None:
+                found = rest.download_file(f"{proxied}/{path}", dst / path.rsplit("/", 1)[-1])
+            else:
+                import mlflow.artifacts
+
+                found = Path(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=f"{root}/{path}",
+                        dst_path=str(dst),
+                        tracking_uri=self.tracking_uri,
+                    )
                 )
-            )
         if found.stat().st_size <= _SMALL_FILE:
             self._run_files[key] = found.read_bytes()
         return found

@@ -4,7 +4,10 @@ this checkout against a baseline commit, interleaved in one run.
 Starts `mlflow server` as the mlflow image runs it (SQLite, served artifacts, MLflow's default 4
 workers, MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: its job workers slow every registry call 2-3x
 on this machine; export it as true to see that) on a free 127.0.0.1 port, and registers 20 tiny
-models (one logged artifact, 20 registered names) for every measured run. Each run is a fresh
+models (one logged artifact, 20 registered names) for every measured run: XGBoost boosters
+logged as ml.train logs the champion (BENCH_FLAVOR=xgboost, the default), or scikit-learn
+logistic regressions (BENCH_FLAVOR=sklearn: the loadable gate then loads them through
+mlflow.pyfunc, whose imports, skops' included, take seconds in each process). Each run is a fresh
 process importing `ml` from its source (this checkout, or `git archive` of the baseline commit,
 `--baseline`, default BENCH_BASELINE or none): it applies staging and production with the gates
 on and the engine's default concurrency (ML_PROMOTE_WORKERS), then once more to show the
@@ -18,6 +21,7 @@ per apply) is included.
 
     make bench-promote                                  # this checkout alone
     BENCH_BASELINE=4f1c685 make bench-promote           # against a commit, interleaved
+    BENCH_FLAVOR=sklearn BENCH_BASELINE=4f1c685 make bench-promote   # scikit-learn models
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = int(os.environ.get("BENCH_MODELS", "20"))
+FLAVOR = os.environ.get("BENCH_FLAVOR", "xgboost")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SERVER_WORKERS = 4  # `mlflow server`'s default
 GATES = (
@@ -45,7 +50,7 @@ GATES = (
 )
 
 
-def _register(uri: str, names: list[str]) -> None:
+def _register(uri: str, names: list[str], flavor: str) -> None:
     import mlflow
     import numpy as np
     import pandas as pd
@@ -58,19 +63,35 @@ def _register(uri: str, names: list[str]) -> None:
     registry = Registry(uri)
     experiment = registry.ensure_experiment("bench-promote", None)
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=["a", "b", "c"])
-    model = LogisticRegression().fit(x, (x["a"] > 0).astype(int))
+    y = (x["a"] > 0).astype(int)
     # Its own contract, as ml.train logs one (the signature and loadable gates read it).
     contract = ModelContract(tuple(Feature(f, "float", reason="bench model") for f in x.columns))
     with registry.fluent():
         with mlflow.start_run(experiment_id=experiment):
             mlflow.log_metrics({"roc_auc": 0.78, "ks": 0.4, "brier": 0.13})
             mlflow.log_dict(contract.to_dict(), CONTRACT_FILE)
-            info = mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=infer_signature(x.head(3), model.predict_proba(x.head(3))[:, 1]),
-                pip_requirements=["scikit-learn"],
-            )
+            if flavor == "xgboost":
+                # as ml.train logs the champion: the native booster, which serve and the
+                # loadable gate load without MLflow, pandas or scikit-learn
+                import xgboost
+
+                booster = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(x, y)
+                info = mlflow.xgboost.log_model(
+                    booster,
+                    name="model",
+                    signature=infer_signature(x.head(3), booster.predict_proba(x.head(3))[:, 1]),
+                    input_example=x.head(3),
+                    model_format="ubj",
+                    pip_requirements=["xgboost"],
+                )
+            else:
+                model = LogisticRegression().fit(x, y)
+                info = mlflow.sklearn.log_model(
+                    model,
+                    name="model",
+                    signature=infer_signature(x.head(3), model.predict_proba(x.head(3))[:, 1]),
+                    pip_requirements=["scikit-learn"],
+                )
         tags = {"git_sha": "bench", "data_sha256": "0" * 64}
         for name in names:
             mlflow.register_model(info.model_uri, name, tags=tags, await_registration_for=60)
@@ -107,6 +128,8 @@ def run_once(uri: str, names: list[str], base: Path) -> dict[str, Any]:
     registry = Registry(uri)
     requests.Session.request = counting  # type: ignore[method-assign,assignment]
     out: dict[str, Any] = {"workers": settings.workers}
+    # the engine reaches a tracking server over REST; only a pyfunc load imports MLflow
+    imported = "mlflow" in sys.modules
     for label in ("first", "noop"):
         calls.clear()
         load = os.getloadavg()[0]
@@ -125,6 +148,7 @@ def run_once(uri: str, names: list[str], base: Path) -> dict[str, Any]:
             "computed": computed,
             "load": (load + os.getloadavg()[0]) / 2,
             "by_call": dict(sorted(calls.items())),
+            "mlflow": "mlflow" in sys.modules and not imported,
         }
     return out
 
@@ -155,6 +179,7 @@ def _line(label: str, r: dict[str, Any], workers: int) -> str:
         f"{label} ({workers} workers, load {r['load']:.1f}): {MODELS} models x 2 envs in "
         f"{r['wall']:.2f} s; {r['calls']} REST calls = {r['calls'] / MODELS:.1f} per model "
         f"({r['calls'] / MODELS / 2:.1f} per model-env); {r['computed']} verdicts computed"
+        + ("; imported MLflow" if r.get("mlflow") else "")
     )
 
 
@@ -187,8 +212,8 @@ def main() -> None:
                 for i, (label, source) in enumerate(sources):
                     names = [f"bench-r{round_}-s{i}-{m:02d}" for m in range(MODELS)]
                     t0 = time.perf_counter()
-                    _register(server.uri, names)
-                    print(f"round {round_ + 1}, {label}: registered {MODELS} models in "
+                    _register(server.uri, names, FLAVOR)
+                    print(f"round {round_ + 1}, {label}: registered {MODELS} {FLAVOR} models in "
                           f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
                     run_dir = base / f"run-{round_}-{i}"
                     run_dir.mkdir()

@@ -602,6 +602,9 @@ def leased(
 
     try:
         _each(workers, names, take)
+        # Not skipped when the first read found no lease: that is the racing case itself (a
+        # writer that read "free" before our write lands its own within the window and wins
+        # the read-back; without the wait both would proceed).
         if settle:
             _time.sleep(settle)
         states = registry.read_models(names, workers=workers)

@@ -219,7 +219,7 @@ def test_a_version_whose_booster_is_gone_is_refused_naming_the_load_failure(
     # Given a version whose model.ubj was deleted from the server's artefact store
     version = world.versions["broken"]
     registry = Registry(world.server.uri)
-    uri = registry._direct().get_model_version_download_uri(world.name, str(version))
+    uri = registry.client.get_model_version_download_uri(world.name, str(version))
     assert uri.startswith("mlflow-artifacts:/"), uri
     booster = world.server.log.parent / "artifacts" / uri.removeprefix("mlflow-artifacts:/")
     booster = booster / "model.ubj"

@@ -1,10 +1,12 @@
 """`ml.registry.Registry` against real stores: the direct SQLite reader returns exactly what
 MlflowClient returns, it knows the schema of every MLflow the lock allows and never reads one it
-does not know, reads over REST search every model at once, and nothing leaves MLflow's
-process-wide URIs behind."""
+does not know, reads over REST search every model at once, writes and the gates' reads over REST
+match MLflow's client without importing it, and nothing leaves MLflow's process-wide URIs
+behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -199,3 +201,76 @@ def test_reads_over_rest_import_no_mlflow(mlflow_sqlite_server: MlflowServer) ->
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_writes_and_gate_reads_over_rest_match_mlflow_and_import_no_mlflow(
+    mlflow_sqlite_server: MlflowServer, tmp_path: Path
+) -> None:
+    # Given a version on a server (its files behind the server's artifact proxy)
+    name = "rest-writes"
+    info = register_tiny(mlflow_sqlite_server.uri, name)
+    assert info.run_id is not None
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+
+    # When a process that never imports MLflow writes what apply writes and reads what the
+    # gates read
+    code = f"""
+import json, sys
+from pathlib import Path
+from ml.registry import Registry
+r = Registry({mlflow_sqlite_server.uri!r})
+r.set_model_tag({name!r}, "promotion.staging.pending", "{{}}")
+r.set_alias({name!r}, "staging", 1)
+r.transition_stage({name!r}, 1, "Staging")
+r.set_version_tag({name!r}, 1, "promotion.staging.abc", "{{}}")
+r.set_model_tag({name!r}, "promotion.staging.version", "1")
+r.delete_model_tag({name!r}, "promotion.staging.pending")
+r.delete_model_tag({name!r}, "never-set")
+r.set_alias({name!r}, "production", 1)
+r.delete_alias({name!r}, "production")
+r.delete_alias({name!r}, "production")
+model = r.download_version({name!r}, 1, Path({str(ours)!r}))
+contract = r.download_run_file({info.run_id!r}, "contract.json", Path({str(ours)!r}) / "run")
+absent = r.download_run_file({info.run_id!r}, "no-such-file.json", Path({str(ours)!r}) / "run")
+print(json.dumps([str(model), str(contract), absent, r.run_metrics({info.run_id!r}),
+                  r.get_version({name!r}, 1).stage, r.get_version({name!r}, 99)]))
+assert "mlflow" not in sys.modules, "mlflow imported"
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    model, contract, absent, metrics, stage, missing = json.loads(done.stdout.splitlines()[-1])
+
+    # Then MLflow's client sees every write, and the files are MLflow's own, byte for byte
+    client = MlflowClient(mlflow_sqlite_server.uri)
+    rm = client.get_registered_model(name)
+    assert rm.aliases == {"staging": "1"}
+    assert rm.tags == {"promotion.staging.version": "1"}
+    mv = client.get_model_version(name, "1")
+    assert mv.current_stage == "Staging" == stage
+    assert mv.tags["promotion.staging.abc"] == "{}"
+    assert (absent, missing) == (None, None)
+    assert metrics == client.get_run(info.run_id).data.metrics
+    uri = client.get_model_version_download_uri(name, "1")
+    assert uri.startswith("mlflow-artifacts:/"), uri  # the proxy path, not MLflow's fallback
+    expected = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(theirs), tracking_uri=mlflow_sqlite_server.uri
+        )
+    )
+    assert Path(model).name == expected.name
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert files(Path(model)) == files(expected)
+    assert "MLmodel" in files(expected)
+    run_contract = mlflow.artifacts.download_artifacts(
+        run_id=info.run_id,
+        artifact_path="contract.json",
+        dst_path=str(theirs / "run"),
+        tracking_uri=mlflow_sqlite_server.uri,
+    )
+    assert Path(contract).read_bytes() == Path(run_contract).read_bytes()
