@@ -8,11 +8,18 @@ the local engine's. The outputs have the local engine's columns (`row`, the id c
 directories of part files (Spark's form), and the summary is the same JSON.
 
 - `row` is the position in the input, as the local engine numbers it: files in path order, rows
-  in file order. A first, light pass counts the rows of each file split (`_metadata.file_path`,
-  `file_block_start`); each task then numbers its rows from its split's offset.
-- Scores and rejects are two passes over the input (the second runs only the contract check):
-  one mapInArrow has one output schema, and keeping the first pass's rows for a second write
-  would cost more memory than re-reading the features.
+  in file order. For Parquet it is computed in the JVM from the reader's row index
+  (`_metadata.row_index`) plus the rows of the files before (nothing for one file; a light
+  metadata-only count per file for several), so the input is scanned once for the scores. A
+  CSV split has no row index: a first light pass counts the rows of each file split
+  (`_metadata.file_path`, `file_block_start`) and each task numbers its rows from its offset.
+- The rejects are a second pass, but only over the rows the contract's bounds flag, in the JVM:
+  the contract as a Spark predicate (missing, below/above a bound, not an integer, not a code)
+  sends only those rows to Python, where the kernel screens them exactly (the predicate flags a
+  superset: numeric inputs only; text (CSV) columns send every row). One mapInArrow has one
+  output schema; caching the scored rows for a second write would cost more memory than
+  re-reading the features in the JVM.
+- XGBoost runs `spark.task.cpus` threads per task (one by default: a task per core).
 - Atomic: both outputs are written under a staging directory beside the output and renamed into
   place only when both jobs succeeded (Hadoop FileSystem renames: atomic on HDFS and local
   disks; on S3 a rename is a copy, so a reader should wait for `_SUCCESS`); a failed or
@@ -63,6 +70,7 @@ if TYPE_CHECKING:
 
 _FILE = "_file"  # the input file of a row, from Spark's hidden `_metadata` column
 _BLOCK = "_block"  # the start of its file split
+_POSITION = "_position"  # `read_input`'s Parquet row position, computed in the JVM
 _ROW = "row"
 
 
@@ -88,18 +96,54 @@ class BroadcastModel:
 
 
 # One kernel per executor process and version: a Python worker is reused across tasks.
-_KERNELS: dict[tuple[str, int, int], ScoringKernel] = {}
+_KERNELS: dict[tuple[str, int, int, int], ScoringKernel] = {}
 
 
-def _kernel(model: BroadcastModel) -> ScoringKernel:
+def _kernel(model: BroadcastModel, nthread: int = 1) -> ScoringKernel:
     from serve.predictor import BoosterPredictor
 
-    key = (model.name, model.version, hash(model.booster))
+    key = (model.name, model.version, hash(model.booster), nthread)
     if key not in _KERNELS:
-        # One thread per task: Spark runs a task per core (spark.task.cpus = 1).
-        predictor = BoosterPredictor(model.booster, nthread=1, tree_walk=False)
+        # The task's cores (spark.task.cpus): Spark runs that many tasks fewer per executor.
+        predictor = BoosterPredictor(model.booster, nthread=nthread, tree_walk=False)
         _KERNELS[key] = ScoringKernel(model.contract, predictor)
     return _KERNELS[key]
+
+
+def task_cpus(spark: SparkSession) -> int:
+    """The cores Spark gives each task (`spark.task.cpus`, 1 by default): XGBoost's threads."""
+    return max(1, int(spark.sparkContext.getConf().get("spark.task.cpus", "1") or 1))
+
+
+_NUMERIC = ("byte", "short", "int", "long", "float", "double")
+
+
+def in_contract(contract: ModelContract, frame: DataFrame) -> Any | None:
+    """A Spark predicate true for rows that are certainly in contract, or None when the feature
+    columns are not all plain numbers (text, decimals: the kernel alone decides).
+
+    It flags a superset of what the kernel rejects (a missing optional value is flagged too):
+    the rows it lets through are in contract by the same float64 comparisons as
+    `ModelContract.check_matrix`; the flagged ones go to the kernel, which gives the verdict
+    and the reasons.
+    """
+    from pyspark.sql import functions as sf
+
+    types = {f.name: f.dataType.typeName() for f in frame.schema.fields}
+    if any(types.get(f.name) not in _NUMERIC for f in contract.features):
+        return None
+    largest = float(np.finfo(np.float64).max)  # infinity is never an input (the contract's rule)
+    certain = sf.lit(True)
+    for feature in contract.features:
+        value = sf.col(feature.name).cast("double")
+        ok = value.isNotNull() & ~sf.isnan(value)
+        ok &= (value >= max(feature.low, -largest)) & (value <= min(feature.high, largest))
+        if feature.dtype == "int":
+            ok &= value == sf.floor(value).cast("double")
+        if feature.codes is not None:
+            ok &= value.isin([float(c) for c in feature.codes])
+        certain &= ok
+    return certain
 
 
 def score_dataframe(
@@ -124,14 +168,19 @@ def score_dataframe(
     names = shipped.contract.names
     require_columns(Path("the DataFrame"), names, df.columns)
     has_id = id_column in df.columns and id_column not in names
-    has_row = _ROW in df.columns
-    keep = [*names, *([id_column] if has_id else []), *([_ROW] if has_row else [])]
-    from_files = _FILE in df.columns  # `read_input`'s: numbered from the file splits
-    if from_files:
-        keep += [_FILE, _BLOCK]
+    ids = [id_column] if has_id else []
+    from_files = _FILE in df.columns  # `read_input`'s CSV: numbered from the file splits
+    if _POSITION in df.columns:  # `read_input`'s Parquet: numbered in the JVM
+        frame = df.select(*names, *ids, df[_POSITION].alias(_ROW))
+        from_files = False
+    elif _ROW in df.columns:
+        frame = df.select(*names, *ids, _ROW)
+    else:
+        frame = df.select(*names, *ids, *([_FILE, _BLOCK] if from_files else []))
+    has_row = _ROW in frame.columns
     numbered = has_row or from_files
-    frame = df.select(*keep)
     value = spark.sparkContext.broadcast(shipped)
+    nthread = task_cpus(spark)
     id_type = _arrow_type(frame, id_column) if has_id else None
     scores_schema = _spark_schema(
         scores_columns(np.empty(0, np.int64), _empty(id_type), id_column, np.empty(0), 0).schema,
@@ -142,7 +191,7 @@ def score_dataframe(
 
     def scores(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         shipped = value.value
-        kernel = _kernel(shipped)
+        kernel = _kernel(shipped, nthread)
         numbering = offsets.numbering() if offsets else None
         for batch in batches:
             chunk = feature_chunk(batch, names)
@@ -153,7 +202,7 @@ def score_dataframe(
             yield from (table if numbered else table.drop([_ROW])).to_batches()
 
     def rejects(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        kernel = _kernel(value.value)
+        kernel = _kernel(value.value, nthread)
         numbering = offsets.numbering() if offsets else None
         for batch in batches:
             chunk = feature_chunk(batch, names)
@@ -165,9 +214,12 @@ def score_dataframe(
             table = table.set_column(0, _ROW, _pa().array(rows[scored.rejected], _int64()))
             yield from (table if numbered else table.drop([_ROW])).to_batches()
 
+    # Split numbering needs every row of a split; otherwise only the flagged rows reach Python.
+    certain = None if from_files else in_contract(shipped.contract, frame)
+    suspects = frame if certain is None else frame.filter(~certain)
     return (
         frame.mapInArrow(scores, scores_schema),
-        frame.mapInArrow(rejects, _spark_schema(rejects_arrow, numbered)),
+        suspects.mapInArrow(rejects, _spark_schema(rejects_arrow, numbered)),
     )
 
 
@@ -275,7 +327,8 @@ class _Numbering:
 
 
 def read_input(spark: SparkSession, source: str, input_format: str | None = None) -> DataFrame:
-    """The input as a DataFrame with each row's file and split (for the `row` numbering).
+    """The input as a DataFrame with what numbers its rows: Parquet, each row's position
+    (computed in the JVM); CSV, each row's file and split (numbered by the scoring tasks).
 
     `source`: a file or a directory of files, a local path or a URI Spark's Hadoop file systems
     read (s3:// on EMR; s3a:// with hadoop-aws elsewhere). CSV columns are read as text: the
@@ -292,6 +345,8 @@ def read_input(spark: SparkSession, source: str, input_format: str | None = None
         reader = reader.option("header", "true").option("mode", "PERMISSIVE")
     try:
         df = reader.format(kind).load(location)
+        if kind == "parquet":
+            return _with_position(df)
         return df.select(
             "*",
             df["_metadata.file_path"].alias(_FILE),
@@ -302,6 +357,29 @@ def read_input(spark: SparkSession, source: str, input_format: str | None = None
             f"cannot read {source} as {kind}: {job_error(exc)}; --input takes "
             "a CSV or Parquet file or directory: a path, or s3://bucket/prefix on EMR"
         ) from exc
+
+
+def _with_position(df: DataFrame) -> DataFrame:
+    """Parquet rows with their input position: the row's index in its file (Parquet's reader
+    gives it), plus the rows of the files before it in path order. One file needs no count;
+    several are counted per file from their metadata columns alone (no data page is read)."""
+    from pyspark.sql import functions as sf
+
+    index = df["_metadata.row_index"]
+    if len(df.inputFiles()) <= 1:
+        return df.select("*", index.alias(_POSITION))
+    path = df["_metadata.file_path"]
+    counts = sorted((r[0], r[1]) for r in df.groupBy(path.alias(_FILE)).count().collect())
+    starts, total = [], 0
+    for file, count in counts:
+        starts.append((file, total))
+        total += count
+    offsets = df.sparkSession.createDataFrame(starts, f"{_FILE} string, _offset long")
+    tagged = df.select("*", path.alias(_FILE), index.alias("_index"))
+    joined = tagged.join(sf.broadcast(offsets), _FILE)
+    return joined.select(
+        *[joined[c] for c in df.columns], (joined["_offset"] + joined["_index"]).alias(_POSITION)
+    )
 
 
 def _location(source: str) -> str:
@@ -403,7 +481,7 @@ def predict(
     outputs = _Outputs(spark, _uri(output), _uri(rejects))
     streaming = time.perf_counter()
     try:
-        scores, refused = score_dataframe(df, shipped, id_column)  # counts the file splits
+        scores, refused = score_dataframe(df, shipped, id_column)
         _write(scores, outputs.temporary("scores"), _suffix(output))
         _write(refused, outputs.temporary("rejects"), _suffix(rejects))
         # Counted from what was written (Parquet: from the footers alone).

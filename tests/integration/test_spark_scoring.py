@@ -136,6 +136,71 @@ def test_csv_directories_with_text_cells_reject_only_those_rows(
     assert local.rejected == len(spark_rejects)
 
 
+def test_a_directory_of_parquet_files_is_numbered_in_path_order(
+    spark_session: SparkSession, registry: Registry, tmp_path: Path
+) -> None:
+    # Given one book written as three Parquet files of different sizes, and as one file
+    data = book(9_000, seed=11)
+    whole = tmp_path / "book.parquet"
+    data.to_parquet(whole, index=False)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for name, (start, end) in {"a": (0, 1_000), "b": (1_000, 6_500), "c": (6_500, 9_000)}.items():
+        data.iloc[start:end].to_parquet(parts / f"part-{name}.parquet", index=False)
+    ref = ModelRef.parse(f"{NAME}@production")
+    predict_locally(registry, ref, str(whole), tmp_path / "local.parquet")
+
+    # When Spark scores the directory
+    predict_on_spark(spark_session, registry, ref, str(parts), str(tmp_path / "spark.parquet"))
+
+    # Then `row` is the position in the files taken in path order: the single file's rows
+    local = pq.read_table(tmp_path / "local.parquet").to_pandas()
+    spark_scores = read_dir(tmp_path / "spark.parquet")
+    assert spark_scores["row"].tolist() == local["row"].tolist()
+    assert spark_scores["ID"].tolist() == local["ID"].tolist()
+    assert np.array_equal(spark_scores["probability"].to_numpy(), local["probability"].to_numpy())
+    local_rejects = pq.read_table(tmp_path / "local.rejects.parquet").to_pandas()
+    pd.testing.assert_frame_equal(read_dir(tmp_path / "spark.rejects.parquet"), local_rejects)
+
+
+def test_the_jvm_prefilter_lets_through_only_rows_the_kernel_accepts(
+    spark_session: SparkSession, registry: Registry, tmp_path: Path
+) -> None:
+    # Given rows at every edge of the contract: its probes (in contract at the bounds), and
+    # each probe pushed just past one bound, made fractional, or missing
+    from ml.batch import load_version
+    from ml.contract import probe_rows
+    from ml.spark.scoring import in_contract
+
+    model = load_version(registry, ModelRef.parse(f"{NAME}/1"), tmp_path)
+    probes = probe_rows(CONTRACT)
+    edges = [probes]
+    for j, feature in enumerate(CONTRACT.features):
+        for change in (np.nextafter(feature.low, -np.inf), np.nextafter(feature.high, np.inf)):
+            edges.append(probes[:1].copy())
+            edges[-1][0, j] = change
+        edges.append(probes[:1].copy())
+        edges[-1][0, j] = np.nan
+        edges.append(probes[:1].copy())
+        edges[-1][0, j] = probes[0, j] + 0.5
+    matrix = np.vstack(edges)
+    frame = pd.DataFrame(matrix, columns=list(CONTRACT.names))
+
+    # When the JVM predicate and the kernel judge each row
+    df = spark_session.createDataFrame(frame.assign(row=np.arange(len(frame))))
+    certain = in_contract(CONTRACT, df)
+    assert certain is not None
+    passed = {r["row"] for r in df.filter(certain).select("row").collect()}
+    accepted = ~model.kernel.check(matrix).rows
+
+    # Then every row the predicate lets through is one the kernel accepts (and the probes pass)
+    assert passed, "the probes are in contract"
+    assert all(accepted[i] for i in passed)
+    assert set(range(len(probes))) <= passed
+    # and text columns are left to the kernel alone
+    assert in_contract(CONTRACT, df.select(*[df[n].cast("string") for n in CONTRACT.names])) is None
+
+
 def test_a_failed_job_keeps_the_old_outputs_and_leaves_no_staging(
     spark_session: SparkSession, registry: Registry, tmp_path: Path
 ) -> None:
