@@ -115,35 +115,46 @@ def task_cpus(spark: SparkSession) -> int:
     return max(1, int(spark.sparkContext.getConf().get("spark.task.cpus", "1") or 1))
 
 
-_NUMERIC = ("byte", "short", "int", "long", "float", "double")
+_INTEGERS = ("byte", "short", "integer", "long")
+_FLOATS = ("float", "double")
 
 
-def in_contract(contract: ModelContract, frame: DataFrame) -> Any | None:
-    """A Spark predicate true for rows that are certainly in contract, or None when the feature
+def suspects(contract: ModelContract, frame: DataFrame) -> Any | None:
+    """A Spark predicate true for every row the contract may refuse, or None when the feature
     columns are not all plain numbers (text, decimals: the kernel alone decides).
 
     It flags a superset of what the kernel rejects (a missing optional value is flagged too):
-    the rows it lets through are in contract by the same float64 comparisons as
+    the rows it does not flag are in contract by the same float64 comparisons as
     `ModelContract.check_matrix`; the flagged ones go to the kernel, which gives the verdict
-    and the reasons.
+    and the reasons. Kept small and typed (no casts on integer columns; NaN fails `> high` in
+    Spark's ordering): a larger expression falls out of the JIT and costs more than the rows.
     """
+    import math
+
     from pyspark.sql import functions as sf
 
     types = {f.name: f.dataType.typeName() for f in frame.schema.fields}
-    if any(types.get(f.name) not in _NUMERIC for f in contract.features):
+    if any(types.get(f.name) not in (*_INTEGERS, *_FLOATS) for f in contract.features):
         return None
     largest = float(np.finfo(np.float64).max)  # infinity is never an input (the contract's rule)
-    certain = sf.lit(True)
+    flag = sf.lit(False)
     for feature in contract.features:
-        value = sf.col(feature.name).cast("double")
-        ok = value.isNotNull() & ~sf.isnan(value)
-        ok &= (value >= max(feature.low, -largest)) & (value <= min(feature.high, largest))
-        if feature.dtype == "int":
-            ok &= value == sf.floor(value).cast("double")
-        if feature.codes is not None:
-            ok &= value.isin([float(c) for c in feature.codes])
-        certain &= ok
-    return certain
+        column = sf.col(feature.name)
+        low, high = max(feature.low, -largest), min(feature.high, largest)
+        if types[feature.name] in _INTEGERS:  # exact integers: compare with integer bounds
+            bad = column.isNull()
+            if low > -largest:
+                bad |= column < math.ceil(low)
+            if high < largest:
+                bad |= column > math.floor(high)
+        else:
+            bad = column.isNull() | (column < low) | (column > high)  # NaN sorts above high
+            if feature.dtype == "int":
+                bad |= column != sf.floor(column)
+        if feature.codes is not None and not feature.contiguous_codes:
+            bad |= ~column.isin(list(feature.codes))
+        flag |= bad
+    return flag
 
 
 def score_dataframe(
@@ -215,11 +226,11 @@ def score_dataframe(
             yield from (table if numbered else table.drop([_ROW])).to_batches()
 
     # Split numbering needs every row of a split; otherwise only the flagged rows reach Python.
-    certain = None if from_files else in_contract(shipped.contract, frame)
-    suspects = frame if certain is None else frame.filter(~certain)
+    flagged = None if from_files else suspects(shipped.contract, frame)
+    screened = frame if flagged is None else frame.filter(flagged)
     return (
         frame.mapInArrow(scores, scores_schema),
-        suspects.mapInArrow(rejects, _spark_schema(rejects_arrow, numbered)),
+        screened.mapInArrow(rejects, _spark_schema(rejects_arrow, numbered)),
     )
 
 

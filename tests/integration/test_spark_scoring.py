@@ -163,42 +163,51 @@ def test_a_directory_of_parquet_files_is_numbered_in_path_order(
     pd.testing.assert_frame_equal(read_dir(tmp_path / "spark.rejects.parquet"), local_rejects)
 
 
-def test_the_jvm_prefilter_lets_through_only_rows_the_kernel_accepts(
+def test_the_jvm_prefilter_flags_every_row_the_kernel_refuses(
     spark_session: SparkSession, registry: Registry, tmp_path: Path
 ) -> None:
     # Given rows at every edge of the contract: its probes (in contract at the bounds), and
-    # each probe pushed just past one bound, made fractional, or missing
+    # a probe pushed just past each bound, made fractional, or missing, as doubles and as
+    # integers where the feature is an integer
     from ml.batch import load_version
     from ml.contract import probe_rows
-    from ml.spark.scoring import in_contract
+    from ml.spark.scoring import suspects
 
     model = load_version(registry, ModelRef.parse(f"{NAME}/1"), tmp_path)
     probes = probe_rows(CONTRACT)
     edges = [probes]
     for j, feature in enumerate(CONTRACT.features):
-        for change in (np.nextafter(feature.low, -np.inf), np.nextafter(feature.high, np.inf)):
+        for change in (
+            np.nextafter(feature.low, -np.inf),
+            np.nextafter(feature.high, np.inf),
+            feature.low - 1,
+            feature.high + 1,
+            np.nan,
+            probes[0, j] + 0.5,
+            np.inf,
+        ):
             edges.append(probes[:1].copy())
             edges[-1][0, j] = change
-        edges.append(probes[:1].copy())
-        edges[-1][0, j] = np.nan
-        edges.append(probes[:1].copy())
-        edges[-1][0, j] = probes[0, j] + 0.5
     matrix = np.vstack(edges)
-    frame = pd.DataFrame(matrix, columns=list(CONTRACT.names))
+    refused = model.kernel.check(matrix).rows
+    doubles = pd.DataFrame(matrix, columns=list(CONTRACT.names))
+    finite = np.isfinite(matrix).all(axis=1) & (np.abs(np.nan_to_num(matrix)) < 2**62).all(axis=1)
+    whole = finite & (matrix == np.floor(matrix)).all(axis=1)
+    integers = doubles[whole].astype(np.int64)  # as an integer-typed Parquet file gives them
+    for frame, rows in ((doubles, np.arange(len(matrix))), (integers, np.flatnonzero(whole))):
+        df = spark_session.createDataFrame(frame.assign(row=rows))
 
-    # When the JVM predicate and the kernel judge each row
-    df = spark_session.createDataFrame(frame.assign(row=np.arange(len(frame))))
-    certain = in_contract(CONTRACT, df)
-    assert certain is not None
-    passed = {r["row"] for r in df.filter(certain).select("row").collect()}
-    accepted = ~model.kernel.check(matrix).rows
+        # When the JVM predicate flags rows
+        flag = suspects(CONTRACT, df)
+        assert flag is not None
+        flagged = {r["row"] for r in df.filter(flag).select("row").collect()}
 
-    # Then every row the predicate lets through is one the kernel accepts (and the probes pass)
-    assert passed, "the probes are in contract"
-    assert all(accepted[i] for i in passed)
-    assert set(range(len(probes))) <= passed
+        # Then every row the kernel refuses is flagged, and no probe is
+        assert set(rows[refused[rows]]) <= flagged
+        assert not flagged & set(range(len(probes)))
+    assert refused.sum() > 3 * len(CONTRACT.features)
     # and text columns are left to the kernel alone
-    assert in_contract(CONTRACT, df.select(*[df[n].cast("string") for n in CONTRACT.names])) is None
+    assert suspects(CONTRACT, df.select(*[df[n].cast("string") for n in CONTRACT.names])) is None
 
 
 def test_a_failed_job_keeps_the_old_outputs_and_leaves_no_staging(
