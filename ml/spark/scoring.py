@@ -365,9 +365,30 @@ def read_input(spark: SparkSession, source: str, input_format: str | None = None
         )
     except Exception as exc:  # AnalysisException, or the JVM's error on a bad file
         raise DataError(
-            f"cannot read {source} as {kind}: {job_error(exc)}; --input takes "
-            "a CSV or Parquet file or directory: a path, or s3://bucket/prefix on EMR"
+            f"cannot read {source} as {kind}: {job_error(exc)}; "
+            + (
+                _no_filesystem(source)
+                or "--input takes a CSV or Parquet file or directory: a path, or "
+                "s3://bucket/prefix on EMR"
+            )
         ) from exc
+
+
+def _no_filesystem(uri: str) -> str | None:
+    """The fix when `uri` names an object store this Spark has no file system for."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("s3", "s3n"):
+        return (
+            "s3:// is EMR's own file system (EMRFS), there only: off EMR read "
+            f"s3a://{uri.split('://', 1)[1]} with the hadoop-aws jars (--conf "
+            "spark.jars.packages=org.apache.hadoop:hadoop-aws:3.3.4, the Hadoop of pyspark 3.5)"
+        )
+    if scheme == "s3a":
+        return (
+            "s3a:// needs the hadoop-aws jars on the classpath (--conf "
+            "spark.jars.packages=org.apache.hadoop:hadoop-aws:3.3.4) and AWS credentials"
+        )
+    return None
 
 
 def _with_position(df: DataFrame) -> DataFrame:
@@ -443,6 +464,20 @@ class _Outputs:
         self.fs.delete(self.staging, True)
 
 
+def _check_filesystem(spark: SparkSession, path: str) -> None:
+    """Fail before any work when Spark has no file system for an output's scheme."""
+    if urlparse(path).scheme in ("", "file"):
+        return
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    try:
+        jvm.org.apache.hadoop.fs.Path(path).getFileSystem(conf)
+    except Exception as exc:  # UnsupportedFileSystemException, ClassNotFoundException
+        hint = _no_filesystem(path) or "name a path or a URI this Spark can write"
+        raise ConfigError(f"cannot write {path}: {job_error(exc)}; {hint}") from None
+
+
 def _uri(path: str) -> str:
     return Path(path).resolve().as_uri() if urlparse(path).scheme in ("", "file") else path
 
@@ -481,6 +516,8 @@ def predict(
             raise ConfigError(f"{path}: write .parquet or .csv (got {got})")
     if _uri(output) == _uri(rejects):
         raise ConfigError(f"--output and --rejects are the same ({output}); name two")
+    for path in (output, rejects):
+        _check_filesystem(spark, path)
     work = Path(tempfile.mkdtemp(prefix="mlops-spark-predict-"))
     try:
         model = load_version(registry, ref, work, nthread=1)
@@ -530,6 +567,9 @@ def job_error(exc: BaseException) -> str:
     for line in text.splitlines():
         if "DataError: " in line:
             return line.split("DataError: ", 1)[1].strip()
+    for line in text.splitlines():  # py4j: "An error occurred while calling ...", then the cause
+        if line.startswith(": ") and "Exception: " in line:
+            return line.rsplit("Exception: ", 1)[1].strip()[:300]
     first = next((line for line in text.splitlines() if line.strip()), type(exc).__name__)
     return first.strip()[:300]
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from ml.batch import ModelRef
 from ml.batch import predict as predict_locally
 from ml.cli import app
-from ml.errors import DataError
+from ml.errors import ConfigError, DataError
 from ml.features import CONTRACT
 from ml.registry import Registry
 from ml.spark.scoring import predict as predict_on_spark
@@ -298,3 +298,34 @@ def test_the_spark_submit_entry_point_prints_the_summary_or_one_error_line(
     err = capsys.readouterr().err
     assert err.startswith("error: data file not found")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("source", "fix"),
+    [
+        ("s3://book-bucket/2026-11/", "s3:// is EMR's own file system"),
+        ("s3a://book-bucket/2026-11/", "s3a:// needs the hadoop-aws jars"),
+    ],
+)
+def test_an_object_store_path_without_its_file_system_names_the_fix(
+    spark_session: SparkSession, registry: Registry, tmp_path: Path, source: str, fix: str
+) -> None:
+    # Given a local session without hadoop-aws (this one), and an s3 input or output
+    ref = ModelRef.parse(f"{NAME}@production")
+    local = tmp_path / "book.parquet"
+    book(100).to_parquet(local, index=False)
+
+    # When it is read from, or written to
+    with pytest.raises(DataError) as read:
+        predict_on_spark(spark_session, registry, ref, source, str(tmp_path / "out.parquet"))
+    with pytest.raises(ConfigError) as write:
+        predict_on_spark(spark_session, registry, ref, str(local), f"{source}scores.parquet")
+
+    # Then each error names the missing file system and the fix, in one line, no JVM stack
+    for error in (str(read.value), str(write.value)):
+        assert fix in error
+        assert "hadoop-aws" in error
+        assert "\n" not in error
+        assert "at org.apache" not in error
+    assert "No FileSystem for scheme" in str(read.value) or "S3AFileSystem" in str(read.value)
+    assert not (tmp_path / "out.parquet").exists()
