@@ -101,6 +101,12 @@ format: install ## Apply ruff formatting and autofixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+SPARK_BUNDLE_DIR ?= dist/spark
+
+.PHONY: spark-bundle
+spark-bundle: install ## Build the Spark job's code bundle (entry.py, code.zip, project.tar.gz) into SPARK_BUNDLE_DIR; UPLOAD=1 uploads it to ML_SPARK_CODE_URI
+	$(BIN)/mlops spark bundle --output $(SPARK_BUNDLE_DIR) $(if $(UPLOAD),--upload)
+
 ##@ Benchmarks
 .PHONY: bench-train
 bench-train: install ## Wall time, peak memory and AUC of train + register on the 30,000 rows

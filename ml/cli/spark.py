@@ -1,4 +1,5 @@
-"""`mlops spark submit`: run a training or scoring job on EMR Serverless and wait for its end.
+"""`mlops spark submit`: run a training or scoring job on EMR Serverless and wait for its end;
+`mlops spark bundle`: build (and upload) the code that job runs.
 
 Exit codes: 0 the job succeeded; 21 it failed; 22 it was cancelled; 23 it did not finish in
 ML_SPARK_TIMEOUT_MINUTES (it was cancelled); 2 the ML_SPARK_* settings are missing; 4 EMR
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -82,3 +84,32 @@ def submit(
             f"Logs: {done.logs}",
             highlight=False,
         )
+
+
+@spark_app.command("bundle")
+@mlops_command
+def bundle(
+    output: Annotated[
+        Path, typer.Option("--output", help="Directory the bundle is written to.")
+    ] = Path("dist/spark"),
+    upload: Annotated[
+        bool,
+        typer.Option(
+            "--upload", help="Also upload it under ML_SPARK_CODE_URI (the batch bucket's code/)."
+        ),
+    ] = False,
+) -> None:
+    """Build the job's code bundle (entry.py, code.zip, project.tar.gz), byte for byte the same
+    from the same tree; print each file's sha256."""
+    from ml.spark.bundle import build
+    from ml.spark.bundle import upload as upload_bundle
+    from ml.spark.submit import SparkJobSettings
+
+    built = build(Path.cwd(), output)
+    for path in built.paths:
+        console.print(f"{built.digests[path.name]}  {path}", highlight=False)
+    if upload:
+        settings = SparkJobSettings()
+        _, _, code = settings.require()
+        for uri in upload_bundle(built, code, settings.region):
+            console.print(f"uploaded {uri}", highlight=False)

@@ -8,11 +8,18 @@ the local engine's. The outputs have the local engine's columns (`row`, the id c
 directories of part files (Spark's form), and the summary is the same JSON.
 
 - `row` is the position in the input, as the local engine numbers it: files in path order, rows
-  in file order. A first, light pass counts the rows of each file split (`_metadata.file_path`,
-  `file_block_start`); each task then numbers its rows from its split's offset.
-- Scores and rejects are two passes over the input (the second runs only the contract check):
-  one mapInArrow has one output schema, and keeping the first pass's rows for a second write
-  would cost more memory than re-reading the features.
+  in file order. For Parquet it is computed in the JVM from the reader's row index
+  (`_metadata.row_index`) plus the rows of the files before (nothing for one file; a light
+  metadata-only count per file for several), so the input is scanned once for the scores. A
+  CSV split has no row index: a first light pass counts the rows of each file split
+  (`_metadata.file_path`, `file_block_start`) and each task numbers its rows from its offset.
+- The rejects are a second pass, but only over the rows the contract's bounds flag, in the JVM:
+  the contract as a Spark predicate (missing, below/above a bound, not an integer, not a code)
+  sends only those rows to Python, where the kernel screens them exactly (the predicate flags a
+  superset: numeric inputs only; text (CSV) columns send every row). One mapInArrow has one
+  output schema; caching the scored rows for a second write would cost more memory than
+  re-reading the features in the JVM.
+- XGBoost runs `spark.task.cpus` threads per task (one by default: a task per core).
 - Atomic: both outputs are written under a staging directory beside the output and renamed into
   place only when both jobs succeeded (Hadoop FileSystem renames: atomic on HDFS and local
   disks; on S3 a rename is a copy, so a reader should wait for `_SUCCESS`); a failed or
@@ -63,6 +70,7 @@ if TYPE_CHECKING:
 
 _FILE = "_file"  # the input file of a row, from Spark's hidden `_metadata` column
 _BLOCK = "_block"  # the start of its file split
+_POSITION = "_position"  # `read_input`'s Parquet row position, computed in the JVM
 _ROW = "row"
 
 
@@ -88,18 +96,65 @@ class BroadcastModel:
 
 
 # One kernel per executor process and version: a Python worker is reused across tasks.
-_KERNELS: dict[tuple[str, int, int], ScoringKernel] = {}
+_KERNELS: dict[tuple[str, int, int, int], ScoringKernel] = {}
 
 
-def _kernel(model: BroadcastModel) -> ScoringKernel:
+def _kernel(model: BroadcastModel, nthread: int = 1) -> ScoringKernel:
     from serve.predictor import BoosterPredictor
 
-    key = (model.name, model.version, hash(model.booster))
+    key = (model.name, model.version, hash(model.booster), nthread)
     if key not in _KERNELS:
-        # One thread per task: Spark runs a task per core (spark.task.cpus = 1).
-        predictor = BoosterPredictor(model.booster, nthread=1, tree_walk=False)
+        # The task's cores (spark.task.cpus): Spark runs that many tasks fewer per executor.
+        predictor = BoosterPredictor(model.booster, nthread=nthread, tree_walk=False)
         _KERNELS[key] = ScoringKernel(model.contract, predictor)
     return _KERNELS[key]
+
+
+def task_cpus(spark: SparkSession) -> int:
+    """The cores Spark gives each task (`spark.task.cpus`, 1 by default): XGBoost's threads."""
+    return max(1, int(spark.sparkContext.getConf().get("spark.task.cpus", "1") or 1))
+
+
+_INTEGERS = ("byte", "short", "integer", "long")
+_FLOATS = ("float", "double")
+
+
+def suspects(contract: ModelContract, frame: DataFrame) -> Any | None:
+    """A Spark predicate true for every row the contract may refuse, or None when the feature
+    columns are not all plain numbers (text, decimals: the kernel alone decides).
+
+    It flags a superset of what the kernel rejects (a missing optional value is flagged too):
+    the rows it does not flag are in contract by the same float64 comparisons as
+    `ModelContract.check_matrix`; the flagged ones go to the kernel, which gives the verdict
+    and the reasons. Kept small and typed (no casts on integer columns; NaN fails `> high` in
+    Spark's ordering): a larger expression falls out of the JIT and costs more than the rows.
+    """
+    import math
+
+    from pyspark.sql import functions as sf
+
+    types = {f.name: f.dataType.typeName() for f in frame.schema.fields}
+    if any(types.get(f.name) not in (*_INTEGERS, *_FLOATS) for f in contract.features):
+        return None
+    largest = float(np.finfo(np.float64).max)  # infinity is never an input (the contract's rule)
+    flag = sf.lit(False)
+    for feature in contract.features:
+        column = sf.col(feature.name)
+        low, high = max(feature.low, -largest), min(feature.high, largest)
+        if types[feature.name] in _INTEGERS:  # exact integers: compare with integer bounds
+            bad = column.isNull()
+            if low > -largest:
+                bad |= column < math.ceil(low)
+            if high < largest:
+                bad |= column > math.floor(high)
+        else:
+            bad = column.isNull() | (column < low) | (column > high)  # NaN sorts above high
+            if feature.dtype == "int":
+                bad |= column != sf.floor(column)
+        if feature.codes is not None and not feature.contiguous_codes:
+            bad |= ~column.isin(list(feature.codes))
+        flag |= bad
+    return flag
 
 
 def score_dataframe(
@@ -124,14 +179,19 @@ def score_dataframe(
     names = shipped.contract.names
     require_columns(Path("the DataFrame"), names, df.columns)
     has_id = id_column in df.columns and id_column not in names
-    has_row = _ROW in df.columns
-    keep = [*names, *([id_column] if has_id else []), *([_ROW] if has_row else [])]
-    from_files = _FILE in df.columns  # `read_input`'s: numbered from the file splits
-    if from_files:
-        keep += [_FILE, _BLOCK]
+    ids = [id_column] if has_id else []
+    from_files = _FILE in df.columns  # `read_input`'s CSV: numbered from the file splits
+    if _POSITION in df.columns:  # `read_input`'s Parquet: numbered in the JVM
+        frame = df.select(*names, *ids, df[_POSITION].alias(_ROW))
+        from_files = False
+    elif _ROW in df.columns:
+        frame = df.select(*names, *ids, _ROW)
+    else:
+        frame = df.select(*names, *ids, *([_FILE, _BLOCK] if from_files else []))
+    has_row = _ROW in frame.columns
     numbered = has_row or from_files
-    frame = df.select(*keep)
     value = spark.sparkContext.broadcast(shipped)
+    nthread = task_cpus(spark)
     id_type = _arrow_type(frame, id_column) if has_id else None
     scores_schema = _spark_schema(
         scores_columns(np.empty(0, np.int64), _empty(id_type), id_column, np.empty(0), 0).schema,
@@ -142,7 +202,7 @@ def score_dataframe(
 
     def scores(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         shipped = value.value
-        kernel = _kernel(shipped)
+        kernel = _kernel(shipped, nthread)
         numbering = offsets.numbering() if offsets else None
         for batch in batches:
             chunk = feature_chunk(batch, names)
@@ -153,7 +213,7 @@ def score_dataframe(
             yield from (table if numbered else table.drop([_ROW])).to_batches()
 
     def rejects(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        kernel = _kernel(value.value)
+        kernel = _kernel(value.value, nthread)
         numbering = offsets.numbering() if offsets else None
         for batch in batches:
             chunk = feature_chunk(batch, names)
@@ -165,9 +225,12 @@ def score_dataframe(
             table = table.set_column(0, _ROW, _pa().array(rows[scored.rejected], _int64()))
             yield from (table if numbered else table.drop([_ROW])).to_batches()
 
+    # Split numbering needs every row of a split; otherwise only the flagged rows reach Python.
+    flagged = None if from_files else suspects(shipped.contract, frame)
+    screened = frame if flagged is None else frame.filter(flagged)
     return (
         frame.mapInArrow(scores, scores_schema),
-        frame.mapInArrow(rejects, _spark_schema(rejects_arrow, numbered)),
+        screened.mapInArrow(rejects, _spark_schema(rejects_arrow, numbered)),
     )
 
 
@@ -275,7 +338,8 @@ class _Numbering:
 
 
 def read_input(spark: SparkSession, source: str, input_format: str | None = None) -> DataFrame:
-    """The input as a DataFrame with each row's file and split (for the `row` numbering).
+    """The input as a DataFrame with what numbers its rows: Parquet, each row's position
+    (computed in the JVM); CSV, each row's file and split (numbered by the scoring tasks).
 
     `source`: a file or a directory of files, a local path or a URI Spark's Hadoop file systems
     read (s3:// on EMR; s3a:// with hadoop-aws elsewhere). CSV columns are read as text: the
@@ -292,6 +356,8 @@ def read_input(spark: SparkSession, source: str, input_format: str | None = None
         reader = reader.option("header", "true").option("mode", "PERMISSIVE")
     try:
         df = reader.format(kind).load(location)
+        if kind == "parquet":
+            return _with_position(df)
         return df.select(
             "*",
             df["_metadata.file_path"].alias(_FILE),
@@ -299,9 +365,53 @@ def read_input(spark: SparkSession, source: str, input_format: str | None = None
         )
     except Exception as exc:  # AnalysisException, or the JVM's error on a bad file
         raise DataError(
-            f"cannot read {source} as {kind}: {job_error(exc)}; --input takes "
-            "a CSV or Parquet file or directory: a path, or s3://bucket/prefix on EMR"
+            f"cannot read {source} as {kind}: {job_error(exc)}; "
+            + (
+                _no_filesystem(source)
+                or "--input takes a CSV or Parquet file or directory: a path, or "
+                "s3://bucket/prefix on EMR"
+            )
         ) from exc
+
+
+def _no_filesystem(uri: str) -> str | None:
+    """The fix when `uri` names an object store this Spark has no file system for."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("s3", "s3n"):
+        return (
+            "s3:// is EMR's own file system (EMRFS), there only: off EMR read "
+            f"s3a://{uri.split('://', 1)[1]} with the hadoop-aws jars (--conf "
+            "spark.jars.packages=org.apache.hadoop:hadoop-aws:3.3.4, the Hadoop of pyspark 3.5)"
+        )
+    if scheme == "s3a":
+        return (
+            "s3a:// needs the hadoop-aws jars on the classpath (--conf "
+            "spark.jars.packages=org.apache.hadoop:hadoop-aws:3.3.4) and AWS credentials"
+        )
+    return None
+
+
+def _with_position(df: DataFrame) -> DataFrame:
+    """Parquet rows with their input position: the row's index in its file (Parquet's reader
+    gives it), plus the rows of the files before it in path order. One file needs no count;
+    several are counted per file from their metadata columns alone (no data page is read)."""
+    from pyspark.sql import functions as sf
+
+    index = df["_metadata.row_index"]
+    if len(df.inputFiles()) <= 1:
+        return df.select("*", index.alias(_POSITION))
+    path = df["_metadata.file_path"]
+    counts = sorted((r[0], r[1]) for r in df.groupBy(path.alias(_FILE)).count().collect())
+    starts, total = [], 0
+    for file, count in counts:
+        starts.append((file, total))
+        total += count
+    offsets = df.sparkSession.createDataFrame(starts, f"{_FILE} string, _offset long")
+    tagged = df.select("*", path.alias(_FILE), index.alias("_index"))
+    joined = tagged.join(sf.broadcast(offsets), _FILE)
+    return joined.select(
+        *[joined[c] for c in df.columns], (joined["_offset"] + joined["_index"]).alias(_POSITION)
+    )
 
 
 def _location(source: str) -> str:
@@ -354,6 +464,20 @@ class _Outputs:
         self.fs.delete(self.staging, True)
 
 
+def _check_filesystem(spark: SparkSession, path: str) -> None:
+    """Fail before any work when Spark has no file system for an output's scheme."""
+    if urlparse(path).scheme in ("", "file"):
+        return
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    try:
+        jvm.org.apache.hadoop.fs.Path(path).getFileSystem(conf)
+    except Exception as exc:  # UnsupportedFileSystemException, ClassNotFoundException
+        hint = _no_filesystem(path) or "name a path or a URI this Spark can write"
+        raise ConfigError(f"cannot write {path}: {job_error(exc)}; {hint}") from None
+
+
 def _uri(path: str) -> str:
     return Path(path).resolve().as_uri() if urlparse(path).scheme in ("", "file") else path
 
@@ -392,6 +516,8 @@ def predict(
             raise ConfigError(f"{path}: write .parquet or .csv (got {got})")
     if _uri(output) == _uri(rejects):
         raise ConfigError(f"--output and --rejects are the same ({output}); name two")
+    for path in (output, rejects):
+        _check_filesystem(spark, path)
     work = Path(tempfile.mkdtemp(prefix="mlops-spark-predict-"))
     try:
         model = load_version(registry, ref, work, nthread=1)
@@ -403,7 +529,7 @@ def predict(
     outputs = _Outputs(spark, _uri(output), _uri(rejects))
     streaming = time.perf_counter()
     try:
-        scores, refused = score_dataframe(df, shipped, id_column)  # counts the file splits
+        scores, refused = score_dataframe(df, shipped, id_column)
         _write(scores, outputs.temporary("scores"), _suffix(output))
         _write(refused, outputs.temporary("rejects"), _suffix(rejects))
         # Counted from what was written (Parquet: from the footers alone).
@@ -441,6 +567,9 @@ def job_error(exc: BaseException) -> str:
     for line in text.splitlines():
         if "DataError: " in line:
             return line.split("DataError: ", 1)[1].strip()
+    for line in text.splitlines():  # py4j: "An error occurred while calling ...", then the cause
+        if line.startswith(": ") and "Exception: " in line:
+            return line.rsplit("Exception: ", 1)[1].strip()[:300]
     first = next((line for line in text.splitlines() if line.strip()), type(exc).__name__)
     return first.strip()[:300]
 

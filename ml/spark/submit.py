@@ -1,10 +1,10 @@
 """`mlops spark submit`: run a training or scoring job on EMR Serverless and wait for its end.
 
-The job is an `mlops` verb run by `ml/spark/entry.py` on the application's driver, from the
-packed virtualenv and project files under the batch bucket's `code/` prefix (docs/spark.md says
-how to build them): `train` is `mlops train` with the Spark backend on the job's own session,
-`score` is `mlops predict --engine spark`. Whatever follows `--` on the command line is passed
-to that verb unchanged.
+The job is an `mlops` verb run by `ml/spark/entry.py` on the application's driver, with the
+code bundle (`mlops spark bundle`: the packages, config and data) and the packed virtualenv
+under the batch bucket's `code/` prefix (docs/spark.md): `train` is `mlops train` with the
+Spark backend on the job's own session, `score` is `mlops predict --engine spark`. Whatever
+follows `--` on the command line is passed to that verb unchanged.
 
 Waiting is bounded: the job is polled until it ends or `timeout_minutes` pass; at the deadline
 it is cancelled (a forgotten job keeps costing) and the verb fails. Each end has its own exit
@@ -23,6 +23,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml.errors import ConfigError, SparkJobCancelledError, SparkJobError, SparkJobTimeoutError
+from ml.spark.bundle import CODE_ZIP, ENTRY, PROJECT_ARCHIVE
 from ml.spark.emr_serverless import EmrServerless, JobRunState
 
 JobKind = Literal["train", "score"]
@@ -31,9 +32,8 @@ VERBS: dict[JobKind, list[str]] = {
     "train": ["train", "--json"],
     "score": ["predict", "--engine", "spark"],
 }
-VENV_ARCHIVE = "venv.tar.gz"
-PROJECT_ARCHIVE = "project.tar.gz"
-ENTRY_POINT = "entry.py"
+VENV_ARCHIVE = "venv.tar.gz"  # third-party packages, built per architecture (docs/spark.md)
+ENTRY_POINT = ENTRY
 
 
 class SparkJobSettings(BaseSettings):
@@ -103,6 +103,7 @@ def job_request(settings: SparkJobSettings, job: JobKind, extra: Sequence[str]) 
         driver_env["AWS_REGION"] = settings.region
     conf = {
         "spark.archives": f"{code}{VENV_ARCHIVE}#environment,{code}{PROJECT_ARCHIVE}#project",
+        "spark.submit.pyFiles": f"{code}{CODE_ZIP}",
         "spark.executorEnv.PYSPARK_PYTHON": python,
         "spark.executor.instances": str(settings.executors),
         # XGBoost's workers are barrier tasks: they all start at once or not at all.

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from ml.batch import ModelRef
 from ml.batch import predict as predict_locally
 from ml.cli import app
-from ml.errors import DataError
+from ml.errors import ConfigError, DataError
 from ml.features import CONTRACT
 from ml.registry import Registry
 from ml.spark.scoring import predict as predict_on_spark
@@ -136,6 +136,80 @@ def test_csv_directories_with_text_cells_reject_only_those_rows(
     assert local.rejected == len(spark_rejects)
 
 
+def test_a_directory_of_parquet_files_is_numbered_in_path_order(
+    spark_session: SparkSession, registry: Registry, tmp_path: Path
+) -> None:
+    # Given one book written as three Parquet files of different sizes, and as one file
+    data = book(9_000, seed=11)
+    whole = tmp_path / "book.parquet"
+    data.to_parquet(whole, index=False)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for name, (start, end) in {"a": (0, 1_000), "b": (1_000, 6_500), "c": (6_500, 9_000)}.items():
+        data.iloc[start:end].to_parquet(parts / f"part-{name}.parquet", index=False)
+    ref = ModelRef.parse(f"{NAME}@production")
+    predict_locally(registry, ref, str(whole), tmp_path / "local.parquet")
+
+    # When Spark scores the directory
+    predict_on_spark(spark_session, registry, ref, str(parts), str(tmp_path / "spark.parquet"))
+
+    # Then `row` is the position in the files taken in path order: the single file's rows
+    local = pq.read_table(tmp_path / "local.parquet").to_pandas()
+    spark_scores = read_dir(tmp_path / "spark.parquet")
+    assert spark_scores["row"].tolist() == local["row"].tolist()
+    assert spark_scores["ID"].tolist() == local["ID"].tolist()
+    assert np.array_equal(spark_scores["probability"].to_numpy(), local["probability"].to_numpy())
+    local_rejects = pq.read_table(tmp_path / "local.rejects.parquet").to_pandas()
+    pd.testing.assert_frame_equal(read_dir(tmp_path / "spark.rejects.parquet"), local_rejects)
+
+
+def test_the_jvm_prefilter_flags_every_row_the_kernel_refuses(
+    spark_session: SparkSession, registry: Registry, tmp_path: Path
+) -> None:
+    # Given rows at every edge of the contract: its probes (in contract at the bounds), and
+    # a probe pushed just past each bound, made fractional, or missing, as doubles and as
+    # integers where the feature is an integer
+    from ml.batch import load_version
+    from ml.contract import probe_rows
+    from ml.spark.scoring import suspects
+
+    model = load_version(registry, ModelRef.parse(f"{NAME}/1"), tmp_path)
+    probes = probe_rows(CONTRACT)
+    edges = [probes]
+    for j, feature in enumerate(CONTRACT.features):
+        for change in (
+            np.nextafter(feature.low, -np.inf),
+            np.nextafter(feature.high, np.inf),
+            feature.low - 1,
+            feature.high + 1,
+            np.nan,
+            probes[0, j] + 0.5,
+            np.inf,
+        ):
+            edges.append(probes[:1].copy())
+            edges[-1][0, j] = change
+    matrix = np.vstack(edges)
+    refused = model.kernel.check(matrix).rows
+    doubles = pd.DataFrame(matrix, columns=list(CONTRACT.names))
+    finite = np.isfinite(matrix).all(axis=1) & (np.abs(np.nan_to_num(matrix)) < 2**62).all(axis=1)
+    whole = finite & (matrix == np.floor(matrix)).all(axis=1)
+    integers = doubles[whole].astype(np.int64)  # as an integer-typed Parquet file gives them
+    for frame, rows in ((doubles, np.arange(len(matrix))), (integers, np.flatnonzero(whole))):
+        df = spark_session.createDataFrame(frame.assign(row=rows))
+
+        # When the JVM predicate flags rows
+        flag = suspects(CONTRACT, df)
+        assert flag is not None
+        flagged = {r["row"] for r in df.filter(flag).select("row").collect()}
+
+        # Then every row the kernel refuses is flagged, and no probe is
+        assert set(rows[refused[rows]]) <= flagged
+        assert not flagged & set(range(len(probes)))
+    assert refused.sum() > 3 * len(CONTRACT.features)
+    # and text columns are left to the kernel alone
+    assert suspects(CONTRACT, df.select(*[df[n].cast("string") for n in CONTRACT.names])) is None
+
+
 def test_a_failed_job_keeps_the_old_outputs_and_leaves_no_staging(
     spark_session: SparkSession, registry: Registry, tmp_path: Path
 ) -> None:
@@ -224,3 +298,34 @@ def test_the_spark_submit_entry_point_prints_the_summary_or_one_error_line(
     err = capsys.readouterr().err
     assert err.startswith("error: data file not found")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("source", "fix"),
+    [
+        ("s3://book-bucket/2026-11/", "s3:// is EMR's own file system"),
+        ("s3a://book-bucket/2026-11/", "s3a:// needs the hadoop-aws jars"),
+    ],
+)
+def test_an_object_store_path_without_its_file_system_names_the_fix(
+    spark_session: SparkSession, registry: Registry, tmp_path: Path, source: str, fix: str
+) -> None:
+    # Given a local session without hadoop-aws (this one), and an s3 input or output
+    ref = ModelRef.parse(f"{NAME}@production")
+    local = tmp_path / "book.parquet"
+    book(100).to_parquet(local, index=False)
+
+    # When it is read from, or written to
+    with pytest.raises(DataError) as read:
+        predict_on_spark(spark_session, registry, ref, source, str(tmp_path / "out.parquet"))
+    with pytest.raises(ConfigError) as write:
+        predict_on_spark(spark_session, registry, ref, str(local), f"{source}scores.parquet")
+
+    # Then each error names the missing file system and the fix, in one line, no JVM stack
+    for error in (str(read.value), str(write.value)):
+        assert fix in error
+        assert "hadoop-aws" in error
+        assert "\n" not in error
+        assert "at org.apache" not in error
+    assert "No FileSystem for scheme" in str(read.value) or "S3AFileSystem" in str(read.value)
+    assert not (tmp_path / "out.parquet").exists()

@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ml.cli import app
-from ml.errors import ConfigError
+from ml.errors import ConfigError, NotFoundError
 from ml.platform.bootstrap import codeowners, mlflow_users, oidc
 from ml.platform.bootstrap import run as bootstrap_run
 from ml.platform.bootstrap.recorder import Recorder
@@ -581,3 +581,54 @@ def test_an_api_user_named_like_a_registry_writer_is_refused() -> None:
     # And the API's password was never sent to MLflow (no user was given it)
     assert secrets_sent
     assert "not-the-writers" not in secrets_sent
+
+
+def test_the_spark_jobs_registry_user_is_created_read_only_from_terraforms_secret() -> None:
+    """The EMR Serverless jobs read the registry as the user in the platform root's secret:
+    bootstrap creates it with that secret's credentials and READ on each model, nothing else
+    (no experiment, no write)."""
+    calls: list[tuple[str, str, Any, str | None]] = []
+
+    class _Admin(mlflow_users.MlflowAdmin):
+        def request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+            secret = kwargs.get("secret")
+            calls.append((method, path, body, secret.value if secret is not None else None))
+            if "/users/get" in path:
+                raise NotFoundError("no such user")
+            return {}
+
+    recorder = Recorder(lambda _line: None, dry_run=False)
+    admin = _Admin("http://127.0.0.1:1", "admin", "pw", recorder)
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:credit-risk/spark-registry"
+    values = Values(
+        {"platform": {"spark_registry_secret_arn": {"value": arn}}},
+        {},
+        "",
+        False,
+        lambda got: (
+            {"username": "batch-reader", "password": "from-terraform"} if got == arn else {}
+        ),
+    )
+
+    made = mlflow_users.mlflow_users(
+        CONFIG, admin, None, ["credit-risk", "credit-risk-challenger"], "exp", None, values
+    )
+
+    assert made["spark-job/platform"] == ("batch-reader", "from-terraform")
+    mine = [c for c in calls if c[2] and c[2].get("username") == "batch-reader"]
+    assert (
+        "POST",
+        "/api/2.0/mlflow/users/create",
+        {"username": "batch-reader"},
+        "from-terraform",
+    ) in mine
+    grants = [c[2] for c in mine if c[1].endswith("/permissions/grant")]
+    assert grants == [
+        {
+            "username": "batch-reader",
+            "resource_type": "registered_model",
+            "resource_id": model,
+            "permission": "READ",
+        }
+        for model in ("credit-risk", "credit-risk-challenger")
+    ]

@@ -57,6 +57,7 @@ LAYER_OF: dict[str, str] = {
     "ml.spark.training": "services",
     "ml.spark.scoring": "services",
     "ml.spark.submit": "services",
+    "ml.spark.bundle": "services",
     "ml.monitoring.drift": "services",
     "ml.feature_store.materialize": "services",
     "ml.feature_store.skew": "services",

@@ -140,6 +140,11 @@ output "codebuild_runner_runs_on" {
   value       = one(module.codebuild_runner[*].runs_on)
 }
 
+output "spark_registry_secret_arn" {
+  description = "The secret {username, password} of the MLflow user the Spark jobs read the registry as (bootstrap creates that user, read only on the model); null while spark_enabled is false."
+  value       = var.spark_enabled ? aws_secretsmanager_secret.spark_registry[0].arn : null
+}
+
 output "spark" {
   description = "The EMR Serverless application the `mlops spark submit` jobs run on (null while spark_enabled is false): ML_SPARK_APPLICATION_ID, ML_SPARK_JOB_ROLE_ARN and the batch bucket's prefixes."
   value = var.spark_enabled ? {
