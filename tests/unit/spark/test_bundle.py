@@ -14,13 +14,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from ml.cli import app
 from ml.errors import ConfigError
 from ml.spark.bundle import CODE_ZIP, ENTRY, PROJECT_ARCHIVE, build
 from ml.spark.submit import SparkJobSettings, job_request
+from tests.fixtures.aws_in_process import aws_in_process
 
 ROOT = Path(__file__).resolve().parents[3]
 BUCKET = "credit-risk-batch-123456789012"
@@ -126,12 +126,8 @@ def test_files_outside_the_allow_list_are_left_out(tmp_path: Path) -> None:
 
 @pytest.fixture
 def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    with mock_aws():
+    with aws_in_process(monkeypatch):
         boto3.client("s3", region_name="eu-west-1").create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )

@@ -10,11 +10,11 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from moto import mock_aws
 
 from ml.errors import ConfigError
 from ml.spark.entry import registry_credentials, spark_train_config
 from ml.train_config import load_train_config
+from tests.fixtures.aws_in_process import aws_in_process
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,11 +40,7 @@ def test_an_unknown_backend_is_refused_naming_the_file(tmp_path: Path) -> None:
 
 @pytest.fixture
 def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with aws_in_process(monkeypatch):
         yield boto3.client("secretsmanager", region_name="eu-west-1")
 
 

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from ml.cli import app
 from ml.errors import SparkJobCancelledError, SparkJobError, SparkJobTimeoutError
 from ml.spark.emr_serverless import JobRunState
 from ml.spark.submit import SparkJobSettings, job_request, wait
+from tests.fixtures.aws_in_process import aws_in_process
 from tests.fixtures.iam.calls import BotocoreRecorder
 
 REGION = "eu-west-1"
@@ -29,11 +29,7 @@ LOGS = "s3://credit-risk-batch-123456789012/logs/"
 
 @pytest.fixture
 def application(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with aws_in_process(monkeypatch):
         emr = boto3.client("emr-serverless", region_name=REGION)
         app_id = emr.create_application(
             name="credit-risk-batch", releaseLabel="emr-7.5.0", type="SPARK"
