@@ -47,10 +47,6 @@ class ImageRef:
         """`<registry>/<repository>@<digest>`: what a release and a task definition name."""
         return f"{self.name}@{digest}"
 
-    def with_tag(self, tag: str) -> ImageRef:
-        """The same repository at `tag`."""
-        return ImageRef(self.registry, self.repository, tag, None)
-
 
 def repository_ref(url: str, what: str) -> ImageRef:
     """`ECR_*_REPOSITORY_URL` (no tag) as an ImageRef; `ConfigError` if it is not one."""

@@ -401,14 +401,3 @@ def release_record(
             ),
         ]
     return blocks
-
-
-def release_report(
-    registry: Registry,
-    model: str,
-    release: Release,
-    gates: GatesFile,
-    governance: Governance,
-) -> str:
-    """The markdown record of `release` (a release of `model`'s registry)."""
-    return markdown(release_record(registry, model, release, gates, governance))
