@@ -468,7 +468,7 @@ def acquire_lease(
     tag = lease_tag(env)
     _refuse_if_held(model, registry.model_tags(model), owner, env)
     lease = _new_lease(owner, run_url, seconds)
-    registry.set_model_tag(model, tag, json.dumps(asdict(lease), sort_keys=True))
+    _write_lease(registry, model, tag, json.dumps(asdict(lease), sort_keys=True), owner)
     if settle:
         _time.sleep(settle)
     _refuse_if_lost(model, registry.model_tags(model), owner, env)
@@ -500,6 +500,29 @@ def _refuse_if_lost(model: str, tags: Mapping[str, str], owner: str, env: str | 
     if now is None or now.owner != owner:
         held = now.holder() if now else "nobody (deleted)"
         raise LeaseError(f"{model}: lost the lease race to {held} (hint: retry later)")
+
+
+def _write_lease(registry: Registry, model: str, tag: str, value: str, owner: str) -> None:
+    """Write our lease; a write the store refused because a rival's lease landed first is a
+    lost race (`LeaseError`), not a registry failure.
+
+    MLflow sets a tag by read-then-insert: two first-time writers of the same tag both insert,
+    and the store's unique key refuses the later one (SQLite "UNIQUE constraint failed",
+    PostgreSQL "duplicate key"). Read back after any refused write: a live lease of another
+    owner means that is what happened; anything else is re-raised as it came.
+    """
+    try:
+        registry.set_model_tag(model, tag, value)
+    except MlopsError as err:
+        try:
+            now = Lease.parse(registry.model_tags(model).get(tag))
+        except MlopsError:
+            raise err from None
+        if now is None or now.owner == owner or not now.live():
+            raise
+        raise LeaseError(
+            f"{model}: lost the lease race to {now.holder()} (hint: retry later)"
+        ) from err
 
 
 def _new_lease(owner: str, run_url: str | None, seconds: float) -> Lease:
@@ -597,7 +620,7 @@ def leased(
     held: Held | None = None
 
     def take(model: str) -> None:
-        registry.set_model_tag(model, tag, value)
+        _write_lease(registry, model, tag, value, owner)
         written.append(model)
 
     try:

@@ -6,11 +6,14 @@
   refuse the version;
 - a YAML alias bomb and a 10 MB note: refused fast, one line, nothing moved;
 - plan exits 0 for unknown models and versions;
-- two applies at once: the lease refuses the second, naming the holder.
+- two applies at once: the lease refuses the second, naming the holder;
+- two first-time lease writes at once: the store refuses the later insert, which is a lost race
+  (exit 11), not a registry failure (exit 4).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,7 +25,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ml.cli import app
-from ml.promotions.records import LEASE_TAG, acquire_lease, pending_tag
+from ml.errors import LeaseError, RegistryError
+from ml.promotions.records import LEASE_TAG, acquire_lease, lease_tag, leased, pending_tag
 from ml.registry import Registry
 from tests.fixtures.models import GATES, register_tiny, snapshot, write_spec
 from tests.fixtures.services import MlflowServer
@@ -228,6 +232,60 @@ def test_an_apply_while_another_holds_the_lease_is_refused_by_name(
     assert code == 11, out
     assert "leased by deploy-run-41 (https://ci/runs/41)" in out
     assert snapshot(mlflow_sqlite_server.uri, [name]) == before
+
+
+class _RivalInsertsFirst(Registry):
+    """A registry whose lease writes lose to a rival's insert.
+
+    The store's refusal of a concurrent first insert needs two inserts inside one SQLite write
+    window and cannot be produced on demand; this stands in for that moment only: the rival's
+    lease really lands on the server, then our write fails as the server failed it in CI.
+    """
+
+    def __init__(self, uri: str, rival: str | None) -> None:
+        super().__init__(uri)
+        self.rival = rival
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        if key.startswith(LEASE_TAG) and self.rival is not None:
+            lease = {**json.loads(value), "owner": self.rival, "run_url": None}
+            Registry(self.tracking_uri).set_model_tag(name, key, json.dumps(lease))
+        if key.startswith(LEASE_TAG):
+            raise RegistryError(
+                f"tag {name} {key}: registered-models/set-tag: BAD_REQUEST: "
+                "(sqlite3.IntegrityError) UNIQUE constraint failed: registered_model_tags.key"
+            )
+        super().set_model_tag(name, key, value)
+
+
+def test_a_lease_write_the_store_refuses_for_a_rival_insert_is_a_lost_race(
+    mlflow_sqlite_server: MlflowServer,
+) -> None:
+    names = [_model(mlflow_sqlite_server, versions=1) for _ in range(2)]
+    racing = _RivalInsertsFirst(mlflow_sqlite_server.uri, rival="run-7")
+    # When our lease write is refused because run-7's landed first (one model taken alone as a
+    # deploy does, one in a set as an apply does), then we lost the race to run-7 (exit 11
+    # names it), and run-7's lease is left in place
+    with pytest.raises(LeaseError, match="lost the lease race to run-7"):
+        acquire_lease(racing, names[0], "run-8", settle=0, env="staging")
+    with (
+        pytest.raises(LeaseError, match="lost the lease race to run-7"),
+        leased(racing, [names[1]], "run-8", settle=0, env="staging"),
+    ):
+        pytest.fail("the block ran without the lease")
+    for name in names:
+        tags = Registry(mlflow_sqlite_server.uri).model_tags(name)
+        assert json.loads(tags[lease_tag("staging")])["owner"] == "run-7"
+
+
+def test_a_lease_write_refused_with_no_rival_lease_stays_a_registry_error(
+    mlflow_sqlite_server: MlflowServer,
+) -> None:
+    name = _model(mlflow_sqlite_server, versions=1)
+    failing = _RivalInsertsFirst(mlflow_sqlite_server.uri, rival=None)
+    with pytest.raises(RegistryError, match="UNIQUE constraint failed"):
+        acquire_lease(failing, name, "run-8", settle=0, env="staging")
+    assert lease_tag("staging") not in Registry(mlflow_sqlite_server.uri).model_tags(name)
 
 
 def test_two_applies_at_once_one_wins_the_other_is_told(
