@@ -163,7 +163,13 @@ def load_classifier(model_dir: Path) -> Classifier:
 
 
 def load_pyfunc(model_dir: Path) -> Pyfunc:
-    """A model directory loaded through MLflow's python_function flavour (needs pandas)."""
+    """A model directory loaded through MLflow's python_function flavour (needs pandas).
+
+    Without MLflow's requirement check (`suppress_warnings`): it only logs, and it maps every
+    installed distribution to its modules on first use, 0.4 s of CPU per thread that reaches it
+    (the map is not guarded, so the gates' concurrent loads each build it), held against the
+    GIL while a serving process reloads. The environment is pinned where it is built.
+    """
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(str(model_dir))
+    return mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)

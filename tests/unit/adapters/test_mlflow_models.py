@@ -3,6 +3,7 @@ models it logged load back in their flavour (as evaluation and serving's fallbac
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,34 @@ def test_a_failing_block_leaves_the_run_failed(tmp_path: Path) -> None:
     recorded = registry.run(run.run_id)
     assert recorded is not None
     assert recorded.status == "FAILED"
+
+
+def test_a_pyfunc_loads_without_mlflows_requirement_check(
+    tmp_path: Path, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    # Given a scikit-learn model whose requirements the environment does not meet
+    x, y = data
+    pipeline = Pipeline([("model", LogisticRegression())]).fit(x, y)
+    registry = Registry(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = registry.ensure_experiment("e", (tmp_path / "art").as_uri())
+    with registry.fluent(), mlflow_models.start_run(experiment, "adapter") as run:
+        signature = mlflow_models.infer_signature(x.head(5), pipeline.predict_proba(x.head(5)))
+        uri = run.log_model(pipeline, "sklearn", signature, x.head(5), ["scikit-learn==0.0.1"])
+    local = registry.download_model(uri, tmp_path / "model")
+
+    # When it loads, listening to MLflow's logger (it does not propagate to pytest's)
+    warned: list[str] = []
+    listener = logging.Handler(logging.WARNING)
+    listener.emit = lambda record: warned.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("mlflow").addHandler(listener)
+    try:
+        pyfunc = mlflow_models.load_pyfunc(local)
+    finally:
+        logging.getLogger("mlflow").removeHandler(listener)
+
+    # Then MLflow's requirement check did not run (it would warn of the mismatch, after mapping
+    # every installed distribution), and the model scores as the original
+    assert not [m for m in warned if "mismatches between the model's dependencies" in m]
+    np.testing.assert_allclose(
+        np.asarray(pyfunc.predict(x))[:, -1], pipeline.predict_proba(x)[:, 1]
+    )
