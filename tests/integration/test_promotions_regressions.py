@@ -8,7 +8,8 @@
 - plan exits 0 for unknown models and versions;
 - two applies at once: the lease refuses the second, naming the holder;
 - two first-time lease writes at once: the store refuses the later insert, which is a lost race
-  (exit 11), not a registry failure (exit 4).
+  (exit 11), not a registry failure (exit 4); shown at the lease functions both verbs call, as
+  the CLI cannot be made to lose that race on demand.
 """
 
 from __future__ import annotations
