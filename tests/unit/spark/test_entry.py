@@ -34,7 +34,7 @@ def test_an_unknown_backend_is_refused_naming_the_file(tmp_path: Path) -> None:
     config["backend"] = "dask"
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=r"train\.yaml: backend"):
+    with pytest.raises(ConfigError, match=r"train\.yaml:\d+: backend"):
         load_train_config(path)
 
 
