@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ml.errors import ConfigError
+from ml.config_file import load_yaml, validate
 
 
 class Candidates(BaseModel):
@@ -52,17 +51,13 @@ class TrainConfig(BaseModel):
 
 
 def load_train_config(path: Path) -> TrainConfig:
-    """Read and validate the training config, naming the file in any error."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"training config not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+    """Read and validate the training config (an empty file: every default); a `ConfigError`
+    names the file, the line and the key otherwise."""
+    root = load_yaml(
+        path,
+        missing=(
+            f"training config not found: {path} (hint: run from the repository root or set "
+            "ML_TRAIN_CONFIG)"
+        ),
+    )
+    return validate(TrainConfig, root or {}, path, hint="see the comments in config/train.yaml")

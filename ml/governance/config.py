@@ -1,9 +1,9 @@
 """`config/governance.yaml`: protected attributes, whether each may be a model input, their
 reference groups and the reviewed reason texts, parsed strictly.
 
-Loaded with the same strictness and `file:line` errors as `promotions.yaml` and the gates file
-(`ml.promotions.spec.load_yaml`). `Governance.line_of` names the line of a key, so a gate that
-refuses a version can point the reviewer at the exact setting that refused it.
+Read strictly, as every config file is (`ml.config_file`). `Governance.where` names the line of
+a key, so a gate that refuses a version can point the reviewer at the exact setting that
+refused it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ml.errors import SpecError
 
@@ -166,18 +166,17 @@ def _lines(root: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int
 
 def load_governance(path: Path = DEFAULT_PATH) -> Governance:
     """Parse the governance file; `SpecError` (a `ConfigError`) naming file:line otherwise."""
-    from ml.promotions.spec import line_of, load_yaml, plain
+    from ml.config_file import load_yaml, validate
 
-    root = load_yaml(path)
-    try:
-        parsed = Governance.model_validate(plain(root) or {})
-    except ValidationError as exc:
-        problems = [
-            f"{path}:{line_of(root, tuple(e['loc']))}: {'.'.join(str(p) for p in e['loc'])}: "
-            f"{e['msg'].removeprefix('Value error, ')} (hint: see docs/governance.md)"
-            for e in exc.errors()
-        ]
-        raise SpecError("\n".join(problems)) from None
+    root = load_yaml(
+        path,
+        missing=(
+            f"{path}:1: governance file not found (hint: run from the repo root, or name it "
+            "with --governance or ML_GOVERNANCE_CONFIG)"
+        ),
+        error=SpecError,
+    )
+    parsed = validate(Governance, root or {}, path, hint="see docs/governance.md", error=SpecError)
     parsed._path = path
     parsed._lines = _lines(root)
     return parsed

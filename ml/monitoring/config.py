@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ml.errors import ConfigError
+from ml.config_file import load_yaml, validate
 
 DEFAULT_CONFIG = Path("config/monitoring.yaml")
 
@@ -75,19 +74,14 @@ class MonitoringConfig(BaseModel):
 
 
 def load_monitoring_config(path: Path = DEFAULT_CONFIG) -> MonitoringConfig:
-    """Read and validate the thresholds, naming the file and the key in any error."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(
+    """Read and validate the thresholds (an empty file: every default); a `ConfigError` names
+    the file, the line and the key otherwise."""
+    root = load_yaml(
+        path,
+        missing=(
             f"monitoring config not found: {path} (pass --config or run from the repository root)"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return MonitoringConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        ),
+    )
+    return validate(
+        MonitoringConfig, root or {}, path, hint="see the comments in config/monitoring.yaml"
+    )

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ml.config_file import load_yaml, validate
 from ml.errors import ConfigError
 
 DEFAULT_FILE = Path("config/platform.yaml")
@@ -329,21 +329,21 @@ class Requirement:
 
 
 def load_platform(path: Path = DEFAULT_FILE) -> PlatformConfig:
-    """Read and validate config/platform.yaml; a clear ConfigError names the file and problem."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return PlatformConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+    """Read and validate config/platform.yaml; a `ConfigError` names the file, the line and the
+    key of every problem."""
+    root = load_yaml(
+        path,
+        missing=(
+            f"{path}: cannot read it (no such file; hint: run from the repository root or pass "
+            "--file)"
+        ),
+    )
+    return validate(
+        PlatformConfig,
+        root,
+        path,
+        hint="see the header of config/platform.yaml and docs/adopting.md",
+    )
 
 
 def describe_source(entry: Entry, scope: str | None = None) -> str:

@@ -9,13 +9,9 @@ What a reviewer reads is what is promoted: versions are plain decimal integers (
 `3_0`, `+3` are refused, not read as 8, 2, 30 and 3), `rollback` is `true` or `false` (`yes` is
 refused) and YAML directives (`%YAML 1.1`, which changes both) are refused.
 
-The file is read with ruamel.yaml's round-trip loader: it refuses duplicate keys and keeps the
-line of every key, so a pydantic error on `models.credit-risk.version` can point at its line.
-
-Hostile input is refused before it costs anything: a file over `MAX_FILE_BYTES`, any YAML anchor
-or alias (a 488-byte file of nested aliases once expanded to 2.6 GB), nesting deeper than the
-parser's stack, and a note over `MAX_NOTE_CHARS` (it is copied into the plan comment). An error
-quotes at most `_QUOTE_CHARS` characters of one line of the input.
+The file is read as every config file is (`ml.config_file`: duplicate keys, anchors,
+directives, deep nesting and oversized files refused, errors with the line of the key); a note
+over `MAX_NOTE_CHARS` is refused too (it is copied into the plan comment).
 """
 
 from __future__ import annotations
@@ -34,18 +30,14 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, NodeEvent
 
+from ml.config_file import line_of, load_yaml, plain, problem, quote
 from ml.errors import SpecError
 
-MAX_FILE_BYTES = 64 * 1024
 MAX_NOTE_CHARS = 500
-MAX_FLOW_DEPTH = 32
-_QUOTE_CHARS = 60
 _BOTH_FORMS = (
     "`version` and `environments` together: keep one (hint: `version: N` pins both "
     "environments; `environments: {staging: N, production: M}` pins them apart)"
@@ -69,15 +61,6 @@ _HINTS = {
     "dict_type": "expected a mapping: `models:` then `  <name>:` then `    version: N`",
     "string_too_long": f"keep the note under {MAX_NOTE_CHARS} characters; link to details",
 }
-
-
-def quote(value: object) -> str:
-    """A value for an error message: its repr, first line only, at most `_QUOTE_CHARS`."""
-    text = repr(value)
-    line = text.splitlines()[0] if text else text
-    if len(line) > _QUOTE_CHARS or line != text:
-        return line[:_QUOTE_CHARS] + "…"
-    return line
 
 
 class EnvironmentPins(BaseModel):
@@ -174,122 +157,13 @@ def desired_versions(loaded: LoadedSpec, env: str) -> dict[str, int]:
     return {name: entry.version_in(env) for name, entry in loaded.spec.models.items()}
 
 
-def line_of(root: Any, loc: tuple[int | str, ...]) -> int:
-    """Best line (1-based) for a pydantic error location inside the round-trip tree."""
-    node, line = root, 1
-    for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            pos = node.lc.key(key)
-            line = pos[0] + 1
-            node = node[key]
-        else:
-            if isinstance(node, CommentedMap) and getattr(node.lc, "line", None) is not None:
-                line = max(line, int(node.lc.line) + 1)
-            break
-    return line
-
-
-def plain(node: Any) -> Any:
-    """The round-trip tree as plain dicts and lists (safe: anchors are refused on load)."""
-    if isinstance(node, dict):
-        return {str(k) if not isinstance(k, str) else k: plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v) for v in node]
-    return node
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())[:200]
-
-
-def _read(path: Path) -> str:
-    if not path.is_file():
-        raise SpecError(f"{path}:1: file not found (hint: run from the repo root or pass --file)")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SpecError(
-            f"{path}:1: file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit "
-            "(hint: the spec holds versions and short notes; move long text elsewhere)"
-        )
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}:1: not UTF-8 text ({exc.reason})") from None
-
-
-def _refuse_deep_nesting(path: Path, text: str) -> None:
-    """Refuse more than `MAX_FLOW_DEPTH` open `[`/`{`: the YAML scanner slows down
-    quadratically with flow nesting (5,000 levels take a minute) before it fails."""
-    depth = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        for char in line:
-            if char in "[{":
-                depth += 1
-                if depth > MAX_FLOW_DEPTH:
-                    raise SpecError(
-                        f"{path}:{number}: YAML nested too deeply (over {MAX_FLOW_DEPTH} "
-                        "levels of [ or {; hint: models.<name>.version is two levels)"
-                    )
-            elif char in "]}":
-                depth = max(0, depth - 1)
-
-
-def _refuse_anchors(yaml: YAML, path: Path, text: str) -> None:
-    """Scan the event stream (cheap, nothing built) and refuse any anchor or alias."""
-    for event in yaml.parse(text):
-        if isinstance(event, AliasEvent) or (
-            isinstance(event, NodeEvent) and event.anchor is not None
-        ):
-            mark = event.start_mark
-            line = mark.line + 1 if mark else 1
-            raise SpecError(
-                f"{path}:{line}: YAML anchors and aliases (&name, *name) are not allowed "
-                "(hint: write each value out)"
-            )
-
-
-def _refuse_directives(path: Path, text: str) -> None:
-    """`%YAML 1.1` turns `010` into 8 and `yes` into true: the reviewer would not read what is
-    promoted. No directive is needed in these files, so every one is refused."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.startswith("%"):
-            raise SpecError(
-                f"{path}:{number}: YAML directive {quote(line.split()[0])} is not allowed "
-                "(hint: delete the line; the file is read as YAML 1.2)"
-            )
-
-
-def load_yaml(path: Path) -> Any:
-    """Round-trip load with duplicate-key detection, no anchors and no directives; errors name
-    file:line."""
-    text = _read(path)
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    _refuse_directives(path, text)
-    _refuse_deep_nesting(path, text)
-    try:
-        _refuse_anchors(yaml, path, text)
-        return yaml.load(text)
-    except DuplicateKeyError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark else 1
-        raise SpecError(
-            f"{path}:{line}: duplicate key: {_one_line(exc.problem)} (hint: each key may appear "
-            "once; keep one and delete the other)"
-        ) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise SpecError(
-            f"{path}:{line}: YAML syntax error: {_one_line(exc.problem or exc.context)} "
-            "(hint: check indentation and colons; `yamllint` shows the spot)"
-        ) from None
-    except YAMLError as exc:
-        raise SpecError(
-            f"{path}:1: YAML error: {_one_line(exc)} (hint: fix the YAML syntax)"
-        ) from None
-    except RecursionError:
-        raise SpecError(f"{path}:1: YAML nested too deeply (hint: models.<name>.version)") from None
+def _load(path: Path) -> Any:
+    """The spec's round-trip tree (`SpecError` naming file:line otherwise)."""
+    return load_yaml(
+        path,
+        missing=f"{path}:1: file not found (hint: run from the repo root or pass --file)",
+        error=SpecError,
+    )
 
 
 def _raw_scalar(lines: list[str], node: CommentedMap, key: str) -> tuple[int, str]:
@@ -341,7 +215,7 @@ def _plain_int(value: object) -> str:
 
 def load_spec(path: Path) -> LoadedSpec:
     """Parse and validate `promotions.yaml`; raise `SpecError` with file:line and a hint."""
-    root = load_yaml(path)
+    root = _load(path)
     if not isinstance(root, CommentedMap):
         raise SpecError(
             f"{path}:1: expected a mapping with a top-level `models:` key "
@@ -360,27 +234,22 @@ def load_spec(path: Path) -> LoadedSpec:
     try:
         spec = PromotionSpec.model_validate(plain(root))
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line = line_of(root, loc)
-            if err["type"] == "value_error" and _BOTH_FORMS in str(err["msg"]):
-                line = line_of(root, (*loc, "environments"))
-            dotted = ".".join(str(p) for p in loc) or "<root>"
-            hint = _HINTS.get(err["type"], "see the example in docs/promotions.md")
-            got = (
-                f" (got {quote(err['input'])})"
-                if err["type"] not in ("missing", "value_error")
-                else ""
-            )
-            if err["type"] == "value_error":
-                message = str(err["msg"]).removeprefix("Value error, ")
-                problems.append(f"{path}:{line}: {dotted}: {message}")
-                continue
-            problems.append(f"{path}:{line}: {dotted}: {err['msg']}{got} (hint: {hint})")
-        raise SpecError("\n".join(problems)) from None
+        raise SpecError("\n".join(_problem(path, root, err) for err in exc.errors())) from None
     lines = {name: models.lc.key(name)[0] + 1 for name in spec.models}
     return LoadedSpec(spec=spec, path=path, lines=lines)
+
+
+def _problem(path: Path, root: Any, err: ErrorDetails) -> str:
+    """One pydantic error of the spec: the per-type hint, and both forms at `environments:`."""
+    loc = tuple(err["loc"])
+    line = line_of(root, loc)
+    if err["type"] == "value_error":
+        if _BOTH_FORMS in str(err["msg"]):
+            line = line_of(root, (*loc, "environments"))
+        return problem(path, line, err, None)  # the message is its own hint
+    return problem(
+        path, line, err, _HINTS.get(err["type"], "see the example in docs/promotions.md")
+    )
 
 
 def edit_entry(
@@ -401,7 +270,7 @@ def edit_entry(
     """
     if len(note) > MAX_NOTE_CHARS:
         raise SpecError(f"note is {len(note)} characters, over {MAX_NOTE_CHARS} (hint: shorten it)")
-    data = load_yaml(path)  # the same limits, anchors refused
+    data = _load(path)  # the same limits, anchors refused
     if not isinstance(data, CommentedMap):
         raise SpecError(f"{path}:1: expected a mapping with a top-level `models:` key")
     models = data.setdefault("models", CommentedMap())

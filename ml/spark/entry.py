@@ -36,7 +36,10 @@ def spark_train_config(source: Path, target: Path) -> Path:
     """`source` (config/train.yaml) with `backend: spark` on the session spark-submit made."""
     import yaml
 
-    config = yaml.safe_load(source.read_text()) or {}
+    from ml.config_file import load_yaml, plain
+
+    # Read as strictly as load_train_config reads the copy: a duplicate key must not vanish here.
+    config = plain(load_yaml(source, missing=f"training config not found: {source}")) or {}
     config["backend"] = "spark"
     config["spark"] = {**(config.get("spark") or {}), "master": ""}
     target.write_text(yaml.safe_dump(config))

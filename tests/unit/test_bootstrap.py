@@ -632,3 +632,15 @@ def test_the_spark_jobs_registry_user_is_created_read_only_from_terraforms_secre
         }
         for model in ("credit-risk", "credit-risk-challenger")
     ]
+
+
+def test_the_model_names_come_from_a_strictly_read_promotions_file(tmp_path: Path) -> None:
+    # The registry grants follow promotions.yaml: a duplicated model is refused, not merged
+    promotions = tmp_path / "promotions.yaml"
+    promotions.write_text("models:\n  b:\n    version: 1\n  a:\n    version: 2\n")
+    assert bootstrap_run.model_names(promotions) == ["a", "b"]
+    promotions.write_text("models:\n  a:\n    version: 1\n  a:\n    version: 2\n")
+    with pytest.raises(ConfigError, match=rf"{promotions}:4: duplicate key"):
+        bootstrap_run.model_names(promotions)
+    with pytest.raises(ConfigError, match=r"cannot read the model names .*repository root"):
+        bootstrap_run.model_names(tmp_path / "absent.yaml")

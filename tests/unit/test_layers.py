@@ -148,6 +148,7 @@ LAYER_OF: dict[str, str] = {
     "serve.metrics": "adapters",
     # base
     "ml.errors": "base",
+    "ml.config_file": "base",
     "ml.settings": "base",
     "ml.waits": "base",
     "ml.atomic_output": "base",

@@ -30,9 +30,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = load_platform(ROOT / "config" / "platform.yaml")
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes a value shared by two entries out twice: the loader refuses anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _write(tmp_path: Path, doc: dict[str, Any]) -> Path:
     path = tmp_path / "platform.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml.dump(doc, Dumper=_NoAliases))
     return path
 
 

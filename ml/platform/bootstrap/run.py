@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ml.adapters import aws
+from ml.config_file import load_yaml
 from ml.errors import ConfigError
 from ml.platform.bootstrap.codeowners import codeowners, parse_teams
 from ml.platform.bootstrap.mlflow_users import MlflowAdmin, mlflow_users
@@ -58,11 +57,13 @@ class Options:
 
 def model_names(promotions: Path) -> list[str]:
     """The models promotions.yaml names (the registry writers and the trainer get EDIT on each)."""
-    try:
-        doc = yaml.safe_load(promotions.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{promotions}: cannot read the model names ({exc})") from exc
-    return sorted((doc.get("models") or {}).keys())
+    doc = load_yaml(
+        promotions,
+        missing=f"{promotions}: cannot read the model names (no such file; hint: run mlops "
+        "bootstrap from the repository root)",
+    )
+    models = doc.get("models") if isinstance(doc, dict) else None
+    return sorted(str(name) for name in models) if isinstance(models, dict) else []
 
 
 def run(

@@ -1,7 +1,7 @@
 """`config/gates.yaml`: the reviewed gates file, parsed into frozen models.
 
 Defaults plus per-model overrides (a per-model key replaces the default's; inside `canary:` key
-by key). Same strictness, limits and error format as the spec (`ml.promotions.spec`).
+by key). Read strictly, as every config file is (`ml.config_file`).
 """
 
 from __future__ import annotations
@@ -9,18 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
+from ml.config_file import load_yaml, validate
 from ml.errors import ConfigError, SpecError
 from ml.governance.fairness import GovernanceGates
-from ml.promotions.spec import line_of, load_yaml, plain
 
 
 class CanaryGates(BaseModel):
@@ -112,19 +106,18 @@ class GatesFile(BaseModel):
 
 
 def load_gates(path: Path) -> GatesFile:
-    """Parse the gates file (same strictness, limits and error format as the spec)."""
-    root = load_yaml(path)
-    try:
-        return GatesFile.model_validate(plain(root) or {})
-    except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            fields = CanaryGates.model_fields if "canary" in e["loc"] else ModelGates.model_fields
-            if "governance" in e["loc"]:
-                fields = GovernanceGates.model_fields
-            problems.append(
-                f"{path}:{line_of(root, tuple(e['loc']))}: "
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} "
-                f"(hint: keys are {', '.join(fields)})"
-            )
-        raise SpecError("\n".join(problems)) from None
+    """Parse the gates file; `SpecError` (a `ConfigError`) naming file:line otherwise."""
+    root = load_yaml(
+        path,
+        missing=f"{path}:1: gates file not found (hint: run from the repo root or pass --gates)",
+        error=SpecError,
+    )
+    return validate(GatesFile, root or {}, path, hint=_keys_hint, error=SpecError)
+
+
+def _keys_hint(err: ErrorDetails) -> str:
+    """The keys allowed where the error is: a canary's, governance's or a model's."""
+    fields = CanaryGates.model_fields if "canary" in err["loc"] else ModelGates.model_fields
+    if "governance" in err["loc"]:
+        fields = GovernanceGates.model_fields
+    return f"keys are {', '.join(fields)}"

@@ -24,7 +24,7 @@ def test_the_committed_file_loads() -> None:
         ("drift:\n  max_drift_shares: 0.2\n", "drift.max_drift_shares: Extra inputs"),
         ("drift:\n  max_drift_share: 2\n", "drift.max_drift_share: Input should be less"),
         ("drift:\n  numerical_method: magic\n", "drift.numerical_method"),
-        ("drift: [\n", "not valid YAML"),
+        ("drift: [\n", "YAML syntax error"),
     ],
 )
 def test_mistakes_name_the_file_and_key(tmp_path: Path, body: str, expected: str) -> None:

@@ -67,7 +67,7 @@ def test_a_model_overrides_one_canary_bound_and_keeps_the_rest(tmp_path: Path) -
     [
         (
             "{replay: logs}",
-            r"gates.yaml:2: defaults.canary: Value error, replay: logs needs `logs:`",
+            r"gates.yaml:2: defaults.canary: replay: logs needs `logs:`",
         ),
         ("{window: 7x, replay: logs, logs: x}", r"gates.yaml:2: .*bad duration '7x'"),
         ("{max_psi: 0.1}", r"gates.yaml:2: defaults.canary.max_psi: Extra inputs .*max_score_psi"),

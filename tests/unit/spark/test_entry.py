@@ -34,8 +34,18 @@ def test_an_unknown_backend_is_refused_naming_the_file(tmp_path: Path) -> None:
     config["backend"] = "dask"
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=r"train\.yaml: backend"):
+    with pytest.raises(ConfigError, match=r"train\.yaml:\d+: backend"):
         load_train_config(path)
+
+
+def test_the_job_copy_of_the_config_refuses_what_the_loader_refuses(tmp_path: Path) -> None:
+    # Given a training config with a duplicated key (a plain YAML reader keeps the last one)
+    source = tmp_path / "source.yaml"
+    source.write_text("seed: 1\nseed: 2\n")
+    # Then the job's copy is not written: the duplicate is named with its line
+    with pytest.raises(ConfigError, match=rf"{source}:2: duplicate key"):
+        spark_train_config(source, tmp_path / "train.yaml")
+    assert not (tmp_path / "train.yaml").exists()
 
 
 @pytest.fixture
