@@ -765,16 +765,18 @@ class Registry:
         with registry_errors(f"tag run {run_id} {key}"):
             self.client.set_tag(run_id, key, value)
 
-    def _proxied(self, uri: str) -> str | None:
-        """The path under this server's artifact proxy of an `mlflow-artifacts:/<path>` URI (read
-        over REST, without MLflow); None for any other store (MLflow's own clients read it)."""
+    def _proxied(self, uri: str) -> tuple[_Rest, str] | None:
+        """(the REST client, the path under this server's artifact proxy) of an
+        `mlflow-artifacts:/<path>` URI, read without MLflow; None for any other store (MLflow's
+        own clients read it)."""
         if self._rest is None or not uri.startswith("mlflow-artifacts:/"):
             return None
-        rest = uri.removeprefix("mlflow-artifacts:")
-        return None if rest.startswith("//") else rest.strip("/") or None
+        path = uri.removeprefix("mlflow-artifacts:")
+        if path.startswith("//") or not path.strip("/"):
+            return None
+        return self._rest, path.strip("/")
 
     def _download(self, name: str, version: int, dst: Path, path: str) -> Path:
-
         with registry_errors(f"download {name} v{version} {path}".rstrip()):
             key = (name, version)
             if key not in self._version_roots:
@@ -789,12 +791,13 @@ class Registry:
             dst.mkdir(parents=True, exist_ok=True)
             uri = f"{root}/{path}" if path else root
             proxied = self._proxied(uri)
-            if proxied is not None and self._rest is not None:
+            if proxied is not None:
+                rest, remote = proxied
                 # as MLflow names it: the last part of the URI, under `dst`
-                target = dst / proxied.rsplit("/", 1)[-1]
+                target = dst / remote.rsplit("/", 1)[-1]
                 if path:
-                    return self._rest.download_file(proxied, target)
-                return self._rest.download_tree(proxied, target)
+                    return rest.download_file(remote, target)
+                return rest.download_tree(remote, target)
             import mlflow.artifacts
 
             local = mlflow.artifacts.download_artifacts(
@@ -980,9 +983,9 @@ class Registry:
             root = self._run_root(run_id).rstrip("/")
             folder = path.rsplit("/", 1)[0] if "/" in path else ""
             proxied = self._proxied(root)
-            rest = self._rest if proxied is not None else None
-            if rest is not None and proxied is not None:
-                entries = rest.artifact_files(f"{proxied}/{folder}" if folder else proxied)
+            if proxied is not None:
+                rest, remote = proxied
+                entries = rest.artifact_files(f"{remote}/{folder}" if folder else remote)
                 names = {name for name, _ in entries}
             else:
                 import mlflow.artifacts
@@ -996,8 +999,9 @@ class Registry:
                 self._run_files[key] = None
                 return None
             dst.mkdir(parents=True, exist_ok=True)
-            if rest is not None and proxied is not None:
-                found = rest.download_file(f"{proxied}/{path}", dst / path.rsplit("/", 1)[-1])
+            if proxied is not None:
+                rest, remote = proxied
+                found = rest.download_file(f"{remote}/{path}", dst / path.rsplit("/", 1)[-1])
             else:
                 import mlflow.artifacts
 

@@ -44,6 +44,7 @@ from ml.features import FEATURE_COLUMNS, FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # devtools/ is not in the wheel: import it from the checkout
+from devtools.proc_stat import stat  # noqa: E402
 from devtools.services import free_port, start_redis, stop_redis  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -239,9 +240,8 @@ def main() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process so far."""
+    return stat(pid)[1]
 
 
 def _run(args: argparse.Namespace, tmp: Path, url: str, redis_pid: int) -> int:

@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_batch import measure  # noqa: E402 - one process measured the same way
 from bench_serve import train  # noqa: E402 - the same champion, trained the same way
 
+from devtools.proc_stat import stat  # noqa: E402
+
 BIN = ROOT / ".venv" / "bin"
 DATA = ROOT / "data" / "uci_credit_card.csv.gz"
 ROW_GROUP = 1 << 17  # rows per Parquet row group: the unit Spark splits a file into tasks by
@@ -92,20 +94,17 @@ class TreeCpu:
         return sum(self.seen.values())
 
     def _run(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
         while not self._stop.wait(0.5):
             parents: dict[int, int] = {}
             cpu: dict[int, float] = {}
             for entry in Path("/proc").iterdir():
                 if not entry.name.isdigit():
                     continue
+                pid = int(entry.name)
                 try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    parents[pid], cpu[pid] = stat(pid)
                 except OSError:
                     continue
-                pid = int(entry.name)
-                parents[pid] = int(fields[1])
-                cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
             mine = {os.getpid()}
             grew = True
             while grew:

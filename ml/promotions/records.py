@@ -498,8 +498,11 @@ def _refuse_if_lost(model: str, tags: Mapping[str, str], owner: str, env: str | 
     """Raise `LeaseError` when the lease tag read back is not ours (another write landed)."""
     now = Lease.parse(tags.get(lease_tag(env)))
     if now is None or now.owner != owner:
-        held = now.holder() if now else "nobody (deleted)"
-        raise LeaseError(f"{model}: lost the lease race to {held} (hint: retry later)")
+        raise _lost(model, now.holder() if now else "nobody (deleted)")
+
+
+def _lost(model: str, holder: str) -> LeaseError:
+    return LeaseError(f"{model}: lost the lease race to {holder} (hint: retry later)")
 
 
 def _write_lease(registry: Registry, model: str, tag: str, value: str, owner: str) -> None:
@@ -520,9 +523,7 @@ def _write_lease(registry: Registry, model: str, tag: str, value: str, owner: st
             raise err from None
         if now is None or now.owner == owner or not now.live():
             raise
-        raise LeaseError(
-            f"{model}: lost the lease race to {now.holder()} (hint: retry later)"
-        ) from err
+        raise _lost(model, now.holder()) from err
 
 
 def _new_lease(owner: str, run_url: str | None, seconds: float) -> Lease:

@@ -33,7 +33,6 @@ VERBS: dict[JobKind, list[str]] = {
     "score": ["predict", "--engine", "spark"],
 }
 VENV_ARCHIVE = "venv.tar.gz"  # third-party packages, built per architecture (docs/spark.md)
-ENTRY_POINT = ENTRY
 
 
 class SparkJobSettings(BaseSettings):
@@ -112,7 +111,7 @@ def job_request(settings: SparkJobSettings, job: JobKind, extra: Sequence[str]) 
     }
     submit = " ".join(f"--conf {key}={value}" for key, value in conf.items())
     arguments = [*VERBS[job], *extra]
-    return JobRequest(f"credit-risk-{job}", f"{code}{ENTRY_POINT}", arguments, submit)
+    return JobRequest(f"credit-risk-{job}", f"{code}{ENTRY}", arguments, submit)
 
 
 def _token(request: JobRequest) -> str:

@@ -28,6 +28,7 @@ import boto3
 import pytest
 
 from tests.fixtures.ecs_standin import Build, TaskStandIn
+from tests.fixtures.local_http import canned
 from tests.fixtures.services import MlflowServer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -871,27 +872,9 @@ def test_production_takes_only_its_runs_release_scanned_sealed_and_never_steps_b
 def _github_approvals() -> Any:
     """GitHub's run approvals endpoint for run 4242, answering the recorded response
     (tests/fixtures/github/run_approvals.json); GitHub cannot be reached from here."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     body = (ROOT / "tests" / "fixtures" / "github" / "run_approvals.json").read_bytes()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            ok = self.path == "/repos/lender/credit-risk/actions/runs/4242/approvals"
-            self.send_response(200 if ok else 404)
-            self.end_headers()
-            self.wfile.write(body if ok else b"{}")
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    with canned({"/repos/lender/credit-risk/actions/runs/4242/approvals": (200, body)}) as base:
+        yield base
 
 
 # --- break-glass -------------------------------------------------------------------------------

@@ -5,9 +5,8 @@ run here), and the step-output helpers of ml/adapters/actions.py."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +17,7 @@ from ml import sticky_comment
 from ml.adapters import actions
 from ml.cli import app
 from ml.errors import GitHubError
+from tests.fixtures.local_http import serving
 
 
 class FakeGitHub(BaseHTTPRequestHandler):
@@ -62,18 +62,13 @@ class FakeGitHub(BaseHTTPRequestHandler):
         self.comments[cid - 1]["body"] = self._body()["body"]
         self._send(200, self.comments[cid - 1])
 
-    def log_message(self, *args: Any) -> None:
-        return
-
 
 @pytest.fixture
 def api() -> Iterator[str]:
     FakeGitHub.files, FakeGitHub.comments, FakeGitHub.calls = [], [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGitHub)
-    FakeGitHub.base = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield FakeGitHub.base
-    server.shutdown()
+    with serving(FakeGitHub) as base:
+        FakeGitHub.base = base
+        yield base
 
 
 def _env(api: str, tmp_path: Path) -> dict[str, str]:

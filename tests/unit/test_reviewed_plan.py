@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlparse
@@ -31,6 +30,7 @@ from ml.reviewed_plan import (
     plan_artifact_name,
     terraform_tree,
 )
+from tests.fixtures.local_http import serving
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -131,9 +131,6 @@ class _GitHub(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
 
 def _pull(number: int, head: str, merge: str, *, merged: bool = True) -> dict[str, Any]:
     return {
@@ -170,10 +167,8 @@ def api() -> Iterator[GitHubClient]:
         "runs": {100: _run(), 99: _run()},
         "blobs": {(PLAN_WORKFLOW, HEAD): MAIN_BLOB},
     }
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield GitHubClient("t0ken", "acme/cr", f"http://127.0.0.1:{server.server_address[1]}")
-    server.shutdown()
+    with serving(_GitHub) as base:
+        yield GitHubClient("t0ken", "acme/cr", base)
 
 
 MAIN_COMMIT = MainCommit(MAIN, MAIN_BLOB)
