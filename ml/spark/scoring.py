@@ -445,7 +445,10 @@ class _Outputs:
         conf = spark.sparkContext._jsc.hadoopConfiguration()
         self.final = {"scores": self._path(output), "rejects": self._path(rejects)}
         parent = self.final["scores"].getParent()
-        self.fs = parent.getFileSystem(conf)
+        # Resolved when the outputs are named, before any work: a scheme this Spark has no file
+        # system for fails here, with the fix.
+        self.fs = _filesystem(parent, conf, output)
+        _filesystem(self.final["rejects"].getParent(), conf, rejects)
         name = self.final["scores"].getName()
         self.staging = self._path(parent, f".{name}.staging-{uuid.uuid4().hex[:12]}")
 
@@ -464,18 +467,14 @@ class _Outputs:
         self.fs.delete(self.staging, True)
 
 
-def _check_filesystem(spark: SparkSession, path: str) -> None:
-    """Fail before any work when Spark has no file system for an output's scheme."""
-    if urlparse(path).scheme in ("", "file"):
-        return
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
+def _filesystem(path: Any, conf: Any, named: str) -> Any:
+    """The Hadoop file system of the JVM `path`; a ConfigError naming the fix when this Spark
+    has none for its scheme."""
     try:
-        jvm.org.apache.hadoop.fs.Path(path).getFileSystem(conf)
+        return path.getFileSystem(conf)
     except Exception as exc:  # UnsupportedFileSystemException, ClassNotFoundException
-        hint = _no_filesystem(path) or "name a path or a URI this Spark can write"
-        raise ConfigError(f"cannot write {path}: {job_error(exc)}; {hint}") from None
+        hint = _no_filesystem(named) or "name a path or a URI this Spark can write"
+        raise ConfigError(f"cannot write {named}: {job_error(exc)}; {hint}") from None
 
 
 def _uri(path: str) -> str:
@@ -516,8 +515,7 @@ def predict(
             raise ConfigError(f"{path}: write .parquet or .csv (got {got})")
     if _uri(output) == _uri(rejects):
         raise ConfigError(f"--output and --rejects are the same ({output}); name two")
-    for path in (output, rejects):
-        _check_filesystem(spark, path)
+    outputs = _Outputs(spark, _uri(output), _uri(rejects))
     work = Path(tempfile.mkdtemp(prefix="mlops-spark-predict-"))
     try:
         model = load_version(registry, ref, work, nthread=1)
@@ -526,7 +524,6 @@ def predict(
         shutil.rmtree(work, ignore_errors=True)
     digest = _digest(source)
     df = read_input(spark, source, input_format)
-    outputs = _Outputs(spark, _uri(output), _uri(rejects))
     streaming = time.perf_counter()
     try:
         scores, refused = score_dataframe(df, shipped, id_column)
